@@ -158,7 +158,7 @@ fn a_wrongly_typed_getinfo_is_refused_in_the_getinfo_reply() {
     assert!(reply.meta["error"]
         .as_str()
         .unwrap()
-        .contains("expected the chunk metadata to be a JSON object"));
+        .contains("expected the chunk metadata to be a JSON object with a string \"action\" and a \"searchinfo\" whose \"args\" is a list of strings: invalid type: string"), "{}", reply.meta);
 }
 
 /// A declared length above the limit is refused at once, while stdin stays open and

@@ -165,7 +165,7 @@ impl<R: Read, W: Write> Session<R, W> {
                     describe(other)
                 )),
             },
-            Err(e) => Err(json_error(header, &self.metadata, &e)),
+            Err(e) => Err(json_error(header, &self.metadata, &e, GETINFO_SHAPE)),
         };
         let args = parsed.map_err(|message| self.fail(Phase::Getinfo, message))?;
         options::parse(&args).map_err(|e| self.fail(Phase::Getinfo, e.to_string()))
@@ -183,7 +183,7 @@ impl<R: Read, W: Write> Session<R, W> {
                     describe(other)
                 )),
             },
-            Err(e) => Err(json_error(header, &self.metadata, &e)),
+            Err(e) => Err(json_error(header, &self.metadata, &e, EXECUTE_SHAPE)),
         };
         parsed.map_err(|message| self.fail(Phase::Execute, message))
     }
@@ -218,8 +218,12 @@ fn describe(action: Action<'_>) -> String {
     }
 }
 
+const GETINFO_SHAPE: &str =
+    "a JSON object with a string \"action\" and a \"searchinfo\" whose \"args\" is a list of strings";
+const EXECUTE_SHAPE: &str = "a JSON object with a string \"action\" and a boolean \"finished\"";
+
 /// A metadata JSON error, placed at its byte in the stream.
-fn json_error(header: &ChunkHeader, metadata: &[u8], e: &serde_json::Error) -> String {
+fn json_error(header: &ChunkHeader, metadata: &[u8], e: &serde_json::Error, shape: &str) -> String {
     // serde_json counts lines from 1 and columns (bytes) from 1 within the line.
     let line_start = if e.line() <= 1 {
         0
@@ -234,7 +238,7 @@ fn json_error(header: &ChunkHeader, metadata: &[u8], e: &serde_json::Error) -> S
     let at = header.metadata_offset + (line_start + e.column().saturating_sub(1)) as u64;
     format!(
         "schtasksremote: malformed request from splunkd: at byte {at}: expected the chunk \
-         metadata to be a JSON object with a string \"action\" and a boolean \"finished\": {e}"
+         metadata to be {shape}: {e}"
     )
 }
 

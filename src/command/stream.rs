@@ -127,7 +127,10 @@ impl Annotator {
             return Ok(());
         };
         let layout = self.layout(header);
-        self.out.reserve(body.len() + body.len() / 8);
+        if self.opts.action == Action::Annotate {
+            // Every row comes back, plus our columns: one growth step at most.
+            self.out.reserve(body.len() + body.len() / 8);
+        }
         self.out.extend_from_slice(&body[reader.header_span()]);
         for (name, clash) in self.added_names.iter().zip(layout.clash) {
             if clash.is_none() {
