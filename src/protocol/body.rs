@@ -359,4 +359,76 @@ mod tests {
             assert!(v.is_empty());
         }
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn field() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..12),
+                proptest::collection::vec(
+                    prop_oneof![
+                        Just(b'"'),
+                        Just(b','),
+                        Just(b'\n'),
+                        Just(b'\r'),
+                        Just(b'$'),
+                        Just(b'a')
+                    ],
+                    0..8
+                ),
+            ]
+        }
+
+        proptest! {
+            /// Whatever the fields, quoting and line ends, each record's raw span parses
+            /// back to the same fields: copying the span is as good as re-encoding.
+            #[test]
+            fn raw_spans_reparse_to_the_same_records(
+                rows in proptest::collection::vec(proptest::collection::vec(field(), 3), 1..20),
+                crlf in any::<bool>(),
+                quote_all in any::<bool>(),
+                final_terminator in any::<bool>(),
+            ) {
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+                    .quote_style(if quote_all { csv::QuoteStyle::Always } else { csv::QuoteStyle::Necessary })
+                    .from_writer(Vec::new());
+                w.write_record(["h1", "h2", "h3"]).unwrap();
+                for r in &rows {
+                    w.write_record(r).unwrap();
+                }
+                let mut body = w.into_inner().unwrap();
+                if !final_terminator {
+                    while matches!(body.last(), Some(b'\n' | b'\r')) {
+                        body.pop();
+                    }
+                }
+                let (mut header, mut row) = (ByteRecord::new(), ByteRecord::new());
+                let mut rdr = BodyReader::new(&body, 0, &mut header).unwrap().unwrap();
+                let mut seen = 0;
+                while let Some(span) = rdr.next_row(&mut row).unwrap() {
+                    let raw = &body[span];
+                    let mut again = csv::ReaderBuilder::new().has_headers(false).from_reader(raw);
+                    let mut rec = ByteRecord::new();
+                    prop_assert!(again.read_byte_record(&mut rec).unwrap());
+                    prop_assert_eq!(&rec, &row);
+                    prop_assert_eq!(row.iter().collect::<Vec<_>>(), rows[seen].iter().map(Vec::as_slice).collect::<Vec<_>>());
+                    seen += 1;
+                }
+                prop_assert_eq!(seen, rows.len());
+            }
+
+            #[test]
+            fn mv_encoding_round_trips(values in proptest::collection::vec(".{0,6}", 1..6)) {
+                let mut enc = Vec::new();
+                mv_encode(&mut enc, values.iter().map(String::as_str));
+                let enc = String::from_utf8(enc).unwrap();
+                let mut back = Vec::new();
+                prop_assert!(mv_decode(&enc, &mut back));
+                prop_assert_eq!(back, values);
+            }
+        }
+    }
 }
