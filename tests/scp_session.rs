@@ -302,3 +302,32 @@ fn input_columns_named_like_ours_are_not_duplicated_and_kept_on_non_detections()
     }
     assert_eq!(&out[1][1], REMOTE.as_bytes());
 }
+
+#[test]
+fn input_without_process_fields_and_missing_override_fields_are_warned_once() {
+    let run = session(
+        &["action=annotate", "dest_field=hostname"],
+        &[
+            (false, b"a,b\n1,2\n"),
+            (false, b"a,b\n3,4\n"),
+            (true, b"process_name\nnotepad.exe\n"),
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let replies = run.replies();
+    let warns: Vec<Vec<(String, String)>> = replies[1..].iter().map(Reply::messages).collect();
+    assert_eq!(warns[0].len(), 2, "{warns:?}");
+    assert!(warns[0].iter().all(|(level, _)| level == "WARN"));
+    assert!(warns[0][0]
+        .1
+        .contains("dest_field=hostname: the input has no field named \"hostname\""));
+    assert!(warns[0][1]
+        .1
+        .contains("the input has no field naming the process"));
+    assert!(
+        warns[1].is_empty() && warns[2].is_empty(),
+        "once per session: {warns:?}"
+    );
+    // The rows still all come back.
+    assert_eq!(replies[3].records().len(), 2);
+}
