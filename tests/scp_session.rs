@@ -331,3 +331,48 @@ fn input_without_process_fields_and_missing_override_fields_are_warned_once() {
     // The rows still all come back.
     assert_eq!(replies[3].records().len(), 2);
 }
+
+#[test]
+fn rows_with_too_many_multivalue_combinations_are_judged_in_part_with_a_warning() {
+    let list = |prefix: &str| -> (String, String) {
+        let values: Vec<String> = (0..10).map(|i| format!("{prefix}{i}")).collect();
+        let mv = values
+            .iter()
+            .map(|v| format!("${v}$"))
+            .collect::<Vec<_>>()
+            .join(";");
+        (values.join("\n"), mv)
+    };
+    let (names, names_mv) = list("app");
+    let (cmds, cmds_mv) = list("app /x ");
+    let (hosts, hosts_mv) = list("ws");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "process_name",
+        "process",
+        "dest",
+        "__mv_process_name",
+        "__mv_process",
+        "__mv_dest",
+    ];
+    w.write_record(header).unwrap();
+    w.write_record([&names, &cmds, &hosts, &names_mv, &cmds_mv, &hosts_mv])
+        .unwrap();
+    let body = w.into_inner().unwrap();
+    let run = session(&["action=annotate"], &[(true, &body)]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let reply = &run.replies()[1];
+    assert_eq!(
+        reply.messages(),
+        vec![(
+            "WARN".to_string(),
+            "schtasksremote: a row has 1000 combinations of multivalue process fields; only the \
+             first 256 were judged"
+                .to_string()
+        )]
+    );
+    assert_eq!(
+        input_part(&reply.records(), 6),
+        input_part(&records(&body), 6)
+    );
+}
