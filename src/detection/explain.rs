@@ -268,7 +268,7 @@ mod tests {
             r#"schtasks /cr"ea"te -s HOST2 /tn t /tr "a /s" /p pw"#,
             "ws1",
         );
-        assert!(text.contains("[1] /create"), "{text}");
+        assert!(text.contains("[1]  /create"), "{text}");
         assert!(text.contains(r#"(written /cr"ea"te)"#), "{text}");
         assert!(text.contains("value of /tr"), "{text}");
         assert!(
