@@ -17,7 +17,10 @@
 //! | user | `user` | `User` | `SubjectDomainName\SubjectUserName` | `UserName`, else `UserSid` |
 //!
 //! A plan is computed once per set of field names (a CSV header, an event's keys) and
-//! then applied to each record without searching names again.
+//! then applied to each record without searching names again. One header can cover rows
+//! of several sources (`index=* | schtasksremote` gets Sysmon and 4688 rows in one chunk,
+//! with the union of their fields), so a record reads each field from the first
+//! candidate that is non-empty in that record.
 
 use std::borrow::Cow;
 
@@ -152,6 +155,9 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldPlan {
     sources: [Source; 7],
+    /// The other candidates present, in priority order, for records where the chosen
+    /// one is empty.
+    fallbacks: [Vec<Source>; 7],
 }
 
 impl FieldPlan {
@@ -183,8 +189,11 @@ impl FieldPlan {
                     },
                 };
                 if let Some(source) = source {
-                    plan.sources[field.index()] = source;
-                    break;
+                    if plan.sources[field.index()] == Source::Absent {
+                        plan.sources[field.index()] = source;
+                    } else if !plan.fallbacks[field.index()].contains(&source) {
+                        plan.fallbacks[field.index()].push(source);
+                    }
                 }
             }
         }
@@ -199,6 +208,29 @@ impl FieldPlan {
     /// Overrides where `field` is read from (a user's `<field>_field=` option).
     pub fn set_source(&mut self, field: CimField, source: Source) {
         self.sources[field.index()] = source;
+        self.fallbacks[field.index()].clear();
+    }
+
+    /// Every column the plan may read (chosen sources and fallbacks), possibly repeated.
+    ///
+    /// ```
+    /// use schtasksremote::cim::FieldPlan;
+    /// let plan = FieldPlan::from_names(["x", "Image", "process_name"]);
+    /// let mut cols: Vec<usize> = plan.columns().collect();
+    /// cols.sort();
+    /// cols.dedup();
+    /// assert_eq!(cols, [1, 2]);
+    /// ```
+    pub fn columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.sources
+            .iter()
+            .chain(self.fallbacks.iter().flatten())
+            .flat_map(|source| match *source {
+                Source::Absent => [None, None],
+                Source::Column(i) | Source::Basename(i) => [Some(i), None],
+                Source::DomainUser { domain, user } => [Some(domain), Some(user)],
+            })
+            .flatten()
     }
 
     /// Whether the plan can read anything that identifies a process at all.
@@ -235,7 +267,17 @@ impl FieldPlan {
             }
         };
         MappedEvent {
-            values: self.sources.map(read),
+            values: std::array::from_fn(|k| {
+                let value = read(self.sources[k]);
+                if !value.is_empty() {
+                    return value;
+                }
+                self.fallbacks[k]
+                    .iter()
+                    .map(|&source| read(source))
+                    .find(|v| !v.is_empty())
+                    .unwrap_or(value)
+            }),
         }
     }
 }
@@ -321,6 +363,39 @@ mod tests {
         assert_eq!(
             plan.map(|i| values.get(i).copied()).get(CimField::User),
             "SYSTEM"
+        );
+    }
+
+    #[test]
+    fn a_row_reads_the_first_candidate_that_is_non_empty_in_it() {
+        // Sysmon and 4688 rows in one header (the union of their fields).
+        let plan = FieldPlan::from_names(["Image", "NewProcessName", "CommandLine", "process"]);
+        let sysmon = [
+            r"C:\Windows\System32\schtasks.exe",
+            "",
+            "",
+            "schtasks /create /s h",
+        ];
+        let security = [
+            "",
+            r"C:\Windows\System32\SCHTASKS.EXE",
+            "schtasks /query",
+            "",
+        ];
+        let ev = plan.map(|i| sysmon.get(i).copied());
+        assert_eq!(ev.get(CimField::ProcessName), "schtasks.exe");
+        assert_eq!(ev.get(CimField::Process), "schtasks /create /s h");
+        let ev = plan.map(|i| security.get(i).copied());
+        assert_eq!(ev.get(CimField::ProcessName), "SCHTASKS.EXE");
+        assert_eq!(ev.get(CimField::ProcessPath), security[1]);
+        assert_eq!(ev.get(CimField::Process), "schtasks /query");
+        // An explicit source has no fallback.
+        let mut plan = plan;
+        plan.set_source(CimField::Process, Source::Column(3));
+        assert_eq!(
+            plan.map(|i| security.get(i).copied())
+                .get(CimField::Process),
+            ""
         );
     }
 

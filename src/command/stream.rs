@@ -203,20 +203,10 @@ impl Annotator {
             }
         }
         let mut inputs: Vec<(usize, Option<usize>)> = Vec::with_capacity(8);
-        let mut add = |i: usize| {
+        for i in plan.columns() {
             if !inputs.iter().any(|&(c, _)| c == i) {
                 let mv = names.get(i).and_then(|n| position(&format!("__mv_{n}")));
                 inputs.push((i, mv));
-            }
-        };
-        for field in CimField::ALL {
-            match plan.source(field) {
-                Source::Absent => {}
-                Source::Column(i) | Source::Basename(i) => add(i),
-                Source::DomainUser { domain, user } => {
-                    add(domain);
-                    add(user);
-                }
             }
         }
         let mut clash = [None; ADDED];
