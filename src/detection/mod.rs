@@ -336,13 +336,31 @@ impl Analysis {
 
 /// The file-name part of a Windows or POSIX path.
 fn file_name(path: &str) -> &str {
-    path.rsplit(['\\', '/']).next().unwrap_or(path)
+    match memchr::memrchr2(b'\\', b'/', path.as_bytes()) {
+        // The separator is ASCII, so the byte after it is a char boundary.
+        Some(i) => path.get(i + 1..).unwrap_or_default(),
+        None => path,
+    }
 }
 
-/// `schtasks.exe`, ignoring ASCII case and surrounding blanks or quotes.
+/// `schtasks.exe`, ignoring ASCII case and surrounding blanks or quotes. Byte-wise and
+/// length-first: this runs three times on every event.
 fn is_schtasks_exe(name: &str) -> bool {
-    name.trim_matches([' ', '\t', '"'])
-        .eq_ignore_ascii_case("schtasks.exe")
+    let junk = |b: &u8| matches!(b, b' ' | b'\t' | b'"');
+    let mut bytes = name.as_bytes();
+    while let [first, rest @ ..] = bytes {
+        if !junk(first) {
+            break;
+        }
+        bytes = rest;
+    }
+    while let [rest @ .., last] = bytes {
+        if !junk(last) {
+            break;
+        }
+        bytes = rest;
+    }
+    bytes.len() == 12 && bytes.eq_ignore_ascii_case(b"schtasks.exe")
 }
 
 /// The image (by name or path) is schtasks.exe.
