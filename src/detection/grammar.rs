@@ -175,8 +175,8 @@ pub struct SwitchUse {
     /// Index of the switch argument in argv.
     pub arg: usize,
     pub prefix: char,
-    /// The folded name (`/ˢ` gives `s`).
-    pub name: String,
+    /// The folded name (`/ˢ` gives `s`); static for a known switch.
+    pub name: Cow<'static, str>,
     /// `None` for a name schtasks does not know.
     pub switch: Option<Switch>,
     /// Index in argv of the value this switch consumed.
@@ -264,7 +264,10 @@ impl Parse {
             switches.push(SwitchUse {
                 arg: i,
                 prefix,
-                name: name.into_owned(),
+                name: match switch {
+                    Some(sw) => Cow::Borrowed(sw.name()),
+                    None => Cow::Owned(name.into_owned()),
+                },
                 switch,
                 value,
                 evasions,
