@@ -209,8 +209,8 @@ impl Annotator {
                 inputs.push((i, mv));
             }
         };
-        for field in CimField::ALL {
-            match plan.source(field) {
+        for source in CimField::ALL.iter().flat_map(|f| plan.sources(*f)) {
+            match *source {
                 Source::Absent => {}
                 Source::Column(i) | Source::Basename(i) => add(i),
                 Source::DomainUser { domain, user } => {
