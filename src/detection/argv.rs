@@ -60,7 +60,8 @@ fn owned(bytes: Vec<u8>) -> String {
 /// ```
 pub fn split(line: &str) -> Vec<Arg> {
     let bytes = line.as_bytes();
-    let mut args = Vec::new();
+    // At most one argument per blank, plus argv[0]: one allocation for the list.
+    let mut args = Vec::with_capacity(bytes.iter().filter(|&&b| is_blank(b)).count() + 1);
     if bytes.is_empty() {
         return args;
     }

@@ -458,10 +458,10 @@ fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Ana
     }
     let risk_message = if reason == Reason::RemoteCreate {
         risk::render(RISK_MESSAGE_TEMPLATE, |name| match name {
-            "process_name" => Some(display_name(event).to_owned()),
-            "process" => Some(process_masked.clone()),
-            "dest" => Some(event.dest.to_owned()),
-            "user" => Some(event.user.to_owned()),
+            "process_name" => Some(display_name(event)),
+            "process" => Some(process_masked.as_str()),
+            "dest" => Some(event.dest),
+            "user" => Some(event.user),
             _ => None,
         })
     } else {
