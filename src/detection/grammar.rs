@@ -4,8 +4,10 @@
 //! Switch names come from `schtasks /<operation> /?` (detection-research.md §3.1).
 //! Values belong to their switch: a switch that takes a value consumes the next
 //! argument whatever it looks like, so `/tr "cmd /s /c x"` or `/tn /s` carry no `/s`
-//! switch. `/p` and `/rp` take an optional value: there is none when the next argument
-//! is a switch or the line ends (schtasks then prompts).
+//! switch. Two exceptions follow schtasks' own errors and prompts: `/p` and `/rp` take
+//! an optional value, absent when the next argument is a switch schtasks knows or the
+//! line ends (schtasks then prompts); and `/s` followed by a known switch has no value
+//! (schtasks refuses the line, so no remote task is created).
 
 use std::borrow::Cow;
 
@@ -248,13 +250,19 @@ impl Parse {
                 *r = Role::Switch(index);
             }
             let takes = switch.map_or(Arity::Flag, |s| s.arity(operation));
+            let next_is_known_switch = args.get(i + 1).is_some_and(|next| {
+                switch_prefix(&next.value).is_some_and(|(_, n)| lookup(n).0.is_some())
+            });
             let value = match takes {
                 Arity::Flag => None,
+                // schtasks rejects `/s /tn …` ("value expected for /s"): no task is
+                // created there, so a known switch after `/s` is not its target.
+                Arity::Value if switch == Some(Switch::S) && next_is_known_switch => None,
                 Arity::Value => args.get(i + 1).map(|_| i + 1),
-                Arity::OptionalValue => args
-                    .get(i + 1)
-                    .filter(|next| switch_prefix(&next.value).is_none())
-                    .map(|_| i + 1),
+                // Only a switch schtasks knows ends an optional password: `/p -Secret1`
+                // passes the password `-Secret1`, which must be masked.
+                Arity::OptionalValue if next_is_known_switch => None,
+                Arity::OptionalValue => args.get(i + 1).map(|_| i + 1),
             };
             if let Some(v) = value {
                 if let Some(r) = roles.get_mut(v) {
