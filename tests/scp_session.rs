@@ -302,3 +302,77 @@ fn input_columns_named_like_ours_are_not_duplicated_and_kept_on_non_detections()
     }
     assert_eq!(&out[1][1], REMOTE.as_bytes());
 }
+
+#[test]
+fn input_without_process_fields_and_missing_override_fields_are_warned_once() {
+    let run = session(
+        &["action=annotate", "dest_field=hostname"],
+        &[
+            (false, b"a,b\n1,2\n"),
+            (false, b"a,b\n3,4\n"),
+            (true, b"process_name\nnotepad.exe\n"),
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let replies = run.replies();
+    let warns: Vec<Vec<(String, String)>> = replies[1..].iter().map(Reply::messages).collect();
+    assert_eq!(warns[0].len(), 2, "{warns:?}");
+    assert!(warns[0].iter().all(|(level, _)| level == "WARN"));
+    assert!(warns[0][0]
+        .1
+        .contains("dest_field=hostname: the input has no field named \"hostname\""));
+    assert!(warns[0][1]
+        .1
+        .contains("the input has no field naming the process"));
+    assert!(
+        warns[1].is_empty() && warns[2].is_empty(),
+        "once per session: {warns:?}"
+    );
+    // The rows still all come back.
+    assert_eq!(replies[3].records().len(), 2);
+}
+
+#[test]
+fn rows_with_too_many_multivalue_combinations_are_judged_in_part_with_a_warning() {
+    let list = |prefix: &str| -> (String, String) {
+        let values: Vec<String> = (0..10).map(|i| format!("{prefix}{i}")).collect();
+        let mv = values
+            .iter()
+            .map(|v| format!("${v}$"))
+            .collect::<Vec<_>>()
+            .join(";");
+        (values.join("\n"), mv)
+    };
+    let (names, names_mv) = list("app");
+    let (cmds, cmds_mv) = list("app /x ");
+    let (hosts, hosts_mv) = list("ws");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "process_name",
+        "process",
+        "dest",
+        "__mv_process_name",
+        "__mv_process",
+        "__mv_dest",
+    ];
+    w.write_record(header).unwrap();
+    w.write_record([&names, &cmds, &hosts, &names_mv, &cmds_mv, &hosts_mv])
+        .unwrap();
+    let body = w.into_inner().unwrap();
+    let run = session(&["action=annotate"], &[(true, &body)]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let reply = &run.replies()[1];
+    assert_eq!(
+        reply.messages(),
+        vec![(
+            "WARN".to_string(),
+            "schtasksremote: a row has 1000 combinations of multivalue process fields; only the \
+             first 256 were judged"
+                .to_string()
+        )]
+    );
+    assert_eq!(
+        input_part(&reply.records(), 6),
+        input_part(&records(&body), 6)
+    );
+}

@@ -46,7 +46,9 @@ pub fn serve<R: std::io::Read, W: std::io::Write>(input: R, output: W) -> i32 {
         // splunkd closed our stdout: it no longer wants the results.
         Err(End::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(End::Write(e)) => {
-            eprintln!("schtasksremote: cannot write to splunkd (stdout): {e}");
+            log(&format!(
+                "schtasksremote: cannot write to splunkd (stdout): {e}"
+            ));
             1
         }
     }
@@ -191,7 +193,7 @@ impl<R: Read, W: Write> Session<R, W> {
     /// Reports a fatal error in reply to the pending request: `finished:true`, `error`
     /// and an inspector ERROR with the same text; also on stderr (search.log).
     fn fail(&mut self, phase: Phase, message: String) -> End {
-        eprintln!("{message}");
+        log(&message);
         self.inspector.clear();
         self.inspector.messages.push((Level::Error, message));
         let error = self.inspector.messages.first().map(|(_, m)| m.as_str());
@@ -207,6 +209,12 @@ impl<R: Read, W: Write> Session<R, W> {
         let _ = write_chunk(&mut self.output, &self.json, &[]);
         End::Failed
     }
+}
+
+/// One line to stderr (the job's search.log). Unlike `eprintln!`, a closed stderr is
+/// not a panic.
+fn log(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 fn describe(action: Action<'_>) -> String {

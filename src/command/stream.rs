@@ -49,6 +49,7 @@ pub struct Annotator {
     messages: Vec<(Level, String)>,
     warned_missing: Vec<CimField>,
     warned_combinations: bool,
+    warned_no_process: bool,
 }
 
 /// How one chunk's columns are read and written. Rebuilt for every chunk: each chunk
@@ -85,6 +86,7 @@ impl Annotator {
             messages: Vec::new(),
             warned_missing: Vec::new(),
             warned_combinations: false,
+            warned_no_process: false,
         }
     }
 
@@ -159,6 +161,17 @@ impl Annotator {
                 None => {}
             }
         }
+        if stats.rows_in > 0 && !layout.plan.has_process_fields() && !self.warned_no_process {
+            self.warned_no_process = true;
+            self.messages.push((
+                Level::Warn,
+                "schtasksremote: the input has no field naming the process (process_name, \
+                 process_path, original_file_name, with or without the Processes. prefix, or \
+                 Image, NewProcessName, ImageFileName, OriginalFileName), so no row can be a \
+                 detection; name one with process_name_field=<field>"
+                    .to_string(),
+            ));
+        }
         Ok(())
     }
 
@@ -196,8 +209,8 @@ impl Annotator {
                 inputs.push((i, mv));
             }
         };
-        for field in CimField::ALL {
-            match plan.source(field) {
+        for source in CimField::ALL.iter().flat_map(|f| plan.sources(*f)) {
+            match *source {
                 Source::Absent => {}
                 Source::Column(i) | Source::Basename(i) => add(i),
                 Source::DomainUser { domain, user } => {

@@ -12,6 +12,36 @@
 //!   [`Analysis`].
 //! - [`Analysis::is_detection`], [`Analysis::fields`]: what callers emit.
 //! - [`OUTPUT_FIELDS`]: the names of the fields we add, in output order.
+//!
+//! How the verdict is made: [`is_schtasks`] looks at the binary's names only; then
+//! [`argv::split`] splits the command line as `CommandLineToArgvW` does,
+//! [`grammar::Parse`] assigns values to switches by the schtasks grammar, and
+//! [`locality::classify`] decides whether the `/s` target is another machine.
+//!
+//! ```
+//! use schtasksremote::detection::{analyze, DetectorConfig, ProcessEvent, Reason};
+//! let event = ProcessEvent {
+//!     process_name: "schtasks.exe",
+//!     process: r#"schtasks -cr"ea"te ﹣s \\FILESRV01 /tn t /tr "c:\x.exe /s" /sc once"#,
+//!     dest: "ws1.corp.local",
+//!     ..Default::default()
+//! };
+//! let a = analyze(&event, &DetectorConfig::default()).unwrap();
+//! assert_eq!(a.reason, Reason::RemoteCreate);
+//! assert_eq!(a.remote_host_normalized.as_deref(), Some("filesrv01"));
+//! ```
+
+pub mod argv;
+mod explain;
+pub mod grammar;
+pub mod locality;
+mod risk;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use grammar::{Parse, Switch};
+use locality::Locality;
 
 /// One process-creation event, by CIM `Endpoint.Processes` field names.
 /// An empty string means the field is absent.
@@ -87,6 +117,27 @@ pub enum Operation {
     ShowSid,
 }
 
+impl Operation {
+    /// The switch name without prefix, as reported in `schtasks_operation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Query => "query",
+            Operation::Run => "run",
+            Operation::Delete => "delete",
+            Operation::End => "end",
+            Operation::Change => "change",
+            Operation::ShowSid => "showsid",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An evasion technique seen on the command line or binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Evasion {
@@ -100,6 +151,25 @@ pub enum Evasion {
     QuoteInsertion,
     /// `original_file_name` is schtasks.exe but the image name is not.
     RenamedBinary,
+}
+
+impl Evasion {
+    /// The marker's name in `evasion_markers`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evasion::DashPrefix => "dash_prefix",
+            Evasion::UnicodeDash => "unicode_dash",
+            Evasion::NfkcFolded => "nfkc_folded",
+            Evasion::QuoteInsertion => "quote_insertion",
+            Evasion::RenamedBinary => "renamed_binary",
+        }
+    }
+}
+
+impl fmt::Display for Evasion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why an event is, or is not, a detection.
@@ -119,31 +189,73 @@ pub enum Reason {
     SelfTarget,
 }
 
+impl Reason {
+    /// The reason's name in `detection_reason`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reason::RemoteCreate => "remote_create",
+            Reason::NotCreate(_) => "not_create",
+            Reason::NoTargetSystem => "no_target_system",
+            Reason::EmptyTargetSystem => "empty_target_system",
+            Reason::LoopbackTarget => "loopback_target",
+            Reason::SelfTarget => "self_target",
+        }
+    }
+}
+
+/// The snake-case name emitted as `detection_reason` (`remote_create`, `not_create`,
+/// `no_target_system`, `empty_target_system`, `loopback_target`, `self_target`).
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The full result of analysing a schtasks event. Owned: built only for candidates.
+///
+/// Every field is filled for every schtasks event, detection or not; `risk_message`
+/// stays empty unless [`Analysis::is_detection`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
+    /// The verdict and why (`detection_reason`).
     pub reason: Reason,
+    /// The first operation switch (`schtasks_operation`).
     pub operation: Option<Operation>,
-    /// The command line split the way Windows splits it.
+    /// The command line split the way Windows splits it; `/p` and `/rp` values are
+    /// replaced by `****` here too.
     pub argv: Vec<String>,
-    /// The `/s` value as written (after quote removal).
+    /// The `/s` value as written (after quote removal), for any operation
+    /// (`remote_host`).
     pub remote_host: Option<String>,
-    /// The `/s` value normalised: leading `\\` dropped, lower-cased.
+    /// The `/s` value normalised: blanks trimmed, leading `\\` dropped, lower-cased
+    /// (`remote_host_normalized`).
     pub remote_host_normalized: Option<String>,
+    /// `/tn` (`task_name`).
     pub task_name: Option<String>,
+    /// `/tr`, the program the task runs (`task_action`).
     pub task_action: Option<String>,
+    /// `/sc`, the schedule type (`task_schedule`).
     pub schedule: Option<String>,
+    /// `/ru`, the account the task runs as (`task_run_as`).
     pub run_as: Option<String>,
+    /// `/u`, the account schtasks connects to the remote system as
+    /// (`task_connect_user`).
     pub connect_user: Option<String>,
+    /// `/xml`, the task definition file (`task_xml_file`).
     pub xml_file: Option<String>,
-    /// `/p` or `/rp` was on the command line (its value is never reported).
+    /// `/p` or `/rp` carried a password on the command line: a value other than empty
+    /// or `*` (which make schtasks prompt). The value is never reported
+    /// (`task_password_supplied`).
     pub password_supplied: bool,
-    /// Sorted, without duplicates.
+    /// Sorted, without duplicates (`evasion_markers`).
     pub evasions: Vec<Evasion>,
+    /// From [`DetectorConfig::risk_score`] (`risk_score`).
     pub risk_score: u32,
-    /// The rendered ESCU risk message, passwords masked. Empty unless a detection.
+    /// The rendered ESCU risk message, passwords masked. Empty unless a detection
+    /// (`risk_message`).
     pub risk_message: String,
-    /// The command line with `/p` and `/rp` values replaced by `****`.
+    /// The command line with `/p` and `/rp` values replaced by `****`
+    /// (`process_masked`). The event's own `process` field is never changed.
     pub process_masked: String,
 }
 
@@ -155,34 +267,377 @@ pub enum FieldValue<'a> {
     Many(Vec<&'a str>),
 }
 
+fn one(value: Option<&str>) -> FieldValue<'_> {
+    match value {
+        Some(v) if !v.is_empty() => FieldValue::One(Cow::Borrowed(v)),
+        _ => FieldValue::Empty,
+    }
+}
+
 impl Analysis {
     /// Whether this event is a remote scheduled-task creation.
     pub fn is_detection(&self) -> bool {
         self.reason == Reason::RemoteCreate
     }
 
-    /// The fields we add, named and ordered as [`OUTPUT_FIELDS`].
+    /// The fields we add, named and ordered as [`OUTPUT_FIELDS`]:
+    ///
+    /// | field | value |
+    /// |---|---|
+    /// | `detection_name` | [`DETECTION_NAME`] |
+    /// | `detection_reason` | [`Reason`]'s display name, e.g. `remote_create`, `loopback_target` |
+    /// | `risk_score` | [`Analysis::risk_score`] |
+    /// | `risk_message` | [`Analysis::risk_message`]; empty unless a detection |
+    /// | `mitre_technique_id` | [`MITRE_TECHNIQUE_IDS`], multivalue |
+    /// | `schtasks_operation` | [`Operation::as_str`]; empty without an operation switch |
+    /// | `remote_host`, `remote_host_normalized` | the `/s` value as written / normalised |
+    /// | `task_name` .. `task_xml_file` | `/tn`, `/tr`, `/sc`, `/ru`, `/u`, `/xml` |
+    /// | `task_password_supplied` | `true` or `false` |
+    /// | `evasion_markers` | [`Evasion::as_str`] of each marker, multivalue; empty when none |
+    /// | `process_masked` | [`Analysis::process_masked`] |
+    ///
+    /// Absent and empty values are [`FieldValue::Empty`].
     pub fn fields(&self) -> [(&'static str, FieldValue<'_>); OUTPUT_FIELDS.len()] {
-        unimplemented!("detection core: issue 2")
+        let [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16] =
+            OUTPUT_FIELDS;
+        let evasions = if self.evasions.is_empty() {
+            FieldValue::Empty
+        } else {
+            FieldValue::Many(self.evasions.iter().map(|e| e.as_str()).collect())
+        };
+        [
+            (f0, FieldValue::One(Cow::Borrowed(DETECTION_NAME))),
+            (f1, FieldValue::One(Cow::Borrowed(self.reason.as_str()))),
+            (f2, FieldValue::One(Cow::Owned(self.risk_score.to_string()))),
+            (f3, one(Some(&self.risk_message))),
+            (f4, FieldValue::Many(MITRE_TECHNIQUE_IDS.to_vec())),
+            (f5, one(self.operation.map(Operation::as_str))),
+            (f6, one(self.remote_host.as_deref())),
+            (f7, one(self.remote_host_normalized.as_deref())),
+            (f8, one(self.task_name.as_deref())),
+            (f9, one(self.task_action.as_deref())),
+            (f10, one(self.schedule.as_deref())),
+            (f11, one(self.run_as.as_deref())),
+            (f12, one(self.connect_user.as_deref())),
+            (f13, one(self.xml_file.as_deref())),
+            (
+                f14,
+                FieldValue::One(Cow::Borrowed(if self.password_supplied {
+                    "true"
+                } else {
+                    "false"
+                })),
+            ),
+            (f15, evasions),
+            (f16, one(Some(&self.process_masked))),
+        ]
     }
+}
+
+/// The file-name part of a Windows or POSIX path.
+fn file_name(path: &str) -> &str {
+    path.rsplit(['\\', '/']).next().unwrap_or(path)
+}
+
+/// `schtasks.exe`, ignoring ASCII case and surrounding blanks or quotes.
+fn is_schtasks_exe(name: &str) -> bool {
+    name.trim_matches([' ', '\t', '"'])
+        .eq_ignore_ascii_case("schtasks.exe")
+}
+
+/// The image (by name or path) is schtasks.exe.
+fn image_is_schtasks(event: &ProcessEvent<'_>) -> bool {
+    is_schtasks_exe(file_name(event.process_name)) || is_schtasks_exe(file_name(event.process_path))
+}
+
+/// `original_file_name` says schtasks.exe, but an image name is known and is not.
+fn is_renamed(event: &ProcessEvent<'_>) -> bool {
+    is_schtasks_exe(event.original_file_name)
+        && !(event.process_name.trim().is_empty() && event.process_path.trim().is_empty())
+        && !image_is_schtasks(event)
 }
 
 /// True when the event's binary is schtasks.exe (by image name, path or original file
 /// name). Allocation-free: this is the reject path for ~98% of rows.
+///
+/// The image counts when the file-name part of `process_name` or of `process_path`
+/// is `schtasks.exe`; the renamed-binary case is caught by `original_file_name`.
+/// ASCII case is ignored. `cmd.exe /c schtasks ...` is not schtasks.
 pub fn is_schtasks(event: &ProcessEvent<'_>) -> bool {
-    let _ = event;
-    unimplemented!("detection core: issue 2")
+    image_is_schtasks(event) || is_schtasks_exe(event.original_file_name)
+}
+
+/// The verdict on a parsed command line, with the `/s` value as written.
+fn judge<'p>(parse: &'p Parse, dest: &str) -> (Reason, Option<&'p str>, Option<String>) {
+    let target = parse.first(Switch::S).map(|s| {
+        s.value
+            .and_then(|v| parse.args.get(v))
+            .map(|a| a.value.as_str())
+    });
+    let host = target.flatten();
+    let normalized = host.map(locality::normalize);
+    let reason = match (parse.operation, target) {
+        (Some(Operation::Create), None) => Reason::NoTargetSystem,
+        (Some(Operation::Create), Some(_)) => {
+            match locality::classify(normalized.as_deref().unwrap_or_default(), dest) {
+                Locality::Empty => Reason::EmptyTargetSystem,
+                Locality::Loopback => Reason::LoopbackTarget,
+                Locality::SelfHost => Reason::SelfTarget,
+                Locality::Remote => Reason::RemoteCreate,
+            }
+        }
+        (other, _) => Reason::NotCreate(other),
+    };
+    (reason, host, normalized)
+}
+
+/// The name shown as `$process_name$`: `process_name`, else the file name of
+/// `process_path`.
+fn display_name<'a>(event: &ProcessEvent<'a>) -> &'a str {
+    if event.process_name.is_empty() {
+        file_name(event.process_path)
+    } else {
+        event.process_name
+    }
+}
+
+fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: &Parse) -> Analysis {
+    let (reason, host, normalized) = judge(parse, event.dest);
+    let secrets: Vec<usize> = parse.secret_args().collect();
+    let spans: Vec<_> = secrets
+        .iter()
+        .filter_map(|&i| parse.args.get(i).map(|a| a.span.clone()))
+        .collect();
+    let process_masked = risk::mask(event.process, &spans);
+    let argv = parse
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if secrets.contains(&i) {
+                risk::MASK.to_owned()
+            } else {
+                a.value.clone()
+            }
+        })
+        .collect();
+    let password_supplied = secrets.iter().any(|&i| {
+        parse
+            .args
+            .get(i)
+            .is_some_and(|a| !a.value.is_empty() && a.value != "*")
+    });
+    let mut evasions = parse.evasions.clone();
+    if is_renamed(event) {
+        evasions.push(Evasion::RenamedBinary);
+        evasions.sort_unstable();
+        evasions.dedup();
+    }
+    let risk_message = if reason == Reason::RemoteCreate {
+        risk::render(RISK_MESSAGE_TEMPLATE, |name| match name {
+            "process_name" => Some(display_name(event).to_owned()),
+            "process" => Some(process_masked.clone()),
+            "dest" => Some(event.dest.to_owned()),
+            "user" => Some(event.user.to_owned()),
+            _ => None,
+        })
+    } else {
+        String::new()
+    };
+    let text = |s: Switch| parse.value(s).map(str::to_owned);
+    Analysis {
+        reason,
+        operation: parse.operation,
+        argv,
+        remote_host: host.map(str::to_owned),
+        remote_host_normalized: normalized,
+        task_name: text(Switch::Tn),
+        task_action: text(Switch::Tr),
+        schedule: text(Switch::Sc),
+        run_as: text(Switch::Ru),
+        connect_user: text(Switch::U),
+        xml_file: text(Switch::Xml),
+        password_supplied,
+        evasions,
+        risk_score: config.risk_score,
+        risk_message,
+        process_masked,
+    }
 }
 
 /// Analyse one event. `None` when it is not schtasks (no allocation on that path).
 pub fn analyze(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Option<Analysis> {
-    let _ = (event, config);
-    unimplemented!("detection core: issue 2")
+    if !is_schtasks(event) {
+        return None;
+    }
+    let parse = Parse::new(argv::split(event.process));
+    Some(build(event, config, &parse))
 }
 
 /// A human-readable explanation: argv as Windows splits it, the parsed switches, the
 /// verdict and its reason. Backs `schtasksremote explain`.
+///
+/// The command line is parsed even when the binary is not schtasks, so the output
+/// always shows how Windows would split it; the verdict then says why it is not one.
 pub fn explain(event: &ProcessEvent<'_>, config: &DetectorConfig) -> String {
-    let _ = (event, config);
-    unimplemented!("detection core: issue 2")
+    explain::render(event, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(name: &'a str, line: &'a str, dest: &'a str) -> ProcessEvent<'a> {
+        ProcessEvent {
+            process_name: name,
+            process: line,
+            dest,
+            user: "CORP\\adm",
+            ..Default::default()
+        }
+    }
+
+    fn run(line: &str, dest: &str) -> Analysis {
+        analyze(
+            &event("schtasks.exe", line, dest),
+            &DetectorConfig::default(),
+        )
+        .expect("schtasks.exe is a candidate")
+    }
+
+    #[test]
+    fn schtasks_by_name_path_or_original_file_name_only() {
+        let yes = [
+            ProcessEvent {
+                process_name: "SchTasks.EXE",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_path: r"C:\Windows\System32\schtasks.exe",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_path: r"\Device\HarddiskVolume1\Windows\System32\SCHTASKS.exe",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_name: "x.exe",
+                original_file_name: "schtasks.exe",
+                ..Default::default()
+            },
+        ];
+        for e in &yes {
+            assert!(is_schtasks(e), "{e:?}");
+        }
+        let no = [
+            ProcessEvent {
+                process_name: "cmd.exe",
+                process: "cmd /c schtasks /create /s h",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_name: "schtasks_report.exe",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_path: r"C:\schtasks.exe\evil.exe",
+                ..Default::default()
+            },
+            ProcessEvent::default(),
+        ];
+        for e in &no {
+            assert!(!is_schtasks(e), "{e:?}");
+            assert!(analyze(e, &DetectorConfig::default()).is_none());
+        }
+    }
+
+    #[test]
+    fn remote_create_fills_every_field_and_masks_passwords() {
+        let line = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p "s3 cret" /ru SYSTEM /rp x /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
+        let a = run(line, "ws1");
+        assert!(a.is_detection());
+        let fields = a.fields();
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let masked = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p **** /ru SYSTEM /rp **** /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
+        assert_eq!(fields.clone().map(|(n, _)| n), OUTPUT_FIELDS);
+        assert_eq!(
+            get("detection_reason"),
+            FieldValue::One("remote_create".into())
+        );
+        assert_eq!(get("risk_score"), FieldValue::One("63".into()));
+        assert_eq!(
+            get("risk_message"),
+            FieldValue::One(
+                format!("A schedule task process schtasks.exe with remote job command-line {masked} in host ws1 by CORP\\adm.").into()
+            )
+        );
+        assert_eq!(
+            get("mitre_technique_id"),
+            FieldValue::Many(vec!["T1053.005", "T1053"])
+        );
+        assert_eq!(get("schtasks_operation"), FieldValue::One("create".into()));
+        assert_eq!(get("remote_host"), FieldValue::One(r"\\FILESRV01".into()));
+        assert_eq!(
+            get("remote_host_normalized"),
+            FieldValue::One("filesrv01".into())
+        );
+        assert_eq!(get("task_name"), FieldValue::One(r"\Microsoft\Up".into()));
+        assert_eq!(get("task_action"), FieldValue::One(r"C:\a.exe".into()));
+        assert_eq!(get("task_schedule"), FieldValue::One("once".into()));
+        assert_eq!(get("task_run_as"), FieldValue::One("SYSTEM".into()));
+        assert_eq!(
+            get("task_connect_user"),
+            FieldValue::One(r"CORP\adm".into())
+        );
+        assert_eq!(get("task_xml_file"), FieldValue::One("t.xml".into()));
+        assert_eq!(
+            get("task_password_supplied"),
+            FieldValue::One("true".into())
+        );
+        assert_eq!(get("evasion_markers"), FieldValue::Empty);
+        assert_eq!(get("process_masked"), FieldValue::One(masked.into()));
+        assert!(!a.argv.iter().any(|v| v.contains("cret")));
+    }
+
+    #[test]
+    fn non_detections_have_no_risk_message_but_keep_the_parse() {
+        let a = run("schtasks /query /s HOST2 /tn t", "ws1");
+        assert_eq!(a.reason, Reason::NotCreate(Some(Operation::Query)));
+        assert_eq!(a.remote_host.as_deref(), Some("HOST2"));
+        assert_eq!(a.fields()[3].1, FieldValue::Empty);
+        assert_eq!(a.fields()[14].1, FieldValue::One("false".into()));
+    }
+
+    #[test]
+    fn renamed_binary_is_marked() {
+        let e = ProcessEvent {
+            process_name: "svc.exe",
+            original_file_name: "schtasks.exe",
+            process: "svc.exe /create /s HOST2 /tn t /tr x /sc once",
+            ..Default::default()
+        };
+        let a = analyze(&e, &DetectorConfig::default()).unwrap();
+        assert!(a.is_detection());
+        assert_eq!(a.evasions, [Evasion::RenamedBinary]);
+        assert_eq!(a.fields()[15].1, FieldValue::Many(vec!["renamed_binary"]));
+    }
+
+    #[test]
+    fn risk_score_comes_from_the_config() {
+        let a = analyze(
+            &event("schtasks.exe", "schtasks /create /s h2 /tn t", ""),
+            &DetectorConfig { risk_score: 90 },
+        )
+        .unwrap();
+        assert_eq!(a.risk_score, 90);
+        assert!(a
+            .risk_message
+            .starts_with("A schedule task process schtasks.exe "));
+    }
 }
