@@ -181,9 +181,12 @@ struct Contender {
 struct Reply {
     meta: serde_json::Value,
     body: Vec<u8>,
+    body_len: u64,
 }
 
 struct Run {
+    /// Reply body bytes, all chunks.
+    out_bytes: u64,
     wall: Duration,
     cpu: Duration,
     max_rss_kib: u64,
@@ -252,7 +255,11 @@ fn read_reply<R: BufRead>(out: &mut R, keep_body: bool) -> Result<Reply, String>
     }
     let meta: serde_json::Value =
         serde_json::from_slice(&meta).map_err(|e| format!("reply metadata is not JSON: {e}"))?;
-    Ok(Reply { meta, body })
+    Ok(Reply {
+        meta,
+        body,
+        body_len: b,
+    })
 }
 
 /// Runs one session through one contender, like splunkd: request, wait for the reply,
@@ -371,6 +378,7 @@ fn run(c: &Contender, s: &Session, keep_bodies: bool) -> Result<Run, String> {
         return Err(format!("{}: {f}\n--- stderr (tail) ---\n{tail}", c.name));
     }
     Ok(Run {
+        out_bytes: replies.iter().map(|r| r.body_len).sum(),
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         max_rss_kib: peak_kib
@@ -718,6 +726,7 @@ fn bench(py: Option<&Path>, dir: &Path) {
     let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut cpus: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut rss: Vec<u64> = vec![0; cases.len()];
+    let mut out_bytes: Vec<u64> = vec![0; cases.len()];
     let mut answers: Vec<Option<Answer>> = (0..cases.len()).map(|_| None).collect();
     for round in 0..runs {
         for (k, (c, s, action)) in cases.iter().enumerate() {
@@ -732,32 +741,33 @@ fn bench(py: Option<&Path>, dir: &Path) {
             walls[k].push(r.wall);
             cpus[k].push(r.cpu);
             rss[k] = rss[k].max(r.max_rss_kib);
+            out_bytes[k] = r.out_bytes;
             eprint!(".");
         }
     }
     eprintln!();
-    let ours_annotate = median(walls[0].clone());
     let ours_filter_k = cases
         .iter()
         .position(|(c, _, a)| c.name == "schtasksremote" && *a == "filter")
         .expect("case");
-    let ours_filter = median(walls[ours_filter_k].clone());
     println!(
         "## Throughput ({runs} runs each, SDK {sdk_runs}; median wall time from spawn to exit)\n"
     );
-    println!("| contender | action | wall ms (median) | min–max ms | CPU ms (median) | MB/s | rows/s | max RSS MiB | ours is × faster |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| contender | action | wall ms (median) | min–max ms | CPU ms (median) | MB/s in | rows/s | MB out | max RSS MiB | ours is × faster (wall) | (CPU) |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (k, (c, s, action)) in cases.iter().enumerate() {
         let w = median(walls[k].clone());
         let lo = walls[k].iter().min().copied().unwrap_or_default();
         let hi = walls[k].iter().max().copied().unwrap_or_default();
-        let ours = if *action == "filter" {
-            ours_filter
+        let ours_k = if *action == "filter" {
+            ours_filter_k
         } else {
-            ours_annotate
+            0
         };
+        let ours = median(walls[ours_k].clone());
+        let cpu = median(cpus[k].clone());
         println!(
-            "| {} | {} | {:.1} | {:.1}–{:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1}–{:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} |",
             c.name,
             if c.args.first().is_some_and(|a| a == "--passthrough") {
                 "(passthrough)"
@@ -767,11 +777,13 @@ fn bench(py: Option<&Path>, dir: &Path) {
             ms(w),
             ms(lo),
             ms(hi),
-            ms(median(cpus[k].clone())),
+            ms(cpu),
             mb(s.bytes()) / w.as_secs_f64(),
             s.mix().rows as f64 / w.as_secs_f64(),
+            mb(out_bytes[k]),
             rss[k] as f64 / 1024.0,
             w.as_secs_f64() / ours.as_secs_f64(),
+            cpu.as_secs_f64() / median(cpus[ours_k].clone()).as_secs_f64(),
         );
     }
     let detections = answers[0].as_ref().map(|a| a.detections).unwrap_or(0);
@@ -865,14 +877,22 @@ fn bench(py: Option<&Path>, dir: &Path) {
     }
 
     // ---- targets ----
-    let case_wall = |name: &str, action: &str| {
+    // (median wall, min wall, median CPU) of one case.
+    let stats = |name: &str, action: &str| {
         cases
             .iter()
             .position(|(c, _, a)| c.name == name && *a == action)
-            .map(|k| median(walls[k].clone()))
+            .map(|k| {
+                let lo = walls[k].iter().min().copied().unwrap_or_default();
+                (median(walls[k].clone()), lo, median(cpus[k].clone()))
+            })
     };
-    let ratio = |other: Option<Duration>, ours: Duration| {
-        other.map(|o| o.as_secs_f64() / ours.as_secs_f64())
+    // How many times faster ours is: by median wall (the verdict), min wall, median CPU.
+    let ratio = |other: &str, action: &str| {
+        let (ow, ol, oc) = stats(other, action)?;
+        let (w, l, c) = stats("schtasksremote", action)?;
+        let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        Some((r(ow, w), r(ol, l), r(oc, c)))
     };
     let flat = {
         let ours_mem: Vec<_> = mem_rows
@@ -887,31 +907,31 @@ fn bench(py: Option<&Path>, dir: &Path) {
     };
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!("\n## Targets\n");
-    println!("| target | measured | verdict |");
+    println!("| target | measured (ours is × faster) | verdict |");
     println!("|---|---|---|");
-    if let Some(r) = ratio(case_wall("splunk-sdk", "annotate"), ours_annotate) {
-        println!(
-            "| annotate ≥ 20× splunk-sdk | {r:.1}× | {} |",
-            verdict(r >= 20.0)
-        );
-    }
-    if let Some(r) = ratio(case_wall("splunk-sdk", "filter"), ours_filter) {
-        println!(
-            "| filter ≥ 10× splunk-sdk | {r:.1}× | {} |",
-            verdict(r >= 10.0)
-        );
-    }
-    if let Some(r) = ratio(case_wall("csv reencode", "annotate"), ours_annotate) {
-        println!(
-            "| annotate no slower than csv read-and-rewrite (reencode) | {r:.2}× its speed | {} |",
-            verdict(r >= 1.0)
-        );
-    }
-    if let Some(r) = ratio(case_wall("csv copy", "annotate"), ours_annotate) {
-        println!(
-            "| (stricter) annotate vs csv read + raw copy | {r:.2}× its speed | {} |",
-            verdict(r >= 1.0)
-        );
+    let targets = [
+        ("annotate ≥ 20× splunk-sdk", "splunk-sdk", "annotate", 20.0),
+        ("filter ≥ 10× splunk-sdk", "splunk-sdk", "filter", 10.0),
+        (
+            "annotate no slower than a csv read-and-rewrite (csv reencode)",
+            "csv reencode",
+            "annotate",
+            1.0,
+        ),
+        (
+            "(stricter, for information) annotate vs csv read + raw row copy (csv copy)",
+            "csv copy",
+            "annotate",
+            1.0,
+        ),
+    ];
+    for (label, other, action, goal) in targets {
+        if let Some((w, l, c)) = ratio(other, action) {
+            println!(
+                "| {label} | {w:.2}× by median wall (min wall {l:.2}×, median CPU {c:.2}×) | {} |",
+                verdict(w >= goal)
+            );
+        }
     }
     println!(
         "| getinfo probe ≤ 5 ms median | {:.2} ms | {} |",
