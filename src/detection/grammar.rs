@@ -117,10 +117,6 @@ impl Switch {
             .map_or("?", |(n, _)| n)
     }
 
-    fn from_folded(name: &str) -> Option<Switch> {
-        SWITCHES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
-    }
-
     /// The arity under `op`. Before any operation switch is seen the `/create` grammar
     /// applies: it is the one that matters and the broadest.
     fn arity(self, op: Option<Operation>) -> Arity {
@@ -156,16 +152,21 @@ pub fn switch_prefix(arg: &str) -> Option<(char, &str)> {
         .then(|| (c, arg.get(c.len_utf8()..).unwrap_or_default()))
 }
 
-/// The name compared against the table: ASCII lower case, or NFKC then lower case.
-fn fold(name: &str) -> Cow<'_, str> {
-    if name.is_ascii() {
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(name)
+/// The switch a written name stands for, and its folded form when schtasks does not
+/// know it. ASCII names are compared ignoring case without allocating; others are
+/// NFKC-folded and lower-cased first.
+fn lookup(name: &str) -> (Option<Switch>, Cow<'static, str>) {
+    let folded = if name.is_ascii() {
+        if let Some((n, sw)) = SWITCHES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return (Some(*sw), Cow::Borrowed(n));
         }
+        name.to_ascii_lowercase()
     } else {
-        Cow::Owned(name.nfkc().collect::<String>().to_lowercase())
+        name.nfkc().collect::<String>().to_lowercase()
+    };
+    match SWITCHES.iter().find(|(n, _)| *n == folded) {
+        Some((n, sw)) => (Some(*sw), Cow::Borrowed(n)),
+        None => (None, Cow::Owned(folded)),
     }
 }
 
@@ -175,8 +176,8 @@ pub struct SwitchUse {
     /// Index of the switch argument in argv.
     pub arg: usize,
     pub prefix: char,
-    /// The folded name (`/ˢ` gives `s`).
-    pub name: String,
+    /// The folded name (`/ˢ` gives `s`); static for a known switch.
+    pub name: Cow<'static, str>,
     /// `None` for a name schtasks does not know.
     pub switch: Option<Switch>,
     /// Index in argv of the value this switch consumed.
@@ -213,7 +214,7 @@ impl Parse {
     /// Parses the arguments of a schtasks command line (`args[0]` is the program).
     pub fn new(args: Vec<Arg>) -> Parse {
         let mut roles = vec![Role::Stray; args.len()];
-        let mut switches: Vec<SwitchUse> = Vec::new();
+        let mut switches: Vec<SwitchUse> = Vec::with_capacity(args.len() / 2 + 1);
         let mut operation = None;
         if let Some(r) = roles.first_mut() {
             *r = Role::Program;
@@ -224,8 +225,7 @@ impl Parse {
                 i += 1;
                 continue;
             };
-            let name = fold(raw_name);
-            let switch = Switch::from_folded(&name);
+            let (switch, name) = lookup(raw_name);
             let mut evasions = Vec::new();
             if switch.is_some() {
                 match prefix {
@@ -264,7 +264,7 @@ impl Parse {
             switches.push(SwitchUse {
                 arg: i,
                 prefix,
-                name: name.into_owned(),
+                name,
                 switch,
                 value,
                 evasions,
