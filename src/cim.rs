@@ -293,8 +293,18 @@ mod tests {
 
     #[test]
     fn security_4688_user_is_domain_backslash_user() {
-        let names = ["NewProcessName", "SubjectDomainName", "SubjectUserName", "Computer"];
-        let values = [r"C:\Windows\System32\schtasks.exe", "THESHIRE", "pgustavo", "WS5"];
+        let names = [
+            "NewProcessName",
+            "SubjectDomainName",
+            "SubjectUserName",
+            "Computer",
+        ];
+        let values = [
+            r"C:\Windows\System32\schtasks.exe",
+            "THESHIRE",
+            "pgustavo",
+            "WS5",
+        ];
         let plan = FieldPlan::from_names(names);
         let ev = plan.map(|i| values.get(i).copied());
         let ev = ev.as_event();
@@ -308,7 +318,10 @@ mod tests {
     fn dash_domain_is_dropped_from_user() {
         let plan = FieldPlan::from_names(["SubjectDomainName", "SubjectUserName"]);
         let values = ["-", "SYSTEM"];
-        assert_eq!(plan.map(|i| values.get(i).copied()).get(CimField::User), "SYSTEM");
+        assert_eq!(
+            plan.map(|i| values.get(i).copied()).get(CimField::User),
+            "SYSTEM"
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub struct DetectorConfig {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig { risk_score: RISK_SCORE }
+        DetectorConfig {
+            risk_score: RISK_SCORE,
+        }
     }
 }
 

@@ -1,0 +1,237 @@
+//! SPL options of `| schtasksremote`, read from `searchinfo.args` and validated strictly:
+//! an unknown option, a repeated one, a bare word or a bad value is an error that names
+//! the option and what is allowed.
+
+use std::fmt;
+
+use crate::cim::CimField;
+use crate::detection::DetectorConfig;
+use crate::protocol::framing::DEFAULT_MAX_CHUNK_BYTES;
+
+/// What happens to rows that are not detections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Pass only detections (the default, like Splunk's `anomalydetection`).
+    Filter,
+    /// Pass every row; the added fields are empty on non-detections.
+    Annotate,
+}
+
+/// The parsed options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub action: Action,
+    pub detector: DetectorConfig,
+    /// `<cim field>_field=<input field>`: read this CIM field from that input field
+    /// instead of the automatic mapping.
+    pub field_overrides: Vec<(CimField, String)>,
+    /// Refuse request chunks whose metadata plus body exceed this many bytes.
+    pub max_chunk_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            action: Action::Filter,
+            detector: DetectorConfig::default(),
+            field_overrides: Vec::new(),
+            max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
+        }
+    }
+}
+
+/// The largest accepted `risk_score`. Risk-based alerting sums scores per object; a
+/// single event above this is certainly a typo.
+pub const MAX_RISK_SCORE: u32 = 10_000;
+/// `max_chunk_mb` range, in MiB.
+pub const MAX_CHUNK_MB: std::ops::RangeInclusive<u64> = 1..=16_384;
+
+/// Every option name, for error messages and the README.
+pub const OPTION_NAMES: [&str; 10] = [
+    "action",
+    "risk_score",
+    "max_chunk_mb",
+    "process_name_field",
+    "process_path_field",
+    "original_file_name_field",
+    "process_field",
+    "parent_process_name_field",
+    "dest_field",
+    "user_field",
+];
+
+/// A bad option. `Display` is the message shown in Splunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    /// The argument as Splunk passed it.
+    pub argument: String,
+    pub message: String,
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for OptionError {}
+
+/// Parses `searchinfo.args` (`["action=annotate", "risk_score=80"]`).
+///
+/// ```
+/// use schtasksremote::command::options::{parse, Action};
+/// let opts = parse(&["action=Annotate".to_string(), "risk_score=80".to_string()]).unwrap();
+/// assert_eq!((opts.action, opts.detector.risk_score), (Action::Annotate, 80));
+/// let err = parse(&["action=drop".to_string()]).unwrap_err();
+/// assert_eq!(err.to_string(), "schtasksremote: invalid value action=\"drop\": allowed values are action=filter (the default: only detections) and action=annotate (every row)");
+/// ```
+pub fn parse(args: &[String]) -> Result<Options, OptionError> {
+    let mut opts = Options::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for arg in args {
+        let fail = |message: String| OptionError {
+            argument: arg.clone(),
+            message: format!("schtasksremote: {message}"),
+        };
+        let Some((name, value)) = arg.split_once('=') else {
+            return Err(fail(format!(
+                "unexpected argument {arg:?}: options are written name=value without spaces \
+                 (for example action=annotate); allowed options: {}",
+                OPTION_NAMES.join(", ")
+            )));
+        };
+        let Some(&known) = OPTION_NAMES.iter().find(|n| **n == name) else {
+            return Err(fail(format!(
+                "unknown option {name:?} in {arg:?}; allowed options: {}",
+                OPTION_NAMES.join(", ")
+            )));
+        };
+        if seen.contains(&known) {
+            return Err(fail(format!("option {known} is given more than once")));
+        }
+        seen.push(known);
+        let bad_value = |allowed: &str| fail(format!("invalid value {name}={value:?}: {allowed}"));
+        match known {
+            "action" => {
+                opts.action = if value.eq_ignore_ascii_case("filter") {
+                    Action::Filter
+                } else if value.eq_ignore_ascii_case("annotate") {
+                    Action::Annotate
+                } else {
+                    return Err(bad_value(
+                        "allowed values are action=filter (the default: only detections) and \
+                         action=annotate (every row)",
+                    ));
+                };
+            }
+            "risk_score" => {
+                opts.detector.risk_score = parse_int(value)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .filter(|v| *v <= MAX_RISK_SCORE)
+                    .ok_or_else(|| {
+                        bad_value(&format!(
+                            "allowed values are whole numbers from 0 to {MAX_RISK_SCORE} (the \
+                             default is {})",
+                            DetectorConfig::default().risk_score
+                        ))
+                    })?;
+            }
+            "max_chunk_mb" => {
+                let mb = parse_int(value)
+                    .filter(|v| MAX_CHUNK_MB.contains(v))
+                    .ok_or_else(|| {
+                        bad_value(&format!(
+                            "allowed values are whole numbers of MiB from {} to {} (the default is \
+                             {})",
+                            MAX_CHUNK_MB.start(),
+                            MAX_CHUNK_MB.end(),
+                            DEFAULT_MAX_CHUNK_BYTES >> 20
+                        ))
+                    })?;
+                opts.max_chunk_bytes = mb << 20;
+            }
+            field_option => {
+                let cim = field_option
+                    .strip_suffix("_field")
+                    .and_then(CimField::from_name)
+                    .ok_or_else(|| fail(format!("unknown option {name:?}")))?;
+                if value.trim().is_empty() {
+                    return Err(bad_value(
+                        "name the input field to read (for example dest_field=host)",
+                    ));
+                }
+                opts.field_overrides.push((cim, value.to_string()));
+            }
+        }
+    }
+    Ok(opts)
+}
+
+/// A plain decimal: digits only, no sign, no spaces, no exponent.
+fn parse_int(value: &str) -> Option<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_filter_and_escu_risk_score() {
+        let opts = parse(&[]).unwrap();
+        assert_eq!(opts.action, Action::Filter);
+        assert_eq!(opts.detector, DetectorConfig::default());
+        assert_eq!(opts.max_chunk_bytes, DEFAULT_MAX_CHUNK_BYTES);
+    }
+
+    #[test]
+    fn field_overrides_name_cim_fields() {
+        let opts = parse(&args(&[
+            "process_field=cmd",
+            "dest_field=host",
+            "max_chunk_mb=2",
+        ]))
+        .unwrap();
+        assert_eq!(
+            opts.field_overrides,
+            vec![
+                (CimField::Process, "cmd".into()),
+                (CimField::Dest, "host".into())
+            ]
+        );
+        assert_eq!(opts.max_chunk_bytes, 2 << 20);
+    }
+
+    #[test]
+    fn each_bad_argument_names_itself_and_what_is_allowed() {
+        let cases: [(&[&str], &str); 9] = [
+            (&["bogus=1"], "unknown option \"bogus\""),
+            (
+                &["annotate"],
+                "unexpected argument \"annotate\": options are written name=value",
+            ),
+            (&["action=x", "action=y"], "invalid value action=\"x\""),
+            (
+                &["action=filter", "action=annotate"],
+                "option action is given more than once",
+            ),
+            (&["risk_score=-1"], "whole numbers from 0 to 10000"),
+            (&["risk_score=10001"], "invalid value risk_score=\"10001\""),
+            (&["risk_score= 5"], "invalid value risk_score=\" 5\""),
+            (&["max_chunk_mb=0"], "whole numbers of MiB from 1 to 16384"),
+            (&["user_field="], "name the input field to read"),
+        ];
+        for (list, expected) in cases {
+            let err = parse(&args(list)).unwrap_err();
+            assert!(err.to_string().contains(expected), "{list:?}: {err}");
+            assert!(err.to_string().starts_with("schtasksremote: "), "{err}");
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! One execute chunk in, one reply body out.
+//!
+//! The reply header is the input header followed by the fields we add; each passed row
+//! is the input record's own bytes followed by `,` and our encoded fields. Input fields
+//! are never re-encoded, so they come back byte for byte (invalid UTF-8, quoting style and
+//! all). The one exception is a detection row of an input that already has a column named
+//! like one of ours: that row is re-encoded field by field (same values, our values in
+//! the clashing columns), because a CSV header cannot name a field twice.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+
+use csv::ByteRecord;
+
+use crate::cim::{CimField, FieldPlan, Source};
+use crate::detection::{analyze, Analysis, FieldValue, OUTPUT_FIELDS};
+use crate::protocol::body::{mv_decode, mv_encode, write_field, BodyError, BodyReader};
+use crate::protocol::metadata::Level;
+
+use super::options::{Action, Options};
+
+/// At most this many combinations of multivalue inputs are judged per row.
+pub const MAX_COMBINATIONS: usize = 256;
+
+const ADDED: usize = 2 * OUTPUT_FIELDS.len();
+
+/// Counts for one chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub detections: u64,
+}
+
+/// The per-session state: options and buffers reused from chunk to chunk.
+pub struct Annotator {
+    opts: Options,
+    /// Our column names: [`OUTPUT_FIELDS`], then their `__mv_` companions.
+    added_names: Vec<String>,
+    header: ByteRecord,
+    row: ByteRecord,
+    /// The reply body being built.
+    out: Vec<u8>,
+    /// One detection's added cells, CSV-encoded, and where each ends.
+    cells: Vec<u8>,
+    cell_ends: Vec<usize>,
+    scratch: Vec<u8>,
+    /// Inspector messages for the next reply.
+    messages: Vec<(Level, String)>,
+    warned_missing: Vec<CimField>,
+    warned_combinations: bool,
+    warned_no_process: bool,
+}
+
+/// How one chunk's columns are read and written. Rebuilt for every chunk: each chunk
+/// has its own header and the field set may change.
+struct Layout {
+    plan: FieldPlan,
+    /// The columns the plan reads, each with its `__mv_` companion column.
+    inputs: Vec<(usize, Option<usize>)>,
+    /// For each of our added columns, the input column of the same name, if any.
+    clash: [Option<usize>; ADDED],
+    /// For each input column, which added column replaces it on detections.
+    replaced_by: Vec<Option<usize>>,
+    any_clash: bool,
+    /// `,` once per added column that the input does not already have.
+    empty_suffix: Vec<u8>,
+}
+
+impl Annotator {
+    pub fn new(opts: Options) -> Annotator {
+        let added_names = OUTPUT_FIELDS
+            .iter()
+            .map(|f| f.to_string())
+            .chain(OUTPUT_FIELDS.iter().map(|f| format!("__mv_{f}")))
+            .collect();
+        Annotator {
+            opts,
+            added_names,
+            header: ByteRecord::new(),
+            row: ByteRecord::new(),
+            out: Vec::new(),
+            cells: Vec::new(),
+            cell_ends: Vec::with_capacity(ADDED),
+            scratch: Vec::new(),
+            messages: Vec::new(),
+            warned_missing: Vec::new(),
+            warned_combinations: false,
+            warned_no_process: false,
+        }
+    }
+
+    /// The reply body built by the last [`Annotator::process`].
+    pub fn body(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Inspector messages gathered since the last call.
+    pub fn take_messages(&mut self) -> Vec<(Level, String)> {
+        std::mem::take(&mut self.messages)
+    }
+
+    /// Reads one request body and builds the reply body. `body_offset` is the body's
+    /// offset in the stream, for error messages. With no rows to pass on, the reply body
+    /// is empty (as the SDK replies).
+    pub fn process(&mut self, body: &[u8], body_offset: u64) -> Result<ChunkStats, BodyError> {
+        self.out.clear();
+        let mut stats = ChunkStats::default();
+        let mut header = std::mem::take(&mut self.header);
+        let mut row = std::mem::take(&mut self.row);
+        let result = self.process_rows(body, body_offset, &mut header, &mut row, &mut stats);
+        self.header = header;
+        self.row = row;
+        if result.is_err() || stats.rows_out == 0 {
+            self.out.clear();
+        }
+        result.map(|()| stats)
+    }
+
+    fn process_rows(
+        &mut self,
+        body: &[u8],
+        body_offset: u64,
+        header: &mut ByteRecord,
+        row: &mut ByteRecord,
+        stats: &mut ChunkStats,
+    ) -> Result<(), BodyError> {
+        let Some(mut reader) = BodyReader::new(body, body_offset, header)? else {
+            return Ok(());
+        };
+        let layout = self.layout(header);
+        if self.opts.action == Action::Annotate {
+            // Every row comes back, plus our columns: one growth step at most.
+            self.out.reserve(body.len() + body.len() / 8);
+        }
+        self.out.extend_from_slice(&body[reader.header_span()]);
+        for (name, clash) in self.added_names.iter().zip(layout.clash) {
+            if clash.is_none() {
+                self.out.push(b',');
+                self.out.extend_from_slice(name.as_bytes());
+            }
+        }
+        self.out.push(b'\n');
+
+        while let Some(span) = reader.next_row(row)? {
+            stats.rows_in += 1;
+            let raw = &body[span];
+            match self.judge(&layout, row) {
+                Some(analysis) => {
+                    stats.detections += 1;
+                    stats.rows_out += 1;
+                    self.encode_cells(&analysis);
+                    self.write_detection(&layout, raw, row);
+                }
+                None if self.opts.action == Action::Annotate => {
+                    stats.rows_out += 1;
+                    self.out.extend_from_slice(raw);
+                    self.out.extend_from_slice(&layout.empty_suffix);
+                    self.out.push(b'\n');
+                }
+                None => {}
+            }
+        }
+        if stats.rows_in > 0 && !layout.plan.has_process_fields() && !self.warned_no_process {
+            self.warned_no_process = true;
+            self.messages.push((
+                Level::Warn,
+                "schtasksremote: the input has no field naming the process (process_name, \
+                 process_path, original_file_name, with or without the Processes. prefix, or \
+                 Image, NewProcessName, ImageFileName, OriginalFileName), so no row can be a \
+                 detection; name one with process_name_field=<field>"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn layout(&mut self, header: &ByteRecord) -> Layout {
+        let names: Vec<&str> = header
+            .iter()
+            .map(|n| std::str::from_utf8(n).unwrap_or(""))
+            .collect();
+        let position = |wanted: &str| names.iter().position(|n| *n == wanted);
+        let mut plan = FieldPlan::from_names(names.iter().copied());
+        for (field, name) in &self.opts.field_overrides {
+            match position(name) {
+                Some(i) => plan.set_source(*field, Source::Column(i)),
+                None => {
+                    plan.set_source(*field, Source::Absent);
+                    if !self.warned_missing.contains(field) {
+                        self.warned_missing.push(*field);
+                        self.messages.push((
+                            Level::Warn,
+                            format!(
+                                "schtasksremote: {}_field={name}: the input has no field named \
+                                 {name:?}, so {} reads as empty",
+                                field.name(),
+                                field.name()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut inputs: Vec<(usize, Option<usize>)> = Vec::with_capacity(8);
+        let mut add = |i: usize| {
+            if !inputs.iter().any(|&(c, _)| c == i) {
+                let mv = names.get(i).and_then(|n| position(&format!("__mv_{n}")));
+                inputs.push((i, mv));
+            }
+        };
+        for field in CimField::ALL {
+            match plan.source(field) {
+                Source::Absent => {}
+                Source::Column(i) | Source::Basename(i) => add(i),
+                Source::DomainUser { domain, user } => {
+                    add(domain);
+                    add(user);
+                }
+            }
+        }
+        let mut clash = [None; ADDED];
+        let mut replaced_by = vec![None; names.len()];
+        let mut empty_suffix = Vec::with_capacity(ADDED);
+        for (k, name) in self.added_names.iter().enumerate() {
+            clash[k] = position(name);
+            match clash[k] {
+                Some(i) => replaced_by[i] = Some(k),
+                None => empty_suffix.push(b','),
+            }
+        }
+        Layout {
+            plan,
+            inputs,
+            any_clash: clash.iter().any(Option::is_some),
+            clash,
+            replaced_by,
+            empty_suffix,
+        }
+    }
+
+    /// The row's detection, if it is one. Each value of a multivalue input field is
+    /// judged; the row is a detection when any combination of values is.
+    fn judge(&mut self, layout: &Layout, row: &ByteRecord) -> Option<Analysis> {
+        let irregular = Cell::new(false);
+        let event = layout.plan.map(|i| {
+            let value = row.get(i)?;
+            match std::str::from_utf8(value) {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    irregular.set(true);
+                    None
+                }
+            }
+        });
+        let multivalue = layout
+            .inputs
+            .iter()
+            .any(|&(_, mv)| mv.and_then(|m| row.get(m)).is_some_and(|v| !v.is_empty()));
+        if !irregular.get() && !multivalue {
+            return analyze(&event.as_event(), &self.opts.detector).filter(Analysis::is_detection);
+        }
+        drop(event);
+        self.judge_irregular(layout, row)
+    }
+
+    /// The slow path for rows with invalid UTF-8 (read lossily) or multivalue inputs.
+    fn judge_irregular(&mut self, layout: &Layout, row: &ByteRecord) -> Option<Analysis> {
+        let mut lists: Vec<(usize, Vec<String>)> = Vec::with_capacity(layout.inputs.len());
+        for &(i, mv) in &layout.inputs {
+            let plain = String::from_utf8_lossy(row.get(i).unwrap_or_default()).into_owned();
+            let encoded = mv
+                .and_then(|m| row.get(m))
+                .filter(|v| !v.is_empty())
+                .map(String::from_utf8_lossy);
+            let mut decoded: Vec<Cow<str>> = Vec::new();
+            let values = match &encoded {
+                Some(enc) if mv_decode(enc, &mut decoded) && !decoded.is_empty() => {
+                    decoded.into_iter().map(Cow::into_owned).collect()
+                }
+                _ => vec![plain],
+            };
+            lists.push((i, values));
+        }
+        let total = lists
+            .iter()
+            .fold(1usize, |n, (_, v)| n.saturating_mul(v.len().max(1)));
+        if total > MAX_COMBINATIONS && !self.warned_combinations {
+            self.warned_combinations = true;
+            self.messages.push((
+                Level::Warn,
+                format!(
+                    "schtasksremote: a row has {total} combinations of multivalue process \
+                     fields; only the first {MAX_COMBINATIONS} were judged"
+                ),
+            ));
+        }
+        let mut choice = vec![0usize; lists.len()];
+        for _ in 0..total.min(MAX_COMBINATIONS) {
+            let event = layout.plan.map(|i| {
+                let k = lists.iter().position(|(c, _)| *c == i)?;
+                let (_, values) = lists.get(k)?;
+                values.get(*choice.get(k)?).map(String::as_str)
+            });
+            if let Some(a) = analyze(&event.as_event(), &self.opts.detector) {
+                if a.is_detection() {
+                    return Some(a);
+                }
+            }
+            // Next combination: a mixed-radix counter over the value lists.
+            for (k, (_, values)) in lists.iter().enumerate() {
+                let Some(c) = choice.get_mut(k) else { break };
+                *c += 1;
+                if *c < values.len() {
+                    break;
+                }
+                *c = 0;
+            }
+        }
+        None
+    }
+
+    /// Encodes a detection's added fields into `cells`: the plain columns, then the
+    /// `__mv_` columns (set only for lists of two or more values, as the SDK writes).
+    fn encode_cells(&mut self, analysis: &Analysis) {
+        self.cells.clear();
+        self.cell_ends.clear();
+        let fields = analysis.fields();
+        for (_, value) in &fields {
+            match value {
+                FieldValue::Empty => {}
+                FieldValue::One(s) => write_field(&mut self.cells, s.as_bytes()),
+                FieldValue::Many(list) => {
+                    self.scratch.clear();
+                    for (i, v) in list.iter().enumerate() {
+                        if i > 0 {
+                            self.scratch.push(b'\n');
+                        }
+                        self.scratch.extend_from_slice(v.as_bytes());
+                    }
+                    write_field(&mut self.cells, &self.scratch);
+                }
+            }
+            self.cell_ends.push(self.cells.len());
+        }
+        for (_, value) in &fields {
+            if let FieldValue::Many(list) = value {
+                if list.len() > 1 {
+                    self.scratch.clear();
+                    mv_encode(&mut self.scratch, list.iter().copied());
+                    write_field(&mut self.cells, &self.scratch);
+                }
+            }
+            self.cell_ends.push(self.cells.len());
+        }
+    }
+
+    fn cell(&self, k: usize) -> &[u8] {
+        let start = if k == 0 {
+            0
+        } else {
+            self.cell_ends.get(k - 1).copied().unwrap_or(0)
+        };
+        let end = self.cell_ends.get(k).copied().unwrap_or(start);
+        self.cells.get(start..end).unwrap_or_default()
+    }
+
+    fn write_detection(&mut self, layout: &Layout, raw: &[u8], row: &ByteRecord) {
+        let mut out = std::mem::take(&mut self.out);
+        if layout.any_clash {
+            for (j, value) in row.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                match layout.replaced_by.get(j).copied().flatten() {
+                    Some(k) => out.extend_from_slice(self.cell(k)),
+                    None => write_field(&mut out, value),
+                }
+            }
+        } else {
+            out.extend_from_slice(raw);
+        }
+        for (k, clash) in layout.clash.iter().enumerate() {
+            if clash.is_none() {
+                out.push(b',');
+                out.extend_from_slice(self.cell(k));
+            }
+        }
+        out.push(b'\n');
+        self.out = out;
+    }
+}
