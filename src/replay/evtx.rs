@@ -60,20 +60,18 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
         if n == 0 {
             return Ok(());
         }
-        let at = Location {
-            offset: Some(offset),
-            ..Location::default()
-        };
-        if n < CHUNK_SIZE {
-            // Trailing bytes shorter than a chunk: a cut-off copy when they hold data.
-            if data.iter().any(|&b| b != 0) {
-                scan.bad_record(
-                    at,
-                    format!("EVTX chunk {chunk_number} cut short ({n} bytes)"),
-                )?;
+        let last = n < CHUNK_SIZE;
+        if last {
+            if data.iter().all(|&b| b == 0) {
+                return Ok(());
             }
-            return Ok(());
+            // A cut-off copy: the records that are whole are still read (the missing
+            // bytes read as zeros, which ends the record walk).
+            scan.source_error(format!(
+                "EVTX chunk {chunk_number} (at byte {offset}) cut short at {n} of {CHUNK_SIZE} bytes"
+            ))?;
         }
+        let this_chunk = chunk_number;
         chunk_number += 1;
         // Windows leaves unused chunks zeroed.
         if data.iter().all(|&b| b == 0) {
@@ -82,20 +80,24 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
         let mut chunk_data = match EvtxChunkData::new(data, false) {
             Ok(c) => c,
             Err(e) => {
-                scan.bad_record(
-                    at,
-                    format!("EVTX chunk {} unreadable: {e}", chunk_number - 1),
-                )?;
+                scan.source_error(format!(
+                    "EVTX chunk {this_chunk} (at byte {offset}) unreadable, its records skipped: {e}"
+                ))?;
+                if last {
+                    return Ok(());
+                }
                 continue;
             }
         };
         let mut chunk = match chunk_data.parse(Arc::clone(&settings)) {
             Ok(c) => c,
             Err(e) => {
-                scan.bad_record(
-                    at,
-                    format!("EVTX chunk {} unreadable: {e}", chunk_number - 1),
-                )?;
+                scan.source_error(format!(
+                    "EVTX chunk {this_chunk} (at byte {offset}) unreadable, its records skipped: {e}"
+                ))?;
+                if last {
+                    return Ok(());
+                }
                 continue;
             }
         };
@@ -110,7 +112,12 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
             let xml = match record.and_then(|r| r.into_xml_bytes()) {
                 Ok(x) => x,
                 Err(e) => {
-                    scan.bad_record(here, format!("EVTX record unreadable: {e}"))?;
+                    scan.bad_record(
+                        here,
+                        format!(
+                            "EVTX record unreadable (chunk {this_chunk} at byte {offset}): {e}"
+                        ),
+                    )?;
                     errors += 1;
                     if errors >= MAX_ERRORS_PER_CHUNK {
                         break;

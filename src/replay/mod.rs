@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 pub use cli::{run, ScanArgs};
 pub use detect::Format;
-pub use report::OutputFormat;
+pub use report::{OutputFormat, LEAD_COLUMNS};
 
 use crate::cim::{CimField, FieldPlan};
 use crate::detection::{self, DetectorConfig, FieldValue};
@@ -150,11 +150,7 @@ impl fmt::Display for Location {
         if let Some(o) = self.offset {
             parts.push(format!("byte {o}"));
         }
-        if parts.is_empty() {
-            f.write_str("file")
-        } else {
-            f.write_str(&parts.join(", "))
-        }
+        f.write_str(&parts.join(", "))
     }
 }
 
@@ -168,7 +164,11 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.source, self.location, self.message)
+        if self.location == Location::default() {
+            write!(f, "{}: {}", self.source, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.source, self.location, self.message)
+        }
     }
 }
 
