@@ -46,7 +46,8 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
     if let Err(e) = EvtxFileHeader::from_stream(&mut Cursor::new(&header)) {
         return scan.source_error(format!("invalid EVTX file header: {e}"));
     }
-    let settings = Arc::new(ParserSettings::default().num_threads(1));
+    // Compact XML: indentation would only add bytes for the XML reader to skip.
+    let settings = Arc::new(ParserSettings::default().num_threads(1).indent(false));
     let mut fields = Fields::default();
     let mut chunk_number: u64 = 0;
     loop {
