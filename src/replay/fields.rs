@@ -179,13 +179,14 @@ fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
 }
 
 /// Field names that carry the event's time, in preference order.
-pub(crate) const TIME_NAMES: [&str; 6] = [
+pub(crate) const TIME_NAMES: [&str; 7] = [
     "TimeCreated",
     "@timestamp",
     "EventTime",
     "_time",
     "timestamp",
     "UtcTime",
+    "time",
 ];
 
 #[cfg(test)]
