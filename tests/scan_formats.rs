@@ -319,3 +319,20 @@ fn stdin_dash_is_read_by_content() {
     assert_eq!(lines[0]["source"], "-");
     assert_eq!(lines[1]["remote_host"], "SRV9");
 }
+
+#[test]
+fn a_sink_receives_detections_as_they_are_found_and_the_report_keeps_none() {
+    use std::sync::{Arc, Mutex};
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&got);
+    let options = ScanOptions {
+        sink: Some(schtasksremote::replay::DetectionSink(Arc::new(move |d| {
+            seen.lock().unwrap().push(d.record)
+        }))),
+        ..ScanOptions::default()
+    };
+    let report = scan_reader("mem", xml_mix("\n").as_bytes(), &options);
+    assert!(report.detections.is_empty());
+    assert_eq!(report.detection_count(), 2);
+    assert_eq!(*got.lock().unwrap(), [1, 3]);
+}

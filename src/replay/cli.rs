@@ -10,12 +10,12 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use super::report::{self, OutputFormat, Printer, Totals};
-use super::{container, InputReport, ScanOptions};
+use super::{container, Detection, DetectionSink, InputReport, ScanOptions};
 use crate::detection::DetectorConfig;
 
 /// `schtasksremote scan` options.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_long_help = "\
+#[command(after_help = "\
 Formats are told by content, not by name: XmlWinEventLog (<Event> records, any number per \
 file), EVTX, JSON lines (NXLog, winlogbeat, OTRF Security-Datasets, CrowdStrike FDR), CSV \
 with CIM or raw field names; inside .gz, .zip, .tar or .tar.gz. Folders are walked (files \
@@ -116,6 +116,7 @@ pub fn run(args: &ScanArgs) -> i32 {
         config: DetectorConfig::default(),
         strict: args.strict,
         progress: Some(Arc::clone(&progress_counter)),
+        sink: None,
     };
     let threads = args
         .threads
@@ -150,7 +151,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     let inputs = &inputs;
     let options = &options;
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<(usize, InputReport)>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         for _ in 0..threads {
             let tx = tx.clone();
             let (next, stop) = (&next, &stop);
@@ -160,59 +161,57 @@ pub fn run(args: &ScanArgs) -> i32 {
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(input) = inputs.get(i) else { return };
+                // Detections go to the printer as they are found, not at the end of
+                // the input: memory stays flat even when a file is full of them.
+                let sink_tx = tx.clone();
+                let options = ScanOptions {
+                    sink: Some(DetectionSink(Arc::new(move |d| {
+                        let _ = sink_tx.send(Msg::Detection(i, d));
+                    }))),
+                    ..options.clone()
+                };
                 let mut report = InputReport::default();
                 match input {
-                    Input::Stdin => container::scan_stdin(options, &mut report),
+                    Input::Stdin => container::scan_stdin(&options, &mut report),
                     Input::Path { path, walked } => {
-                        container::scan_path(path, options, &mut report, *walked)
+                        container::scan_path(path, &options, &mut report, *walked)
                     }
                 }
                 if report.aborted {
                     stop.store(true, Ordering::Relaxed);
                 }
-                if tx.send((i, report)).is_err() {
+                if tx.send(Msg::Done(i, report)).is_err() {
                     return;
                 }
             });
         }
         drop(tx);
-        // Results come in any order; they are printed in input order.
-        let mut pending = BTreeMap::new();
-        let mut next_to_print = 0usize;
+        // Inputs finish in any order; their detections are printed in input order.
+        // Only detections of inputs after the one being printed wait in memory.
+        let mut out = Ordered {
+            printer: &mut printer,
+            output_error: &mut output_error,
+            stop: &stop,
+            current: 0,
+            ahead: BTreeMap::new(),
+            done: BTreeMap::new(),
+        };
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok((i, report)) => {
-                    pending.insert(i, report);
+                Ok(Msg::Detection(i, d)) => out.detection(i, d),
+                Ok(Msg::Done(i, report)) => {
+                    out.done.insert(i, report);
+                    out.advance(&mut totals, bar.as_ref());
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => out.flush(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             if let Some(bar) = &bar {
                 bar.set_position(progress_counter.load(Ordering::Relaxed));
             }
-            while let Some(report) = pending.remove(&next_to_print) {
-                next_to_print += 1;
-                report_problems(&report, bar.as_ref());
-                if output_error.is_none() {
-                    if let Err(e) = printer.detections(&report.detections) {
-                        // Nobody reads the output any more: stop scanning.
-                        stop.store(true, Ordering::Relaxed);
-                        output_error = Some(e);
-                    }
-                }
-                totals.report.merge(report);
-            }
         }
-        // After a --strict stop, results may have arrived out of order.
-        for (_, report) in std::mem::take(&mut pending) {
-            report_problems(&report, bar.as_ref());
-            if output_error.is_none() {
-                if let Err(e) = printer.detections(&report.detections) {
-                    output_error = Some(e);
-                }
-            }
-            totals.report.merge(report);
-        }
+        // After a --strict stop, inputs may be missing from the sequence.
+        out.drain(&mut totals, bar.as_ref());
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -238,6 +237,91 @@ pub fn run(args: &ScanArgs) -> i32 {
     exit_status(&totals.report, args)
 }
 
+enum Msg {
+    Detection(usize, Detection),
+    Done(usize, InputReport),
+}
+
+/// Prints detections in input order while inputs finish in any order.
+struct Ordered<'a, W: Write> {
+    printer: &'a mut Printer<W>,
+    output_error: &'a mut Option<io::Error>,
+    stop: &'a AtomicBool,
+    /// The input whose detections are printed as they come.
+    current: usize,
+    ahead: BTreeMap<usize, Vec<Detection>>,
+    done: BTreeMap<usize, InputReport>,
+}
+
+impl<W: Write> Ordered<'_, W> {
+    fn print(&mut self, detections: Vec<Detection>) {
+        if self.output_error.is_some() || detections.is_empty() {
+            return;
+        }
+        if let Err(e) = self.printer.detections(detections) {
+            // Nobody reads the output any more: stop scanning.
+            self.stop.store(true, Ordering::Relaxed);
+            *self.output_error = Some(e);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.output_error.is_none() {
+            if let Err(e) = self.printer.flush() {
+                self.stop.store(true, Ordering::Relaxed);
+                *self.output_error = Some(e);
+            }
+        }
+    }
+
+    fn detection(&mut self, input: usize, d: Detection) {
+        if input == self.current {
+            self.print(vec![d]);
+        } else {
+            self.ahead.entry(input).or_default().push(d);
+        }
+    }
+
+    fn finish_input(
+        &mut self,
+        report: InputReport,
+        totals: &mut Totals,
+        bar: Option<&indicatif::ProgressBar>,
+    ) {
+        report_problems(&report, bar);
+        totals.report.merge(report);
+    }
+
+    /// Moves past every finished input at the head of the sequence.
+    fn advance(&mut self, totals: &mut Totals, bar: Option<&indicatif::ProgressBar>) {
+        while let Some(report) = self.done.remove(&self.current) {
+            self.finish_input(report, totals, bar);
+            self.current += 1;
+            let waiting = self.ahead.remove(&self.current).unwrap_or_default();
+            self.print(waiting);
+        }
+        self.flush();
+    }
+
+    /// Prints what is left, in input order.
+    fn drain(&mut self, totals: &mut Totals, bar: Option<&indicatif::ProgressBar>) {
+        let mut left: BTreeMap<usize, (Vec<Detection>, Option<InputReport>)> = BTreeMap::new();
+        for (i, d) in std::mem::take(&mut self.ahead) {
+            left.entry(i).or_default().0 = d;
+        }
+        for (i, r) in std::mem::take(&mut self.done) {
+            left.entry(i).or_default().1 = Some(r);
+        }
+        for (_, (detections, report)) in left {
+            self.print(detections);
+            if let Some(report) = report {
+                self.finish_input(report, totals, bar);
+            }
+        }
+        self.flush();
+    }
+}
+
 fn exit_status(report: &InputReport, args: &ScanArgs) -> i32 {
     if report.aborted {
         eprintln!("schtasksremote: stopped at the first problem (--strict)");
@@ -247,7 +331,7 @@ fn exit_status(report: &InputReport, args: &ScanArgs) -> i32 {
         eprintln!("schtasksremote: nothing could be read");
         return 2;
     }
-    if args.fail_on_detection && !report.detections.is_empty() {
+    if args.fail_on_detection && report.detection_count() > 0 {
         return 1;
     }
     0

@@ -52,6 +52,19 @@ pub struct ScanOptions {
     pub strict: bool,
     /// Bytes read from disk so far (for a progress bar), shared across threads.
     pub progress: Option<Arc<AtomicU64>>,
+    /// Where detections go as they are found. Without a sink they are collected in
+    /// [`InputReport::detections`]; with one, a scan holds no detection in memory.
+    pub sink: Option<DetectionSink>,
+}
+
+/// A callback that receives each detection as it is found (from the scanning thread).
+#[derive(Clone)]
+pub struct DetectionSink(pub Arc<dyn Fn(Detection) + Send + Sync>);
+
+impl fmt::Debug for DetectionSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DetectionSink")
+    }
 }
 
 /// At most this many problems are kept per input; the rest are only counted.
@@ -177,6 +190,7 @@ impl fmt::Display for Problem {
 pub struct InputReport {
     /// One entry per source read (a plain file is one source, an archive one per member).
     pub sources: Vec<SourceStats>,
+    /// The detections, unless [`ScanOptions::sink`] took them.
     pub detections: Vec<Detection>,
     /// The first problems met (at most 100 are kept; `problem_count` counts all).
     pub problems: Vec<Problem>,
@@ -194,6 +208,11 @@ pub struct InputReport {
 impl InputReport {
     pub fn records(&self) -> u64 {
         self.sources.iter().map(|s| s.records).sum()
+    }
+
+    /// Detections found (also those handed to a sink).
+    pub fn detection_count(&self) -> u64 {
+        self.sources.iter().map(|s| s.detections).sum()
     }
 
     /// The counts for the source called `name`.
@@ -352,7 +371,7 @@ impl<'a> SourceScan<'a> {
             .iter()
             .map(|(n, v)| (*n, Value::from(v)))
             .collect();
-        self.report.detections.push(Detection {
+        let detection = Detection {
             source: self.stats.name.clone(),
             record,
             time: fields
@@ -364,7 +383,11 @@ impl<'a> SourceScan<'a> {
             process_name: mapped.get(CimField::ProcessName).to_owned(),
             process: analysis.process_masked.clone(),
             fields: fields_out,
-        });
+        };
+        match &self.options.sink {
+            Some(sink) => (sink.0)(detection),
+            None => self.report.detections.push(detection),
+        }
     }
 
     fn finish(self) {

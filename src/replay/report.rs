@@ -51,18 +51,18 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    pub(crate) fn detections(&mut self, detections: &[Detection]) -> io::Result<()> {
+    pub(crate) fn detections(&mut self, detections: Vec<Detection>) -> io::Result<()> {
         match self.format {
             OutputFormat::Table => {
-                self.table.extend_from_slice(detections);
+                self.table.extend(detections);
                 Ok(())
             }
-            OutputFormat::Csv => self.csv(detections),
+            OutputFormat::Csv => self.csv(&detections),
             OutputFormat::Json => {
-                for d in detections {
+                for d in &detections {
                     write_json(&mut self.out, d)?;
                 }
-                self.out.flush()
+                Ok(())
             }
         }
     }
@@ -81,8 +81,12 @@ impl<W: Write> Printer<W> {
                 .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
             w.write_record(lead.into_iter().chain(rest))?;
         }
-        w.flush()?;
-        drop(w);
+        w.flush()
+    }
+
+    /// Pushes what was written so far to stdout (between batches, so that a pipe sees
+    /// detections while the scan goes on).
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
@@ -273,8 +277,8 @@ pub(crate) fn summary(
         if r.sources.len() == 1 { "" } else { "s" },
         thousands(records),
         thousands(sum(|s| s.process_events)),
-        thousands(r.detections.len() as u64),
-        if r.detections.len() == 1 { "" } else { "s" },
+        thousands(r.detection_count()),
+        if r.detection_count() == 1 { "" } else { "s" },
     ));
     s.push_str(&format!(
         "skipped: {} other events, {} bad records, {} unreadable files, {} files not event data\n",
