@@ -69,8 +69,24 @@ fn xml_truncated_and_broken_records_are_reported_and_the_records_after_them_read
 }
 
 #[test]
+fn xml_record_with_a_damaged_start_tag_is_reported_not_silently_dropped() {
+    let good = sysmon1('"', "WKS1", SCHTASKS, REMOTE_CMD, "u");
+    let damaged = good.replacen("<Event ", "<Evnt ", 1);
+    let text = format!("{good}\n{damaged}\n{good}\n");
+    let report = scan_text(text.as_bytes());
+    let src = &report.sources[0];
+    assert_eq!((src.records, src.bad_records), (3, 1));
+    assert_eq!(report.detections.len(), 2);
+    let p = &report.problems[0];
+    assert_eq!(p.location.record, Some(2));
+    assert!(p.message.contains("without its <Event> start tag"), "{p}");
+    let end_tag = (good.len() + 1 + damaged.len() - "</Event>".len()) as u64;
+    assert_eq!(p.location.offset, Some(end_tag));
+}
+
+#[test]
 fn jsonl_bad_lines_are_reported_by_line_and_skipped() {
-    let text = b"{\"EventID\":4624,\"Channel\":\"Security\"}\n\n{\"EventID\":1,\"Image\":\n[1,2]\n{\"EventID\":1,\"SourceName\":\"Microsoft-Windows-Sysmon\",\"Image\":\"schtasks.exe\",\"CommandLine\":\"schtasks /create /s J1 /tn a /tr b\"}\n";
+    let text = b"\xef\xbb\xbf{\"EventID\":4624,\"Channel\":\"Security\"}\n\n{\"EventID\":1,\"Image\":\n[1,2]\n{\"EventID\":1,\"SourceName\":\"Microsoft-Windows-Sysmon\",\"Image\":\"schtasks.exe\",\"CommandLine\":\"schtasks /create /s J1 /tn a /tr b\"}\n";
     let report = scan_text(text);
     let src = &report.sources[0];
     assert_eq!(
@@ -86,10 +102,10 @@ fn jsonl_bad_lines_are_reported_by_line_and_skipped() {
     assert_eq!(report.detections[0].record, 4);
     let lines: Vec<_> = report.problems.iter().map(|p| p.location.line).collect();
     assert_eq!(lines, [Some(3), Some(4)]);
-    assert_eq!(report.problems[0].location.offset, Some(39));
+    assert_eq!(report.problems[0].location.offset, Some(42));
     assert!(report.problems[0]
         .to_string()
-        .starts_with("mem: record 2, line 3, byte 39: not a JSON object"));
+        .starts_with("mem: record 2, line 3, byte 42: not a JSON object"));
 }
 
 #[test]

@@ -35,7 +35,10 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
         let line_at = offset;
         offset += n as u64;
         scan.add_bytes(n as u64);
-        let text = line.trim_ascii();
+        let mut text = line.trim_ascii();
+        if line_no == 1 {
+            text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+        }
         if text.is_empty() {
             continue;
         }

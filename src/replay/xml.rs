@@ -51,10 +51,27 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
     loop {
         let data = buf.get(pos..len).unwrap_or_default();
         let start = find_start(&start_finder, data);
+        // What lies between records is skipped (line breaks, `<Events>`, a prolog); an
+        // end tag there is what is left of a record whose start tag is damaged.
+        let gap_end = match start {
+            Some(s) => s,
+            // Keep a tail that may be the beginning of a tag.
+            None => data.len().saturating_sub(END.len()),
+        };
+        if let Some(g) = data.get(..gap_end).and_then(|gap| end_finder.find(gap)) {
+            let n = scan.next_record();
+            scan.bad_record(
+                Location {
+                    record: Some(n),
+                    offset: Some(base + (pos + g) as u64),
+                    ..Location::default()
+                },
+                "</Event> without its <Event> start tag: a damaged record",
+            )?;
+        }
         let need_more = match start {
             None => {
-                // Keep a tail that may be the beginning of a start tag.
-                pos = len.saturating_sub(START.len()).max(pos);
+                pos += gap_end;
                 true
             }
             Some(s) => {
