@@ -17,7 +17,10 @@
 //! | user | `user` | `User` | `SubjectDomainName\SubjectUserName` | `UserName`, else `UserSid` |
 //!
 //! A plan is computed once per set of field names (a CSV header, an event's keys) and
-//! then applied to each record without searching names again.
+//! then applied to each record without searching names again. It keeps every candidate
+//! that is present, in priority order, and each record takes the first non-empty one:
+//! a Splunk search over Sysmon and 4688 events together has both `Image` and
+//! `NewProcessName` in its header, and each row fills only one of them.
 
 use std::borrow::Cow;
 
@@ -150,10 +153,11 @@ pub enum Source {
     DomainUser { domain: usize, user: usize },
 }
 
-/// For each CIM field, where to read it. Built once per set of field names.
+/// For each CIM field, where to read it: the candidates present, best first.
+/// Built once per set of field names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldPlan {
-    sources: [Source; 7],
+    sources: [Vec<Source>; 7],
 }
 
 impl FieldPlan {
@@ -175,32 +179,64 @@ impl FieldPlan {
         let find = |wanted: &str| names.iter().position(|n| *n == wanted);
         let mut plan = FieldPlan::default();
         for field in CimField::ALL {
-            for candidate in field.candidates() {
-                let source = match *candidate {
+            let found = field
+                .candidates()
+                .iter()
+                .filter_map(|candidate| match *candidate {
                     Candidate::Plain(n) => find(n).map(Source::Column),
                     Candidate::Basename(n) => find(n).map(Source::Basename),
                     Candidate::DomainUser(d, u) => match (find(d), find(u)) {
                         (Some(domain), Some(user)) => Some(Source::DomainUser { domain, user }),
                         _ => None,
                     },
-                };
-                if let Some(source) = source {
-                    plan.sources[field.index()] = source;
-                    break;
-                }
-            }
+                });
+            plan.sources[field.index()] = found.collect();
         }
         plan
     }
 
-    /// Where `field` is read from.
+    /// Where `field` is read from first ([`Source::Absent`] when nothing is).
     pub fn source(&self, field: CimField) -> Source {
         self.sources[field.index()]
+            .first()
+            .copied()
+            .unwrap_or(Source::Absent)
     }
 
-    /// Overrides where `field` is read from (a user's `<field>_field=` option).
+    /// Every source of `field`, in the order they are tried on each record.
+    pub fn sources(&self, field: CimField) -> &[Source] {
+        &self.sources[field.index()]
+    }
+
+    /// Makes `source` the only place `field` is read from (a user's `<field>_field=`
+    /// option); [`Source::Absent`] makes the field always empty.
     pub fn set_source(&mut self, field: CimField, source: Source) {
-        self.sources[field.index()] = source;
+        self.sources[field.index()] = match source {
+            Source::Absent => Vec::new(),
+            source => vec![source],
+        };
+    }
+
+    /// Every column the plan may read, in any record, possibly repeated.
+    ///
+    /// ```
+    /// use schtasksremote::cim::FieldPlan;
+    /// let plan = FieldPlan::from_names(["x", "Image", "process_name"]);
+    /// let mut cols: Vec<usize> = plan.columns().collect();
+    /// cols.sort();
+    /// cols.dedup();
+    /// assert_eq!(cols, [1, 2]);
+    /// ```
+    pub fn columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.sources
+            .iter()
+            .flatten()
+            .flat_map(|source| match *source {
+                Source::Absent => [None, None],
+                Source::Column(i) | Source::Basename(i) => [Some(i), None],
+                Source::DomainUser { domain, user } => [Some(domain), Some(user)],
+            })
+            .flatten()
     }
 
     /// Whether the plan can read anything that identifies a process at all.
@@ -236,8 +272,15 @@ impl FieldPlan {
                 }
             }
         };
+        let first_non_empty = |sources: &Vec<Source>| -> Cow<'a, str> {
+            sources
+                .iter()
+                .map(|s| read(*s))
+                .find(|v| !v.is_empty())
+                .unwrap_or(Cow::Borrowed(""))
+        };
         MappedEvent {
-            values: self.sources.map(read),
+            values: std::array::from_fn(|i| first_non_empty(&self.sources[i])),
         }
     }
 }
@@ -324,6 +367,36 @@ mod tests {
             plan.map(|i| values.get(i).copied()).get(CimField::User),
             "SYSTEM"
         );
+    }
+
+    #[test]
+    fn each_record_takes_the_first_non_empty_candidate() {
+        // Sysmon and 4688 events in one search: the header has both names.
+        let plan = FieldPlan::from_names(["Image", "NewProcessName", "User", "SubjectUserName"]);
+        let sysmon = [r"C:\Windows\System32\schtasks.exe", "", r"D\u", ""];
+        let security = ["", r"C:\Windows\System32\SCHTASKS.EXE", "", "pgustavo"];
+        let a = plan.map(|i| sysmon.get(i).copied());
+        let b = plan.map(|i| security.get(i).copied());
+        assert_eq!(a.get(CimField::ProcessName), "schtasks.exe");
+        assert_eq!(b.get(CimField::ProcessName), "SCHTASKS.EXE");
+        assert_eq!(b.get(CimField::ProcessPath), security[1]);
+        assert_eq!(
+            (a.get(CimField::User), b.get(CimField::User)),
+            (r"D\u", "pgustavo")
+        );
+    }
+
+    #[test]
+    fn an_override_is_the_only_source() {
+        let mut plan = FieldPlan::from_names(["process", "cmdline"]);
+        plan.set_source(CimField::Process, Source::Column(1));
+        let values = ["schtasks /create /s a", ""];
+        assert_eq!(
+            plan.map(|i| values.get(i).copied()).get(CimField::Process),
+            ""
+        );
+        plan.set_source(CimField::Process, Source::Absent);
+        assert_eq!(plan.sources(CimField::Process), &[]);
     }
 
     #[test]

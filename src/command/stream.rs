@@ -142,10 +142,17 @@ impl Annotator {
         }
         self.out.push(b'\n');
 
+        // Without a field naming the process no row can be schtasks: skip judging.
+        let can_detect = layout.plan.has_process_fields();
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
             let raw = &body[span];
-            match self.judge(&layout, row) {
+            let verdict = if can_detect {
+                self.judge(&layout, row)
+            } else {
+                None
+            };
+            match verdict {
                 Some(analysis) => {
                     stats.detections += 1;
                     stats.rows_out += 1;
@@ -161,7 +168,7 @@ impl Annotator {
                 None => {}
             }
         }
-        if stats.rows_in > 0 && !layout.plan.has_process_fields() && !self.warned_no_process {
+        if stats.rows_in > 0 && !can_detect && !self.warned_no_process {
             self.warned_no_process = true;
             self.messages.push((
                 Level::Warn,
@@ -203,20 +210,10 @@ impl Annotator {
             }
         }
         let mut inputs: Vec<(usize, Option<usize>)> = Vec::with_capacity(8);
-        let mut add = |i: usize| {
+        for i in plan.columns() {
             if !inputs.iter().any(|&(c, _)| c == i) {
                 let mv = names.get(i).and_then(|n| position(&format!("__mv_{n}")));
                 inputs.push((i, mv));
-            }
-        };
-        for field in CimField::ALL {
-            match plan.source(field) {
-                Source::Absent => {}
-                Source::Column(i) | Source::Basename(i) => add(i),
-                Source::DomainUser { domain, user } => {
-                    add(domain);
-                    add(user);
-                }
             }
         }
         let mut clash = [None; ADDED];

@@ -1,183 +1,223 @@
-//! Windows command-line splitting, the way the MSVC runtime (and, for the cases that
-//! matter here, `CommandLineToArgvW`) does it.
+//! Splitting a command line into arguments exactly as `CommandLineToArgvW` does.
 //!
-//! Every argument keeps the byte span it came from in the original command line, so a
-//! password value can be masked in place without re-quoting the rest of the line.
+//! The rules (shell32's `CommandLineToArgvW`, reproduced by Wine and checked there
+//! against Windows):
+//!
+//! - `argv[0]`, the program, has its own rule: when it starts with `"` it runs to the
+//!   next `"`, no matter what (no backslash escapes); otherwise it runs to the first
+//!   space or tab. A command line starting with whitespace has an empty `argv[0]`.
+//! - Other arguments are separated by runs of spaces and tabs outside quotes.
+//! - `2n` backslashes before `"` become `n` backslashes and the quote toggles quoting;
+//!   `2n+1` backslashes before `"` become `n` backslashes and a literal `"`. Backslashes
+//!   not followed by `"` are literal.
+//! - A run of quotes counts in threes: inside quotes, `""` yields a literal `"` and
+//!   leaves quoted mode (so `a""b` is `ab` and `"a""b"` is `a"b`).
+//!
+//! Every argument keeps the byte span it came from, so a value (a password) can be
+//! masked in the original string without re-quoting anything.
 
 use std::ops::Range;
 
-/// One argument as the program sees it.
+/// One argument as Windows hands it to the program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arg {
-    /// The argument after quote removal and backslash processing.
+    /// The argument after quote and escape processing.
     pub value: String,
-    /// Byte range of the raw token in the command line (quotes included).
+    /// The bytes of the original command line this argument was read from
+    /// (quotes and backslashes included, surrounding whitespace excluded).
     pub span: Range<usize>,
-    /// A double quote acted as a delimiter inside this token (`/cr"ea"te`, `"/s"`).
-    /// Escaped quotes (`\"`) are literal characters and do not count.
+    /// A `"` occurred in the span: quoting changed how the argument is written.
     pub quoted: bool,
 }
 
-fn is_blank(c: u8) -> bool {
-    c == b' ' || c == b'\t'
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
 }
 
-/// Bytes to a `String`. Only ASCII bytes (quotes, backslashes, blanks) are ever dropped
-/// from a token, and always whole, so the bytes stay valid UTF-8; the lossy fallback
-/// exists so that an unforeseen case degrades instead of panicking.
-fn into_string(buf: Vec<u8>) -> String {
-    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+fn skip_blanks(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i).copied().is_some_and(is_blank) {
+        i += 1;
+    }
+    i
 }
 
-/// Split `cmdline` into arguments.
+fn owned(bytes: Vec<u8>) -> String {
+    // Only ASCII bytes are ever removed or inserted, so the buffer stays UTF-8; the
+    // fallback exists so that a broken invariant cannot become a panic.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Splits `line` into arguments the way `CommandLineToArgvW` does. An empty line has
+/// no arguments (Windows would substitute the module path, which a log never has).
 ///
-/// `argv[0]` (the program) has its own rule: double quotes toggle quoting and are
-/// removed, backslashes are ordinary characters, a blank outside quotes ends it. A
-/// command line that starts with a blank therefore has an empty `argv[0]`, as on
-/// Windows.
-///
-/// The other arguments follow the MSVC rules (Visual C++ 2008 and later):
-/// - blanks (space, tab) outside quotes separate arguments;
-/// - `"` toggles quoting and is removed; inside quotes, `""` is one literal `"`;
-/// - `2n` backslashes before `"` become `n` backslashes and the quote delimits;
-///   `2n+1` backslashes before `"` become `n` backslashes and a literal `"`;
-/// - backslashes not followed by `"` are literal.
-pub fn split(cmdline: &str) -> Vec<Arg> {
-    let bytes = cmdline.as_bytes();
-    let mut args = Vec::new();
+/// ```
+/// use schtasksremote::detection::argv::split;
+/// let args = split(r#""C:\Windows\schtasks.exe" /cr"ea"te "/s" HOST2 /tr "a b\"c""#);
+/// let values: Vec<&str> = args.iter().map(|a| a.value.as_str()).collect();
+/// assert_eq!(values, [r"C:\Windows\schtasks.exe", "/create", "/s", "HOST2", "/tr", r#"a b"c"#]);
+/// assert!(args[1].quoted);
+/// assert_eq!(args[3].span, 41..46);
+/// ```
+pub fn split(line: &str) -> Vec<Arg> {
+    let bytes = line.as_bytes();
+    // At most one argument per blank, plus argv[0]: one allocation for the list.
+    let mut args = Vec::with_capacity(bytes.iter().filter(|&&b| is_blank(b)).count() + 1);
     if bytes.is_empty() {
         return args;
     }
 
-    let mut i = 0;
-    let mut buf = Vec::new();
-    let mut in_quotes = false;
-    let mut quoted = false;
-    while let Some(&c) = bytes.get(i) {
-        if c == b'"' {
-            in_quotes = !in_quotes;
-            quoted = true;
-        } else if !in_quotes && is_blank(c) {
-            break;
-        } else {
-            buf.push(c);
+    // argv[0]: quotes delimit, nothing escapes.
+    let (value, end, quoted) = if bytes.first() == Some(&b'"') {
+        match memchr::memchr(b'"', bytes.get(1..).unwrap_or_default()) {
+            Some(j) => (line.get(1..1 + j).unwrap_or_default(), 2 + j, true),
+            None => (line.get(1..).unwrap_or_default(), bytes.len(), true),
         }
-        i += 1;
-    }
+    } else {
+        let end = bytes
+            .iter()
+            .position(|&b| is_blank(b))
+            .unwrap_or(bytes.len());
+        (line.get(..end).unwrap_or_default(), end, false)
+    };
     args.push(Arg {
-        value: into_string(std::mem::take(&mut buf)),
-        span: 0..i,
+        value: value.to_owned(),
+        span: 0..end,
         quoted,
     });
 
-    loop {
-        while bytes.get(i).is_some_and(|&c| is_blank(c)) {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            break;
-        }
+    let mut i = skip_blanks(bytes, end);
+    while i < bytes.len() {
         let start = i;
-        in_quotes = false;
-        quoted = false;
-        while let Some(&c) = bytes.get(i) {
-            match c {
+        // Most arguments have no quote: they are their own bytes, up to the next blank.
+        let end = bytes
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| is_blank(b) || b == b'"')
+            .map_or(bytes.len(), |n| i + n);
+        if bytes.get(end) != Some(&b'"') {
+            args.push(Arg {
+                value: line.get(start..end).unwrap_or_default().to_owned(),
+                span: start..end,
+                quoted: false,
+            });
+            i = skip_blanks(bytes, end);
+            continue;
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        let mut backslashes = 0usize;
+        let mut quotes = 0u8;
+        let mut quoted = false;
+        while let Some(&b) = bytes.get(i) {
+            if is_blank(b) && quotes == 0 {
+                break;
+            }
+            match b {
                 b'\\' => {
-                    let mut run = 0;
-                    while bytes.get(i) == Some(&b'\\') {
-                        run += 1;
-                        i += 1;
-                    }
-                    if bytes.get(i) == Some(&b'"') {
-                        buf.extend(std::iter::repeat(b'\\').take(run / 2));
-                        if run % 2 == 1 {
-                            buf.push(b'"');
-                            i += 1;
-                        }
-                        // Even run: the quote is a delimiter, handled next iteration.
-                    } else {
-                        buf.extend(std::iter::repeat(b'\\').take(run));
-                    }
+                    buf.push(b);
+                    backslashes += 1;
+                    i += 1;
                 }
                 b'"' => {
                     quoted = true;
-                    if in_quotes && bytes.get(i + 1) == Some(&b'"') {
-                        buf.push(b'"');
-                        i += 2;
+                    if backslashes % 2 == 0 {
+                        buf.truncate(buf.len().saturating_sub(backslashes / 2));
+                        quotes += 1;
                     } else {
-                        in_quotes = !in_quotes;
+                        buf.truncate(buf.len().saturating_sub(backslashes / 2 + 1));
+                        buf.push(b'"');
+                    }
+                    i += 1;
+                    backslashes = 0;
+                    while bytes.get(i) == Some(&b'"') {
+                        quotes += 1;
+                        if quotes == 3 {
+                            buf.push(b'"');
+                            quotes = 0;
+                        }
                         i += 1;
                     }
+                    if quotes == 2 {
+                        quotes = 0;
+                    }
                 }
-                c if is_blank(c) && !in_quotes => break,
-                c => {
-                    buf.push(c);
+                _ => {
+                    buf.push(b);
+                    backslashes = 0;
                     i += 1;
                 }
             }
         }
         args.push(Arg {
-            value: into_string(std::mem::take(&mut buf)),
+            value: owned(buf),
             span: start..i,
             quoted,
         });
+        i = skip_blanks(bytes, i);
     }
     args
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::split;
 
-    fn values(s: &str) -> Vec<String> {
-        split(s).into_iter().map(|a| a.value).collect()
+    fn values(line: &str) -> Vec<String> {
+        split(line).into_iter().map(|a| a.value).collect()
     }
 
     #[test]
-    fn msvc_documented_examples() {
-        // The table in Microsoft's "Parsing C++ command-line arguments".
-        assert_eq!(values(r#"p "abc" d e"#), ["p", "abc", "d", "e"]);
-        assert_eq!(values(r#"p a\\b d"e f"g h"#), ["p", r"a\\b", "de fg", "h"]);
+    fn program_name_ends_at_the_next_quote_without_escapes() {
+        assert_eq!(
+            values(r#""C:\a b\x.exe"rest /s"#),
+            [r"C:\a b\x.exe", "rest", "/s"]
+        );
+        assert_eq!(values(r#""C:\a\"x"#), [r"C:\a\", "x"]);
+        assert_eq!(values(r#""unterminated"#), ["unterminated"]);
+    }
+
+    #[test]
+    fn leading_whitespace_gives_an_empty_program_name() {
+        assert_eq!(values("  /create"), ["", "/create"]);
+    }
+
+    #[test]
+    fn backslash_rules_follow_commandlinetoargvw() {
+        // The examples from Microsoft's "Parsing C++ command-line arguments".
+        assert_eq!(values(r#"p "a b c" d e"#), ["p", "a b c", "d", "e"]);
+        assert_eq!(values(r#"p "ab\"c" "\\" d"#), ["p", r#"ab"c"#, r"\", "d"]);
+        assert_eq!(
+            values(r#"p a\\\b d"e f"g h"#),
+            ["p", r"a\\\b", "de fg", "h"]
+        );
         assert_eq!(values(r#"p a\\\"b c d"#), ["p", r#"a\"b"#, "c", "d"]);
         assert_eq!(values(r#"p a\\\\"b c" d e"#), ["p", r"a\\b c", "d", "e"]);
-        assert_eq!(values(r#"p a"b"" c d"#), ["p", r#"ab" c d"#]);
     }
 
     #[test]
-    fn program_name_keeps_backslashes_and_drops_quotes() {
-        let args = split(r#""C:\Program Files\x\"schtasks.exe /create"#);
-        assert_eq!(args[0].value, r"C:\Program Files\x\schtasks.exe");
-        assert_eq!(args[1].value, "/create");
+    fn doubled_quotes_count_in_threes() {
+        assert_eq!(values(r#"p a""b"#), ["p", "ab"]);
+        assert_eq!(values(r#"p "a""b""#), ["p", r#"a"b"#]);
+        assert_eq!(values(r#"p """"#), ["p", r#"""#]);
+        assert_eq!(values(r#"p "" x"#), ["p", "", "x"]);
     }
 
     #[test]
-    fn leading_blank_gives_empty_program() {
-        assert_eq!(values(" /create"), ["", "/create"]);
+    fn tabs_separate_and_trailing_blanks_add_nothing() {
+        assert_eq!(values("p\t/s\tHOST2 \t "), ["p", "/s", "HOST2"]);
     }
 
     #[test]
-    fn spans_cover_the_raw_tokens() {
-        let line = "schtasks  /rp \"pa ss\"\t/tn x";
+    fn spans_cover_the_raw_argument() {
+        let line = r#"schtasks  /p "pa ss" /rp x"#;
         let args = split(line);
-        let raw: Vec<&str> = args.iter().map(|a| &line[a.span.clone()]).collect();
-        assert_eq!(raw, ["schtasks", "/rp", "\"pa ss\"", "/tn", "x"]);
-        assert!(args[2].quoted);
-        assert!(!args[1].quoted);
+        assert_eq!(&line[args[2].span.clone()], r#""pa ss""#);
+        assert!(args[2].quoted && !args[1].quoted);
+        assert_eq!(&line[args[4].span.clone()], "x");
     }
 
     #[test]
-    fn quote_insertion_is_flagged_and_removed() {
-        let args = split(r#"s /cr"ea"te "/s" a\"b"#);
-        assert_eq!(args[1].value, "/create");
-        assert!(args[1].quoted);
-        assert_eq!(args[2].value, "/s");
-        assert!(args[2].quoted);
-        assert_eq!(args[3].value, r#"a"b"#);
-        assert!(!args[3].quoted);
-    }
-
-    #[test]
-    fn empty_quotes_are_an_empty_argument() {
-        assert_eq!(values(r#"s /s "" /tn"#), ["s", "/s", "", "/tn"]);
+    fn non_ascii_survives_intact() {
+        assert_eq!(values("p –ˢ \"ｓｃ\"h"), ["p", "–ˢ", "ｓｃh"]);
     }
 }

@@ -1,60 +1,135 @@
 //! Is a `/s` target another machine?
+//!
+//! Not remote: `.`, `localhost`, any IPv4 loopback in a spelling Windows accepts
+//! (`inet_aton` forms), any IPv6 loopback (including `::ffff:127.0.0.1` and the UNC
+//! form `0--1.ipv6-literal.net`), and the host the command ran on (`dest`), also when
+//! one side is a fully qualified name and the other its first label. Everything else
+//! is remote, including every target when `dest` is unknown.
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// What a `/s` value names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Where a `/s` target points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Locality {
-    /// Nothing left after dropping the leading `\\`.
+    /// No name left once `\\` and blanks are dropped: schtasks targets the local machine.
     Empty,
-    /// `.`, `localhost`, an IPv4 or IPv6 loopback address.
+    /// `.`, `localhost` or a loopback address.
     Loopback,
-    /// The host the command ran on (`dest`).
+    /// The host the command ran on.
     SelfHost,
-    /// Anything else.
     Remote,
 }
 
-/// The host part of a `/s` value: leading backslashes (`\\host`) dropped.
-pub fn strip_unc(value: &str) -> &str {
-    value.trim_start_matches('\\')
+/// The target as compared: blanks trimmed, leading backslashes dropped, lower case.
+pub fn normalize(host: &str) -> String {
+    host.trim_matches([' ', '\t'])
+        .trim_start_matches('\\')
+        .to_lowercase()
 }
 
-/// `strip_unc`, lower-cased: the value reported as `remote_host_normalized`.
-pub fn normalize(value: &str) -> String {
-    strip_unc(value).to_lowercase()
+/// A single trailing dot (an absolute DNS name) does not change the host.
+fn without_root_dot(host: &str) -> &str {
+    host.strip_suffix('.')
+        .filter(|h| !h.is_empty())
+        .unwrap_or(host)
 }
 
-/// Judge a `/s` value against `dest`, the host the command ran on.
-pub fn classify(value: &str, dest: &str) -> Locality {
-    let host = strip_unc(value);
-    if host.is_empty() {
+/// Classifies a target already passed through [`normalize`].
+pub fn classify(normalized: &str, dest: &str) -> Locality {
+    if normalized.is_empty() {
         return Locality::Empty;
     }
-    if is_loopback(host) {
+    if normalized == "." {
         return Locality::Loopback;
     }
-    if is_same_host(host, dest) {
+    let host = without_root_dot(normalized);
+    if host == "localhost" || is_loopback_ip(host) {
+        return Locality::Loopback;
+    }
+    if is_self(host, dest) {
         return Locality::SelfHost;
     }
     Locality::Remote
 }
 
-/// `.`, `localhost`, an IPv4 loopback in any inet_aton spelling, or an IPv6 loopback.
-pub fn is_loopback(host: &str) -> bool {
-    // A trailing dot is the DNS root; `localhost.` is `localhost`.
-    let bare = host.strip_suffix('.').unwrap_or(host);
-    host == "."
-        || bare.eq_ignore_ascii_case("localhost")
-        || ipv4_is_loopback(host)
-        || ipv6_is_loopback(host)
+fn is_self(host: &str, dest: &str) -> bool {
+    let dest = without_root_dot(dest.trim_matches([' ', '\t']).trim_start_matches('\\'));
+    if dest.is_empty() {
+        return false;
+    }
+    let dest = dest.to_lowercase();
+    if host == dest {
+        return true;
+    }
+    // An IPv4 address is not a DNS name: `10` is not the first label of `10.1.2.3`.
+    let fqdn = |name: &str| name.contains('.') && parse_inet_aton(name).is_none();
+    let first_label = |name: &str| name.split('.').next().unwrap_or_default().to_owned();
+    if fqdn(host) && !dest.contains('.') {
+        first_label(host) == dest
+    } else if fqdn(&dest) && !host.contains('.') {
+        first_label(&dest) == host
+    } else {
+        false
+    }
 }
 
-fn ipv4_is_loopback(host: &str) -> bool {
-    parse_inet_aton(host).is_some_and(|addr| addr >> 24 == 127)
+/// Loopback in any IPv4 or IPv6 spelling Windows accepts.
+pub fn is_loopback_ip(host: &str) -> bool {
+    if let Some(v4) = parse_inet_aton(host) {
+        return v4.is_loopback();
+    }
+    is_loopback_v6(host)
 }
 
-/// One part of an inet_aton address: `0x…` hex, `0…` octal, else decimal.
+fn is_loopback_v6(host: &str) -> bool {
+    let literal;
+    let mut text = host;
+    // Windows' UNC spelling of an IPv6 address: `:` as `-`, `%` as `s`.
+    if let Some(prefix) = host.strip_suffix(".ipv6-literal.net") {
+        literal = prefix.replace('-', ":").replace('s', "%");
+        text = &literal;
+    }
+    let text = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    // A zone index (`::1%1`) does not change the address.
+    let text = text.split_once('%').map_or(text, |(addr, _)| addr);
+    match text.parse::<Ipv6Addr>() {
+        Ok(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        Err(_) => false,
+    }
+}
+
+/// Parses an IPv4 address the way `inet_aton` (and Windows' `inet_addr`) does: one to
+/// four parts, each decimal, octal (`0` prefix) or hex (`0x` prefix); the last part
+/// fills the remaining bytes (`127.1` is 127.0.0.1, `2130706433` is 127.0.0.1).
+pub fn parse_inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let mut parts = [0u64; 4];
+    let mut n = 0;
+    for part in s.split('.') {
+        let slot = parts.get_mut(n)?;
+        *slot = parse_part(part)?;
+        n += 1;
+    }
+    let (head, last) = match n {
+        1..=4 => (parts.get(..n - 1)?, *parts.get(n - 1)?),
+        _ => return None,
+    };
+    if head.iter().any(|&p| p > 0xff) {
+        return None;
+    }
+    let last_bits = 8 * (5 - n as u32);
+    if last >= (1u64 << last_bits) {
+        return None;
+    }
+    let value = head
+        .iter()
+        .enumerate()
+        .fold(last, |acc, (i, &p)| acc | (p << (24 - 8 * i as u32)));
+    u32::try_from(value).ok().map(Ipv4Addr::from)
+}
+
 fn parse_part(part: &str) -> Option<u64> {
     let (digits, radix) =
         if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
@@ -64,176 +139,100 @@ fn parse_part(part: &str) -> Option<u64> {
         } else {
             (part, 10)
         };
-    // from_str_radix accepts a sign; inet_aton does not.
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
+    // Longer than any u32 in any radix: out of range, and keeps from_str_radix safe.
+    if digits.trim_start_matches('0').len() > 11 {
+        return None;
+    }
     u64::from_str_radix(digits, radix).ok()
-}
-
-/// The 32-bit address of an inet_aton spelling: `a`, `a.b` (8.24 bits), `a.b.c`
-/// (8.8.16), `a.b.c.d` (8.8.8.8). Windows' `inet_addr` accepts the same forms.
-pub fn parse_inet_aton(host: &str) -> Option<u32> {
-    let mut parts = [0u64; 4];
-    let mut count = 0;
-    for part in host.split('.') {
-        *parts.get_mut(count)? = parse_part(part)?;
-        count += 1;
-    }
-    let [a, b, c, d] = parts;
-    let value = match count {
-        1 => a,
-        2 if a <= 0xFF && b <= 0xFF_FFFF => a << 24 | b,
-        3 if a <= 0xFF && b <= 0xFF && c <= 0xFFFF => a << 24 | b << 16 | c,
-        4 if a <= 0xFF && b <= 0xFF && c <= 0xFF && d <= 0xFF => a << 24 | b << 16 | c << 8 | d,
-        _ => return None,
-    };
-    u32::try_from(value).ok()
-}
-
-/// An IPv6 address in any spelling std accepts, optionally in brackets, with a zone
-/// (`%eth0`), or in the UNC form Windows uses (`0--1.ipv6-literal.net`).
-fn parse_ipv6(host: &str) -> Option<Ipv6Addr> {
-    let lower;
-    let mut text = host;
-    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-        text = inner;
-    }
-    let literal_suffix = ".ipv6-literal.net";
-    if text.len() > literal_suffix.len()
-        && text
-            .get(text.len() - literal_suffix.len()..)
-            .is_some_and(|s| s.eq_ignore_ascii_case(literal_suffix))
-    {
-        let stem = text.get(..text.len() - literal_suffix.len())?;
-        lower = stem.replace('-', ":").replace(['s', 'S'], "%");
-        text = &lower;
-    }
-    let without_zone = text.split_once('%').map_or(text, |(addr, _)| addr);
-    without_zone.parse().ok()
-}
-
-fn ipv6_is_loopback(host: &str) -> bool {
-    parse_ipv6(host).is_some_and(|addr| {
-        addr.is_loopback()
-            || addr
-                .to_ipv4_mapped()
-                .is_some_and(|v4| v4.octets()[0] == 127)
-    })
-}
-
-fn is_ip_literal(host: &str) -> bool {
-    parse_inet_aton(host).is_some() || parse_ipv6(host).is_some()
-}
-
-/// `host` names `dest`: equal ignoring case (and a trailing root dot), or, when one is a
-/// fully qualified name and the other a short name, the short name equals the first
-/// DNS label of the other. IP literals are compared whole, never by label.
-pub fn is_same_host(host: &str, dest: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    let dest = strip_unc(dest);
-    let dest = dest.strip_suffix('.').unwrap_or(dest);
-    if dest.is_empty() || host.is_empty() {
-        return false;
-    }
-    if host.eq_ignore_ascii_case(dest) {
-        return true;
-    }
-    let qualified = |name: &str| name.contains('.') && !is_ip_literal(name);
-    let label_matches = |fqdn: &str, short: &str| {
-        fqdn.split('.')
-            .next()
-            .is_some_and(|label| label.eq_ignore_ascii_case(short))
-    };
-    match (qualified(host), qualified(dest)) {
-        (true, false) if !dest.contains('.') => label_matches(host, dest),
-        (false, true) if !host.contains('.') => label_matches(dest, host),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn loc(target: &str, dest: &str) -> Locality {
+        classify(&normalize(target), dest)
+    }
+
     #[test]
-    fn inet_aton_spellings() {
-        for (text, addr) in [
-            ("127.0.0.1", 0x7f00_0001),
-            ("127.1", 0x7f00_0001),
-            ("127.0.1", 0x7f00_0001),
-            ("2130706433", 0x7f00_0001),
-            ("0x7f000001", 0x7f00_0001),
-            ("0177.0.0.1", 0x7f00_0001),
-            ("0x7F.0.0.0x1", 0x7f00_0001),
-            ("10.1.2.3", 0x0a01_0203),
+    fn inet_aton_spellings_of_loopback() {
+        for s in [
+            "127.0.0.1",
+            "127.1",
+            "127.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0X7F.1",
+            "0177.0.0.1",
+            "0x7f.0.0.1",
+            "127.255.255.254",
+            "017700000001",
         ] {
-            assert_eq!(parse_inet_aton(text), Some(addr), "{text}");
+            assert!(is_loopback_ip(s), "{s}");
         }
-        for text in [
-            "",
+        for s in [
+            "128.0.0.1",
+            "10.0.0.1",
+            "127.0.0.256",
             "1.2.3.4.5",
-            "256.1.1.1",
-            "08.1.1.1",
-            "+1",
-            "1..2",
+            "127..1",
             "0x",
-            "host",
+            "08.0.0.1",
             "4294967296",
         ] {
-            assert_eq!(parse_inet_aton(text), None, "{text}");
+            assert!(!is_loopback_ip(s), "{s}");
         }
     }
 
     #[test]
-    fn loopback_spellings() {
-        for text in [
-            ".",
-            "localhost",
-            "LOCALHOST",
-            "localhost.",
-            "127.0.0.1",
-            "127.255.0.9",
+    fn inet_aton_ranges_per_part_count() {
+        assert_eq!(
+            parse_inet_aton("1.65535"),
+            Some(Ipv4Addr::new(1, 0, 255, 255))
+        );
+        assert_eq!(parse_inet_aton("1.65536"), Some(Ipv4Addr::new(1, 1, 0, 0)));
+        assert_eq!(parse_inet_aton("1.2.65536"), None);
+        assert_eq!(parse_inet_aton("4294967295"), Some(Ipv4Addr::BROADCAST));
+        assert_eq!(parse_inet_aton(""), None);
+    }
+
+    #[test]
+    fn ipv6_loopback_spellings() {
+        for s in [
             "::1",
             "[::1]",
             "0:0:0:0:0:0:0:1",
+            "0000::0001",
             "::ffff:127.0.0.1",
-            "[::FFFF:7f00:1]",
-            "::1%3",
+            "[::ffff:7f00:1]",
+            "::1%1",
             "0--1.ipv6-literal.net",
         ] {
-            assert!(is_loopback(text), "{text}");
+            assert!(is_loopback_ip(s), "{s}");
         }
-        for text in [
-            "128.0.0.1",
-            "::2",
-            "10.0.0.1",
-            "localhost2",
-            "..",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(!is_loopback(text), "{text}");
-        }
+        assert!(!is_loopback_ip("::2"));
+        assert!(!is_loopback_ip("fe80::1"));
+        assert!(!is_loopback_ip("::ffff:10.0.0.1"));
     }
 
     #[test]
-    fn same_host_by_short_name_and_fqdn() {
-        assert!(is_same_host("ws5", "WS5"));
-        assert!(is_same_host("ws5.corp.local", "WS5"));
-        assert!(is_same_host("WS5", "ws5.corp.local"));
-        assert!(is_same_host("ws5.corp.local.", "ws5.corp.local"));
-        assert!(!is_same_host("ws5.other.local", "ws5.corp.local"));
-        assert!(!is_same_host("ws6", "ws5.corp.local"));
-        assert!(!is_same_host("ws5", ""));
-        assert!(!is_same_host("10.1.2.3", "10"));
-    }
-
-    #[test]
-    fn classify_orders_the_verdicts() {
-        assert_eq!(classify(r"\\", "x"), Locality::Empty);
-        assert_eq!(classify(r"\\127.1", "x"), Locality::Loopback);
-        assert_eq!(classify(r"\\WS5", "ws5.corp"), Locality::SelfHost);
-        assert_eq!(classify("ws6", "ws5"), Locality::Remote);
-        assert_eq!(classify("ws6", ""), Locality::Remote);
+    fn targets_classified() {
+        assert_eq!(loc(".", "ws1"), Locality::Loopback);
+        assert_eq!(loc("LocalHost", ""), Locality::Loopback);
+        assert_eq!(loc(r"\\localhost", ""), Locality::Loopback);
+        assert_eq!(loc("localhost.", ""), Locality::Loopback);
+        assert_eq!(loc(r"\\", "ws1"), Locality::Empty);
+        assert_eq!(loc("", "ws1"), Locality::Empty);
+        assert_eq!(loc("WS1", "ws1"), Locality::SelfHost);
+        assert_eq!(loc("ws1", "WS1.corp.local"), Locality::SelfHost);
+        assert_eq!(loc(r"\\WS1.corp.local", "ws1"), Locality::SelfHost);
+        assert_eq!(loc("ws1.other.local", "ws1.corp.local"), Locality::Remote);
+        assert_eq!(loc("ws2", "ws1.corp.local"), Locality::Remote);
+        assert_eq!(loc("ws1", ""), Locality::Remote);
+        assert_eq!(loc("10", "10.1.2.3"), Locality::Remote);
+        assert_eq!(loc("10.1.2.3", "10.1.2.3"), Locality::SelfHost);
     }
 }

@@ -13,25 +13,22 @@
 //! - [`Analysis::is_detection`], [`Analysis::fields`]: what callers emit.
 //! - [`OUTPUT_FIELDS`]: the names of the fields we add, in output order.
 //!
-//! How a verdict is made: [`argv`] splits the command line the way Windows does,
-//! [`grammar`] reads it with the schtasks switch table, [`locality`] judges the `/s`
-//! target, [`risk`] renders the ESCU risk message with passwords masked.
+//! How the verdict is made: [`is_schtasks`] looks at the binary's names only; then
+//! [`argv::split`] splits the command line as `CommandLineToArgvW` does,
+//! [`grammar::Parse`] assigns values to switches by the schtasks grammar, and
+//! [`locality::classify`] decides whether the `/s` target is another machine.
 //!
 //! ```
 //! use schtasksremote::detection::{analyze, DetectorConfig, ProcessEvent, Reason};
-//!
 //! let event = ProcessEvent {
 //!     process_name: "schtasks.exe",
-//!     process: r#"schtasks -create "/s" \\WS6 /tn t /tr c:\x.exe /sc once /st 00:00"#,
-//!     dest: "ws5.corp.local",
+//!     process: r#"schtasks -cr"ea"te ﹣s \\FILESRV01 /tn t /tr "c:\x.exe /s" /sc once"#,
+//!     dest: "ws1.corp.local",
 //!     ..Default::default()
 //! };
-//! let analysis = analyze(&event, &DetectorConfig::default()).unwrap();
-//! assert_eq!(analysis.reason, Reason::RemoteCreate);
-//! assert_eq!(analysis.remote_host_normalized.as_deref(), Some("ws6"));
-//!
-//! let other = ProcessEvent { process_name: "cmd.exe", ..event };
-//! assert!(analyze(&other, &DetectorConfig::default()).is_none());
+//! let a = analyze(&event, &DetectorConfig::default()).unwrap();
+//! assert_eq!(a.reason, Reason::RemoteCreate);
+//! assert_eq!(a.remote_host_normalized.as_deref(), Some("filesrv01"));
 //! ```
 
 pub mod argv;
@@ -42,6 +39,9 @@ mod risk;
 
 use std::borrow::Cow;
 use std::fmt;
+
+use grammar::{Parse, Switch};
+use locality::Locality;
 
 /// One process-creation event, by CIM `Endpoint.Processes` field names.
 /// An empty string means the field is absent.
@@ -117,76 +117,8 @@ pub enum Operation {
     ShowSid,
 }
 
-/// An evasion technique seen on the command line or binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Evasion {
-    /// A switch written with `-` instead of `/`.
-    DashPrefix,
-    /// A switch written with a Unicode dash (U+2013, U+2014, U+2015, U+FE63).
-    UnicodeDash,
-    /// A switch name that only matches after NFKC folding (`/ˢ`, fullwidth letters).
-    NfkcFolded,
-    /// Double quotes inside a switch name (`/cr"ea"te`, `"/s"`).
-    QuoteInsertion,
-    /// `original_file_name` is schtasks.exe but the image name is not.
-    RenamedBinary,
-}
-
-/// Why an event is, or is not, a detection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
-    /// `/create` with a remote `/s` target: a detection.
-    RemoteCreate,
-    /// An operation other than `/create` (or none at all).
-    NotCreate(Option<Operation>),
-    /// `/create` without a `/s` switch.
-    NoTargetSystem,
-    /// `/create` with `/s` but no (or an empty) value.
-    EmptyTargetSystem,
-    /// The `/s` target is the local machine: `.`, `localhost`, a loopback address.
-    LoopbackTarget,
-    /// The `/s` target is the host the command ran on (`dest`).
-    SelfTarget,
-}
-
-/// The full result of analysing a schtasks event. Owned: built only for candidates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Analysis {
-    pub reason: Reason,
-    pub operation: Option<Operation>,
-    /// The command line split the way Windows splits it.
-    pub argv: Vec<String>,
-    /// The `/s` value as written (after quote removal).
-    pub remote_host: Option<String>,
-    /// The `/s` value normalised: leading `\\` dropped, lower-cased.
-    pub remote_host_normalized: Option<String>,
-    pub task_name: Option<String>,
-    pub task_action: Option<String>,
-    pub schedule: Option<String>,
-    pub run_as: Option<String>,
-    pub connect_user: Option<String>,
-    pub xml_file: Option<String>,
-    /// `/p` or `/rp` was on the command line (its value is never reported).
-    pub password_supplied: bool,
-    /// Sorted, without duplicates.
-    pub evasions: Vec<Evasion>,
-    pub risk_score: u32,
-    /// The rendered ESCU risk message, passwords masked. Empty unless a detection.
-    pub risk_message: String,
-    /// The command line with `/p` and `/rp` values replaced by `****`.
-    pub process_masked: String,
-}
-
-/// One output field's value: absent, a single value, or a multivalue list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldValue<'a> {
-    Empty,
-    One(Cow<'a, str>),
-    Many(Vec<&'a str>),
-}
-
 impl Operation {
-    /// The switch name, lower-case, as reported in `schtasks_operation`.
+    /// The switch name without prefix, as reported in `schtasks_operation`.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Create => "create",
@@ -206,8 +138,23 @@ impl fmt::Display for Operation {
     }
 }
 
+/// An evasion technique seen on the command line or binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Evasion {
+    /// A switch written with `-` instead of `/`.
+    DashPrefix,
+    /// A switch written with a Unicode dash (U+2013, U+2014, U+2015, U+FE63).
+    UnicodeDash,
+    /// A switch name that only matches after NFKC folding (`/ˢ`, fullwidth letters).
+    NfkcFolded,
+    /// Double quotes inside a switch name (`/cr"ea"te`, `"/s"`).
+    QuoteInsertion,
+    /// `original_file_name` is schtasks.exe but the image name is not.
+    RenamedBinary,
+}
+
 impl Evasion {
-    /// The marker as reported in `evasion_markers`.
+    /// The marker's name in `evasion_markers`.
     pub fn as_str(self) -> &'static str {
         match self {
             Evasion::DashPrefix => "dash_prefix",
@@ -225,9 +172,26 @@ impl fmt::Display for Evasion {
     }
 }
 
+/// Why an event is, or is not, a detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `/create` with a remote `/s` target: a detection.
+    RemoteCreate,
+    /// An operation other than `/create` (or none at all).
+    NotCreate(Option<Operation>),
+    /// `/create` without a `/s` switch.
+    NoTargetSystem,
+    /// `/create` with `/s` but no (or an empty) value.
+    EmptyTargetSystem,
+    /// The `/s` target is the local machine: `.`, `localhost`, a loopback address.
+    LoopbackTarget,
+    /// The `/s` target is the host the command ran on (`dest`).
+    SelfTarget,
+}
+
 impl Reason {
-    /// A stable code, the value of `detection_reason` (searchable in SPL).
-    pub fn code(&self) -> &'static str {
+    /// The reason's name in `detection_reason`.
+    pub fn as_str(&self) -> &'static str {
         match self {
             Reason::RemoteCreate => "remote_create",
             Reason::NotCreate(_) => "not_create",
@@ -237,29 +201,76 @@ impl Reason {
             Reason::SelfTarget => "self_target",
         }
     }
+}
 
-    /// One sentence for people (`schtasksremote explain`).
-    pub fn describe(&self) -> String {
-        match self {
-            Reason::RemoteCreate => "/create with a /s target that is another machine".into(),
-            Reason::NotCreate(Some(op)) => format!("operation /{op} does not create a task"),
-            Reason::NotCreate(None) => "no schtasks operation switch (no /create)".into(),
-            Reason::NoTargetSystem => "/create without /s: the task is created locally".into(),
-            Reason::EmptyTargetSystem => {
-                "/s has no value (or an empty one): the task is created locally".into()
-            }
-            Reason::LoopbackTarget => {
-                "/s names the local machine (., localhost or a loopback address)".into()
-            }
-            Reason::SelfTarget => "/s names the host the command ran on (dest)".into(),
-        }
+/// The snake-case name emitted as `detection_reason` (`remote_create`, `not_create`,
+/// `no_target_system`, `empty_target_system`, `loopback_target`, `self_target`).
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-/// Writes [`Reason::code`]: the value of the `detection_reason` field.
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+/// The full result of analysing a schtasks event. Owned: built only for candidates.
+///
+/// Every field is filled for every schtasks event, detection or not; `risk_message`
+/// stays empty unless [`Analysis::is_detection`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// The verdict and why (`detection_reason`).
+    pub reason: Reason,
+    /// The first operation switch (`schtasks_operation`).
+    pub operation: Option<Operation>,
+    /// The command line split the way Windows splits it; `/p` and `/rp` values are
+    /// replaced by `****` here too.
+    pub argv: Vec<String>,
+    /// The `/s` value as written (after quote removal), for any operation
+    /// (`remote_host`).
+    pub remote_host: Option<String>,
+    /// The `/s` value normalised: blanks trimmed, leading `\\` dropped, lower-cased
+    /// (`remote_host_normalized`).
+    pub remote_host_normalized: Option<String>,
+    /// `/tn` (`task_name`).
+    pub task_name: Option<String>,
+    /// `/tr`, the program the task runs (`task_action`).
+    pub task_action: Option<String>,
+    /// `/sc`, the schedule type (`task_schedule`).
+    pub schedule: Option<String>,
+    /// `/ru`, the account the task runs as (`task_run_as`).
+    pub run_as: Option<String>,
+    /// `/u`, the account schtasks connects to the remote system as
+    /// (`task_connect_user`).
+    pub connect_user: Option<String>,
+    /// `/xml`, the task definition file (`task_xml_file`).
+    pub xml_file: Option<String>,
+    /// `/p` or `/rp` carried a password on the command line: a value other than empty
+    /// or `*` (which make schtasks prompt). The value is never reported
+    /// (`task_password_supplied`).
+    pub password_supplied: bool,
+    /// Sorted, without duplicates (`evasion_markers`).
+    pub evasions: Vec<Evasion>,
+    /// From [`DetectorConfig::risk_score`] (`risk_score`).
+    pub risk_score: u32,
+    /// The rendered ESCU risk message, passwords masked. Empty unless a detection
+    /// (`risk_message`).
+    pub risk_message: String,
+    /// The command line with `/p` and `/rp` values replaced by `****`
+    /// (`process_masked`). The event's own `process` field is never changed.
+    pub process_masked: String,
+}
+
+/// One output field's value: absent, a single value, or a multivalue list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue<'a> {
+    Empty,
+    One(std::borrow::Cow<'a, str>),
+    Many(Vec<&'a str>),
+}
+
+fn one(value: Option<&str>) -> FieldValue<'_> {
+    match value {
+        Some(v) if !v.is_empty() => FieldValue::One(Cow::Borrowed(v)),
+        _ => FieldValue::Empty,
     }
 }
 
@@ -269,73 +280,46 @@ impl Analysis {
         self.reason == Reason::RemoteCreate
     }
 
-    /// The fields we add, named and ordered as [`OUTPUT_FIELDS`]. Values never contain
-    /// a `/p` or `/rp` password.
+    /// The fields we add, named and ordered as [`OUTPUT_FIELDS`]:
     ///
     /// | field | value |
     /// |---|---|
-    /// | `detection_name` | [`DETECTION_NAME`] (the analytic that judged the event) |
-    /// | `detection_reason` | [`Reason::code`]: `remote_create` for a detection, else why not |
-    /// | `risk_score` | the configured score (63) for a detection; empty otherwise |
-    /// | `risk_message` | ESCU's message, rendered, passwords masked; empty otherwise |
-    /// | `mitre_technique_id` | multivalue `T1053.005`, `T1053` |
-    /// | `schtasks_operation` | `create`, `query`, `run`, `delete`, `end`, `change`, `showsid`; empty if none |
-    /// | `remote_host` | the `/s` value as written (quotes removed) |
-    /// | `remote_host_normalized` | the `/s` value with leading `\\` dropped, lower-cased |
-    /// | `task_name` | `/tn` |
-    /// | `task_action` | `/tr` (what the task runs) |
-    /// | `task_schedule` | `/sc` |
-    /// | `task_run_as` | `/ru` (account the task runs as) |
-    /// | `task_connect_user` | `/u` (account schtasks connects to the remote system as) |
-    /// | `task_xml_file` | `/xml` |
-    /// | `task_password_supplied` | `true` when `/p` or `/rp` is present, else `false` |
-    /// | `evasion_markers` | multivalue: `dash_prefix`, `unicode_dash`, `nfkc_folded`, `quote_insertion`, `renamed_binary` |
-    /// | `process_masked` | the command line with `/p` and `/rp` values replaced by `****` |
+    /// | `detection_name` | [`DETECTION_NAME`] |
+    /// | `detection_reason` | [`Reason`]'s display name, e.g. `remote_create`, `loopback_target` |
+    /// | `risk_score` | [`Analysis::risk_score`] |
+    /// | `risk_message` | [`Analysis::risk_message`]; empty unless a detection |
+    /// | `mitre_technique_id` | [`MITRE_TECHNIQUE_IDS`], multivalue |
+    /// | `schtasks_operation` | [`Operation::as_str`]; empty without an operation switch |
+    /// | `remote_host`, `remote_host_normalized` | the `/s` value as written / normalised |
+    /// | `task_name` .. `task_xml_file` | `/tn`, `/tr`, `/sc`, `/ru`, `/u`, `/xml` |
+    /// | `task_password_supplied` | `true` or `false` |
+    /// | `evasion_markers` | [`Evasion::as_str`] of each marker, multivalue; empty when none |
+    /// | `process_masked` | [`Analysis::process_masked`] |
     ///
-    /// Switch values are empty when the switch is absent.
+    /// Absent and empty values are [`FieldValue::Empty`].
     pub fn fields(&self) -> [(&'static str, FieldValue<'_>); OUTPUT_FIELDS.len()] {
-        fn opt(value: &Option<String>) -> FieldValue<'_> {
-            value
-                .as_deref()
-                .map_or(FieldValue::Empty, |v| FieldValue::One(Cow::Borrowed(v)))
-        }
-        let detection = self.is_detection();
         let [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16] =
             OUTPUT_FIELDS;
+        let evasions = if self.evasions.is_empty() {
+            FieldValue::Empty
+        } else {
+            FieldValue::Many(self.evasions.iter().map(|e| e.as_str()).collect())
+        };
         [
             (f0, FieldValue::One(Cow::Borrowed(DETECTION_NAME))),
-            (f1, FieldValue::One(Cow::Borrowed(self.reason.code()))),
-            (
-                f2,
-                if detection {
-                    FieldValue::One(Cow::Owned(self.risk_score.to_string()))
-                } else {
-                    FieldValue::Empty
-                },
-            ),
-            (
-                f3,
-                if self.risk_message.is_empty() {
-                    FieldValue::Empty
-                } else {
-                    FieldValue::One(Cow::Borrowed(&self.risk_message))
-                },
-            ),
+            (f1, FieldValue::One(Cow::Borrowed(self.reason.as_str()))),
+            (f2, FieldValue::One(Cow::Owned(self.risk_score.to_string()))),
+            (f3, one(Some(&self.risk_message))),
             (f4, FieldValue::Many(MITRE_TECHNIQUE_IDS.to_vec())),
-            (
-                f5,
-                self.operation.map_or(FieldValue::Empty, |op| {
-                    FieldValue::One(Cow::Borrowed(op.as_str()))
-                }),
-            ),
-            (f6, opt(&self.remote_host)),
-            (f7, opt(&self.remote_host_normalized)),
-            (f8, opt(&self.task_name)),
-            (f9, opt(&self.task_action)),
-            (f10, opt(&self.schedule)),
-            (f11, opt(&self.run_as)),
-            (f12, opt(&self.connect_user)),
-            (f13, opt(&self.xml_file)),
+            (f5, one(self.operation.map(Operation::as_str))),
+            (f6, one(self.remote_host.as_deref())),
+            (f7, one(self.remote_host_normalized.as_deref())),
+            (f8, one(self.task_name.as_deref())),
+            (f9, one(self.task_action.as_deref())),
+            (f10, one(self.schedule.as_deref())),
+            (f11, one(self.run_as.as_deref())),
+            (f12, one(self.connect_user.as_deref())),
+            (f13, one(self.xml_file.as_deref())),
             (
                 f14,
                 FieldValue::One(Cow::Borrowed(if self.password_supplied {
@@ -344,36 +328,176 @@ impl Analysis {
                     "false"
                 })),
             ),
-            (
-                f15,
-                if self.evasions.is_empty() {
-                    FieldValue::Empty
-                } else {
-                    FieldValue::Many(self.evasions.iter().map(|e| e.as_str()).collect())
-                },
-            ),
-            (f16, FieldValue::One(Cow::Borrowed(&self.process_masked))),
+            (f15, evasions),
+            (f16, one(Some(&self.process_masked))),
         ]
     }
 }
 
-const SCHTASKS: &str = "schtasks.exe";
-
-/// The file-name part of a Windows or POSIX path, without allocating.
+/// The file-name part of a Windows or POSIX path.
 fn file_name(path: &str) -> &str {
-    path.rsplit(['\\', '/']).next().unwrap_or(path)
+    match memchr::memrchr2(b'\\', b'/', path.as_bytes()) {
+        // The separator is ASCII, so the byte after it is a char boundary.
+        Some(i) => path.get(i + 1..).unwrap_or_default(),
+        None => path,
+    }
 }
 
+fn is_junk(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'"')
+}
+
+/// The name, or with `path` the file-name part of the path, is `schtasks.exe`,
+/// ignoring ASCII case and surrounding blanks or quotes.
+///
+/// Read from the end, so no byte before the last 13 is looked at: this runs on every
+/// event and must cost a few comparisons.
+fn ends_in_schtasks_exe(value: &str, path: bool) -> bool {
+    let mut bytes = value.as_bytes();
+    while let [rest @ .., last] = bytes {
+        if !is_junk(last) {
+            break;
+        }
+        bytes = rest;
+    }
+    let Some(split) = bytes.len().checked_sub(12) else {
+        return false;
+    };
+    let (head, tail) = bytes.split_at(split);
+    if !tail.eq_ignore_ascii_case(b"schtasks.exe") {
+        return false;
+    }
+    match head.last() {
+        Some(b'\\' | b'/') if path => true,
+        _ => head.iter().all(is_junk),
+    }
+}
+
+fn is_schtasks_exe(name: &str) -> bool {
+    ends_in_schtasks_exe(name, false)
+}
+
+/// The image (by name or path) is schtasks.exe.
 fn image_is_schtasks(event: &ProcessEvent<'_>) -> bool {
-    file_name(event.process_name).eq_ignore_ascii_case(SCHTASKS)
-        || file_name(event.process_path).eq_ignore_ascii_case(SCHTASKS)
+    ends_in_schtasks_exe(event.process_name, true) || ends_in_schtasks_exe(event.process_path, true)
+}
+
+/// `original_file_name` says schtasks.exe, but an image name is known and is not.
+fn is_renamed(event: &ProcessEvent<'_>) -> bool {
+    is_schtasks_exe(event.original_file_name)
+        && !(event.process_name.trim().is_empty() && event.process_path.trim().is_empty())
+        && !image_is_schtasks(event)
 }
 
 /// True when the event's binary is schtasks.exe (by image name, path or original file
-/// name), ASCII case-insensitive. Allocation-free: this is the reject path for ~98% of
-/// rows.
+/// name). Allocation-free: this is the reject path for ~98% of rows.
+///
+/// The image counts when the file-name part of `process_name` or of `process_path`
+/// is `schtasks.exe`; the renamed-binary case is caught by `original_file_name`.
+/// ASCII case is ignored. `cmd.exe /c schtasks ...` is not schtasks.
 pub fn is_schtasks(event: &ProcessEvent<'_>) -> bool {
-    image_is_schtasks(event) || event.original_file_name.eq_ignore_ascii_case(SCHTASKS)
+    image_is_schtasks(event) || is_schtasks_exe(event.original_file_name)
+}
+
+/// The verdict on a parsed command line, with the `/s` value as written.
+fn judge(parse: &Parse, dest: &str) -> (Reason, Option<String>, Option<String>) {
+    let target = parse.first(Switch::S).map(|s| {
+        s.value
+            .and_then(|v| parse.args.get(v))
+            .map(|a| a.value.as_str())
+    });
+    let host = target.flatten();
+    let normalized = host.map(locality::normalize);
+    let reason = match (parse.operation, target) {
+        (Some(Operation::Create), None) => Reason::NoTargetSystem,
+        (Some(Operation::Create), Some(_)) => {
+            match locality::classify(normalized.as_deref().unwrap_or_default(), dest) {
+                Locality::Empty => Reason::EmptyTargetSystem,
+                Locality::Loopback => Reason::LoopbackTarget,
+                Locality::SelfHost => Reason::SelfTarget,
+                Locality::Remote => Reason::RemoteCreate,
+            }
+        }
+        (other, _) => Reason::NotCreate(other),
+    };
+    (reason, host.map(str::to_owned), normalized)
+}
+
+/// The name shown as `$process_name$`: `process_name`, else the file name of
+/// `process_path`.
+fn display_name<'a>(event: &ProcessEvent<'a>) -> &'a str {
+    if event.process_name.is_empty() {
+        file_name(event.process_path)
+    } else {
+        event.process_name
+    }
+}
+
+fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Analysis {
+    let (reason, host, normalized) = judge(&parse, event.dest);
+    let secrets: Vec<usize> = parse.secret_args().collect();
+    let spans: Vec<_> = secrets
+        .iter()
+        .filter_map(|&i| parse.args.get(i).map(|a| a.span.clone()))
+        .collect();
+    let process_masked = risk::mask(event.process, &spans);
+    let text = |s: Switch| parse.value(s).map(str::to_owned);
+    let (task_name, task_action, schedule) = (text(Switch::Tn), text(Switch::Tr), text(Switch::Sc));
+    let (run_as, connect_user, xml_file) = (text(Switch::Ru), text(Switch::U), text(Switch::Xml));
+    let password_supplied = secrets.iter().any(|&i| {
+        parse
+            .args
+            .get(i)
+            .is_some_and(|a| !a.value.is_empty() && a.value != "*")
+    });
+    let mut evasions = parse.evasions.clone();
+    if is_renamed(event) {
+        evasions.push(Evasion::RenamedBinary);
+        evasions.sort_unstable();
+        evasions.dedup();
+    }
+    let risk_message = if reason == Reason::RemoteCreate {
+        risk::render(RISK_MESSAGE_TEMPLATE, |name| match name {
+            "process_name" => Some(display_name(event)),
+            "process" => Some(process_masked.as_str()),
+            "dest" => Some(event.dest),
+            "user" => Some(event.user),
+            _ => None,
+        })
+    } else {
+        String::new()
+    };
+    let operation = parse.operation;
+    let argv = parse
+        .args
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if secrets.contains(&i) {
+                risk::MASK.to_owned()
+            } else {
+                a.value
+            }
+        })
+        .collect();
+    Analysis {
+        reason,
+        operation,
+        argv,
+        remote_host: host,
+        remote_host_normalized: normalized,
+        task_name,
+        task_action,
+        schedule,
+        run_as,
+        connect_user,
+        xml_file,
+        password_supplied,
+        evasions,
+        risk_score: config.risk_score,
+        risk_message,
+        process_masked,
+    }
 }
 
 /// Analyse one event. `None` when it is not schtasks (no allocation on that path).
@@ -381,13 +505,15 @@ pub fn analyze(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Option<Anal
     if !is_schtasks(event) {
         return None;
     }
-    let args = argv::split(event.process);
-    let parsed = grammar::parse(&args);
-    Some(risk::build(event, config, &args, &parsed))
+    let parse = Parse::new(argv::split(event.process));
+    Some(build(event, config, parse))
 }
 
 /// A human-readable explanation: argv as Windows splits it, the parsed switches, the
 /// verdict and its reason. Backs `schtasksremote explain`.
+///
+/// The command line is parsed even when the binary is not schtasks, so the output
+/// always shows how Windows would split it; the verdict then says why it is not one.
 pub fn explain(event: &ProcessEvent<'_>, config: &DetectorConfig) -> String {
     explain::render(event, config)
 }
@@ -396,119 +522,175 @@ pub fn explain(event: &ProcessEvent<'_>, config: &DetectorConfig) -> String {
 mod tests {
     use super::*;
 
-    fn event(process: &str) -> ProcessEvent<'_> {
+    fn event<'a>(name: &'a str, line: &'a str, dest: &'a str) -> ProcessEvent<'a> {
         ProcessEvent {
-            process_name: "schtasks.exe",
-            process,
-            dest: "ws5.corp.local",
-            user: "alice",
+            process_name: name,
+            process: line,
+            dest,
+            user: "CORP\\adm",
             ..Default::default()
         }
     }
 
-    fn run(process: &str) -> Analysis {
-        analyze(&event(process), &DetectorConfig::default()).expect("schtasks event")
+    fn run(line: &str, dest: &str) -> Analysis {
+        analyze(
+            &event("schtasks.exe", line, dest),
+            &DetectorConfig::default(),
+        )
+        .expect("schtasks.exe is a candidate")
     }
 
     #[test]
-    fn is_schtasks_by_name_path_or_original_file_name_only() {
-        let by = |name: &str, path: &str, ofn: &str| {
-            is_schtasks(&ProcessEvent {
-                process_name: name,
-                process_path: path,
-                original_file_name: ofn,
+    fn schtasks_by_name_path_or_original_file_name_only() {
+        let yes = [
+            ProcessEvent {
+                process_name: "SchTasks.EXE",
                 ..Default::default()
-            })
-        };
-        assert!(by("SchTasks.EXE", "", ""));
-        assert!(by("", r"C:\Windows\System32\schtasks.exe", ""));
-        assert!(by(
-            "",
-            r"\Device\HarddiskVolume1\Windows\System32\SCHTASKS.exe",
-            ""
+            },
+            ProcessEvent {
+                process_path: r"C:\Windows\System32\schtasks.exe",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_path: r"\Device\HarddiskVolume1\Windows\System32\SCHTASKS.exe",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_name: "x.exe",
+                original_file_name: "schtasks.exe",
+                ..Default::default()
+            },
+        ];
+        for e in &yes {
+            assert!(is_schtasks(e), "{e:?}");
+        }
+        let no = [
+            ProcessEvent {
+                process_name: "cmd.exe",
+                process: "cmd /c schtasks /create /s h",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_name: "schtasks_report.exe",
+                ..Default::default()
+            },
+            ProcessEvent {
+                process_path: r"C:\schtasks.exe\evil.exe",
+                ..Default::default()
+            },
+            ProcessEvent::default(),
+        ];
+        for e in &no {
+            assert!(!is_schtasks(e), "{e:?}");
+            assert!(analyze(e, &DetectorConfig::default()).is_none());
+        }
+    }
+
+    #[test]
+    fn name_test_reads_the_file_name_part_only() {
+        assert!(ends_in_schtasks_exe(
+            r#""C:\Windows\System32\schtasks.exe" "#,
+            true
         ));
-        assert!(by("x.exe", "", "schtasks.exe"));
-        assert!(!by("cmd.exe", r"C:\Windows\System32\cmd.exe", "Cmd.Exe"));
-        assert!(!by("schtasks_report.exe", "", ""));
-        assert!(!by("", "", ""));
+        assert!(ends_in_schtasks_exe(
+            "/mnt/c/Windows/System32/SCHTASKS.EXE",
+            true
+        ));
+        assert!(ends_in_schtasks_exe(" \"schtasks.exe\"", false));
+        assert!(!ends_in_schtasks_exe(r"C:\x\myschtasks.exe", true));
+        assert!(!ends_in_schtasks_exe("xschtasks.exe", true));
+        assert!(!ends_in_schtasks_exe(r"C:\x\schtasks.exe", false));
+        assert!(!ends_in_schtasks_exe("chtasks.exe", true));
+        assert!(!ends_in_schtasks_exe("", true));
     }
 
     #[test]
-    fn remote_create_is_a_detection_with_rendered_message() {
-        let a = run("schtasks /create /s WS6 /u corp\\bob /p s3cret /tn t /tr c:\\x.exe /sc once");
-        assert_eq!(a.reason, Reason::RemoteCreate);
-        assert_eq!(a.risk_score, 63);
-        assert_eq!(
-            a.risk_message,
-            "A schedule task process schtasks.exe with remote job command-line \
-             schtasks /create /s WS6 /u corp\\bob /p **** /tn t /tr c:\\x.exe /sc once \
-             in host ws5.corp.local by alice."
-        );
-        assert!(!a.argv.iter().any(|v| v.contains("s3cret")));
-        assert!(a.password_supplied);
-    }
-
-    #[test]
-    fn fields_follow_output_fields_order_and_hide_passwords() {
-        let a =
-            run("schtasks -create /s \\\\WS6 /ru SYSTEM /rp pw /tn t /tr x /sc daily /xml f.xml");
+    fn remote_create_fills_every_field_and_masks_passwords() {
+        let line = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p "s3 cret" /ru SYSTEM /rp x /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
+        let a = run(line, "ws1");
+        assert!(a.is_detection());
         let fields = a.fields();
-        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, OUTPUT_FIELDS);
         let get = |name: &str| {
             fields
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.clone())
-                .expect("field present")
+                .unwrap()
         };
-        let one = |s: &'static str| FieldValue::One(Cow::Borrowed(s));
-        assert_eq!(get("detection_reason"), one("remote_create"));
-        assert_eq!(get("risk_score"), one("63"));
+        let masked = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p **** /ru SYSTEM /rp **** /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
+        assert_eq!(fields.clone().map(|(n, _)| n), OUTPUT_FIELDS);
+        assert_eq!(
+            get("detection_reason"),
+            FieldValue::One("remote_create".into())
+        );
+        assert_eq!(get("risk_score"), FieldValue::One("63".into()));
+        assert_eq!(
+            get("risk_message"),
+            FieldValue::One(
+                format!("A schedule task process schtasks.exe with remote job command-line {masked} in host ws1 by CORP\\adm.").into()
+            )
+        );
         assert_eq!(
             get("mitre_technique_id"),
             FieldValue::Many(vec!["T1053.005", "T1053"])
         );
-        assert_eq!(get("schtasks_operation"), one("create"));
-        assert_eq!(get("remote_host"), one("\\\\WS6"));
-        assert_eq!(get("remote_host_normalized"), one("ws6"));
-        assert_eq!(get("task_run_as"), one("SYSTEM"));
-        assert_eq!(get("task_xml_file"), one("f.xml"));
-        assert_eq!(get("task_password_supplied"), one("true"));
+        assert_eq!(get("schtasks_operation"), FieldValue::One("create".into()));
+        assert_eq!(get("remote_host"), FieldValue::One(r"\\FILESRV01".into()));
         assert_eq!(
-            get("evasion_markers"),
-            FieldValue::Many(vec!["dash_prefix"])
+            get("remote_host_normalized"),
+            FieldValue::One("filesrv01".into())
         );
-        for (_, value) in &fields {
-            let text = format!("{value:?}");
-            assert!(!text.contains("pw "), "password leaked: {text}");
-        }
+        assert_eq!(get("task_name"), FieldValue::One(r"\Microsoft\Up".into()));
+        assert_eq!(get("task_action"), FieldValue::One(r"C:\a.exe".into()));
+        assert_eq!(get("task_schedule"), FieldValue::One("once".into()));
+        assert_eq!(get("task_run_as"), FieldValue::One("SYSTEM".into()));
+        assert_eq!(
+            get("task_connect_user"),
+            FieldValue::One(r"CORP\adm".into())
+        );
+        assert_eq!(get("task_xml_file"), FieldValue::One("t.xml".into()));
+        assert_eq!(
+            get("task_password_supplied"),
+            FieldValue::One("true".into())
+        );
+        assert_eq!(get("evasion_markers"), FieldValue::Empty);
+        assert_eq!(get("process_masked"), FieldValue::One(masked.into()));
+        assert!(!a.argv.iter().any(|v| v.contains("cret")));
     }
 
     #[test]
-    fn non_detections_have_no_risk() {
-        let a = run("schtasks /create /s localhost /tn t /tr x /sc daily");
-        assert_eq!(a.reason, Reason::LoopbackTarget);
-        assert_eq!(a.risk_message, "");
-        assert_eq!(a.fields()[2].1, FieldValue::Empty);
+    fn non_detections_have_no_risk_message_but_keep_the_parse() {
+        let a = run("schtasks /query /s HOST2 /tn t", "ws1");
+        assert_eq!(a.reason, Reason::NotCreate(Some(Operation::Query)));
+        assert_eq!(a.remote_host.as_deref(), Some("HOST2"));
         assert_eq!(a.fields()[3].1, FieldValue::Empty);
+        assert_eq!(a.fields()[14].1, FieldValue::One("false".into()));
     }
 
     #[test]
-    fn explain_shows_argv_switches_and_verdict() {
-        let text = explain(
-            &event(r#"schtasks /cr"ea"te /tr "cmd /s /c x" /s WS6 /rp hunter2"#),
-            &DetectorConfig::default(),
-        );
-        assert!(
-            text.contains(r#"[1] "/create"  (quotes removed)"#),
-            "{text}"
-        );
-        assert!(text.contains(r#"/tr       = "cmd /s /c x""#), "{text}");
-        assert!(
-            text.contains("verdict: DETECTION (remote_create)"),
-            "{text}"
-        );
-        assert!(!text.contains("hunter2"), "{text}");
+    fn renamed_binary_is_marked() {
+        let e = ProcessEvent {
+            process_name: "svc.exe",
+            original_file_name: "schtasks.exe",
+            process: "svc.exe /create /s HOST2 /tn t /tr x /sc once",
+            ..Default::default()
+        };
+        let a = analyze(&e, &DetectorConfig::default()).unwrap();
+        assert!(a.is_detection());
+        assert_eq!(a.evasions, [Evasion::RenamedBinary]);
+        assert_eq!(a.fields()[15].1, FieldValue::Many(vec!["renamed_binary"]));
+    }
+
+    #[test]
+    fn risk_score_comes_from_the_config() {
+        let a = analyze(
+            &event("schtasks.exe", "schtasks /create /s h2 /tn t", ""),
+            &DetectorConfig { risk_score: 90 },
+        )
+        .unwrap();
+        assert_eq!(a.risk_score, 90);
+        assert!(a
+            .risk_message
+            .starts_with("A schedule task process schtasks.exe "));
     }
 }
