@@ -70,6 +70,14 @@ fn json_format_is_one_object_per_detection_with_the_search_command_fields() {
     assert_eq!(objects[0]["record"], 2);
     assert_eq!(objects[0]["remote_host"], "FILESRV01");
     assert_eq!(objects[1]["remote_host"], "10.0.4.21");
+    assert_eq!(
+        objects[1]["evasion_markers"],
+        serde_json::json!(["dash_prefix"])
+    );
+    assert_eq!(
+        objects[1]["mitre_technique_id"],
+        serde_json::json!(["T1053.005", "T1053"])
+    );
     assert_eq!(objects[1]["time"], "2026-03-02T09:21:45.004Z");
     assert!(!stdout.contains("Winter2026!"), "password leaked: {stdout}");
 }

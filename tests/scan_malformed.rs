@@ -102,6 +102,7 @@ fn jsonl_bad_lines_are_reported_by_line_and_skipped() {
     assert_eq!(report.detections[0].record, 4);
     let lines: Vec<_> = report.problems.iter().map(|p| p.location.line).collect();
     assert_eq!(lines, [Some(3), Some(4)]);
+    // The byte-order mark before the first object is not an error, and counts as bytes.
     assert_eq!(report.problems[0].location.offset, Some(42));
     assert!(report.problems[0]
         .to_string()
