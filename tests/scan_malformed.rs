@@ -212,6 +212,14 @@ fn a_file_that_is_not_event_data_is_unreadable_and_others_are_still_scanned() {
     assert!(err.contains("junk.bin: not event data"), "{err}");
     assert!(err.contains("1 unreadable files"), "{err}");
     assert_eq!(text(&out.stdout).lines().count(), 2, "header and one row");
+
+    // With --strict, the unreadable file is a failure.
+    let out = scan_cli(
+        &["--strict".as_ref(), junk.as_os_str(), good.as_os_str()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("stopped at the first problem"));
 }
 
 #[test]

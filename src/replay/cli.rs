@@ -104,6 +104,10 @@ pub fn run(args: &ScanArgs) -> i32 {
     let mut inputs = Vec::new();
     let mut pre = InputReport::default();
     expand(&args.paths, &mut inputs, &mut pre);
+    if args.strict && pre.problem_count > 0 {
+        pre.aborted = true;
+        inputs.clear();
+    }
     let total_bytes: u64 = inputs
         .iter()
         .map(|i| match i {

@@ -11,13 +11,24 @@ use super::{Abort, Counting, InputReport, Location, Problem, ScanOptions, Source
 /// Archives inside archives are followed this deep (a zip bomb of nested archives stops).
 const MAX_NESTING: u32 = 4;
 
-fn unreadable(report: &mut InputReport, source: &str, message: String) -> Result<(), Abort> {
+/// A file or archive member that cannot be read at all: reported and counted; with
+/// `--strict`, the scan stops.
+fn unreadable(
+    report: &mut InputReport,
+    options: &ScanOptions,
+    source: &str,
+    message: String,
+) -> Result<(), Abort> {
     report.unreadable += 1;
     report.problem(Problem {
         source: source.to_owned(),
         location: Location::default(),
         message,
     });
+    if options.strict {
+        report.aborted = true;
+        return Err(Abort);
+    }
     Ok(())
 }
 
@@ -33,7 +44,7 @@ pub(crate) fn scan_path(
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            let _ = unreadable(report, &name, format!("cannot open: {e}"));
+            let _ = unreadable(report, options, &name, format!("cannot open: {e}"));
             return;
         }
     };
@@ -41,7 +52,7 @@ pub(crate) fn scan_path(
         let mut entries: Vec<_> = match std::fs::read_dir(path) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => {
-                let _ = unreadable(report, &name, format!("cannot read folder: {e}"));
+                let _ = unreadable(report, options, &name, format!("cannot read folder: {e}"));
                 return;
             }
         };
@@ -57,13 +68,13 @@ pub(crate) fn scan_path(
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            let _ = unreadable(report, &name, format!("cannot open: {e}"));
+            let _ = unreadable(report, options, &name, format!("cannot open: {e}"));
             return;
         }
     };
     let mut head = Vec::with_capacity(SNIFF_LEN);
     if let Err(e) = (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut head) {
-        let _ = unreadable(report, &name, format!("cannot read: {e}"));
+        let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
         return;
     }
     let format = sniff(&head);
@@ -71,7 +82,7 @@ pub(crate) fn scan_path(
         if walked {
             report.not_event_data += 1;
         } else {
-            let _ = unreadable(report, &name, not_event_data_message(&head));
+            let _ = unreadable(report, options, &name, not_event_data_message(&head));
         }
         return;
     }
@@ -87,7 +98,7 @@ pub(crate) fn scan_path(
         // streaming is not (entries written with data descriptors have no sizes up front).
         let mut rest = rest;
         if let Err(e) = rest.inner.seek(SeekFrom::Start(0)) {
-            let _ = unreadable(report, &name, format!("cannot read: {e}"));
+            let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
             return;
         }
         let _ = zip_archive(&name, rest.inner, options, report, 0);
@@ -130,7 +141,7 @@ fn scan_member(
 ) -> Result<(), Abort> {
     let mut head = Vec::with_capacity(SNIFF_LEN);
     if let Err(e) = (&mut *reader).take(SNIFF_LEN as u64).read_to_end(&mut head) {
-        return unreadable(report, name, format!("cannot read: {e}"));
+        return unreadable(report, options, name, format!("cannot read: {e}"));
     }
     let format = sniff(&head);
     let mut whole = Cursor::new(head).chain(reader);
@@ -151,6 +162,7 @@ fn dispatch(
     if depth > MAX_NESTING && matches!(format, Format::Gzip | Format::Zip | Format::Tar) {
         return unreadable(
             report,
+            options,
             name,
             format!("archives nested more than {MAX_NESTING} deep, not opened"),
         );
@@ -167,7 +179,7 @@ fn dispatch(
                 report.not_event_data += 1;
                 Ok(())
             } else {
-                unreadable(report, name, not_event_data_message(b"?"))
+                unreadable(report, options, name, not_event_data_message(b"?"))
             }
         }
         Format::Evtx | Format::Xml | Format::JsonLines | Format::Csv => {
@@ -197,7 +209,14 @@ fn zip_archive<R: Read + Seek>(
 ) -> Result<(), Abort> {
     let mut archive = match zip::ZipArchive::new(reader) {
         Ok(a) => a,
-        Err(e) => return unreadable(report, name, format!("not a readable zip archive: {e}")),
+        Err(e) => {
+            return unreadable(
+                report,
+                options,
+                name,
+                format!("not a readable zip archive: {e}"),
+            )
+        }
     };
     for i in 0..archive.len() {
         match archive.by_index(i) {
@@ -209,7 +228,7 @@ fn zip_archive<R: Read + Seek>(
                 let mut entry = entry;
                 scan_member(&member, &mut entry, options, report, depth + 1, true)?;
             }
-            Err(e) => unreadable(report, name, format!("zip member {}: {e}", i + 1))?,
+            Err(e) => unreadable(report, options, name, format!("zip member {}: {e}", i + 1))?,
         }
     }
     Ok(())
@@ -236,7 +255,7 @@ fn zip_stream<R: Read>(
             }
             Ok(None) => return Ok(()),
             Err(e) => {
-                return unreadable(report, name, format!("zip stream unreadable: {e}"));
+                return unreadable(report, options, name, format!("zip stream unreadable: {e}"));
             }
         }
     }
@@ -252,12 +271,21 @@ fn tar_stream<R: Read>(
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(e) => e,
-        Err(e) => return unreadable(report, name, format!("not a readable tar archive: {e}")),
+        Err(e) => {
+            return unreadable(
+                report,
+                options,
+                name,
+                format!("not a readable tar archive: {e}"),
+            )
+        }
     };
     for entry in entries {
         let entry = match entry {
             Ok(e) => e,
-            Err(e) => return unreadable(report, name, format!("tar archive damaged: {e}")),
+            Err(e) => {
+                return unreadable(report, options, name, format!("tar archive damaged: {e}"))
+            }
         };
         if !entry.header().entry_type().is_file() {
             continue;
