@@ -117,6 +117,8 @@ impl CimField {
                 Plain("ComputerName"),
                 Plain("aid_computer_name"),
                 Plain("Hostname"),
+                // winlogbeat's `winlog.computer_name`, flattened to its leaf name.
+                Plain("computer_name"),
             ],
             CimField::User => &[
                 Plain("user"),
