@@ -117,6 +117,8 @@ impl CimField {
                 Plain("ComputerName"),
                 Plain("aid_computer_name"),
                 Plain("Hostname"),
+                // winlogbeat's `winlog.computer_name`, flattened to its leaf name.
+                Plain("computer_name"),
             ],
             CimField::User => &[
                 Plain("user"),
@@ -213,6 +215,28 @@ impl FieldPlan {
             Source::Absent => Vec::new(),
             source => vec![source],
         };
+    }
+
+    /// Every column the plan may read, in any record, possibly repeated.
+    ///
+    /// ```
+    /// use schtasksremote::cim::FieldPlan;
+    /// let plan = FieldPlan::from_names(["x", "Image", "process_name"]);
+    /// let mut cols: Vec<usize> = plan.columns().collect();
+    /// cols.sort();
+    /// cols.dedup();
+    /// assert_eq!(cols, [1, 2]);
+    /// ```
+    pub fn columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.sources
+            .iter()
+            .flatten()
+            .flat_map(|source| match *source {
+                Source::Absent => [None, None],
+                Source::Column(i) | Source::Basename(i) => [Some(i), None],
+                Source::DomainUser { domain, user } => [Some(domain), Some(user)],
+            })
+            .flatten()
     }
 
     /// Whether the plan can read anything that identifies a process at all.

@@ -42,6 +42,9 @@ struct ExplainArgs {
     /// The original file name from the PE header (CIM `original_file_name`).
     #[arg(long, default_value = "")]
     original_file_name: String,
+    /// The account that ran the command (CIM `user`), for the risk message.
+    #[arg(long, default_value = "")]
+    user: String,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn explain(args: &ExplainArgs) -> i32 {
         original_file_name: &args.original_file_name,
         process: &args.command_line,
         dest: &args.dest,
+        user: &args.user,
         ..Default::default()
     };
     let text = detection::explain(&event, &detection::DetectorConfig::default());

@@ -14,7 +14,14 @@
 mod detection_cases;
 
 use detection_cases::{Case, CASES};
+use schtasksremote::cim::FieldPlan;
 use schtasksremote::detection::{analyze, DetectorConfig, ProcessEvent};
+use serde_json::{Map, Value};
+
+const DATASET: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/datasets/derived/schtasks_related_events.jsonl"
+);
 
 /// Splunk's `field="pattern"`: whole-value, `*` wildcard, case-insensitive.
 fn splunk_match(value: &str, pattern: &str) -> bool {
@@ -49,11 +56,20 @@ fn cim_process_name(case: &Case) -> &str {
     }
 }
 
+fn escu_v9_event(e: &ProcessEvent<'_>) -> bool {
+    (splunk_match(e.process_name, "schtasks.exe")
+        || splunk_match(e.original_file_name, "schtasks.exe"))
+        && splunk_match(e.process, "*/create*")
+        && splunk_match(e.process, "*/s*")
+}
+
 fn escu_v9(case: &Case) -> bool {
-    (splunk_match(cim_process_name(case), "schtasks.exe")
-        || splunk_match(case.original_file_name, "schtasks.exe"))
-        && splunk_match(case.line, "*/create*")
-        && splunk_match(case.line, "*/s*")
+    escu_v9_event(&ProcessEvent {
+        process_name: cim_process_name(case),
+        original_file_name: case.original_file_name,
+        process: case.line,
+        ..Default::default()
+    })
 }
 
 fn ours(case: &Case) -> bool {
@@ -170,4 +186,60 @@ fn escu_faults_from_the_research_reproduce_in_the_emulation() {
     // The true remote creation is found by both.
     assert!(escu_v9(by_name("OTRF schtask_create verbatim")));
     assert!(ours(by_name("OTRF schtask_create verbatim")));
+}
+
+/// The real events: the only truly remote creation is OTRF's schtask_create pair
+/// (Sysmon + 4688, `/S WORKSTATION6`, detection-research.md §2.3).
+#[test]
+fn on_real_events_escu_v9_adds_false_positives_and_ours_does_not() {
+    let data = std::fs::read_to_string(DATASET).unwrap_or_else(|e| panic!("{DATASET}: {e}"));
+    let (mut escu, mut core) = (Score::default(), Score::default());
+    println!(
+        "{:<8} {:<5} {:<7} {:<5} command line",
+        "truth", "EID", "ESCU v9", "ours"
+    );
+    for line in data.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Map<String, Value> = serde_json::from_str(line).unwrap();
+        let values: Vec<String> = fields
+            .values()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect();
+        let plan = FieldPlan::from_names(fields.keys().map(String::as_str));
+        let mapped = plan.map(|i| values.get(i).map(String::as_str));
+        let event = mapped.as_event();
+        if event.process.is_empty() {
+            continue;
+        }
+        let truth = fields["dataset"]
+            .as_str()
+            .unwrap()
+            .contains("schtask_create.zip")
+            && event.process_name.eq_ignore_ascii_case("schtasks.exe");
+        let e = escu_v9_event(&event);
+        let o = analyze(&event, &DetectorConfig::default()).is_some_and(|a| a.is_detection());
+        escu.add(truth, e);
+        core.add(truth, o);
+        let mark = |b: bool| if b { "HIT" } else { "-" };
+        let shown: String = event.process.chars().take(90).collect();
+        println!(
+            "{:<8} {:<5} {:<7} {:<5} {shown}",
+            mark(truth),
+            fields["EventID"],
+            mark(e),
+            mark(o)
+        );
+    }
+    println!(
+        "ESCU v9: TP {} FP {} TN {} FN {}",
+        escu.tp, escu.fp, escu.tn, escu.fn_
+    );
+    println!(
+        "ours:    TP {} FP {} TN {} FN {}",
+        core.tp, core.fp, core.tn, core.fn_
+    );
+    assert_eq!((core.tp, core.fp, core.fn_), (2, 0, 0));
+    assert_eq!((escu.tp, escu.fn_), (2, 0));
+    // Three local /sc creations, the Empire pair, two EVTX /sc creations and the
+    // localhost creation: every one of them matches `*/s*`.
+    assert_eq!(escu.fp, 8);
 }

@@ -142,10 +142,17 @@ impl Annotator {
         }
         self.out.push(b'\n');
 
+        // Without a field naming the process no row can be schtasks: skip judging.
+        let can_detect = layout.plan.has_process_fields();
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
             let raw = &body[span];
-            match self.judge(&layout, row) {
+            let verdict = if can_detect {
+                self.judge(&layout, row)
+            } else {
+                None
+            };
+            match verdict {
                 Some(analysis) => {
                     stats.detections += 1;
                     stats.rows_out += 1;
@@ -161,7 +168,7 @@ impl Annotator {
                 None => {}
             }
         }
-        if stats.rows_in > 0 && !layout.plan.has_process_fields() && !self.warned_no_process {
+        if stats.rows_in > 0 && !can_detect && !self.warned_no_process {
             self.warned_no_process = true;
             self.messages.push((
                 Level::Warn,
@@ -203,20 +210,10 @@ impl Annotator {
             }
         }
         let mut inputs: Vec<(usize, Option<usize>)> = Vec::with_capacity(8);
-        let mut add = |i: usize| {
+        for i in plan.columns() {
             if !inputs.iter().any(|&(c, _)| c == i) {
                 let mv = names.get(i).and_then(|n| position(&format!("__mv_{n}")));
                 inputs.push((i, mv));
-            }
-        };
-        for source in CimField::ALL.iter().flat_map(|f| plan.sources(*f)) {
-            match *source {
-                Source::Absent => {}
-                Source::Column(i) | Source::Basename(i) => add(i),
-                Source::DomainUser { domain, user } => {
-                    add(domain);
-                    add(user);
-                }
             }
         }
         let mut clash = [None; ADDED];
@@ -242,6 +239,13 @@ impl Annotator {
     /// The row's detection, if it is one. Each value of a multivalue input field is
     /// judged; the row is a detection when any combination of values is.
     fn judge(&mut self, layout: &Layout, row: &ByteRecord) -> Option<Analysis> {
+        let multivalue = layout
+            .inputs
+            .iter()
+            .any(|&(_, mv)| mv.and_then(|m| row.get(m)).is_some_and(|v| !v.is_empty()));
+        if !multivalue && !may_name_schtasks(layout, row) {
+            return None;
+        }
         let irregular = Cell::new(false);
         let event = layout.plan.map(|i| {
             let value = row.get(i)?;
@@ -253,10 +257,6 @@ impl Annotator {
                 }
             }
         });
-        let multivalue = layout
-            .inputs
-            .iter()
-            .any(|&(_, mv)| mv.and_then(|m| row.get(m)).is_some_and(|v| !v.is_empty()));
         if !irregular.get() && !multivalue {
             return analyze(&event.as_event(), &self.opts.detector).filter(Analysis::is_detection);
         }
@@ -388,5 +388,90 @@ impl Annotator {
         }
         out.push(b'\n');
         self.out = out;
+    }
+}
+
+/// The allocation- and validation-free reject path (~98% of rows): no column the image
+/// name can come from ends with `schtasks.exe` (ASCII case-insensitive, trailing blanks and
+/// quotes ignored), so `is_schtasks` would be false whatever the mapping picks.
+fn may_name_schtasks(layout: &Layout, row: &ByteRecord) -> bool {
+    const NAME: &[u8] = b"schtasks.exe";
+    [
+        CimField::ProcessName,
+        CimField::ProcessPath,
+        CimField::OriginalFileName,
+    ]
+    .into_iter()
+    .flat_map(|f| layout.plan.sources(f).iter())
+    .any(|source| {
+        let column = match *source {
+            Source::Column(i) | Source::Basename(i) => i,
+            Source::DomainUser { .. } | Source::Absent => return true,
+        };
+        let value = row.get(column).unwrap_or_default();
+        let end = value
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'"'))
+            .map_or(0, |p| p + 1);
+        end >= NAME.len()
+            && value
+                .get(end - NAME.len()..end)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(NAME))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detection::{is_schtasks, ProcessEvent};
+
+    /// The byte-level reject path must never reject a row the detection core would
+    /// call schtasks, whichever column (CIM or raw) names the image.
+    #[test]
+    fn fast_reject_never_drops_a_row_the_core_calls_schtasks() {
+        let values: [&[u8]; 14] = [
+            b"schtasks.exe",
+            b"SchTasks.EXE",
+            b"\"schtasks.exe\"",
+            b"schtasks.exe \t",
+            br"C:\Windows\System32\schtasks.exe",
+            br"C:/Windows/System32/SCHTASKS.EXE",
+            br#""C:\Windows\System32\schtasks.exe" "#,
+            br"C:\Windows\System32\schtasks.exe\ ",
+            b"schtasks",
+            b"notschtasks.exe.bak",
+            b"cmd.exe",
+            b"",
+            b"\xffschtasks.exe",
+            b"schtasks.exe\xff",
+        ];
+        for header in [
+            &["process_name", "process_path", "original_file_name"][..],
+            &["Image", "OriginalFileName", "CommandLine"][..],
+            &["NewProcessName", "CommandLine"][..],
+        ] {
+            let mut annotator = Annotator::new(Options::default());
+            let layout = annotator.layout(&ByteRecord::from(header.to_vec()));
+            for column in 0..header.len() {
+                for value in values {
+                    let mut fields: Vec<&[u8]> = vec![b""; header.len()];
+                    fields[column] = value;
+                    let row = ByteRecord::from(fields);
+                    let text: Vec<String> = row
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .collect();
+                    let mapped = layout.plan.map(|i| text.get(i).map(String::as_str));
+                    let event: ProcessEvent<'_> = mapped.as_event();
+                    if is_schtasks(&event) {
+                        assert!(
+                            may_name_schtasks(&layout, &row),
+                            "{header:?}[{column}] = {:?} is schtasks but was rejected",
+                            String::from_utf8_lossy(value)
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -60,7 +60,8 @@ fn owned(bytes: Vec<u8>) -> String {
 /// ```
 pub fn split(line: &str) -> Vec<Arg> {
     let bytes = line.as_bytes();
-    let mut args = Vec::new();
+    // At most one argument per blank, plus argv[0]: one allocation for the list.
+    let mut args = Vec::with_capacity(bytes.iter().filter(|&&b| is_blank(b)).count() + 1);
     if bytes.is_empty() {
         return args;
     }
@@ -87,6 +88,22 @@ pub fn split(line: &str) -> Vec<Arg> {
     let mut i = skip_blanks(bytes, end);
     while i < bytes.len() {
         let start = i;
+        // Most arguments have no quote: they are their own bytes, up to the next blank.
+        let end = bytes
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| is_blank(b) || b == b'"')
+            .map_or(bytes.len(), |n| i + n);
+        if bytes.get(end) != Some(&b'"') {
+            args.push(Arg {
+                value: line.get(start..end).unwrap_or_default().to_owned(),
+                span: start..end,
+                quoted: false,
+            });
+            i = skip_blanks(bytes, end);
+            continue;
+        }
         let mut buf: Vec<u8> = Vec::new();
         let mut backslashes = 0usize;
         let mut quotes = 0u8;

@@ -104,7 +104,7 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
     let mut out = String::new();
     let parse = Parse::new(argv::split(event.process));
     let secrets: Vec<usize> = parse.secret_args().collect();
-    let analysis = build(event, config, &parse);
+    let analysis = build(event, config, parse.clone());
     let _ = writeln!(out, "command line  {}", visible(&analysis.process_masked));
 
     let binary = if image_is_schtasks(event) {
@@ -194,6 +194,7 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
     }
 
     let (reason, host, normalized) = judge(&parse, event.dest);
+    let host = host.as_deref();
     let _ = writeln!(out);
     let _ = writeln!(
         out,

@@ -4,8 +4,10 @@
 //! Switch names come from `schtasks /<operation> /?` (detection-research.md §3.1).
 //! Values belong to their switch: a switch that takes a value consumes the next
 //! argument whatever it looks like, so `/tr "cmd /s /c x"` or `/tn /s` carry no `/s`
-//! switch. `/p` and `/rp` take an optional value: there is none when the next argument
-//! is a switch or the line ends (schtasks then prompts).
+//! switch. Two exceptions follow schtasks' own errors and prompts: `/p` and `/rp` take
+//! an optional value, absent when the next argument is a switch schtasks knows or the
+//! line ends (schtasks then prompts); and `/s` followed by a known switch has no value
+//! (schtasks refuses the line, so no remote task is created).
 
 use std::borrow::Cow;
 
@@ -117,10 +119,6 @@ impl Switch {
             .map_or("?", |(n, _)| n)
     }
 
-    fn from_folded(name: &str) -> Option<Switch> {
-        SWITCHES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
-    }
-
     /// The arity under `op`. Before any operation switch is seen the `/create` grammar
     /// applies: it is the one that matters and the broadest.
     fn arity(self, op: Option<Operation>) -> Arity {
@@ -156,16 +154,21 @@ pub fn switch_prefix(arg: &str) -> Option<(char, &str)> {
         .then(|| (c, arg.get(c.len_utf8()..).unwrap_or_default()))
 }
 
-/// The name compared against the table: ASCII lower case, or NFKC then lower case.
-fn fold(name: &str) -> Cow<'_, str> {
-    if name.is_ascii() {
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(name)
+/// The switch a written name stands for, and its folded form when schtasks does not
+/// know it. ASCII names are compared ignoring case without allocating; others are
+/// NFKC-folded and lower-cased first.
+fn lookup(name: &str) -> (Option<Switch>, Cow<'static, str>) {
+    let folded = if name.is_ascii() {
+        if let Some((n, sw)) = SWITCHES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return (Some(*sw), Cow::Borrowed(n));
         }
+        name.to_ascii_lowercase()
     } else {
-        Cow::Owned(name.nfkc().collect::<String>().to_lowercase())
+        name.nfkc().collect::<String>().to_lowercase()
+    };
+    match SWITCHES.iter().find(|(n, _)| *n == folded) {
+        Some((n, sw)) => (Some(*sw), Cow::Borrowed(n)),
+        None => (None, Cow::Owned(folded)),
     }
 }
 
@@ -175,8 +178,8 @@ pub struct SwitchUse {
     /// Index of the switch argument in argv.
     pub arg: usize,
     pub prefix: char,
-    /// The folded name (`/ˢ` gives `s`).
-    pub name: String,
+    /// The folded name (`/ˢ` gives `s`); static for a known switch.
+    pub name: Cow<'static, str>,
     /// `None` for a name schtasks does not know.
     pub switch: Option<Switch>,
     /// Index in argv of the value this switch consumed.
@@ -213,7 +216,7 @@ impl Parse {
     /// Parses the arguments of a schtasks command line (`args[0]` is the program).
     pub fn new(args: Vec<Arg>) -> Parse {
         let mut roles = vec![Role::Stray; args.len()];
-        let mut switches: Vec<SwitchUse> = Vec::new();
+        let mut switches: Vec<SwitchUse> = Vec::with_capacity(args.len() / 2 + 1);
         let mut operation = None;
         if let Some(r) = roles.first_mut() {
             *r = Role::Program;
@@ -224,8 +227,7 @@ impl Parse {
                 i += 1;
                 continue;
             };
-            let name = fold(raw_name);
-            let switch = Switch::from_folded(&name);
+            let (switch, name) = lookup(raw_name);
             let mut evasions = Vec::new();
             if switch.is_some() {
                 match prefix {
@@ -248,13 +250,19 @@ impl Parse {
                 *r = Role::Switch(index);
             }
             let takes = switch.map_or(Arity::Flag, |s| s.arity(operation));
+            let next_is_known_switch = args.get(i + 1).is_some_and(|next| {
+                switch_prefix(&next.value).is_some_and(|(_, n)| lookup(n).0.is_some())
+            });
             let value = match takes {
                 Arity::Flag => None,
+                // schtasks rejects `/s /tn …` ("value expected for /s"): no task is
+                // created there, so a known switch after `/s` is not its target.
+                Arity::Value if switch == Some(Switch::S) && next_is_known_switch => None,
                 Arity::Value => args.get(i + 1).map(|_| i + 1),
-                Arity::OptionalValue => args
-                    .get(i + 1)
-                    .filter(|next| switch_prefix(&next.value).is_none())
-                    .map(|_| i + 1),
+                // Only a switch schtasks knows ends an optional password: `/p -Secret1`
+                // passes the password `-Secret1`, which must be masked.
+                Arity::OptionalValue if next_is_known_switch => None,
+                Arity::OptionalValue => args.get(i + 1).map(|_| i + 1),
             };
             if let Some(v) = value {
                 if let Some(r) = roles.get_mut(v) {
@@ -264,7 +272,7 @@ impl Parse {
             switches.push(SwitchUse {
                 arg: i,
                 prefix,
-                name: name.into_owned(),
+                name,
                 switch,
                 value,
                 evasions,

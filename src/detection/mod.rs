@@ -336,18 +336,50 @@ impl Analysis {
 
 /// The file-name part of a Windows or POSIX path.
 fn file_name(path: &str) -> &str {
-    path.rsplit(['\\', '/']).next().unwrap_or(path)
+    match memchr::memrchr2(b'\\', b'/', path.as_bytes()) {
+        // The separator is ASCII, so the byte after it is a char boundary.
+        Some(i) => path.get(i + 1..).unwrap_or_default(),
+        None => path,
+    }
 }
 
-/// `schtasks.exe`, ignoring ASCII case and surrounding blanks or quotes.
+fn is_junk(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'"')
+}
+
+/// The name, or with `path` the file-name part of the path, is `schtasks.exe`,
+/// ignoring ASCII case and surrounding blanks or quotes.
+///
+/// Read from the end, so no byte before the last 13 is looked at: this runs on every
+/// event and must cost a few comparisons.
+fn ends_in_schtasks_exe(value: &str, path: bool) -> bool {
+    let mut bytes = value.as_bytes();
+    while let [rest @ .., last] = bytes {
+        if !is_junk(last) {
+            break;
+        }
+        bytes = rest;
+    }
+    let Some(split) = bytes.len().checked_sub(12) else {
+        return false;
+    };
+    let (head, tail) = bytes.split_at(split);
+    if !tail.eq_ignore_ascii_case(b"schtasks.exe") {
+        return false;
+    }
+    match head.last() {
+        Some(b'\\' | b'/') if path => true,
+        _ => head.iter().all(is_junk),
+    }
+}
+
 fn is_schtasks_exe(name: &str) -> bool {
-    name.trim_matches([' ', '\t', '"'])
-        .eq_ignore_ascii_case("schtasks.exe")
+    ends_in_schtasks_exe(name, false)
 }
 
 /// The image (by name or path) is schtasks.exe.
 fn image_is_schtasks(event: &ProcessEvent<'_>) -> bool {
-    is_schtasks_exe(file_name(event.process_name)) || is_schtasks_exe(file_name(event.process_path))
+    ends_in_schtasks_exe(event.process_name, true) || ends_in_schtasks_exe(event.process_path, true)
 }
 
 /// `original_file_name` says schtasks.exe, but an image name is known and is not.
@@ -368,7 +400,7 @@ pub fn is_schtasks(event: &ProcessEvent<'_>) -> bool {
 }
 
 /// The verdict on a parsed command line, with the `/s` value as written.
-fn judge<'p>(parse: &'p Parse, dest: &str) -> (Reason, Option<&'p str>, Option<String>) {
+fn judge(parse: &Parse, dest: &str) -> (Reason, Option<String>, Option<String>) {
     let target = parse.first(Switch::S).map(|s| {
         s.value
             .and_then(|v| parse.args.get(v))
@@ -388,7 +420,7 @@ fn judge<'p>(parse: &'p Parse, dest: &str) -> (Reason, Option<&'p str>, Option<S
         }
         (other, _) => Reason::NotCreate(other),
     };
-    (reason, host, normalized)
+    (reason, host.map(str::to_owned), normalized)
 }
 
 /// The name shown as `$process_name$`: `process_name`, else the file name of
@@ -401,26 +433,17 @@ fn display_name<'a>(event: &ProcessEvent<'a>) -> &'a str {
     }
 }
 
-fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: &Parse) -> Analysis {
-    let (reason, host, normalized) = judge(parse, event.dest);
+fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Analysis {
+    let (reason, host, normalized) = judge(&parse, event.dest);
     let secrets: Vec<usize> = parse.secret_args().collect();
     let spans: Vec<_> = secrets
         .iter()
         .filter_map(|&i| parse.args.get(i).map(|a| a.span.clone()))
         .collect();
     let process_masked = risk::mask(event.process, &spans);
-    let argv = parse
-        .args
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            if secrets.contains(&i) {
-                risk::MASK.to_owned()
-            } else {
-                a.value.clone()
-            }
-        })
-        .collect();
+    let text = |s: Switch| parse.value(s).map(str::to_owned);
+    let (task_name, task_action, schedule) = (text(Switch::Tn), text(Switch::Tr), text(Switch::Sc));
+    let (run_as, connect_user, xml_file) = (text(Switch::Ru), text(Switch::U), text(Switch::Xml));
     let password_supplied = secrets.iter().any(|&i| {
         parse
             .args
@@ -435,28 +458,40 @@ fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: &Parse) -> An
     }
     let risk_message = if reason == Reason::RemoteCreate {
         risk::render(RISK_MESSAGE_TEMPLATE, |name| match name {
-            "process_name" => Some(display_name(event).to_owned()),
-            "process" => Some(process_masked.clone()),
-            "dest" => Some(event.dest.to_owned()),
-            "user" => Some(event.user.to_owned()),
+            "process_name" => Some(display_name(event)),
+            "process" => Some(process_masked.as_str()),
+            "dest" => Some(event.dest),
+            "user" => Some(event.user),
             _ => None,
         })
     } else {
         String::new()
     };
-    let text = |s: Switch| parse.value(s).map(str::to_owned);
+    let operation = parse.operation;
+    let argv = parse
+        .args
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if secrets.contains(&i) {
+                risk::MASK.to_owned()
+            } else {
+                a.value
+            }
+        })
+        .collect();
     Analysis {
         reason,
-        operation: parse.operation,
+        operation,
         argv,
-        remote_host: host.map(str::to_owned),
+        remote_host: host,
         remote_host_normalized: normalized,
-        task_name: text(Switch::Tn),
-        task_action: text(Switch::Tr),
-        schedule: text(Switch::Sc),
-        run_as: text(Switch::Ru),
-        connect_user: text(Switch::U),
-        xml_file: text(Switch::Xml),
+        task_name,
+        task_action,
+        schedule,
+        run_as,
+        connect_user,
+        xml_file,
         password_supplied,
         evasions,
         risk_score: config.risk_score,
@@ -471,7 +506,7 @@ pub fn analyze(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Option<Anal
         return None;
     }
     let parse = Parse::new(argv::split(event.process));
-    Some(build(event, config, &parse))
+    Some(build(event, config, parse))
 }
 
 /// A human-readable explanation: argv as Windows splits it, the parsed switches, the
@@ -549,6 +584,24 @@ mod tests {
             assert!(!is_schtasks(e), "{e:?}");
             assert!(analyze(e, &DetectorConfig::default()).is_none());
         }
+    }
+
+    #[test]
+    fn name_test_reads_the_file_name_part_only() {
+        assert!(ends_in_schtasks_exe(
+            r#""C:\Windows\System32\schtasks.exe" "#,
+            true
+        ));
+        assert!(ends_in_schtasks_exe(
+            "/mnt/c/Windows/System32/SCHTASKS.EXE",
+            true
+        ));
+        assert!(ends_in_schtasks_exe(" \"schtasks.exe\"", false));
+        assert!(!ends_in_schtasks_exe(r"C:\x\myschtasks.exe", true));
+        assert!(!ends_in_schtasks_exe("xschtasks.exe", true));
+        assert!(!ends_in_schtasks_exe(r"C:\x\schtasks.exe", false));
+        assert!(!ends_in_schtasks_exe("chtasks.exe", true));
+        assert!(!ends_in_schtasks_exe("", true));
     }
 
     #[test]

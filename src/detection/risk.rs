@@ -27,7 +27,7 @@ pub fn mask(line: &str, spans: &[Range<usize>]) -> String {
 
 /// Renders ESCU's template: each `$name$` is replaced once, in a single pass, so a
 /// value that itself contains `$dest$` is not expanded again.
-pub fn render(template: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+pub fn render<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len() + 128);
     let mut rest = template;
     while let Some(open) = rest.find('$') {
@@ -38,7 +38,7 @@ pub fn render(template: &str, lookup: impl Fn(&str) -> Option<String>) -> String
             Some(close) => {
                 let name = after.get(..close).unwrap_or_default();
                 match lookup(name) {
-                    Some(v) => out.push_str(&v),
+                    Some(v) => out.push_str(v),
                     None => {
                         out.push('$');
                         out.push_str(name);
@@ -76,8 +76,8 @@ mod tests {
     #[test]
     fn render_is_single_pass() {
         let msg = render("a $x$ b $y$ $z$ $", |n| match n {
-            "x" => Some("$y$".into()),
-            "y" => Some("Y".into()),
+            "x" => Some("$y$"),
+            "y" => Some("Y"),
             _ => None,
         });
         assert_eq!(msg, "a $y$ b Y $z$ $");

@@ -305,6 +305,25 @@ pub const CASES: &[Case] = &[
         ..BASE
     },
     Case {
+        name: "dash-led password after /p",
+        line: r"schtasks /create /s HOST2 /u CORP\adm /p -S3cret! /tn t /tr c:\x.exe /sc once",
+        why: "only a switch schtasks knows ends /p's optional value: -S3cret! is the password",
+        ..BASE
+    },
+    Case {
+        name: "slash-led password after /rp",
+        line: r"schtasks /create /s HOST2 /ru CORP\svc /rp /S3cret! /tn t /tr c:\x.exe /sc once",
+        why: "/S3cret! is no schtasks switch, so it is /rp's value (and masked)",
+        ..BASE
+    },
+    Case {
+        name: "/s followed by a known switch",
+        line: r"schtasks /create /s /tn HOST2 /tr c:\x.exe /sc once",
+        verdict: EMPTY_S,
+        why: "schtasks refuses the line (value expected for /s): no remote task is created",
+        ..BASE
+    },
+    Case {
         name: "remote /xml creation",
         line: r"schtasks /create /s HOST2 /tn t /xml c:\t.xml",
         why: "/xml replaces /sc and /tr",

@@ -1,0 +1,304 @@
+//! Paths, folders and containers: `.gz`, `.zip`, `.tar` (and `.tar.gz`) are opened
+//! transparently, by content; archive members are streamed, never extracted.
+
+use std::fs::File;
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::detect::{sniff, Format, SNIFF_LEN};
+use super::{Abort, Counting, InputReport, Location, Problem, ScanOptions, SourceScan};
+
+/// Archives inside archives are followed this deep (a zip bomb of nested archives stops).
+const MAX_NESTING: u32 = 4;
+
+/// A file or archive member that cannot be read at all: reported and counted; with
+/// `--strict`, the scan stops.
+fn unreadable(
+    report: &mut InputReport,
+    options: &ScanOptions,
+    source: &str,
+    message: String,
+) -> Result<(), Abort> {
+    report.unreadable += 1;
+    report.problem(Problem {
+        source: source.to_owned(),
+        location: Location::default(),
+        message,
+    });
+    if options.strict {
+        report.aborted = true;
+        return Err(Abort);
+    }
+    Ok(())
+}
+
+/// Scans a file or a folder. `walked`: the path was found by walking a folder, so a file
+/// that is not event data is skipped quietly (counted), not reported.
+pub(crate) fn scan_path(
+    path: &Path,
+    options: &ScanOptions,
+    report: &mut InputReport,
+    walked: bool,
+) {
+    let name = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = unreadable(report, options, &name, format!("cannot open: {e}"));
+            return;
+        }
+    };
+    if meta.is_dir() {
+        let mut entries: Vec<_> = match std::fs::read_dir(path) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => {
+                let _ = unreadable(report, options, &name, format!("cannot read folder: {e}"));
+                return;
+            }
+        };
+        entries.sort();
+        for entry in entries {
+            if report.aborted {
+                return;
+            }
+            scan_path(&entry, options, report, true);
+        }
+        return;
+    }
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = unreadable(report, options, &name, format!("cannot open: {e}"));
+            return;
+        }
+    };
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    if let Err(e) = (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut head) {
+        let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
+        return;
+    }
+    let format = sniff(&head);
+    if format == Format::Unknown {
+        if walked {
+            report.not_event_data += 1;
+        } else {
+            let _ = unreadable(report, options, &name, not_event_data_message(&head));
+        }
+        return;
+    }
+    if let Some(p) = &options.progress {
+        p.fetch_add(head.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    let rest = Counting {
+        inner: file,
+        counter: options.progress.clone(),
+    };
+    if format == Format::Zip {
+        // A zip on disk is read through its central directory, which is reliable where
+        // streaming is not (entries written with data descriptors have no sizes up front).
+        let mut rest = rest;
+        if let Err(e) = rest.inner.seek(SeekFrom::Start(0)) {
+            let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
+            return;
+        }
+        let _ = zip_archive(&name, rest.inner, options, report, 0);
+        return;
+    }
+    let mut whole = Cursor::new(head).chain(rest);
+    let _ = dispatch(&name, format, &mut whole, options, report, 0, false);
+}
+
+fn not_event_data_message(head: &[u8]) -> String {
+    if head.is_empty() {
+        "empty file, not event data".to_owned()
+    } else {
+        "not event data: expected XmlWinEventLog, EVTX, JSON lines, CSV with process \
+         fields, or a gzip/zip/tar archive of them"
+            .to_owned()
+    }
+}
+
+/// Scans a stream whose format is not known yet.
+pub(crate) fn scan_stream<R: Read>(
+    name: &str,
+    mut reader: R,
+    options: &ScanOptions,
+    report: &mut InputReport,
+    depth: u32,
+) -> Result<(), Abort> {
+    scan_member(name, &mut reader, options, report, depth, false)
+}
+
+/// Scans a stream; `member`: it is an archive member, where files that are not event
+/// data (a README in a zip) are skipped quietly.
+fn scan_member(
+    name: &str,
+    reader: &mut dyn Read,
+    options: &ScanOptions,
+    report: &mut InputReport,
+    depth: u32,
+    member: bool,
+) -> Result<(), Abort> {
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    if let Err(e) = (&mut *reader).take(SNIFF_LEN as u64).read_to_end(&mut head) {
+        return unreadable(report, options, name, format!("cannot read: {e}"));
+    }
+    let format = sniff(&head);
+    let mut whole = Cursor::new(head).chain(reader);
+    dispatch(name, format, &mut whole, options, report, depth, member)
+}
+
+/// Archive readers nest, so streams are passed as `&mut dyn Read`: generic readers
+/// would make the compiler build a type for every depth of nesting.
+fn dispatch(
+    name: &str,
+    format: Format,
+    reader: &mut dyn Read,
+    options: &ScanOptions,
+    report: &mut InputReport,
+    depth: u32,
+    member: bool,
+) -> Result<(), Abort> {
+    if depth > MAX_NESTING && matches!(format, Format::Gzip | Format::Zip | Format::Tar) {
+        return unreadable(
+            report,
+            options,
+            name,
+            format!("archives nested more than {MAX_NESTING} deep, not opened"),
+        );
+    }
+    match format {
+        Format::Gzip => {
+            let mut decoder = flate2::read::MultiGzDecoder::new(reader);
+            scan_member(name, &mut decoder, options, report, depth + 1, member)
+        }
+        Format::Zip => zip_stream(name, reader, options, report, depth + 1),
+        Format::Tar => tar_stream(name, reader, options, report, depth + 1),
+        Format::Unknown => {
+            if member {
+                report.not_event_data += 1;
+                Ok(())
+            } else {
+                unreadable(report, options, name, not_event_data_message(b"?"))
+            }
+        }
+        Format::Evtx | Format::Xml | Format::JsonLines | Format::Csv => {
+            let mut scan = SourceScan::new(name, format, options, report);
+            let result = match format {
+                Format::Evtx => super::evtx::scan(reader, &mut scan),
+                Format::Xml => super::xml::scan(reader, &mut scan),
+                Format::JsonLines => super::jsonl::scan(reader, &mut scan),
+                _ => super::csv::scan(reader, &mut scan),
+            };
+            scan.finish();
+            result
+        }
+    }
+}
+
+fn member_name(archive: &str, member: &str) -> String {
+    format!("{archive}!{member}")
+}
+
+fn zip_archive<R: Read + Seek>(
+    name: &str,
+    reader: R,
+    options: &ScanOptions,
+    report: &mut InputReport,
+    depth: u32,
+) -> Result<(), Abort> {
+    let mut archive = match zip::ZipArchive::new(reader) {
+        Ok(a) => a,
+        Err(e) => {
+            return unreadable(
+                report,
+                options,
+                name,
+                format!("not a readable zip archive: {e}"),
+            )
+        }
+    };
+    for i in 0..archive.len() {
+        match archive.by_index(i) {
+            Ok(entry) => {
+                if entry.is_dir() {
+                    continue;
+                }
+                let member = member_name(name, entry.name());
+                let mut entry = entry;
+                scan_member(&member, &mut entry, options, report, depth + 1, true)?;
+            }
+            Err(e) => unreadable(report, options, name, format!("zip member {}: {e}", i + 1))?,
+        }
+    }
+    Ok(())
+}
+
+/// A zip that is not a file on disk (stdin, an archive member): read entry by entry
+/// from the local headers.
+fn zip_stream<R: Read>(
+    name: &str,
+    mut reader: R,
+    options: &ScanOptions,
+    report: &mut InputReport,
+    depth: u32,
+) -> Result<(), Abort> {
+    loop {
+        match zip::read::read_zipfile_from_stream(&mut reader) {
+            Ok(Some(entry)) => {
+                if entry.is_dir() {
+                    continue;
+                }
+                let member = member_name(name, entry.name());
+                let mut entry = entry;
+                scan_member(&member, &mut entry, options, report, depth, true)?;
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return unreadable(report, options, name, format!("zip stream unreadable: {e}"));
+            }
+        }
+    }
+}
+
+fn tar_stream<R: Read>(
+    name: &str,
+    reader: R,
+    options: &ScanOptions,
+    report: &mut InputReport,
+    depth: u32,
+) -> Result<(), Abort> {
+    let mut archive = tar::Archive::new(reader);
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            return unreadable(
+                report,
+                options,
+                name,
+                format!("not a readable tar archive: {e}"),
+            )
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                return unreadable(report, options, name, format!("tar archive damaged: {e}"))
+            }
+        };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let member = member_name(name, &String::from_utf8_lossy(&entry.path_bytes()));
+        let mut entry = entry;
+        scan_member(&member, &mut entry, options, report, depth, true)?;
+    }
+    Ok(())
+}
+
+/// Reading stdin (`-`).
+pub(crate) fn scan_stdin(options: &ScanOptions, report: &mut InputReport) {
+    let stdin = io::stdin().lock();
+    let _ = scan_stream("-", stdin, options, report, 0);
+}

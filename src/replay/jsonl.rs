@@ -1,0 +1,215 @@
+//! JSON lines: one event object per line, as NXLog (`im_msvistalog`, attack_data),
+//! winlogbeat / OTRF Security-Datasets and CrowdStrike FDR write them.
+//!
+//! Nested objects are flattened to their leaf names (`winlog.event_data.CommandLine` is
+//! `CommandLine`, `winlog.computer_name` is `computer_name`), which is what the CIM
+//! mapping's raw names are. Arrays are not fields. Values are written straight into the
+//! reused field store by a serde visitor: no `serde_json::Value` per record.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::fields::Fields;
+use super::{Abort, Location, SourceScan};
+
+pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut line = Vec::with_capacity(1 << 12);
+    let mut fields = Fields::default();
+    let mut line_no: u64 = 0;
+    let mut offset: u64 = 0;
+    loop {
+        line.clear();
+        let n = match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) => {
+                return scan.source_error(format!(
+                    "read error after line {line_no} (byte {offset}): {e}"
+                ))
+            }
+        };
+        line_no += 1;
+        let line_at = offset;
+        offset += n as u64;
+        scan.add_bytes(n as u64);
+        let mut text = line.trim_ascii();
+        if line_no == 1 {
+            text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+        }
+        if text.is_empty() {
+            continue;
+        }
+        let record = scan.next_record();
+        match read_object(text, &mut fields) {
+            Ok(()) => scan.judge(&fields, record),
+            Err(e) => scan.bad_record(
+                Location {
+                    record: Some(record),
+                    line: Some(line_no),
+                    offset: Some(line_at),
+                },
+                format!("not a JSON object: {e}"),
+            )?,
+        }
+    }
+}
+
+/// Reads one JSON object into `fields`, flattened to leaf names.
+pub(crate) fn read_object(text: &[u8], fields: &mut Fields) -> Result<(), serde_json::Error> {
+    fields.clear();
+    let mut de = serde_json::Deserializer::from_slice(text);
+    Object { fields }.deserialize(&mut de)?;
+    de.end()
+}
+
+struct Object<'f> {
+    fields: &'f mut Fields,
+}
+
+impl<'de> DeserializeSeed<'de> for Object<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Object<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map
+            .next_key_seed(Key {
+                fields: self.fields,
+            })?
+            .is_some()
+        {
+            map.next_value_seed(Leaf {
+                fields: self.fields,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a key as the name of a new (open) field.
+struct Key<'f> {
+    fields: &'f mut Fields,
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.fields.begin(v);
+        Ok(())
+    }
+}
+
+/// Writes a value into the open field; objects are flattened, arrays and nulls dropped.
+struct Leaf<'f> {
+    fields: &'f mut Fields,
+}
+
+impl<'de> DeserializeSeed<'de> for Leaf<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Leaf<'_> {
+    fn scalar(self, v: impl fmt::Display) {
+        self.fields.value_display(v);
+        self.fields.end();
+    }
+}
+
+impl<'de> Visitor<'de> for Leaf<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.fields.value_text().push_str(v);
+        self.fields.end();
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.scalar(v);
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.scalar(v);
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.scalar(v);
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.scalar(v);
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.fields.abandon();
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.fields.abandon();
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.fields.abandon();
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.fields.abandon();
+        Object {
+            fields: self.fields,
+        }
+        .visit_map(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_objects_flatten_to_leaf_names() {
+        let line = br#"{"@timestamp":"t","winlog":{"event_id":1,"computer_name":"WS5","event_data":{"CommandLine":"a \"b\"","Hashes":null},"tags":["x"]},"ok":true,"n":-1.5}"#;
+        let mut f = Fields::default();
+        read_object(line, &mut f).unwrap();
+        assert_eq!(f.get("event_id"), Some("1"));
+        assert_eq!(f.get("computer_name"), Some("WS5"));
+        assert_eq!(f.get("CommandLine"), Some(r#"a "b""#));
+        assert_eq!(f.get("Hashes"), None);
+        assert_eq!(f.get("tags"), None);
+        assert_eq!(f.get("ok"), Some("true"));
+        assert_eq!(f.get("n"), Some("-1.5"));
+        assert_eq!(f.get("winlog"), None);
+    }
+
+    #[test]
+    fn non_objects_and_trailing_garbage_are_errors() {
+        let mut f = Fields::default();
+        assert!(read_object(b"[1,2]", &mut f).is_err());
+        assert!(read_object(br#"{"a":1} x"#, &mut f).is_err());
+        assert!(read_object(br#"{"a":"#, &mut f).is_err());
+    }
+}

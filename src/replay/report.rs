@@ -1,0 +1,326 @@
+//! Output: detections on stdout (a table, CSV, or one JSON object per line); problems
+//! and the summary on stderr.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crate::detection::OUTPUT_FIELDS;
+
+use super::{Detection, InputReport, SourceStats, Value};
+
+/// How detections are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people, written when the scan ends.
+    #[default]
+    Table,
+    /// CSV with a header row, one row per detection.
+    Csv,
+    /// One JSON object per detection per line.
+    Json,
+}
+
+/// The columns before the detection's own fields, in CSV and JSON.
+pub const LEAD_COLUMNS: [&str; 7] = [
+    "source",
+    "record",
+    "time",
+    "dest",
+    "user",
+    "process_name",
+    "process",
+];
+
+/// Multivalue fields are joined with this in CSV and in the table.
+const MV_SEP: &str = ";";
+
+pub(crate) struct Printer<W: Write> {
+    format: OutputFormat,
+    out: W,
+    header_done: bool,
+    table: Vec<Detection>,
+}
+
+impl<W: Write> Printer<W> {
+    pub(crate) fn new(format: OutputFormat, out: W) -> Self {
+        Printer {
+            format,
+            out,
+            header_done: false,
+            table: Vec::new(),
+        }
+    }
+
+    pub(crate) fn detections(&mut self, detections: Vec<Detection>) -> io::Result<()> {
+        match self.format {
+            OutputFormat::Table => {
+                self.table.extend(detections);
+                Ok(())
+            }
+            OutputFormat::Csv => self.csv(&detections),
+            OutputFormat::Json => {
+                for d in &detections {
+                    write_json(&mut self.out, d)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
+        let mut w = csv::Writer::from_writer(&mut self.out);
+        if !self.header_done {
+            let header = LEAD_COLUMNS.iter().chain(OUTPUT_FIELDS.iter());
+            w.write_record(header)?;
+            self.header_done = true;
+        }
+        for d in detections {
+            let lead = lead_values(d);
+            let rest = OUTPUT_FIELDS
+                .iter()
+                .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
+            w.write_record(lead.into_iter().chain(rest))?;
+        }
+        w.flush()
+    }
+
+    /// Pushes what was written so far to stdout (between batches, so that a pipe sees
+    /// detections while the scan goes on).
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Writes what was held back (the table) and flushes.
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        if self.format == OutputFormat::Table && !self.table.is_empty() {
+            let rows = std::mem::take(&mut self.table);
+            write_table(&mut self.out, &rows)?;
+        }
+        self.out.flush()
+    }
+}
+
+fn lead_values(d: &Detection) -> [String; 7] {
+    [
+        d.source.clone(),
+        d.record.to_string(),
+        d.time.clone(),
+        d.dest.clone(),
+        d.user.clone(),
+        d.process_name.clone(),
+        d.process.clone(),
+    ]
+}
+
+/// One detection as a JSON object, keys in output order (lead columns, then
+/// [`OUTPUT_FIELDS`]); multivalues are arrays, empty values `null`.
+fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
+    out.write_all(b"{")?;
+    for (i, (name, value)) in LEAD_COLUMNS.iter().zip(lead_values(d)).enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, name)?;
+        out.write_all(b":")?;
+        if *name == "record" {
+            write!(out, "{}", d.record)?;
+        } else {
+            serde_json::to_writer(&mut *out, &value)?;
+        }
+    }
+    for (name, value) in &d.fields {
+        out.write_all(b",")?;
+        serde_json::to_writer(&mut *out, name)?;
+        out.write_all(b":")?;
+        match value {
+            Value::Empty => out.write_all(b"null")?,
+            Value::One(s) => serde_json::to_writer(&mut *out, s)?,
+            Value::Many(v) => serde_json::to_writer(&mut *out, v)?,
+        }
+    }
+    out.write_all(b"}\n")
+}
+
+/// The longest command line shown in the table; the CSV and JSON outputs have it whole.
+const TABLE_PROCESS_WIDTH: usize = 90;
+
+fn write_table<W: Write>(out: &mut W, rows: &[Detection]) -> io::Result<()> {
+    let headers = ["TIME", "DEST", "USER", "REMOTE HOST", "SOURCE", "PROCESS"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|d| {
+            let remote = d
+                .field("remote_host")
+                .map(|v| v.joined(MV_SEP))
+                .unwrap_or_default();
+            let process = one_line(&d.process);
+            [
+                d.time.clone(),
+                d.dest.clone(),
+                d.user.clone(),
+                remote,
+                format!("{}:{}", short_source(&d.source), d.record),
+                truncate(&process, TABLE_PROCESS_WIDTH),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |out: &mut W, row: &[&str]| -> io::Result<()> {
+        let mut s = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        writeln!(out, "{}", s.trim_end())
+    };
+    line(out, &headers)?;
+    for row in &cells {
+        let refs: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &refs)?;
+    }
+    Ok(())
+}
+
+/// The last two path components (the file and its folder), which is what tells datasets
+/// apart; CSV and JSON carry the whole path.
+fn short_source(source: &str) -> &str {
+    let file = match source.find('!') {
+        Some(i) => source.get(..i).unwrap_or(source),
+        None => source,
+    };
+    let start = file
+        .rmatch_indices(['/', '\\'])
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .unwrap_or(0);
+    source.get(start..).unwrap_or(source)
+}
+
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Totals over a whole scan.
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub files: u64,
+    pub report: InputReport,
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The summary for stderr.
+pub(crate) fn summary(
+    totals: &Totals,
+    elapsed: Duration,
+    threads: usize,
+    per_source: bool,
+) -> String {
+    let r = &totals.report;
+    let sum = |f: fn(&SourceStats) -> u64| r.sources.iter().map(f).sum::<u64>();
+    let records = sum(|s| s.records);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut s = String::new();
+    if per_source {
+        s.push_str(
+            "source\tformat\trecords\tprocess events\tother events\tbad records\tdetections\n",
+        );
+        for src in &r.sources {
+            s.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                src.name,
+                src.format,
+                src.records,
+                src.process_events,
+                src.other_events,
+                src.bad_records,
+                src.detections
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "scanned {} file{} ({} source{}): {} records, {} process events, {} detection{}\n",
+        thousands(totals.files),
+        if totals.files == 1 { "" } else { "s" },
+        thousands(r.sources.len() as u64),
+        if r.sources.len() == 1 { "" } else { "s" },
+        thousands(records),
+        thousands(sum(|s| s.process_events)),
+        thousands(r.detection_count()),
+        if r.detection_count() == 1 { "" } else { "s" },
+    ));
+    s.push_str(&format!(
+        "skipped: {} other events, {} bad records, {} unreadable files, {} files not event data\n",
+        thousands(sum(|s| s.other_events)),
+        thousands(sum(|s| s.bad_records)),
+        thousands(r.unreadable),
+        thousands(r.not_event_data),
+    ));
+    s.push_str(&format!(
+        "{:.1} MB in {:.2} s: {} records/s, {:.1} MB/s, {} thread{}\n",
+        r.bytes as f64 / 1e6,
+        secs,
+        thousands((records as f64 / secs) as u64),
+        r.bytes as f64 / 1e6 / secs,
+        threads,
+        if threads == 1 { "" } else { "s" },
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(9005), "9,005");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn table_sources_keep_folder_file_and_member() {
+        assert_eq!(short_source("a/b/c/x.zip!y.json"), "c/x.zip!y.json");
+        assert_eq!(short_source("x.xml"), "x.xml");
+    }
+
+    #[test]
+    fn long_command_lines_are_cut_with_an_ellipsis() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(one_line("a\r\nb"), "a  b");
+    }
+}

@@ -1,0 +1,181 @@
+//! `schtasksremote scan` as a command: output formats, exit status, the README sample.
+
+mod scan_support;
+
+use std::ffi::OsStr;
+
+use scan_support::*;
+use schtasksremote::detection::OUTPUT_FIELDS;
+use schtasksremote::replay::{scan_path, ScanOptions, LEAD_COLUMNS};
+
+fn args<'a>(a: &'a [&'a str]) -> Vec<&'a OsStr> {
+    a.iter().map(OsStr::new).collect()
+}
+
+fn sample() -> String {
+    example().display().to_string()
+}
+
+#[test]
+fn the_readme_sample_holds_the_remote_and_the_evasive_creation_only() {
+    let report = scan_path(&example(), &ScanOptions::default());
+    let src = &report.sources[0];
+    assert_eq!(
+        (src.records, src.process_events, src.bad_records),
+        (8, 6, 0)
+    );
+    let found: Vec<_> = report
+        .detections
+        .iter()
+        .map(|d| (d.record, d.dest.as_str(), d.user.as_str()))
+        .collect();
+    // Record 2: `/create … /s FILESRV01`; record 4: `-Create -S 10.0.4.21` (dash switches,
+    // 4688). Not found: `/S localhost` (record 5) and the local `/SC DAILY` (record 6).
+    assert_eq!(
+        found,
+        [
+            (2, "WKS-HR-07.corp.example", r"CORP\jdoe"),
+            (4, "WKS-HR-07.corp.example", r"CORP\jdoe")
+        ]
+    );
+    // The password given with -P is masked in what is reported.
+    assert!(!report.detections[1].process.contains("Winter2026!"));
+}
+
+#[test]
+fn json_format_is_one_object_per_detection_with_the_search_command_fields() {
+    let s = sample();
+    let out = scan_cli(&args(&["--format", "json", &s]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+        .collect();
+    assert_eq!(objects.len(), 2);
+    for o in &objects {
+        let keys: Vec<&str> = o.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = LEAD_COLUMNS
+            .iter()
+            .chain(OUTPUT_FIELDS.iter())
+            .copied()
+            .collect();
+        let mut got = keys.clone();
+        expected.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, expected);
+        assert_eq!(o["source"], serde_json::Value::String(s.clone()));
+        assert_eq!(o["risk_score"], "63");
+    }
+    assert_eq!(objects[0]["record"], 2);
+    assert_eq!(objects[0]["remote_host"], "FILESRV01");
+    assert_eq!(objects[1]["remote_host"], "10.0.4.21");
+    assert_eq!(
+        objects[1]["evasion_markers"],
+        serde_json::json!(["dash_prefix"])
+    );
+    assert_eq!(
+        objects[1]["mitre_technique_id"],
+        serde_json::json!(["T1053.005", "T1053"])
+    );
+    assert_eq!(objects[1]["time"], "2026-03-02T09:21:45.004Z");
+    assert!(!stdout.contains("Winter2026!"), "password leaked: {stdout}");
+}
+
+#[test]
+fn csv_format_has_a_header_and_one_row_per_detection() {
+    let s = sample();
+    let out = scan_cli(&args(&["--format", "csv", &s]), b"");
+    assert_eq!(out.status.code(), Some(0));
+    let mut r = csv::Reader::from_reader(&out.stdout[..]);
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let expected: Vec<&str> = LEAD_COLUMNS
+        .iter()
+        .chain(OUTPUT_FIELDS.iter())
+        .copied()
+        .collect();
+    assert_eq!(header, expected);
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][col("remote_host")], "FILESRV01");
+    assert_eq!(&rows[1][col("record")], "4");
+}
+
+#[test]
+fn table_format_is_the_default_and_summary_goes_to_stderr() {
+    let s = sample();
+    let out = scan_cli(&args(&[&s]), b"");
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("TIME"));
+    assert!(lines[1].contains("FILESRV01") && lines[1].contains("schtasks_sample.xml:2"));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("8 records, 6 process events, 2 detections"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("records/s"), "{stderr}");
+
+    let quiet = scan_cli(&args(&["-q", &s]), b"");
+    assert!(quiet.stderr.is_empty());
+}
+
+#[test]
+fn exit_status_follows_the_help() {
+    let s = sample();
+    assert_eq!(scan_cli(&args(&[&s]), b"").status.code(), Some(0));
+    assert_eq!(
+        scan_cli(&args(&["--fail-on-detection", &s]), b"")
+            .status
+            .code(),
+        Some(1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.xml");
+    std::fs::write(&clean, sysmon1('\'', "W", SCHTASKS, LOCAL_CMD, "u")).unwrap();
+    let clean = clean.display().to_string();
+    assert_eq!(
+        scan_cli(&args(&["--fail-on-detection", &clean]), b"")
+            .status
+            .code(),
+        Some(0)
+    );
+    let missing = dir.path().join("missing.xml").display().to_string();
+    let out = scan_cli(&args(&[&missing]), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nothing could be read"));
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_schtasksremote"))
+        .args(["scan", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&help.stdout);
+    assert!(
+        help.contains("Exit status:") && help.contains("--fail-on-detection"),
+        "{help}"
+    );
+}
+
+#[test]
+fn threads_do_not_change_what_is_found_or_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..6 {
+        let body = sysmon1(
+            '\'',
+            &format!("W{i}"),
+            SCHTASKS,
+            &format!("schtasks /create /tn a /tr b /s T{i}"),
+            "u",
+        );
+        std::fs::write(dir.path().join(format!("f{i}.xml")), body).unwrap();
+    }
+    let d = dir.path().display().to_string();
+    let one = scan_cli(&args(&["--threads", "1", "--format", "csv", &d]), b"");
+    let four = scan_cli(&args(&["--threads", "4", "--format", "csv", &d]), b"");
+    assert_eq!(text(&one.stdout), text(&four.stdout));
+    assert_eq!(text(&one.stdout).lines().count(), 7);
+    assert!(text(&four.stderr).contains("4 threads"));
+}
