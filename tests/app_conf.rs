@@ -252,13 +252,19 @@ fn detection_schedule_risk_and_notable_match_escu() {
         ("action.notable.param.nes_fields", "user,dest"),
         ("action.notable.param.severity", "high"),
         ("action.correlationsearch.label", DETECTION),
-        (
-            "action.risk.param._risk_message",
-            "A schedule task process $process_name$ with remote job command-line $process$ in host $dest$ by $user$.",
-        ),
     ] {
         assert_eq!(d.get(key), Some(value), "{key}");
     }
+    // ESCU's message, rendered from the command's `process_masked` (the `/p` and `/rp`
+    // values replaced by `****`) so no password reaches the risk index.
+    assert_eq!(
+        d.get("action.risk.param._risk_message"),
+        Some(
+            schtasksremote::detection::RISK_MESSAGE_TEMPLATE
+                .replace("$process$", "$process_masked$")
+                .as_str()
+        )
+    );
     // The risk objects carry the command's own default score (ESCU's 63), and every
     // JSON-valued key is JSON.
     let score = DetectorConfig::default().risk_score;
