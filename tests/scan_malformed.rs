@@ -110,6 +110,43 @@ fn jsonl_bad_lines_are_reported_by_line_and_skipped() {
 }
 
 #[test]
+fn jsonl_line_with_invalid_utf8_is_still_judged() {
+    // A stray Latin-1 byte (0xE9) in the task name must not hide the remote creation.
+    let text = b"{\"EventID\":1,\"SourceName\":\"Microsoft-Windows-Sysmon\",\"Image\":\"C:\\\\Windows\\\\System32\\\\schtasks.exe\",\"CommandLine\":\"schtasks /create /s J1 /tn caf\xe9 /tr b\"}\n";
+    let report = scan_text(text);
+    let src = &report.sources[0];
+    assert_eq!(
+        (src.records, src.bad_records, src.process_events),
+        (1, 0, 1)
+    );
+    assert_eq!(report.detections.len(), 1);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn jsonl_overlong_line_is_reported_skipped_and_the_next_line_read() {
+    let max = schtasksremote::replay::MAX_JSON_LINE;
+    let mut text = Vec::with_capacity(max + 400);
+    text.extend_from_slice(b"{\"EventID\":1,\"CommandLine\":\"");
+    text.resize(max + 10, b'a');
+    text.extend_from_slice(b"\"}\n");
+    text.extend_from_slice(b"{\"EventID\":1,\"SourceName\":\"Microsoft-Windows-Sysmon\",\"Image\":\"schtasks.exe\",\"CommandLine\":\"schtasks /create /s J1 /tn a /tr b\"}\n");
+    let report = scan_text(&text);
+    let src = &report.sources[0];
+    assert_eq!(
+        (src.records, src.bad_records, src.process_events),
+        (2, 1, 1)
+    );
+    assert_eq!(report.detections.len(), 1);
+    assert_eq!(report.detections[0].record, 2);
+    let problem = report.problems[0].to_string();
+    assert!(
+        problem.starts_with("mem: record 1, line 1, byte 0: a line longer than"),
+        "{problem}"
+    );
+}
+
+#[test]
 fn csv_rows_with_the_wrong_number_of_fields_are_reported_and_skipped() {
     let text = b"dest,process_name,process\nW1,schtasks.exe,schtasks /create /s C1 /tn a /tr b,EXTRA\nW1,schtasks.exe,schtasks /create /s C2 /tn a /tr b\n";
     let report = scan_text(text);

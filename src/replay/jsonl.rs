@@ -14,6 +14,10 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use super::fields::Fields;
 use super::{Abort, Location, SourceScan};
 
+/// The longest line read as one event. A longer one (or a file with no line breaks) is
+/// reported and skipped without being held in memory.
+pub const MAX_JSON_LINE: usize = 64 << 20;
+
 pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut line = Vec::with_capacity(1 << 12);
@@ -22,9 +26,10 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
     let mut offset: u64 = 0;
     loop {
         line.clear();
-        let n = match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
+        let read = read_line_bounded(&mut reader, &mut line);
+        let (n, overlong) = match read {
+            Ok((0, _)) => return Ok(()),
+            Ok(got) => got,
             Err(e) => {
                 return scan.source_error(format!(
                     "read error after line {line_no} (byte {offset}): {e}"
@@ -35,6 +40,18 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
         let line_at = offset;
         offset += n as u64;
         scan.add_bytes(n as u64);
+        if overlong {
+            let record = scan.next_record();
+            scan.bad_record(
+                Location {
+                    record: Some(record),
+                    line: Some(line_no),
+                    offset: Some(line_at),
+                },
+                format!("a line longer than {MAX_JSON_LINE} bytes ({n} bytes), skipped"),
+            )?;
+            continue;
+        }
         let mut text = line.trim_ascii();
         if line_no == 1 {
             text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
@@ -43,7 +60,16 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             continue;
         }
         let record = scan.next_record();
-        match read_object(text, &mut fields) {
+        let parsed = match read_object(text, &mut fields) {
+            // Event logs carry stray non-UTF-8 bytes (a Latin-1 task name, say). JSON must
+            // be UTF-8, but dropping the line would hide its command line from the
+            // detection: judge it with replacement characters instead.
+            Err(_) if std::str::from_utf8(text).is_err() => {
+                read_object(String::from_utf8_lossy(text).as_bytes(), &mut fields)
+            }
+            other => other,
+        };
+        match parsed {
             Ok(()) => scan.judge(&fields, record),
             Err(e) => scan.bad_record(
                 Location {
@@ -53,6 +79,46 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
                 },
                 format!("not a JSON object: {e}"),
             )?,
+        }
+    }
+}
+
+/// Reads one line (with its `\n`) into `line`, keeping at most [`MAX_JSON_LINE`] bytes.
+/// Returns the bytes consumed and whether the line was longer than that; the rest of an
+/// over-long line is consumed without being kept.
+fn read_line_bounded<R: BufRead>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut overlong = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((consumed, overlong));
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !overlong {
+            let room = MAX_JSON_LINE.saturating_sub(line.len());
+            match buf.get(..take) {
+                Some(part) if part.len() <= room => line.extend_from_slice(part),
+                _ => {
+                    overlong = true;
+                    line.clear();
+                }
+            }
+        }
+        reader.consume(take);
+        consumed += take;
+        if done {
+            return Ok((consumed, overlong));
         }
     }
 }

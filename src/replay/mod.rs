@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 pub use cli::{run, ScanArgs};
 pub use detect::Format;
+pub use jsonl::MAX_JSON_LINE;
 pub use report::{OutputFormat, LEAD_COLUMNS};
 
 use crate::cim::{CimField, FieldPlan};
