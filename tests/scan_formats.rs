@@ -71,6 +71,23 @@ fn xml_records_are_read_with_or_without_line_breaks_and_either_quote_style() {
 }
 
 #[test]
+fn xml_end_tags_with_white_space_before_the_bracket_close_their_records() {
+    let good = sysmon1('\'', "WKS1", SCHTASKS, REMOTE_CMD, "u");
+    let spaced = good.replace("</Event>", "</Event >");
+    let broken_line = good.replace("</Event>", "</Event\r\n>");
+    let text = format!("{spaced}{broken_line}\n{good}");
+    let report = scan_reader("mem", text.as_bytes(), &ScanOptions::default());
+    let src = &report.sources[0];
+    assert_eq!(
+        (src.records, src.bad_records),
+        (3, 0),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(report.detections.len(), 3);
+}
+
+#[test]
 fn xml_pretty_printed_records_keep_their_values_exactly() {
     let text = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>\n  <System>\n    \
                 <Provider Name='Microsoft-Windows-Sysmon'/>\n    <EventID>1</EventID>\n    \

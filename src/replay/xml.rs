@@ -21,7 +21,8 @@ const MAX_RECORD: usize = 64 << 20;
 const READ_SIZE: usize = 1 << 20;
 
 const START: &[u8] = b"<Event";
-const END: &[u8] = b"</Event>";
+/// An end tag is `</Event`, optional XML white space, then `>` (`</Event >` is legal).
+const END: &[u8] = b"</Event";
 
 /// Finds the next `<Event` start tag (not `<EventData`, `<EventID`, …) in `hay`.
 fn find_start(finder: &memmem::Finder<'_>, hay: &[u8]) -> Option<usize> {
@@ -34,6 +35,26 @@ fn find_start(finder: &memmem::Finder<'_>, hay: &[u8]) -> Option<usize> {
             None => return Some(at),
             Some(_) => from = at + START.len(),
         }
+    }
+    None
+}
+
+/// Finds the first complete `</Event\s*>` in `data`: where it starts and where it ends
+/// (after the `>`). `</EventData>` and `</EventID>` are not it.
+fn find_end(finder: &memmem::Finder<'_>, data: &[u8]) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = data.get(from..).and_then(|d| finder.find(d)) {
+        let at = from + i;
+        let after = at + END.len();
+        let rest = data.get(after..).unwrap_or_default();
+        let blanks = rest
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .count();
+        if rest.get(blanks) == Some(&b'>') {
+            return Some((at, after + blanks + 1));
+        }
+        from = after;
     }
     None
 }
@@ -56,9 +77,12 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
         let gap_end = match start {
             Some(s) => s,
             // Keep a tail that may be the beginning of a tag.
-            None => data.len().saturating_sub(END.len()),
+            None => data.len().saturating_sub(END.len() + 1),
         };
-        if let Some(g) = data.get(..gap_end).and_then(|gap| end_finder.find(gap)) {
+        if let Some((g, _)) = data
+            .get(..gap_end)
+            .and_then(|gap| find_end(&end_finder, gap))
+        {
             let n = scan.next_record();
             scan.bad_record(
                 Location {
@@ -76,9 +100,9 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
             }
             Some(s) => {
                 let body_from = s + START.len();
-                match data.get(body_from..).and_then(|d| end_finder.find(d)) {
-                    Some(e) => {
-                        let end = body_from + e + END.len();
+                match data.get(body_from..).and_then(|d| find_end(&end_finder, d)) {
+                    Some((e, e_end)) => {
+                        let end = body_from + e_end;
                         let record_at = base + (pos + s) as u64;
                         let inner = data.get(body_from..body_from + e).unwrap_or_default();
                         if let Some(next) = find_start(&start_finder, inner) {
