@@ -146,7 +146,9 @@ impl Annotator {
         let can_detect = layout.plan.has_process_fields();
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
-            let raw = &body[span];
+            // `None` when the input's bytes cannot be copied as they are (see
+            // `BodyReader::raw_is_exact`): the row is then re-encoded, same values.
+            let raw = reader.raw_is_exact().then(|| body.get(span)).flatten();
             let verdict = if can_detect {
                 self.judge(&layout, row)
             } else {
@@ -161,7 +163,10 @@ impl Annotator {
                 }
                 None if self.opts.action == Action::Annotate => {
                     stats.rows_out += 1;
-                    self.out.extend_from_slice(raw);
+                    match raw {
+                        Some(raw) => self.out.extend_from_slice(raw),
+                        None => write_record(&mut self.out, row),
+                    }
                     self.out.extend_from_slice(&layout.empty_suffix);
                     self.out.push(b'\n');
                 }
@@ -365,9 +370,11 @@ impl Annotator {
         self.cells.get(start..end).unwrap_or_default()
     }
 
-    fn write_detection(&mut self, layout: &Layout, raw: &[u8], row: &ByteRecord) {
+    fn write_detection(&mut self, layout: &Layout, raw: Option<&[u8]>, row: &ByteRecord) {
         let mut out = std::mem::take(&mut self.out);
-        if layout.any_clash {
+        if let (Some(raw), false) = (raw, layout.any_clash) {
+            out.extend_from_slice(raw);
+        } else {
             for (j, value) in row.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
@@ -377,8 +384,6 @@ impl Annotator {
                     None => write_field(&mut out, value),
                 }
             }
-        } else {
-            out.extend_from_slice(raw);
         }
         for (k, clash) in layout.clash.iter().enumerate() {
             if clash.is_none() {
@@ -388,6 +393,16 @@ impl Annotator {
         }
         out.push(b'\n');
         self.out = out;
+    }
+}
+
+/// Appends `row`, each field encoded by [`write_field`].
+fn write_record(out: &mut Vec<u8>, row: &ByteRecord) {
+    for (j, value) in row.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        write_field(out, value);
     }
 }
 

@@ -7,6 +7,7 @@
 //! instead of re-encoding it.
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::ops::Range;
 
 use csv::ByteRecord;
@@ -58,6 +59,7 @@ pub struct BodyReader<'b> {
     header_span: Range<usize>,
     width: usize,
     rows: u64,
+    raw_exact: bool,
 }
 
 impl<'b> BodyReader<'b> {
@@ -81,6 +83,7 @@ impl<'b> BodyReader<'b> {
             header_span: 0..0,
             width: 0,
             rows: 0,
+            raw_exact: true,
         };
         match reader.read(header)? {
             Some(span) => {
@@ -134,8 +137,35 @@ impl<'b> BodyReader<'b> {
             }
         }
         let after = self.csv.position().byte();
-        Ok(Some(trim_line_ends(self.body, before, after)))
+        let span = trim_line_ends(self.body, before, after);
+        // A record can only be cut inside quotes by the end of the body; only there
+        // may its bytes fail to read back as the record.
+        self.raw_exact = usize::try_from(after).map_or(true, |a| a < self.body.len())
+            || reads_back(self.body.get(span.clone()).unwrap_or_default(), record);
+        Ok(Some(span))
     }
+
+    /// Whether the span of the record last read, followed by `,` or a line end, reads
+    /// back as that record, so it may be copied instead of re-encoded. False only for a
+    /// last record that the end of the body cut inside quotes (`a,"b` with no closing
+    /// quote): its bytes followed by `,x` would read as one field.
+    pub fn raw_is_exact(&self) -> bool {
+        self.raw_exact
+    }
+}
+
+/// Whether `raw`, followed by `,` and a line end, reads as `record` plus one empty field.
+fn reads_back(raw: &[u8], record: &ByteRecord) -> bool {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(raw.chain(&b",\n"[..]));
+    let mut again = ByteRecord::new();
+    matches!(reader.read_byte_record(&mut again), Ok(true))
+        && again.len() == record.len() + 1
+        && again.iter().zip(record.iter()).all(|(a, b)| a == b)
+        && again.get(record.len()) == Some(b"".as_slice())
+        && matches!(reader.read_byte_record(&mut again), Ok(false))
 }
 
 /// The span between two reader positions holds blank lines skipped before the record

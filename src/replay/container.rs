@@ -129,6 +129,17 @@ pub(crate) fn scan_stream<R: Read>(
     scan_member(name, &mut reader, options, report, depth, false)
 }
 
+/// Scans a stream known to hold `format` (no sniffing).
+pub(crate) fn scan_as(
+    name: &str,
+    reader: &mut dyn Read,
+    format: Format,
+    options: &ScanOptions,
+    report: &mut InputReport,
+) -> Result<(), Abort> {
+    dispatch(name, format, reader, options, report, 0, false)
+}
+
 /// Scans a stream; `member`: it is an archive member, where files that are not event
 /// data (a README in a zip) are skipped quietly.
 fn scan_member(

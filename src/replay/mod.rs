@@ -187,7 +187,7 @@ impl fmt::Display for Problem {
 }
 
 /// What scanning one input (a path or a stream) gave.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputReport {
     /// One entry per source read (a plain file is one source, an archive one per member).
     pub sources: Vec<SourceStats>,
@@ -260,6 +260,19 @@ pub fn scan_path(path: &Path, options: &ScanOptions) -> InputReport {
 pub fn scan_reader<R: Read>(name: &str, reader: R, options: &ScanOptions) -> InputReport {
     let mut report = InputReport::default();
     let _ = container::scan_stream(name, reader, options, &mut report, 0);
+    report
+}
+
+/// Scans one stream as the given `format`, without looking at its content first (for a
+/// caller that knows what it holds; the fuzz targets use it to aim at one reader).
+pub fn scan_reader_as<R: Read>(
+    name: &str,
+    mut reader: R,
+    format: Format,
+    options: &ScanOptions,
+) -> InputReport {
+    let mut report = InputReport::default();
+    let _ = container::scan_as(name, &mut reader, format, options, &mut report);
     report
 }
 

@@ -59,6 +59,31 @@ fn find_end(finder: &memmem::Finder<'_>, data: &[u8]) -> Option<(usize, usize)> 
     None
 }
 
+/// Where the tag that `data` may end in begins (at or after `from`): a prefix of
+/// `<Event`, or of `</Event` and blanks. `data.len()` when there is none. Only the last
+/// `<` can begin one, as neither holds a second `<`.
+fn partial_tag_at(data: &[u8], from: usize) -> usize {
+    let tail_at = data
+        .get(from..)
+        .and_then(|d| memchr::memrchr(b'<', d))
+        .map_or(data.len(), |i| from + i);
+    let tail = data.get(tail_at..).unwrap_or_default();
+    let name = tail.len().min(END.len());
+    let could_be = START.starts_with(tail)
+        || (tail.get(..name) == END.get(..name)
+            && tail
+                .get(name..)
+                .unwrap_or_default()
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            && tail.len() <= MAX_RECORD);
+    if could_be {
+        tail_at
+    } else {
+        data.len()
+    }
+}
+
 /// Reads XML records from `reader` and hands each to the judge.
 pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
     let start_finder = memmem::Finder::new(START);
@@ -74,28 +99,27 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
         let start = find_start(&start_finder, data);
         // What lies between records is skipped (line breaks, `<Events>`, a prolog); an
         // end tag there is what is left of a record whose start tag is damaged.
-        let gap_end = match start {
-            Some(s) => s,
-            // Keep a tail that may be the beginning of a tag.
-            None => data.len().saturating_sub(END.len() + 1),
-        };
-        if let Some((g, _)) = data
-            .get(..gap_end)
-            .and_then(|gap| find_end(&end_finder, gap))
+        let gap = data.get(..start.unwrap_or(data.len())).unwrap_or_default();
+        let mut gap_done = 0;
+        while let Some((g, g_end)) = gap
+            .get(gap_done..)
+            .and_then(|rest| find_end(&end_finder, rest))
         {
             let n = scan.next_record();
             scan.bad_record(
                 Location {
                     record: Some(n),
-                    offset: Some(base + (pos + g) as u64),
+                    offset: Some(base + (pos + gap_done + g) as u64),
                     ..Location::default()
                 },
                 "</Event> without its <Event> start tag: a damaged record",
             )?;
+            gap_done += g_end;
         }
         let need_more = match start {
             None => {
-                pos += gap_end;
+                // Keep only a tail that a later read may complete into a tag.
+                pos += partial_tag_at(data, gap_done);
                 true
             }
             Some(s) => {
