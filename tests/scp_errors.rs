@@ -4,11 +4,6 @@
 
 mod scp_support;
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use scp_support::*;
 
 fn after_getinfo(args: &[&str], rest: &[u8]) -> (usize, Run) {
@@ -159,54 +154,4 @@ fn a_wrongly_typed_getinfo_is_refused_in_the_getinfo_reply() {
         .as_str()
         .unwrap()
         .contains("expected the chunk metadata to be a JSON object with a string \"action\" and a \"searchinfo\" whose \"args\" is a list of strings: invalid type: string"), "{}", reply.meta);
-}
-
-/// A declared length above the limit is refused at once, while stdin stays open and
-/// nothing of the body has been sent: no read, no allocation, no hang.
-fn refused_without_waiting(args: &[&str], header: &str) -> String {
-    let mut child = Command::new(BIN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&getinfo(args)).unwrap();
-    stdin.write_all(header.as_bytes()).unwrap();
-    stdin.flush().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = stdout.read_to_end(&mut out);
-        let _ = tx.send(out);
-    });
-    let out = rx.recv_timeout(Duration::from_secs(20));
-    let _ = child.kill();
-    let status = child.wait().unwrap();
-    drop(stdin);
-    let out = out.expect("the command answered without waiting for the body");
-    let replies = split_chunks(&out);
-    assert_eq!(replies.len(), 2);
-    assert_eq!(status.code(), Some(1));
-    let meta: serde_json::Value = serde_json::from_slice(&replies[1].0).unwrap();
-    assert_eq!(meta["finished"], true);
-    assert_eq!(meta["inspector"]["messages"][0][1], meta["error"]);
-    meta["error"].as_str().unwrap().to_string()
-}
-
-#[test]
-fn a_declared_length_above_the_limit_is_refused_before_reading() {
-    let offset = getinfo(&["max_chunk_mb=1"]).len();
-    let error = refused_without_waiting(&["max_chunk_mb=1"], "chunked 1.0,37,1048576\n");
-    assert_eq!(
-        error,
-        format!(
-            "schtasksremote: malformed request from splunkd: at byte {offset}: the chunk header \
-             declares 37 metadata bytes and 1048576 body bytes, above the limit of 1048576 bytes \
-             per chunk"
-        )
-    );
-    let error = refused_without_waiting(&[], "chunked 1.0,37,99999999999999999999999999999\n");
-    assert!(error.contains("declares 37 metadata bytes and a 29-digit number body bytes, above the limit of 1073741824 bytes"), "{error}");
 }

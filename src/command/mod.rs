@@ -18,11 +18,13 @@
 pub mod options;
 pub mod stream;
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::protocol::framing::{write_chunk, ChunkHeader, ChunkReader};
+use crate::protocol::framing::{
+    write_chunk, write_chunk_with, ChunkHeader, ChunkReader, FrameError,
+};
 use crate::protocol::metadata::{Action, Inspector, Level, Metric, Reply, Request};
 
 use self::options::Options;
@@ -34,7 +36,9 @@ use self::stream::{Annotator, ChunkStats};
 pub fn serve<R: std::io::Read, W: std::io::Write>(input: R, output: W) -> i32 {
     let mut session = Session {
         reader: ChunkReader::new(BufReader::with_capacity(64 * 1024, input)),
-        output,
+        // Replies are written in many pieces (spans of the request, our cells) and
+        // flushed once each.
+        output: BufWriter::with_capacity(256 * 1024, output),
         metadata: Vec::new(),
         body: Vec::new(),
         json: Vec::new(),
@@ -60,9 +64,9 @@ enum End {
     Write(io::Error),
 }
 
-struct Session<R, W> {
+struct Session<R, W: Write> {
     reader: ChunkReader<BufReader<R>>,
-    output: W,
+    output: BufWriter<W>,
     metadata: Vec<u8>,
     body: Vec<u8>,
     json: Vec<u8>,
@@ -137,7 +141,11 @@ impl<R: Read, W: Write> Session<R, W> {
                 ..Default::default()
             };
             reply.write_json(&mut self.json);
-            write_chunk(&mut self.output, &self.json, annotator.body()).map_err(End::Write)?;
+            let body = &self.body;
+            write_chunk_with(&mut self.output, &self.json, annotator.reply_len(), |out| {
+                annotator.write_reply(body, out)
+            })
+            .map_err(End::Write)?;
         }
         Ok(())
     }
@@ -145,10 +153,21 @@ impl<R: Read, W: Write> Session<R, W> {
     fn next_chunk(&mut self, phase: Phase) -> Result<Option<ChunkHeader>, End> {
         match self.reader.read_chunk(&mut self.metadata, &mut self.body) {
             Ok(header) => Ok(header),
-            Err(e) => Err(self.fail(
-                phase,
-                format!("schtasksremote: malformed request from splunkd: {e}"),
-            )),
+            Err(e) => {
+                // The one framing error a user can do something about.
+                let hint = match e {
+                    FrameError::TooLarge { .. } => format!(
+                        "; raise the limit with the option max_chunk_mb=<MiB> (at most {}), or \
+                         lower maxresultrows so splunkd sends smaller chunks",
+                        options::MAX_CHUNK_MB.end()
+                    ),
+                    _ => String::new(),
+                };
+                Err(self.fail(
+                    phase,
+                    format!("schtasksremote: malformed request from splunkd: {e}{hint}"),
+                ))
+            }
         }
     }
 

@@ -3,12 +3,19 @@
 //! The reply header is the input header followed by the fields we add; each passed row
 //! is the input record's own bytes followed by `,` and our encoded fields. Input fields
 //! are never re-encoded, so they come back byte for byte (invalid UTF-8, quoting style and
-//! all). The one exception is a detection row of an input that already has a column named
-//! like one of ours: that row is re-encoded field by field (same values, our values in
-//! the clashing columns), because a CSV header cannot name a field twice.
+//! all). Two exceptions are re-encoded field by field, same values: a detection row of an
+//! input that already has a column named like one of ours (a CSV header cannot name a
+//! field twice), and a last row that the end of the body cut inside quotes.
+//!
+//! The reply is not built as a copy of the request. [`Annotator::process`] reads the
+//! rows and records a [`ReplyPlan`]: which spans of the request body come back, and the
+//! few bytes of our own (the header, detections' cells). [`Annotator::write_reply`] then
+//! streams those spans out of the request body. So a chunk costs its own size in
+//! memory, not twice that, and its rows are copied once, into the output buffer.
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::io::{self, Write};
 
 use csv::ByteRecord;
 
@@ -39,8 +46,8 @@ pub struct Annotator {
     added_names: Vec<String>,
     header: ByteRecord,
     row: ByteRecord,
-    /// The reply body being built.
-    out: Vec<u8>,
+    /// The reply body of the last chunk.
+    reply: ReplyPlan,
     /// One detection's added cells, CSV-encoded, and where each ends.
     cells: Vec<u8>,
     cell_ends: Vec<usize>,
@@ -50,6 +57,77 @@ pub struct Annotator {
     warned_missing: Vec<CimField>,
     warned_combinations: bool,
     warned_no_process: bool,
+}
+
+/// A reply body as steps over the request body it answers.
+#[derive(Default)]
+struct ReplyPlan {
+    /// Bytes of our own: the header row first, then each row's own part in order.
+    own: Vec<u8>,
+    header_len: usize,
+    /// Per output row: a varint `kind | gap << 2`, where `gap` is how many request bytes
+    /// were skipped since the previous copied span; then the copied span's length (kinds
+    /// [`COPY_EMPTY`], [`COPY_OWN`]); then the length of its own part (kinds
+    /// [`COPY_OWN`], [`OWN`]). About 3 bytes per row.
+    steps: Vec<u8>,
+    /// What ends a row that gets no value of ours: `,` per added column, and `\n`.
+    empty_tail: Vec<u8>,
+    /// The body's length in bytes, for the reply's chunk header.
+    len: u64,
+}
+
+/// A row: its request bytes, then [`ReplyPlan::empty_tail`].
+const COPY_EMPTY: u64 = 0;
+/// A row: its request bytes, then its own part (`,` and our cells, `\n`).
+const COPY_OWN: u64 = 1;
+/// A row re-encoded whole: its own part only.
+const OWN: u64 = 2;
+
+impl ReplyPlan {
+    fn clear(&mut self) {
+        self.own.clear();
+        self.steps.clear();
+        self.header_len = 0;
+        self.len = 0;
+    }
+
+    fn push_varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.steps.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.steps.push(v as u8);
+    }
+
+    /// Records a row; its own part, if any, is `own[own_from..]`.
+    fn push_row(&mut self, kind: u64, gap: usize, copied: usize, own_from: usize) {
+        self.push_varint(kind | (gap as u64) << 2);
+        if kind != OWN {
+            self.push_varint(copied as u64);
+            self.len += copied as u64;
+        }
+        if kind == COPY_EMPTY {
+            self.len += self.empty_tail.len() as u64;
+        } else {
+            let own = self.own.len().saturating_sub(own_from);
+            self.push_varint(own as u64);
+            self.len += own as u64;
+        }
+    }
+}
+
+/// Reads one varint of [`ReplyPlan::steps`].
+fn next_varint(steps: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = steps.split_first()?;
+        *steps = rest;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// How one chunk's columns are read and written. Rebuilt for every chunk: each chunk
@@ -79,7 +157,7 @@ impl Annotator {
             added_names,
             header: ByteRecord::new(),
             row: ByteRecord::new(),
-            out: Vec::new(),
+            reply: ReplyPlan::default(),
             cells: Vec::new(),
             cell_ends: Vec::with_capacity(ADDED),
             scratch: Vec::new(),
@@ -90,9 +168,47 @@ impl Annotator {
         }
     }
 
-    /// The reply body built by the last [`Annotator::process`].
-    pub fn body(&self) -> &[u8] {
-        &self.out
+    /// The length of the reply body to the last [`Annotator::process`].
+    pub fn reply_len(&self) -> u64 {
+        self.reply.len
+    }
+
+    /// Writes the reply body to the last [`Annotator::process`]; `body` must be the
+    /// request body given to it. Writes exactly [`Annotator::reply_len`] bytes.
+    pub fn write_reply<W: Write + ?Sized>(&self, body: &[u8], out: &mut W) -> io::Result<()> {
+        let plan = &self.reply;
+        if plan.len == 0 {
+            return Ok(());
+        }
+        let out_of_step = || {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "internal error: the reply plan is out of step with the request body",
+            )
+        };
+        out.write_all(plan.own.get(..plan.header_len).ok_or_else(out_of_step)?)?;
+        let (mut at, mut own_at) = (0usize, plan.header_len);
+        let mut steps = plan.steps.as_slice();
+        while !steps.is_empty() {
+            let head = next_varint(&mut steps).ok_or_else(out_of_step)?;
+            let kind = head & 3;
+            at = at.saturating_add(usize::try_from(head >> 2).map_err(|_| out_of_step())?);
+            if kind != OWN {
+                let n = next_varint(&mut steps).ok_or_else(out_of_step)? as usize;
+                let end = at.saturating_add(n);
+                out.write_all(body.get(at..end).ok_or_else(out_of_step)?)?;
+                at = end;
+            }
+            if kind == COPY_EMPTY {
+                out.write_all(&plan.empty_tail)?;
+            } else {
+                let n = next_varint(&mut steps).ok_or_else(out_of_step)? as usize;
+                let end = own_at.saturating_add(n);
+                out.write_all(plan.own.get(own_at..end).ok_or_else(out_of_step)?)?;
+                own_at = end;
+            }
+        }
+        Ok(())
     }
 
     /// Inspector messages gathered since the last call.
@@ -104,7 +220,7 @@ impl Annotator {
     /// offset in the stream, for error messages. With no rows to pass on, the reply body
     /// is empty (as the SDK replies).
     pub fn process(&mut self, body: &[u8], body_offset: u64) -> Result<ChunkStats, BodyError> {
-        self.out.clear();
+        self.reply.clear();
         let mut stats = ChunkStats::default();
         let mut header = std::mem::take(&mut self.header);
         let mut row = std::mem::take(&mut self.row);
@@ -112,7 +228,7 @@ impl Annotator {
         self.header = header;
         self.row = row;
         if result.is_err() || stats.rows_out == 0 {
-            self.out.clear();
+            self.reply.clear();
         }
         result.map(|()| stats)
     }
@@ -129,18 +245,24 @@ impl Annotator {
             return Ok(());
         };
         let layout = self.layout(header);
-        if self.opts.action == Action::Annotate {
-            // Every row comes back, plus our columns: one growth step at most.
-            self.out.reserve(body.len() + body.len() / 8);
-        }
-        self.out.extend_from_slice(&body[reader.header_span()]);
+        let own = &mut self.reply.own;
+        own.extend_from_slice(body.get(reader.header_span()).unwrap_or_default());
         for (name, clash) in self.added_names.iter().zip(layout.clash) {
             if clash.is_none() {
-                self.out.push(b',');
-                self.out.extend_from_slice(name.as_bytes());
+                own.push(b',');
+                own.extend_from_slice(name.as_bytes());
             }
         }
-        self.out.push(b'\n');
+        own.push(b'\n');
+        self.reply.header_len = own.len();
+        self.reply.len = own.len() as u64;
+        self.reply.empty_tail.clear();
+        self.reply
+            .empty_tail
+            .extend_from_slice(&layout.empty_suffix);
+        self.reply.empty_tail.push(b'\n');
+        // The end of the last span the reply copies from the request.
+        let mut copied_to = 0usize;
 
         // Without a field naming the process no row can be schtasks: skip judging.
         let can_detect = layout.plan.has_process_fields();
@@ -148,7 +270,7 @@ impl Annotator {
             stats.rows_in += 1;
             // `None` when the input's bytes cannot be copied as they are (see
             // `BodyReader::raw_is_exact`): the row is then re-encoded, same values.
-            let raw = reader.raw_is_exact().then(|| body.get(span)).flatten();
+            let exact = reader.raw_is_exact() && span.end <= body.len();
             let verdict = if can_detect {
                 self.judge(&layout, row)
             } else {
@@ -159,16 +281,30 @@ impl Annotator {
                     stats.detections += 1;
                     stats.rows_out += 1;
                     self.encode_cells(&analysis);
-                    self.write_detection(&layout, raw, row);
+                    let own_from = self.reply.own.len();
+                    if exact && !layout.any_clash {
+                        self.write_cells(&layout);
+                        let gap = span.start.saturating_sub(copied_to);
+                        self.reply.push_row(COPY_OWN, gap, span.len(), own_from);
+                        copied_to = span.end;
+                    } else {
+                        self.write_reencoded(&layout, row);
+                        self.reply.push_row(OWN, 0, 0, own_from);
+                    }
                 }
                 None if self.opts.action == Action::Annotate => {
                     stats.rows_out += 1;
-                    match raw {
-                        Some(raw) => self.out.extend_from_slice(raw),
-                        None => write_record(&mut self.out, row),
+                    if exact {
+                        let gap = span.start.saturating_sub(copied_to);
+                        self.reply.push_row(COPY_EMPTY, gap, span.len(), 0);
+                        copied_to = span.end;
+                    } else {
+                        let own_from = self.reply.own.len();
+                        write_record(&mut self.reply.own, row);
+                        self.reply.own.extend_from_slice(&layout.empty_suffix);
+                        self.reply.own.push(b'\n');
+                        self.reply.push_row(OWN, 0, 0, own_from);
                     }
-                    self.out.extend_from_slice(&layout.empty_suffix);
-                    self.out.push(b'\n');
                 }
                 None => {}
             }
@@ -370,29 +506,35 @@ impl Annotator {
         self.cells.get(start..end).unwrap_or_default()
     }
 
-    fn write_detection(&mut self, layout: &Layout, raw: Option<&[u8]>, row: &ByteRecord) {
-        let mut out = std::mem::take(&mut self.out);
-        if let (Some(raw), false) = (raw, layout.any_clash) {
-            out.extend_from_slice(raw);
-        } else {
-            for (j, value) in row.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                match layout.replaced_by.get(j).copied().flatten() {
-                    Some(k) => out.extend_from_slice(self.cell(k)),
-                    None => write_field(&mut out, value),
-                }
-            }
-        }
+    /// Appends to the reply's own bytes `,` and each added cell the input has no column
+    /// for, then the line end: what follows a detection row's copied bytes.
+    fn write_cells(&mut self, layout: &Layout) {
+        let mut own = std::mem::take(&mut self.reply.own);
         for (k, clash) in layout.clash.iter().enumerate() {
             if clash.is_none() {
-                out.push(b',');
-                out.extend_from_slice(self.cell(k));
+                own.push(b',');
+                own.extend_from_slice(self.cell(k));
             }
         }
-        out.push(b'\n');
-        self.out = out;
+        own.push(b'\n');
+        self.reply.own = own;
+    }
+
+    /// Appends a detection row re-encoded whole: its fields, ours in the columns named
+    /// like ours, then the cells it has no column for.
+    fn write_reencoded(&mut self, layout: &Layout, row: &ByteRecord) {
+        let mut own = std::mem::take(&mut self.reply.own);
+        for (j, value) in row.iter().enumerate() {
+            if j > 0 {
+                own.push(b',');
+            }
+            match layout.replaced_by.get(j).copied().flatten() {
+                Some(k) => own.extend_from_slice(self.cell(k)),
+                None => write_field(&mut own, value),
+            }
+        }
+        self.reply.own = own;
+        self.write_cells(layout);
     }
 }
 

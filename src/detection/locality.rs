@@ -20,11 +20,12 @@ pub enum Locality {
     Remote,
 }
 
-/// The target as compared: blanks trimmed, leading backslashes dropped, lower case.
+/// The target as compared: white space trimmed, leading backslashes dropped, lower
+/// case. White space is Unicode's (`\n`, `\r`, no-break spaces too): Windows splits the
+/// command line only at spaces and tabs, so a `/s` value may hold any other blank, and
+/// a value of blanks alone names no host.
 pub fn normalize(host: &str) -> String {
-    host.trim_matches([' ', '\t'])
-        .trim_start_matches('\\')
-        .to_lowercase()
+    host.trim().trim_start_matches('\\').trim().to_lowercase()
 }
 
 /// A single trailing dot (an absolute DNS name) does not change the host.

@@ -392,6 +392,62 @@ pub fn write_chunk<W: Write + ?Sized>(out: &mut W, metadata: &[u8], body: &[u8])
     out.flush()
 }
 
+/// Writes one chunk whose body `write_body` writes, `body_len` bytes of it, without
+/// the body being held in one buffer first; then flushes. A body of another length is
+/// an `InvalidData` error (the stream is then broken: the caller must stop).
+///
+/// ```
+/// let mut out = Vec::new();
+/// schtasksremote::protocol::framing::write_chunk_with(&mut out, b"{}", 4, |w| {
+///     w.write_all(b"a,")?;
+///     w.write_all(b"b\n")
+/// })
+/// .unwrap();
+/// assert_eq!(out, b"chunked 1.0,2,4\n{}a,b\n");
+/// ```
+pub fn write_chunk_with<W: Write + ?Sized>(
+    out: &mut W,
+    metadata: &[u8],
+    body_len: u64,
+    write_body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    writeln!(out, "chunked 1.0,{},{body_len}", metadata.len())?;
+    out.write_all(metadata)?;
+    let mut counted = Counted {
+        inner: out,
+        count: 0,
+    };
+    write_body(&mut counted)?;
+    if counted.count != body_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "internal error: a reply body of {} bytes was declared as {body_len}",
+                counted.count
+            ),
+        ));
+    }
+    out.flush()
+}
+
+/// Counts what passes through.
+struct Counted<'w, W: ?Sized> {
+    inner: &'w mut W,
+    count: u64,
+}
+
+impl<W: Write + ?Sized> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -568,6 +568,21 @@ pub const CASES: &[Case] = &[
         ..BASE
     },
     Case {
+        name: "/s with only a line break (found by fuzzing)",
+        line: "schtasks /create /s \n /tn t /tr c:\\x.exe /sc once",
+        verdict: EMPTY_S,
+        why: "Windows splits only at spaces and tabs, so the line break is /s's value; a \
+              value of white space alone names no host",
+        ..BASE
+    },
+    Case {
+        name: "/s with only a no-break space and a carriage return",
+        line: "schtasks /create /s \"\u{a0}\r\" /tn t /tr c:\\x.exe /sc once",
+        verdict: EMPTY_S,
+        why: "white space is trimmed by Unicode's definition, not only spaces and tabs",
+        ..BASE
+    },
+    Case {
         name: "/s with only backslashes",
         line: r"schtasks /create /s \\ /tn t /sc once",
         verdict: EMPTY_S,
