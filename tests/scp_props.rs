@@ -114,9 +114,12 @@ const HOSTS: &[&str] = &[
 ];
 const USERS: &[&str] = &[r"CORP\admin", "SYSTEM", "-", "", "pgustavo", "user$"];
 
-/// Bytes of random names and values: CSV and multivalue syntax, invalid UTF-8 (lone
-/// 0xff, a cut-off two-byte sequence), and a valid `é` (0xc3 0xa9).
-const ALPHABET: &[u8] = b"aZ0 _.,\"\r\n$\\/\xff\xfe\xc3\xa9";
+/// Bytes of random names and values: CSV and multivalue syntax, and a valid `é`.
+const TEXT: &[&str] = &[
+    "a", "Z", "0", " ", "_", ".", ",", "\"", "\r", "\n", "$", "\\", "/", "é",
+];
+/// The same with invalid UTF-8: lone 0xff and 0xfe, and 0xc3 or 0xa9 alone.
+const BYTES: &[u8] = b"aZ0 _.,\"\r\n$\\/\xff\xfe\xc3\xa9";
 
 /// Our column names: `OUTPUT_FIELDS`, then their `__mv_` companions.
 fn added_names() -> Vec<String> {
@@ -128,7 +131,10 @@ fn added_names() -> Vec<String> {
 }
 
 fn random_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
-    vec(select(ALPHABET), 0..max)
+    prop_oneof![
+        2 => vec(select(TEXT), 0..max).prop_map(|v| v.concat().into_bytes()),
+        1 => vec(select(BYTES), 0..max),
+    ]
 }
 
 fn random_name() -> impl Strategy<Value = Vec<u8>> {
@@ -177,32 +183,59 @@ struct Column {
     kind: Kind,
 }
 
-/// 1-12 unique names from the mapping's names and random ones, `__mv_` companions for
-/// some of the known ones, in random order. With `clash`, also 1-3 of our own column
-/// names; without, none of them.
-fn header(clash: bool) -> impl Strategy<Value = Vec<Column>> {
+/// What a generated header holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// 1-12 unique names from the mapping's names and random ones, `__mv_` companions
+    /// for some of the known ones; none of our own column names.
+    Mixed,
+    /// The same plus 1-3 of our own column names.
+    Clash,
+    /// 8-14 names the mapping reads, each with a companion holding 2-4 values: most rows
+    /// have more than `MAX_COMBINATIONS` combinations.
+    WideMultivalue,
+}
+
+/// A header of the given shape, columns in random order.
+fn header(shape: Shape) -> impl Strategy<Value = Vec<Column>> {
     let added = added_names();
-    let clashing = if clash {
+    let clashing = if shape == Shape::Clash {
         vec(select(added.clone()), 1..4).boxed()
     } else {
         Just(Vec::new()).boxed()
     };
-    (
+    let mapped: Vec<(&str, Role)> = KNOWN
+        .iter()
+        .copied()
+        .filter(|(_, r)| *r != Role::Other)
+        .collect();
+    let names = if shape == Shape::WideMultivalue {
+        vec(
+            select(mapped).prop_map(|(n, r)| (n.as_bytes().to_vec(), r)),
+            8..=14,
+        )
+        .boxed()
+    } else {
         vec(
             prop_oneof![
                 3 => select(KNOWN).prop_map(|(n, r)| (n.as_bytes().to_vec(), r)),
                 2 => random_name().prop_map(|n| (n, Role::Other)),
             ],
             1..=12,
-        ),
-        vec(any::<bool>(), 12),
-        clashing,
-    )
+        )
+        .boxed()
+    };
+    let companions = if shape == Shape::WideMultivalue {
+        Just(vec![true; 14]).boxed()
+    } else {
+        vec(proptest::bool::weighted(0.3), 12).boxed()
+    };
+    (names, companions, clashing)
         .prop_map(move |(names, companions, clashing)| {
             let mut cols: Vec<Column> = Vec::new();
             let push = |cols: &mut Vec<Column>, name: Vec<u8>, kind: Kind| {
                 let ours = added.iter().any(|a| a.as_bytes() == name.as_slice());
-                if !cols.iter().any(|c| c.name == name) && (clash || !ours) {
+                if !cols.iter().any(|c| c.name == name) && (shape == Shape::Clash || !ours) {
                     cols.push(Column { name, kind });
                 }
             };
@@ -295,8 +328,13 @@ fn assemble(cols: &[Column], draws: &[Draw]) -> Vec<Vec<u8>> {
 
 type Table = (Vec<Column>, Vec<Vec<Vec<u8>>>);
 
-fn table(clash: bool, max_rows: usize) -> impl Strategy<Value = Table> {
-    header(clash).prop_flat_map(move |cols| {
+fn table(shape: Shape, max_rows: usize) -> impl Strategy<Value = Table> {
+    let counts = if shape == Shape::WideMultivalue {
+        2..=4
+    } else {
+        1..=3
+    };
+    header(shape).prop_flat_map(move |cols| {
         let draws: Vec<BoxedStrategy<Draw>> = cols
             .iter()
             .map(|c| {
@@ -304,7 +342,7 @@ fn table(clash: bool, max_rows: usize) -> impl Strategy<Value = Table> {
                     Kind::Plain(r) => r,
                     Kind::Mv(_) => Role::Other,
                 };
-                (vec(value(role), 1..=3), 0u8..6)
+                (vec(value(role), counts.clone()), 0u8..6)
                     .prop_map(|(values, mv_style)| Draw { values, mv_style })
                     .boxed()
             })
@@ -416,10 +454,10 @@ fn encode(header: Vec<Vec<u8>>, rows: Vec<Vec<Vec<u8>>>, style: Style) -> Chunk 
 
 /// 1-3 execute chunks: one table's rows split among chunks (each with the header), or
 /// independent tables with different headers.
-fn session(clash: bool) -> impl Strategy<Value = Vec<Chunk>> {
+fn session(shape: Shape) -> impl Strategy<Value = Vec<Chunk>> {
     let names = |cols: &[Column]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
     prop_oneof![
-        (table(clash, 30), vec(any::<Index>(), 0..3), vec(style(), 3)).prop_map(
+        (table(shape, 30), vec(any::<Index>(), 0..3), vec(style(), 3)).prop_map(
             move |((cols, rows), cuts, styles)| {
                 let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(rows.len() + 1)).collect();
                 cuts.sort_unstable();
@@ -435,7 +473,7 @@ fn session(clash: bool) -> impl Strategy<Value = Vec<Chunk>> {
                     .collect()
             }
         ),
-        vec((table(clash, 12), style()), 1..=3).prop_map(move |tables| {
+        vec((table(shape, 12), style()), 1..=3).prop_map(move |tables| {
             tables
                 .into_iter()
                 .map(|((cols, rows), style)| encode(names(&cols), rows, style))
@@ -726,18 +764,27 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
-    fn annotate_returns_every_row_byte_identical_plus_the_added_fields(chunks in session(false)) {
+    fn annotate_returns_every_row_byte_identical_plus_the_added_fields(chunks in session(Shape::Mixed)) {
         check_session(Mode::Annotate, &chunks)?;
     }
 
     #[test]
-    fn filter_returns_exactly_the_rows_the_core_marks_as_detections(chunks in session(false)) {
+    fn filter_returns_exactly_the_rows_the_core_marks_as_detections(chunks in session(Shape::Mixed)) {
         check_session(Mode::Filter, &chunks)?;
     }
 
     #[test]
-    fn columns_named_like_ours_keep_input_values_except_on_detections(chunks in session(true)) {
+    fn columns_named_like_ours_keep_input_values_except_on_detections(chunks in session(Shape::Clash)) {
         check_session(Mode::Annotate, &chunks)?;
+        check_session(Mode::Filter, &chunks)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn many_multivalue_combinations_are_judged_up_to_the_limit(chunks in session(Shape::WideMultivalue)) {
         check_session(Mode::Filter, &chunks)?;
     }
 }
