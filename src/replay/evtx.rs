@@ -78,19 +78,14 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
         if data.iter().all(|&b| b == 0) {
             continue;
         }
-        let mut chunk_data = match EvtxChunkData::new(data, false) {
-            Ok(c) => c,
-            Err(e) => {
-                scan.source_error(format!(
-                    "EVTX chunk {this_chunk} (at byte {offset}) unreadable, its records skipped: {e}"
-                ))?;
-                if last {
-                    return Ok(());
-                }
-                continue;
-            }
+        // A bad chunk header and bad string/template tables are the same to the reader:
+        // the chunk's records are lost, the chunks after it are still read.
+        let mut chunk_data = EvtxChunkData::new(data, false);
+        let parsed = match &mut chunk_data {
+            Ok(d) => d.parse(Arc::clone(&settings)).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        let mut chunk = match chunk_data.parse(Arc::clone(&settings)) {
+        let mut chunk = match parsed {
             Ok(c) => c,
             Err(e) => {
                 scan.source_error(format!(

@@ -332,6 +332,21 @@ impl<'a> SourceScan<'a> {
         }
     }
 
+    /// A bad record known by its number and byte offset (formats without lines).
+    pub(crate) fn bad_at(
+        &mut self,
+        record: u64,
+        offset: u64,
+        message: impl Into<String>,
+    ) -> Result<(), Abort> {
+        let location = Location {
+            record: Some(record),
+            offset: Some(offset),
+            ..Location::default()
+        };
+        self.bad_record(location, message)
+    }
+
     /// A problem with the source as a whole (for example a truncated archive) after some
     /// records may have been read.
     pub(crate) fn source_error(&mut self, message: impl Into<String>) -> Result<(), Abort> {

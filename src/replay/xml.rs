@@ -14,7 +14,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::fields::{self, Fields, Kind};
-use super::{Abort, Location, SourceScan};
+use super::{Abort, SourceScan};
 
 /// The window grows to hold one record; a record larger than this is reported and skipped.
 const MAX_RECORD: usize = 64 << 20;
@@ -106,12 +106,9 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
             .and_then(|rest| find_end(&end_finder, rest))
         {
             let n = scan.next_record();
-            scan.bad_record(
-                Location {
-                    record: Some(n),
-                    offset: Some(base + (pos + gap_done + g) as u64),
-                    ..Location::default()
-                },
+            scan.bad_at(
+                n,
+                base + (pos + gap_done + g) as u64,
                 "</Event> without its <Event> start tag: a damaged record",
             )?;
             gap_done += g_end;
@@ -132,12 +129,9 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                         if let Some(next) = find_start(&start_finder, inner) {
                             // A start tag before this record's end: the record was cut off.
                             let n = scan.next_record();
-                            scan.bad_record(
-                                Location {
-                                    record: Some(n),
-                                    offset: Some(record_at),
-                                    ..Location::default()
-                                },
+                            scan.bad_at(
+                                n,
+                                record_at,
                                 "truncated <Event> record (a new <Event> starts before </Event>)",
                             )?;
                             pos += body_from + next;
@@ -146,14 +140,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                             let n = scan.next_record();
                             match read_record(record, &mut fields, true) {
                                 Ok(_) => scan.judge(&fields, n),
-                                Err(msg) => scan.bad_record(
-                                    Location {
-                                        record: Some(n),
-                                        offset: Some(record_at),
-                                        ..Location::default()
-                                    },
-                                    msg,
-                                )?,
+                                Err(msg) => scan.bad_at(n, record_at, msg)?,
                             }
                             pos += end;
                         }
@@ -161,12 +148,9 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                     }
                     None if len - (pos + s) > MAX_RECORD => {
                         let n = scan.next_record();
-                        scan.bad_record(
-                            Location {
-                                record: Some(n),
-                                offset: Some(base + (pos + s) as u64),
-                                ..Location::default()
-                            },
+                        scan.bad_at(
+                            n,
+                            base + (pos + s) as u64,
                             format!("record larger than {} MiB, skipped", MAX_RECORD >> 20),
                         )?;
                         pos += body_from;
@@ -187,12 +171,9 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
             let rest = buf.get(pos..len).unwrap_or_default();
             if let Some(s) = find_start(&start_finder, rest) {
                 let n = scan.next_record();
-                scan.bad_record(
-                    Location {
-                        record: Some(n),
-                        offset: Some(base + (pos + s) as u64),
-                        ..Location::default()
-                    },
+                scan.bad_at(
+                    n,
+                    base + (pos + s) as u64,
                     "truncated <Event> record at end of input (no </Event>)",
                 )?;
             }
