@@ -9,7 +9,7 @@ use super::detect::{sniff, Format, SNIFF_LEN};
 use super::{Abort, Counting, InputReport, Location, Problem, ScanOptions, SourceScan};
 
 /// Archives inside archives are followed this deep (a zip bomb of nested archives stops).
-const MAX_NESTING: u32 = 4;
+pub(crate) const MAX_NESTING: u32 = 4;
 
 /// A file or archive member that cannot be read at all: reported and counted; with
 /// `--strict`, the scan stops.

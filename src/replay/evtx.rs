@@ -17,7 +17,7 @@ use super::{Abort, Location, SourceScan};
 const HEADER_SIZE: usize = 4096;
 const CHUNK_SIZE: usize = 65536;
 /// After this many unreadable records in one chunk, the rest of the chunk is skipped.
-const MAX_ERRORS_PER_CHUNK: u32 = 64;
+pub(crate) const MAX_ERRORS_PER_CHUNK: u32 = 64;
 
 /// Reads as many bytes as `buf` holds, unless the stream ends first; returns how many.
 fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -30,6 +30,9 @@ mod jsonl;
 mod report;
 mod xml;
 
+#[cfg(test)]
+mod limits_doc;
+
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
@@ -69,7 +72,7 @@ impl fmt::Debug for DetectionSink {
 }
 
 /// At most this many problems are kept per input; the rest are only counted.
-const MAX_PROBLEMS_KEPT: usize = 100;
+pub(crate) const MAX_PROBLEMS_KEPT: usize = 100;
 
 /// One remote scheduled-task creation found in a record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::fields::{self, Fields, Kind};
 use super::{Abort, SourceScan};
 
 /// The window grows to hold one record; a record larger than this is reported and skipped.
-const MAX_RECORD: usize = 64 << 20;
+pub(crate) const MAX_RECORD: usize = 64 << 20;
 const READ_SIZE: usize = 1 << 20;
 
 const START: &[u8] = b"<Event";

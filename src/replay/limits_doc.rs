@@ -1,0 +1,80 @@
+//! The README's "Limits" table states each limit's default; this fails when one of them
+//! stops matching the code. It lives here because the scanner's limits are private to
+//! `replay`.
+
+use crate::command::options::MAX_CHUNK_MB;
+use crate::command::stream::MAX_COMBINATIONS;
+use crate::protocol::framing::{DEFAULT_MAX_CHUNK_BYTES, MAX_HEADER_LINE};
+
+/// The table's row that names `constant`, split into its cells.
+fn row(constant: &str) -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("<!-- section:limits -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- /section:limits -->").next())
+        .expect("README has a limits section");
+    let line = section
+        .lines()
+        .find(|l| l.starts_with('|') && l.contains(&format!("`{constant}`")))
+        .unwrap_or_else(|| panic!("no row of the README's Limits table names `{constant}`"));
+    line.split('|').map(|c| c.trim().to_string()).collect()
+}
+
+/// Thousands separated by commas, as the README writes them.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{} MiB", bytes >> 20)
+}
+
+#[test]
+fn the_readme_limits_table_states_the_defaults_the_code_enforces() {
+    let expected = [
+        (
+            "DEFAULT_MAX_CHUNK_BYTES",
+            format!("{} GiB", DEFAULT_MAX_CHUNK_BYTES >> 30),
+        ),
+        (
+            "MAX_HEADER_LINE",
+            format!("{} bytes", grouped(MAX_HEADER_LINE as u64)),
+        ),
+        ("MAX_COMBINATIONS", MAX_COMBINATIONS.to_string()),
+        ("MAX_RECORD", mib(super::xml::MAX_RECORD)),
+        ("MAX_JSON_LINE", mib(super::jsonl::MAX_JSON_LINE)),
+        (
+            "MAX_ERRORS_PER_CHUNK",
+            super::evtx::MAX_ERRORS_PER_CHUNK.to_string(),
+        ),
+        (
+            "MAX_NESTING",
+            format!("{} levels", super::container::MAX_NESTING),
+        ),
+        ("MAX_PROBLEMS_KEPT", super::MAX_PROBLEMS_KEPT.to_string()),
+    ];
+    for (constant, default) in expected {
+        let cells = row(constant);
+        let stated = cells.get(3).map(String::as_str).unwrap_or_default();
+        assert!(
+            stated == default || stated.starts_with(&format!("{default} ")),
+            "README says {stated:?} for `{constant}`, the code says {default:?}"
+        );
+    }
+    let option = row("DEFAULT_MAX_CHUNK_BYTES");
+    let range = format!(
+        "`max_chunk_mb=<{}–{}>`",
+        MAX_CHUNK_MB.start(),
+        MAX_CHUNK_MB.end()
+    );
+    assert!(option[4].contains(&range), "{} vs {range}", option[4]);
+}
