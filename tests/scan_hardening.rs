@@ -217,45 +217,52 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------
 // 1. Reads of any size.
 
-/// The fault fixed in 947a2a1 (found by fuzzing): an orphan `</Event>` (a record whose
-/// start tag is damaged) that straddled two reads was dropped, and of several orphans in
-/// one gap only the first was counted. Every cut point of the input must give the report
-/// of reading it at once.
+/// Scans `input` in two reads cut at every byte; each report must equal `whole`.
+fn assert_same_at_every_cut(input: &[u8], whole: &InputReport) {
+    for cut in 0..=input.len() {
+        let two = TwoReads {
+            data: input,
+            at: 0,
+            cut,
+        };
+        let report = scan_reader("input", two, &ScanOptions::default());
+        assert_eq!(*whole, report, "reads cut at byte {cut}");
+    }
+}
+
+/// The fault fixed in 947a2a1 (found by fuzzing): an orphan `</Event>` (what is left of
+/// a record whose start tag is damaged) that straddled two reads was dropped when
+/// blanks stood before its `>`.
 #[test]
 fn regression_947a2a1_orphan_end_tag_straddling_two_reads_is_still_reported() {
+    let r = remote();
+    let input = format!("{r}\n</Event\n\n\n>\n{r}\n</Event    >{r}");
+    let whole = scan_at_once(input.as_bytes());
+    let src = single(&whole);
+    assert_eq!((src.records, src.bad_records, src.detections), (5, 2, 3));
+    assert!(whole
+        .problems
+        .iter()
+        .all(|p| p.message.contains("</Event> without its <Event> start tag")));
+    assert_same_at_every_cut(input.as_bytes(), &whole);
+}
+
+/// The other half of 947a2a1: of several orphan end tags in one gap between records,
+/// only the first was counted.
+#[test]
+fn regression_947a2a1_every_orphan_end_tag_in_one_gap_is_reported() {
     let r = remote();
     let input = format!("{r}\n</Event >\n\n</Event\n\n\n>\n</Event>{r}\n");
     let whole = scan_at_once(input.as_bytes());
     let src = single(&whole);
     assert_eq!((src.records, src.bad_records, src.detections), (5, 3, 2));
-    assert!(whole
-        .problems
-        .iter()
-        .all(|p| p.message.contains("</Event> without its <Event> start tag")));
-    for cut in 0..=input.len() {
-        let two = TwoReads {
-            data: input.as_bytes(),
-            at: 0,
-            cut,
-        };
-        let report = scan_reader("input", two, &ScanOptions::default());
-        assert_eq!(whole, report, "reads cut at byte {cut}");
-    }
+    assert_same_at_every_cut(input.as_bytes(), &whole);
 }
 
 #[test]
 fn xml_damage_is_framed_the_same_at_every_cut_between_two_reads() {
     let input = damaged_xml();
-    let whole = scan_at_once(&input);
-    for cut in 0..=input.len() {
-        let two = TwoReads {
-            data: &input,
-            at: 0,
-            cut,
-        };
-        let report = scan_reader("input", two, &ScanOptions::default());
-        assert_eq!(whole, report, "reads cut at byte {cut}");
-    }
+    assert_same_at_every_cut(&input, &scan_at_once(&input));
 }
 
 #[test]
