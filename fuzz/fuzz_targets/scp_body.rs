@@ -4,6 +4,8 @@
 //! those rows, unchanged likewise.
 #![no_main]
 
+mod support;
+
 use csv::ByteRecord;
 use libfuzzer_sys::fuzz_target;
 use schtasksremote::command::serve;
@@ -21,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     stream.extend(chunk(r#"{"action":"execute","finished":true}"#, body));
     let mut out = Vec::new();
     let status = serve(stream.as_slice(), &mut out);
-    let replies = split(&out);
+    let replies = support::split_replies(&out);
     assert_eq!(replies.len(), 2, "one reply per request");
     let (meta, reply_body) = &replies[1];
     if status == 1 {
@@ -101,25 +103,4 @@ fn records(body: &[u8]) -> Option<Vec<ByteRecord>> {
         .byte_records()
         .collect::<Result<_, _>>()
         .ok()
-}
-
-fn split(mut stream: &[u8]) -> Vec<(serde_json::Value, Vec<u8>)> {
-    let mut replies = Vec::new();
-    while !stream.is_empty() {
-        let nl = stream
-            .iter()
-            .position(|&b| b == b'\n')
-            .expect("header line");
-        let line = std::str::from_utf8(&stream[..nl]).expect("ASCII header");
-        let (m, b) = line
-            .strip_prefix("chunked 1.0,")
-            .and_then(|l| l.split_once(','))
-            .expect("chunked 1.0,<m>,<b>");
-        let (m, b): (usize, usize) = (m.parse().unwrap(), b.parse().unwrap());
-        let rest = &stream[nl + 1..];
-        let meta = serde_json::from_slice(&rest[..m]).expect("JSON metadata");
-        replies.push((meta, rest[m..m + b].to_vec()));
-        stream = &rest[m + b..];
-    }
-    replies
 }

@@ -141,8 +141,9 @@ struct Layout {
     /// For each input column, which added column replaces it on detections.
     replaced_by: Vec<Option<usize>>,
     any_clash: bool,
-    /// `,` once per added column that the input does not already have.
-    empty_suffix: Vec<u8>,
+    /// What ends a row with no value of ours: `,` once per added column that the input
+    /// does not already have, then the line end.
+    empty_tail: Vec<u8>,
 }
 
 impl Annotator {
@@ -256,11 +257,7 @@ impl Annotator {
         own.push(b'\n');
         self.reply.header_len = own.len();
         self.reply.len = own.len() as u64;
-        self.reply.empty_tail.clear();
-        self.reply
-            .empty_tail
-            .extend_from_slice(&layout.empty_suffix);
-        self.reply.empty_tail.push(b'\n');
+        self.reply.empty_tail.clone_from(&layout.empty_tail);
         // The end of the last span the reply copies from the request.
         let mut copied_to = 0usize;
 
@@ -301,8 +298,7 @@ impl Annotator {
                     } else {
                         let own_from = self.reply.own.len();
                         write_record(&mut self.reply.own, row);
-                        self.reply.own.extend_from_slice(&layout.empty_suffix);
-                        self.reply.own.push(b'\n');
+                        self.reply.own.extend_from_slice(&layout.empty_tail);
                         self.reply.push_row(OWN, 0, 0, own_from);
                     }
                 }
@@ -359,21 +355,22 @@ impl Annotator {
         }
         let mut clash = [None; ADDED];
         let mut replaced_by = vec![None; names.len()];
-        let mut empty_suffix = Vec::with_capacity(ADDED);
+        let mut empty_tail = Vec::with_capacity(ADDED + 1);
         for (k, name) in self.added_names.iter().enumerate() {
             clash[k] = position(name);
             match clash[k] {
                 Some(i) => replaced_by[i] = Some(k),
-                None => empty_suffix.push(b','),
+                None => empty_tail.push(b','),
             }
         }
+        empty_tail.push(b'\n');
         Layout {
             plan,
             inputs,
             any_clash: clash.iter().any(Option::is_some),
             clash,
             replaced_by,
-            empty_suffix,
+            empty_tail,
         }
     }
 

@@ -6,6 +6,8 @@ use crate::command::options::MAX_CHUNK_MB;
 use crate::command::stream::MAX_COMBINATIONS;
 use crate::protocol::framing::{DEFAULT_MAX_CHUNK_BYTES, MAX_HEADER_LINE};
 
+use super::report::thousands;
+
 /// The table's row that names `constant`, split into its cells.
 fn row(constant: &str) -> Vec<String> {
     let readme = include_str!("../../README.md");
@@ -21,19 +23,6 @@ fn row(constant: &str) -> Vec<String> {
     line.split('|').map(|c| c.trim().to_string()).collect()
 }
 
-/// Thousands separated by commas, as the README writes them.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn mib(bytes: usize) -> String {
     format!("{} MiB", bytes >> 20)
 }
@@ -47,7 +36,7 @@ fn the_readme_limits_table_states_the_defaults_the_code_enforces() {
         ),
         (
             "MAX_HEADER_LINE",
-            format!("{} bytes", grouped(MAX_HEADER_LINE as u64)),
+            format!("{} bytes", thousands(MAX_HEADER_LINE as u64)),
         ),
         ("MAX_COMBINATIONS", MAX_COMBINATIONS.to_string()),
         ("MAX_RECORD", mib(super::xml::MAX_RECORD)),

@@ -228,7 +228,8 @@ pub(crate) struct Totals {
     pub report: InputReport,
 }
 
-fn thousands(n: u64) -> String {
+/// `n` with its thousands separated by commas (`1,024`).
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

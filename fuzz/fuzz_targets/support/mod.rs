@@ -1,4 +1,5 @@
-//! Shared by the reader targets.
+//! Shared by the targets; each target uses part of it.
+#![allow(dead_code)]
 
 use std::io::Read;
 
@@ -35,4 +36,30 @@ pub fn same_report_in_pieces(data: &[u8], format: Format) {
         source.process_events + source.other_events + source.bad_records
     );
     assert_eq!(source.detections as usize, whole.detections.len());
+}
+
+/// Splits a reply stream into (metadata, body), checking the framing exactly as splunkd
+/// reads it: `chunked 1.0,<m>,<b>` and a newline, then `m` bytes of ASCII JSON and `b`
+/// bytes of body.
+pub fn split_replies(mut stream: &[u8]) -> Vec<(serde_json::Value, Vec<u8>)> {
+    let mut replies = Vec::new();
+    while !stream.is_empty() {
+        let nl = stream
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("header line");
+        let line = std::str::from_utf8(&stream[..nl]).expect("ASCII header");
+        let (m, b) = line
+            .strip_prefix("chunked 1.0,")
+            .and_then(|l| l.split_once(','))
+            .expect("chunked 1.0,<m>,<b>");
+        let (m, b): (usize, usize) = (m.parse().unwrap(), b.parse().unwrap());
+        let rest = &stream[nl + 1..];
+        assert!(rest.len() >= m + b, "reply shorter than its header");
+        assert!(rest[..m].is_ascii(), "metadata must be ASCII JSON");
+        let meta = serde_json::from_slice(&rest[..m]).expect("JSON metadata");
+        replies.push((meta, rest[m..m + b].to_vec()));
+        stream = &rest[m + b..];
+    }
+    replies
 }
