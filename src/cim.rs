@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use crate::detection::ProcessEvent;
+use crate::detection::{basename, ProcessEvent};
 
 /// A field of the CIM `Endpoint.Processes` dataset that the detection reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,69 +75,226 @@ impl CimField {
     /// Candidate sources in priority order: the CIM names first, then raw names.
     fn candidates(self) -> &'static [Candidate] {
         use Candidate::{Basename, DomainUser, Plain};
+        use Name::{Exact, Leaf};
         match self {
             CimField::ProcessName => &[
-                Plain("process_name"),
-                Plain("Processes.process_name"),
-                Basename("process_path"),
-                Basename("Processes.process_path"),
-                Basename("Image"),
-                Basename("NewProcessName"),
-                Basename("ImageFileName"),
+                Plain(Exact("process_name")),
+                Plain(Exact("Processes.process_name")),
+                Basename(Exact("process_path")),
+                Basename(Exact("Processes.process_path")),
+                Basename(Leaf("Image")),
+                Basename(Leaf("NewProcessName")),
+                Basename(Leaf("ImageFileName")),
             ],
             CimField::ProcessPath => &[
-                Plain("process_path"),
-                Plain("Processes.process_path"),
-                Plain("Image"),
-                Plain("NewProcessName"),
-                Plain("ImageFileName"),
+                Plain(Exact("process_path")),
+                Plain(Exact("Processes.process_path")),
+                Plain(Leaf("Image")),
+                Plain(Leaf("NewProcessName")),
+                Plain(Leaf("ImageFileName")),
             ],
             CimField::OriginalFileName => &[
-                Plain("original_file_name"),
-                Plain("Processes.original_file_name"),
-                Plain("OriginalFileName"),
+                Plain(Exact("original_file_name")),
+                Plain(Exact("Processes.original_file_name")),
+                Plain(Leaf("OriginalFileName")),
             ],
             CimField::Process => &[
-                Plain("process"),
-                Plain("Processes.process"),
-                Plain("CommandLine"),
-                Plain("Process_Command_Line"),
+                Plain(Exact("process")),
+                Plain(Exact("Processes.process")),
+                Plain(Leaf("CommandLine")),
+                Plain(Leaf("Process_Command_Line")),
             ],
             CimField::ParentProcessName => &[
-                Plain("parent_process_name"),
-                Plain("Processes.parent_process_name"),
-                Basename("ParentImage"),
-                Basename("ParentProcessName"),
-                Plain("ParentBaseFileName"),
+                Plain(Exact("parent_process_name")),
+                Plain(Exact("Processes.parent_process_name")),
+                Basename(Leaf("ParentImage")),
+                Basename(Leaf("ParentProcessName")),
+                Plain(Leaf("ParentBaseFileName")),
             ],
             CimField::Dest => &[
-                Plain("dest"),
-                Plain("Processes.dest"),
-                Plain("Computer"),
-                Plain("ComputerName"),
-                Plain("aid_computer_name"),
-                Plain("Hostname"),
-                // winlogbeat's `winlog.computer_name`, flattened to its leaf name.
-                Plain("computer_name"),
+                Plain(Exact("dest")),
+                Plain(Exact("Processes.dest")),
+                Plain(Leaf("Computer")),
+                Plain(Leaf("ComputerName")),
+                Plain(Leaf("aid_computer_name")),
+                Plain(Leaf("Hostname")),
+                // winlogbeat's `winlog.computer_name`.
+                Plain(Leaf("computer_name")),
             ],
             CimField::User => &[
-                Plain("user"),
-                Plain("Processes.user"),
-                Plain("User"),
-                DomainUser("SubjectDomainName", "SubjectUserName"),
-                Plain("SubjectUserName"),
-                Plain("UserName"),
-                Plain("UserSid"),
+                Plain(Exact("user")),
+                Plain(Exact("Processes.user")),
+                Plain(Leaf("User")),
+                DomainUser(Leaf("SubjectDomainName"), Leaf("SubjectUserName")),
+                Plain(Leaf("SubjectUserName")),
+                Plain(Leaf("UserName")),
+                Plain(Leaf("UserSid")),
             ],
+        }
+    }
+}
+
+/// How a name of the mapping is found among a record's field names.
+///
+/// Nested JSON (winlogbeat's `winlog.event_data.CommandLine`) and Splunk's JSON field
+/// extraction both name a field by its dotted path; raw Windows names are found at the
+/// end of such a path, CIM names only as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// This name and nothing else (`process_name`, `Processes.process_name`).
+    Exact(&'static str),
+    /// This name, or a dotted path that ends in `.` + this name
+    /// (`CommandLine` finds `winlog.event_data.CommandLine`).
+    Leaf(&'static str),
+}
+
+impl Name {
+    /// Whether a record's field called `field` is this name.
+    ///
+    /// ```
+    /// use schtasksremote::cim::Name;
+    /// assert!(Name::Leaf("CommandLine").matches("winlog.event_data.CommandLine"));
+    /// assert!(!Name::Leaf("CommandLine").matches("winlog.event_data.XCommandLine"));
+    /// assert!(!Name::Exact("process").matches("Processes.process"));
+    /// ```
+    pub fn matches(self, field: &str) -> bool {
+        match self {
+            Name::Exact(n) => field == n,
+            Name::Leaf(n) => {
+                field == n
+                    || field
+                        .strip_suffix(n)
+                        .is_some_and(|path| path.ends_with('.'))
+            }
         }
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Candidate {
-    Plain(&'static str),
-    Basename(&'static str),
-    DomainUser(&'static str, &'static str),
+    Plain(Name),
+    Basename(Name),
+    DomainUser(Name, Name),
+}
+
+/// A field that says what kind of event a record is, or when it happened. Not a CIM
+/// field: read to pick process creations out of everything else and to date them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventField {
+    /// CrowdStrike's `event_simpleName`.
+    SimpleName,
+    /// The Windows event ID.
+    EventId,
+    /// The log or provider that wrote the event.
+    Provider,
+    /// The event's time.
+    Time,
+}
+
+impl EventField {
+    const ALL: [EventField; 4] = [
+        EventField::SimpleName,
+        EventField::EventId,
+        EventField::Provider,
+        EventField::Time,
+    ];
+
+    /// The names that carry this field, in preference order.
+    pub fn names(self) -> &'static [Name] {
+        use Name::{Exact, Leaf};
+        match self {
+            EventField::SimpleName => &[Exact("event_simpleName")],
+            // XML / NXLog / OTRF, Splunk exports, winlogbeat (`winlog.event_id`).
+            EventField::EventId => &[Leaf("EventID"), Exact("EventCode"), Leaf("event_id")],
+            EventField::Provider => &[
+                Leaf("Provider"),
+                Leaf("SourceName"),
+                Leaf("Channel"),
+                Leaf("provider_name"),
+                Leaf("channel"),
+                Exact("source"),
+                Exact("sourcetype"),
+            ],
+            EventField::Time => &[
+                Leaf("TimeCreated"),
+                Exact("@timestamp"),
+                Leaf("EventTime"),
+                Exact("_time"),
+                Leaf("timestamp"),
+                Leaf("UtcTime"),
+                Exact("time"),
+            ],
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What kind of event a record is, judged from its event-type fields only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A process creation: Sysmon 1, Security 4688, CrowdStrike ProcessRollup2 /
+    /// SyntheticProcessRollup2.
+    ProcessCreation,
+    /// Another event: skipped and counted.
+    Other,
+    /// No event type at all (a CSV export of `Endpoint.Processes`): a process creation
+    /// when it carries process fields ([`FieldPlan::has_process_fields`]).
+    Untyped,
+}
+
+/// Classifies an event from its `event_simpleName`, its event ID and the values of its
+/// provider fields (read lazily, first present first).
+///
+/// Event ID 1 is a process creation only for Sysmon and 4688 only for Security: other
+/// providers reuse the numbers. Without any provider field the ID is trusted.
+///
+/// ```
+/// use schtasksremote::cim::{classify_event, EventKind};
+/// let sysmon = ["Microsoft-Windows-Sysmon"];
+/// assert_eq!(classify_event(None, Some("1"), sysmon.into_iter()), EventKind::ProcessCreation);
+/// let time = ["Microsoft-Windows-Time-Service"];
+/// assert_eq!(classify_event(None, Some("1"), time.into_iter()), EventKind::Other);
+/// assert_eq!(classify_event(None, None, std::iter::empty()), EventKind::Untyped);
+/// ```
+pub fn classify_event<'a>(
+    simple_name: Option<&str>,
+    event_id: Option<&str>,
+    providers: impl Iterator<Item = &'a str>,
+) -> EventKind {
+    if let Some(name) = simple_name {
+        return match name {
+            "ProcessRollup2" | "SyntheticProcessRollup2" => EventKind::ProcessCreation,
+            _ => EventKind::Other,
+        };
+    }
+    let Some(eid) = event_id else {
+        return EventKind::Untyped;
+    };
+    let word = match eid.trim() {
+        "1" => "sysmon",
+        "4688" => "security",
+        _ => return EventKind::Other,
+    };
+    let mut any = false;
+    for provider in providers {
+        any = true;
+        if contains_ignore_ascii_case(provider, word) {
+            return EventKind::ProcessCreation;
+        }
+    }
+    if any {
+        EventKind::Other
+    } else {
+        EventKind::ProcessCreation
+    }
+}
+
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// Where one CIM field's value comes from, as indices into a record's fields.
@@ -158,6 +315,8 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldPlan {
     sources: [Vec<Source>; 7],
+    /// For each [`EventField`], the columns that carry it, best first.
+    event_fields: [Vec<usize>; 4],
 }
 
 impl FieldPlan {
@@ -176,7 +335,9 @@ impl FieldPlan {
         I: IntoIterator<Item = &'n str>,
     {
         let names: Vec<&str> = names.into_iter().collect();
-        let find = |wanted: &str| names.iter().position(|n| *n == wanted);
+        // Every name is looked for among all the record's names first, in the
+        // order the mapping prefers, so that field order in a record does not matter.
+        let find = |wanted: Name| names.iter().position(|n| wanted.matches(n));
         let mut plan = FieldPlan::default();
         for field in CimField::ALL {
             let found = field
@@ -192,7 +353,84 @@ impl FieldPlan {
                 });
             plan.sources[field.index()] = found.collect();
         }
+        for field in EventField::ALL {
+            let columns = field.names().iter().flat_map(|wanted| {
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| wanted.matches(n))
+                    .map(|(i, _)| i)
+            });
+            plan.event_fields[field.index()] = columns.collect();
+        }
         plan
+    }
+
+    /// The first present value of an event-type field in one record.
+    pub fn event_field<'a, F>(&self, field: EventField, get: F) -> Option<&'a str>
+    where
+        F: Fn(usize) -> Option<&'a str>,
+    {
+        self.event_fields[field.index()]
+            .iter()
+            .find_map(|&i| get(i))
+    }
+
+    /// Classifies one record ([`classify_event`]) from the columns this plan found;
+    /// [`EventKind::Untyped`] is settled by [`FieldPlan::has_process_fields`].
+    ///
+    /// ```
+    /// use schtasksremote::cim::{EventKind, FieldPlan};
+    /// let plan = FieldPlan::from_names(["winlog.event_id", "winlog.provider_name", "x"]);
+    /// let values = ["1", "Microsoft-Windows-Sysmon", ""];
+    /// assert_eq!(plan.event_kind(|i| values.get(i).copied()), EventKind::ProcessCreation);
+    /// ```
+    pub fn event_kind<'a, F>(&self, get: F) -> EventKind
+    where
+        F: Fn(usize) -> Option<&'a str>,
+    {
+        let providers = self.event_fields[EventField::Provider.index()]
+            .iter()
+            .filter_map(|&i| get(i));
+        self.settle(classify_event(
+            self.event_field(EventField::SimpleName, &get),
+            self.event_field(EventField::EventId, &get),
+            providers,
+        ))
+    }
+
+    /// Settles [`EventKind::Untyped`]: a process creation when this plan can read a
+    /// process from the record, another event otherwise. Other kinds stay.
+    pub fn settle(&self, kind: EventKind) -> EventKind {
+        match kind {
+            EventKind::Untyped if self.has_process_fields() => EventKind::ProcessCreation,
+            EventKind::Untyped => EventKind::Other,
+            kind => kind,
+        }
+    }
+
+    /// The allocation- and validation-free reject path (~98% of rows and events):
+    /// whether any column an image name can come from may name schtasks.exe
+    /// ([`crate::detection::may_name_schtasks`] on each): the byte-level reject path the
+    /// search command and the scanner share, run before mapping or UTF-8 checks.
+    /// `get(i)` gives column `i`'s bytes.
+    pub fn may_name_schtasks<'a, F>(&self, get: F) -> bool
+    where
+        F: Fn(usize) -> Option<&'a [u8]>,
+    {
+        [
+            CimField::ProcessName,
+            CimField::ProcessPath,
+            CimField::OriginalFileName,
+        ]
+        .into_iter()
+        .flat_map(|f| self.sources(f).iter())
+        .any(|source| match *source {
+            Source::Column(i) | Source::Basename(i) => {
+                crate::detection::may_name_schtasks(get(i).unwrap_or_default())
+            }
+            Source::DomainUser { .. } | Source::Absent => true,
+        })
     }
 
     /// Where `field` is read from first ([`Source::Absent`] when nothing is).
@@ -311,19 +549,6 @@ impl<'a> MappedEvent<'a> {
     }
 }
 
-/// The file-name part of a Windows (or POSIX) path: after the last `\` or `/`.
-///
-/// ```
-/// assert_eq!(schtasksremote::cim::basename(r"C:\Windows\System32\schtasks.exe"), "schtasks.exe");
-/// assert_eq!(schtasksremote::cim::basename("schtasks.exe"), "schtasks.exe");
-/// ```
-pub fn basename(path: &str) -> &str {
-    match path.rfind(['\\', '/']) {
-        Some(i) => &path[i + 1..],
-        None => path,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +630,106 @@ mod tests {
         let ev = plan.map(|_| None);
         assert_eq!(ev.as_event(), ProcessEvent::default());
         assert!(!plan.has_process_fields());
+    }
+
+    /// The byte-level reject path must never reject a record the detection core would
+    /// call schtasks, whichever column (CIM or raw) names the image.
+    #[test]
+    fn fast_reject_never_drops_a_row_the_core_calls_schtasks() {
+        let values: [&[u8]; 14] = [
+            b"schtasks.exe",
+            b"SchTasks.EXE",
+            b"\"schtasks.exe\"",
+            b"schtasks.exe \t",
+            br"C:\Windows\System32\schtasks.exe",
+            br"C:/Windows/System32/SCHTASKS.EXE",
+            br#""C:\Windows\System32\schtasks.exe" "#,
+            br"C:\Windows\System32\schtasks.exe\ ",
+            b"schtasks",
+            b"notschtasks.exe.bak",
+            b"cmd.exe",
+            b"",
+            b"\xffschtasks.exe",
+            b"schtasks.exe\xff",
+        ];
+        for header in [
+            &["process_name", "process_path", "original_file_name"][..],
+            &["Image", "OriginalFileName", "CommandLine"][..],
+            &["NewProcessName", "CommandLine"][..],
+            &["winlog.event_data.Image", "CommandLine"][..],
+        ] {
+            let plan = FieldPlan::from_names(header.iter().copied());
+            for column in 0..header.len() {
+                for value in values {
+                    let mut row: Vec<&[u8]> = vec![b""; header.len()];
+                    row[column] = value;
+                    let text: Vec<String> = row
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .collect();
+                    let mapped = plan.map(|i| text.get(i).map(String::as_str));
+                    if crate::detection::is_schtasks(&mapped.as_event()) {
+                        assert!(
+                            plan.may_name_schtasks(|i| row.get(i).copied()),
+                            "{header:?}[{column}] = {:?} is schtasks but was rejected",
+                            String::from_utf8_lossy(value)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sysmon_eid_1_is_a_process_event_but_other_providers_eid_1_is_not() {
+        let plan = FieldPlan::from_names(["EventID", "SourceName"]);
+        let sysmon = ["1", "Microsoft-Windows-Sysmon"];
+        let time = ["1", "Microsoft-Windows-Time-Service"];
+        assert_eq!(
+            plan.event_kind(|i| sysmon.get(i).copied()),
+            EventKind::ProcessCreation
+        );
+        assert_eq!(plan.event_kind(|i| time.get(i).copied()), EventKind::Other);
+    }
+
+    #[test]
+    fn security_4688_and_crowdstrike_rollups_are_process_events() {
+        let sec = FieldPlan::from_names(["EventID", "Channel"]);
+        assert_eq!(
+            sec.event_kind(|i| ["4688", "Security"].get(i).copied()),
+            EventKind::ProcessCreation
+        );
+        let cs = FieldPlan::from_names(["event_simpleName", "CommandLine"]);
+        assert_eq!(
+            cs.event_kind(|i| ["SyntheticProcessRollup2", "x"].get(i).copied()),
+            EventKind::ProcessCreation
+        );
+        assert_eq!(
+            cs.event_kind(|i| ["DnsRequest", "x"].get(i).copied()),
+            EventKind::Other
+        );
+    }
+
+    #[test]
+    fn rows_without_event_type_are_process_events_only_with_process_fields() {
+        let cim = FieldPlan::from_names(["process_name"]);
+        assert_eq!(
+            cim.event_kind(|_| Some("a.exe")),
+            EventKind::ProcessCreation
+        );
+        let other = FieldPlan::from_names(["foo"]);
+        assert_eq!(other.event_kind(|_| Some("bar")), EventKind::Other);
+    }
+
+    #[test]
+    fn raw_names_are_found_at_the_end_of_a_dotted_path_and_cim_names_are_not() {
+        let plan = FieldPlan::from_names([
+            "winlog.event_data.CommandLine",
+            "x.process_name",
+            "winlog.computer_name",
+        ]);
+        assert_eq!(plan.source(CimField::Process), Source::Column(0));
+        assert_eq!(plan.source(CimField::ProcessName), Source::Absent);
+        assert_eq!(plan.source(CimField::Dest), Source::Column(2));
     }
 }

@@ -5,7 +5,9 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use schtasksremote::{command, detection, replay};
+use schtasksremote::{command, detection};
+
+mod cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,7 +28,7 @@ enum Command {
     /// Show how a command line is split, parsed and judged.
     Explain(ExplainArgs),
     /// Scan replay datasets (XmlWinEventLog, EVTX, JSON lines, CSV) without Splunk.
-    Scan(replay::ScanArgs),
+    Scan(cli::scan::ScanArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,7 +56,7 @@ fn main() -> ExitCode {
             widen_pipes();
             command::serve(io::stdin().lock(), io::stdout().lock())
         }
-        Some(Command::Scan(args)) => replay::run(&args),
+        Some(Command::Scan(args)) => cli::scan::run(&args),
         Some(Command::Explain(args)) => explain(&args),
     };
     ExitCode::from(u8::try_from(status).unwrap_or(1))

@@ -2,8 +2,6 @@
 //! an unknown option, a repeated one, a bare word or a bad value is an error that names
 //! the option and what is allowed.
 
-use std::fmt;
-
 use crate::cim::CimField;
 use crate::detection::DetectorConfig;
 use crate::protocol::framing::DEFAULT_MAX_CHUNK_BYTES;
@@ -61,20 +59,13 @@ pub const OPTION_NAMES: [&str; 10] = [
 ];
 
 /// A bad option. `Display` is the message shown in Splunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct OptionError {
     /// The argument as Splunk passed it.
     pub argument: String,
     pub message: String,
 }
-
-impl fmt::Display for OptionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for OptionError {}
 
 /// Parses `searchinfo.args` (`["action=annotate", "risk_score=80"]`).
 ///

@@ -381,7 +381,7 @@ impl Annotator {
             .inputs
             .iter()
             .any(|&(_, mv)| mv.and_then(|m| row.get(m)).is_some_and(|v| !v.is_empty()));
-        if !multivalue && !may_name_schtasks(layout, row) {
+        if !multivalue && !layout.plan.may_name_schtasks(|i| row.get(i)) {
             return None;
         }
         let irregular = Cell::new(false);
@@ -542,90 +542,5 @@ fn write_record(out: &mut Vec<u8>, row: &ByteRecord) {
             out.push(b',');
         }
         write_field(out, value);
-    }
-}
-
-/// The allocation- and validation-free reject path (~98% of rows): no column the image
-/// name can come from ends with `schtasks.exe` (ASCII case-insensitive, trailing blanks and
-/// quotes ignored), so `is_schtasks` would be false whatever the mapping picks.
-fn may_name_schtasks(layout: &Layout, row: &ByteRecord) -> bool {
-    const NAME: &[u8] = b"schtasks.exe";
-    [
-        CimField::ProcessName,
-        CimField::ProcessPath,
-        CimField::OriginalFileName,
-    ]
-    .into_iter()
-    .flat_map(|f| layout.plan.sources(f).iter())
-    .any(|source| {
-        let column = match *source {
-            Source::Column(i) | Source::Basename(i) => i,
-            Source::DomainUser { .. } | Source::Absent => return true,
-        };
-        let value = row.get(column).unwrap_or_default();
-        let end = value
-            .iter()
-            .rposition(|b| !matches!(b, b' ' | b'\t' | b'"'))
-            .map_or(0, |p| p + 1);
-        end >= NAME.len()
-            && value
-                .get(end - NAME.len()..end)
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(NAME))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::detection::{is_schtasks, ProcessEvent};
-
-    /// The byte-level reject path must never reject a row the detection core would
-    /// call schtasks, whichever column (CIM or raw) names the image.
-    #[test]
-    fn fast_reject_never_drops_a_row_the_core_calls_schtasks() {
-        let values: [&[u8]; 14] = [
-            b"schtasks.exe",
-            b"SchTasks.EXE",
-            b"\"schtasks.exe\"",
-            b"schtasks.exe \t",
-            br"C:\Windows\System32\schtasks.exe",
-            br"C:/Windows/System32/SCHTASKS.EXE",
-            br#""C:\Windows\System32\schtasks.exe" "#,
-            br"C:\Windows\System32\schtasks.exe\ ",
-            b"schtasks",
-            b"notschtasks.exe.bak",
-            b"cmd.exe",
-            b"",
-            b"\xffschtasks.exe",
-            b"schtasks.exe\xff",
-        ];
-        for header in [
-            &["process_name", "process_path", "original_file_name"][..],
-            &["Image", "OriginalFileName", "CommandLine"][..],
-            &["NewProcessName", "CommandLine"][..],
-        ] {
-            let mut annotator = Annotator::new(Options::default());
-            let layout = annotator.layout(&ByteRecord::from(header.to_vec()));
-            for column in 0..header.len() {
-                for value in values {
-                    let mut fields: Vec<&[u8]> = vec![b""; header.len()];
-                    fields[column] = value;
-                    let row = ByteRecord::from(fields);
-                    let text: Vec<String> = row
-                        .iter()
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .collect();
-                    let mapped = layout.plan.map(|i| text.get(i).map(String::as_str));
-                    let event: ProcessEvent<'_> = mapped.as_event();
-                    if is_schtasks(&event) {
-                        assert!(
-                            may_name_schtasks(&layout, &row),
-                            "{header:?}[{column}] = {:?} is schtasks but was rejected",
-                            String::from_utf8_lossy(value)
-                        );
-                    }
-                }
-            }
-        }
     }
 }

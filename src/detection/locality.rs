@@ -36,7 +36,7 @@ fn without_root_dot(host: &str) -> &str {
 }
 
 /// Classifies a target already passed through [`normalize`].
-pub fn classify(normalized: &str, dest: &str) -> Locality {
+pub fn locate(normalized: &str, dest: &str) -> Locality {
     if normalized.is_empty() {
         return Locality::Empty;
     }
@@ -155,7 +155,7 @@ mod tests {
     use super::*;
 
     fn loc(target: &str, dest: &str) -> Locality {
-        classify(&normalize(target), dest)
+        locate(&normalize(target), dest)
     }
 
     #[test]

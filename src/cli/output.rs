@@ -4,9 +4,8 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use crate::detection::OUTPUT_FIELDS;
-
-use super::{Detection, InputReport, SourceStats, Value};
+use schtasksremote::detection::OUTPUT_FIELDS;
+use schtasksremote::replay::{Detection, InputReport, SourceStats, Value, LEAD_COLUMNS};
 
 /// How detections are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -19,17 +18,6 @@ pub enum OutputFormat {
     /// One JSON object per detection per line.
     Json,
 }
-
-/// The columns before the detection's own fields, in CSV and JSON.
-pub const LEAD_COLUMNS: [&str; 7] = [
-    "source",
-    "record",
-    "time",
-    "dest",
-    "user",
-    "process_name",
-    "process",
-];
 
 /// Multivalue fields are joined with this in CSV and in the table.
 const MV_SEP: &str = ";";
