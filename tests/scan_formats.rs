@@ -8,21 +8,10 @@ use std::io::Write;
 use std::path::Path;
 
 use scan_support::*;
-use schtasksremote::replay::{scan_path, scan_reader, Format, InputReport, ScanOptions, Value};
+use schtasksremote::replay::{scan_path, scan_reader, Format, InputReport, ScanOptions};
 
 fn scan(path: &Path) -> InputReport {
     scan_path(path, &ScanOptions::default())
-}
-
-fn remote_hosts(report: &InputReport) -> Vec<String> {
-    report
-        .detections
-        .iter()
-        .map(|d| match d.field("remote_host") {
-            Some(Value::One(h)) => h.clone(),
-            other => panic!("remote_host {other:?}"),
-        })
-        .collect()
 }
 
 /// Remote Sysmon, network event, remote 4688, local Sysmon: 4 records, 2 detections.

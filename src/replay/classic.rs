@@ -1,6 +1,7 @@
 //! Classic WinEventLog raw text: what Splunk's Windows inputs index with
 //! `renderXml = false` (sourcetype `WinEventLog`, the Splunk_TA_windows default before
-//! XML), and what a search exported as raw events holds. Many events per file, CRLF or LF:
+//! XML), and what a search exported as raw events holds. Many events per file, CRLF or LF
+//! (the message's indents are tabs, shown here as spaces):
 //!
 //! ```text
 //! 10/27/2020 08:00:14 PM
@@ -11,13 +12,13 @@
 //! Message=A new process has been created.
 //!
 //! Creator Subject:
-//! 	Account Name:		user1
-//! 	Account Domain:		CORP
+//!     Account Name:        user1
+//!     Account Domain:        CORP
 //! …
 //! Process Information:
-//! 	New Process Name:	C:\Windows\System32\schtasks.exe
-//! 	Creator Process Name:	C:\Windows\System32\cmd.exe
-//! 	Process Command Line:	schtasks /create /s HOST2 …
+//!     New Process Name:    C:\Windows\System32\schtasks.exe
+//!     Creator Process Name:    C:\Windows\System32\cmd.exe
+//!     Process Command Line:    schtasks /create /s HOST2 …
 //! ```
 //!
 //! An event starts at a line holding only a timestamp (`MM/DD/YYYY hh:mm:ss AM`, the
@@ -40,11 +41,11 @@ use std::io::{BufReader, Read};
 
 use super::fields::Fields;
 use super::jsonl::{read_line_bounded, MAX_JSON_LINE};
-use super::{Abort, SourceScan};
+use super::{SourceScan, Stopped};
 
 /// Reads classic WinEventLog events from `reader` and hands each to the judge. A line
 /// longer than [`MAX_JSON_LINE`] is reported and skipped; its event is still judged.
-pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
+pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut line = Vec::with_capacity(1 << 12);
     let mut parser = ClassicParser::default();
@@ -85,18 +86,18 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             text
         };
         if parser.starts_event(text) && parser.in_event() {
-            scan.judge(&fields, record);
+            scan.judge(&fields, record)?;
             fields.clear();
             parser.reset();
         }
         let was_in_event = parser.in_event();
         parser.feed(text, &mut fields);
         if !was_in_event && parser.in_event() {
-            record = scan.next_record();
+            record = scan.next_record()?;
         }
     }
     if parser.in_event() {
-        scan.judge(&fields, record);
+        scan.judge(&fields, record)?;
     }
     Ok(())
 }
@@ -177,10 +178,8 @@ impl ClassicParser {
             return;
         }
         if let Some((label, value)) = label(line) {
-            // Writing to a String cannot fail.
-            let _ = fields.begin_with(|name| {
+            fields.begin_with(|name| {
                 name.extend(label.chars().map(|c| if c == ' ' { '_' } else { c }));
-                Ok::<(), std::convert::Infallible>(())
             });
             fields.value_text().push_str(value);
             fields.end();
@@ -335,7 +334,7 @@ ParentCommandLine: cmd.exe\n";
         let mut parser = ClassicParser::default();
         let mut fields = Fields::default();
         let mut events = Vec::new();
-        let mut take = |fields: &Fields, events: &mut Vec<_>| {
+        let take = |fields: &Fields, events: &mut Vec<_>| {
             let pairs: Vec<(String, String)> = fields
                 .names()
                 .enumerate()

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use super::encoding::{decode_utf16, Utf16};
 use super::sniff::{sniff, Format, SNIFF_LEN};
 use super::{
     Counting, InputReport, Location, Problem, ProblemKind, ScanOptions, SourceScan, Stopped,
@@ -111,7 +112,7 @@ pub(crate) fn scan_path(
         if walked {
             report.not_event_data += 1;
         } else {
-            let _ = unreadable(report, options, &name, not_event_data_message(&head));
+            let _ = unreadable(report, options, &name, not_event_data_message(&head, None));
         }
         return;
     }
@@ -134,17 +135,20 @@ pub(crate) fn scan_path(
         return;
     }
     let mut whole = Cursor::new(head).chain(rest);
-    let _ = dispatch(&name, format, &mut whole, options, report, 0, false);
+    let _ = dispatch(&name, format, &mut whole, options, report, 0, walked);
 }
 
-fn not_event_data_message(head: &[u8]) -> String {
-    if head.is_empty() {
-        "empty file, not event data".to_owned()
-    } else {
-        "not event data: expected XmlWinEventLog, EVTX, JSON lines, CSV with process \
-         fields, or a gzip/zip/tar archive of them"
-            .to_owned()
+/// The message for an input no reader takes: what was seen (from its first bytes,
+/// after transcoding from `encoding`), then what is read.
+fn not_event_data_message(head: &[u8], encoding: Option<Utf16>) -> String {
+    if head.is_empty() && encoding.is_none() {
+        return "empty file, not event data".to_owned();
     }
+    format!(
+        "not event data: {}; expected XmlWinEventLog, EVTX, JSON lines, CSV with process \
+         fields, classic WinEventLog text (UTF-8 or UTF-16), or a gzip/zip/tar archive of them",
+        super::seen::describe(head, encoding.map(Utf16::name))
+    )
 }
 
 /// Scans a stream whose format is not known yet.
@@ -155,7 +159,7 @@ pub(crate) fn scan_stream<R: Read>(
     report: &mut InputReport,
     depth: u32,
 ) -> Result<(), Stopped> {
-    scan_member(name, &mut reader, options, report, depth, false)
+    scan_member(name, &mut reader, options, report, depth, false, None)
 }
 
 /// Scans a stream known to hold `format` (no sniffing).
@@ -169,8 +173,10 @@ pub(crate) fn scan_as(
     dispatch(name, format, reader, options, report, 0, false)
 }
 
-/// Scans a stream; `member`: it is an archive member, where files that are not event
-/// data (a README in a zip) are skipped quietly.
+/// Scans a stream; `member`: it is an archive member (or a file found in a walked
+/// folder), where files that are not event data (a README in a zip) are skipped
+/// quietly. `encoding`: the stream was transcoded from it (for the message when the
+/// text is not event data).
 fn scan_member(
     name: &str,
     reader: &mut dyn Read,
@@ -178,12 +184,25 @@ fn scan_member(
     report: &mut InputReport,
     depth: u32,
     member: bool,
+    encoding: Option<Utf16>,
 ) -> Result<(), Stopped> {
     let mut head = Vec::with_capacity(SNIFF_LEN);
     if let Err(e) = (&mut *reader).take(SNIFF_LEN as u64).read_to_end(&mut head) {
         return unreadable(report, options, name, format!("cannot read: {e}"));
     }
     let format = sniff(&head);
+    if format == Format::Unknown {
+        if member {
+            report.not_event_data += 1;
+            return Ok(());
+        }
+        return unreadable(
+            report,
+            options,
+            name,
+            not_event_data_message(&head, encoding),
+        );
+    }
     let mut whole = Cursor::new(head).chain(reader);
     dispatch(name, format, &mut whole, options, report, depth, member)
 }
@@ -199,7 +218,11 @@ fn dispatch(
     depth: u32,
     member: bool,
 ) -> Result<(), Stopped> {
-    if depth > MAX_NESTING && matches!(format, Format::Gzip | Format::Zip | Format::Tar) {
+    let layer = matches!(
+        format,
+        Format::Gzip | Format::Zip | Format::Tar | Format::Utf16(_)
+    );
+    if depth > MAX_NESTING && layer {
         return unreadable(
             report,
             options,
@@ -210,7 +233,19 @@ fn dispatch(
     match format {
         Format::Gzip => {
             let mut decoder = flate2::read::MultiGzDecoder::new(reader);
-            scan_member(name, &mut decoder, options, report, depth + 1, member)
+            scan_member(name, &mut decoder, options, report, depth + 1, member, None)
+        }
+        Format::Utf16(utf16) => {
+            let mut decoder = decode_utf16(reader, utf16);
+            scan_member(
+                name,
+                &mut decoder,
+                options,
+                report,
+                depth + 1,
+                member,
+                Some(utf16),
+            )
         }
         Format::Zip => zip_stream(name, reader, options, report, depth + 1),
         Format::Tar => tar_stream(name, reader, options, report, depth + 1),
@@ -219,15 +254,16 @@ fn dispatch(
                 report.not_event_data += 1;
                 Ok(())
             } else {
-                unreadable(report, options, name, not_event_data_message(b"?"))
+                unreadable(report, options, name, not_event_data_message(b"?", None))
             }
         }
-        Format::Evtx | Format::Xml | Format::JsonLines | Format::Csv => {
+        Format::Evtx | Format::Xml | Format::JsonLines | Format::Csv | Format::ClassicText => {
             let mut scan = SourceScan::new(name, format, options, report);
             let result = match format {
                 Format::Evtx => super::evtx::scan(reader, &mut scan),
                 Format::Xml => super::xml::scan(reader, &mut scan),
                 Format::JsonLines => super::jsonl::scan(reader, &mut scan),
+                Format::ClassicText => super::classic::scan(reader, &mut scan),
                 _ => super::csv::scan(reader, &mut scan),
             };
             scan.finish();
@@ -266,7 +302,7 @@ fn zip_archive<R: Read + Seek>(
                 }
                 let member = member_name(name, entry.name());
                 let mut entry = entry;
-                scan_member(&member, &mut entry, options, report, depth + 1, true)?;
+                scan_member(&member, &mut entry, options, report, depth + 1, true, None)?;
             }
             Err(e) => unreadable(report, options, name, format!("zip member {}: {e}", i + 1))?,
         }
@@ -291,7 +327,7 @@ fn zip_stream<R: Read>(
                 }
                 let member = member_name(name, entry.name());
                 let mut entry = entry;
-                scan_member(&member, &mut entry, options, report, depth, true)?;
+                scan_member(&member, &mut entry, options, report, depth, true, None)?;
             }
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -332,7 +368,7 @@ fn tar_stream<R: Read>(
         }
         let member = member_name(name, &String::from_utf8_lossy(&entry.path_bytes()));
         let mut entry = entry;
-        scan_member(&member, &mut entry, options, report, depth, true)?;
+        scan_member(&member, &mut entry, options, report, depth, true, None)?;
     }
     Ok(())
 }

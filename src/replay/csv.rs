@@ -1,13 +1,21 @@
 //! CSV with a header row, as Splunk exports search results: CIM names (`process`,
 //! `process_name`, `dest`, `user`, with or without the `Processes.` prefix), or raw
-//! names (`EventCode`, `CommandLine`, `Image`, …).
+//! names (`EventCode`, `CommandLine`, `Image`, …); Defender for Endpoint's Advanced
+//! Hunting export; Windows PowerShell's `Export-Csv`, whose `#TYPE <type name>` first line
+//! is skipped.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
 use super::fields::Fields;
 use super::{Location, SourceScan, Stopped};
 
 pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let skipped = match skip_type_line(&mut reader) {
+        Ok(n) => n,
+        Err(e) => return scan.source_error(format!("read error in the first line: {e}")),
+    };
+    scan.add_bytes(skipped);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -77,4 +85,17 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
     }
     scan.add_bytes(reader.position().byte());
     Ok(())
+}
+
+/// Consumes a first line `#TYPE …` (after an optional UTF-8 BOM), as
+/// [`super::detect::skip_type_line`] tells it; returns the bytes consumed.
+fn skip_type_line<R: BufRead>(reader: &mut R) -> std::io::Result<u64> {
+    let head = reader.fill_buf()?;
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    if !text.starts_with(b"#TYPE ") {
+        return Ok(0);
+    }
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    Ok(line.len() as u64)
 }

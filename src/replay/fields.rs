@@ -47,17 +47,10 @@ impl Fields {
     }
 
     /// Starts a field whose name `write_name` appends to the given buffer.
-    pub(crate) fn begin_with<E>(
-        &mut self,
-        write_name: impl FnOnce(&mut String) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub(crate) fn begin_with(&mut self, write_name: impl FnOnce(&mut String)) {
         let start = self.text.len();
-        if let Err(e) = write_name(&mut self.text) {
-            self.text.truncate(start);
-            return Err(e);
-        }
+        write_name(&mut self.text);
         self.open = Some((start..self.text.len(), self.text.len()));
-        Ok(())
     }
 
     /// The text of the value being written (after [`Fields::begin`]).
@@ -91,6 +84,11 @@ impl Fields {
     /// The number of fields.
     pub(crate) fn len(&self) -> usize {
         self.spans.len()
+    }
+
+    /// Whether the record has no field at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.spans.is_empty()
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {

@@ -12,7 +12,10 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use memchr::memmem;
+
 use super::fields::Fields;
+use super::lossy;
 use super::{Location, SourceScan, Stopped};
 
 /// The longest line read as one event. A longer one (or a file with no line breaks) is
@@ -23,7 +26,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut line = Vec::with_capacity(1 << 12);
     let mut fields = Fields::default();
-    let mut path = String::new();
+    let mut scratch = Scratch::default();
     let mut line_no: u64 = 0;
     let mut offset: u64 = 0;
     loop {
@@ -54,26 +57,27 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             )?;
             continue;
         }
-        let mut text = line.trim_ascii();
-        if line_no == 1 {
-            text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
-        }
+        // A BOM on any line: `cat a.jsonl b.jsonl` of files that each start with one.
+        let text = line.trim_ascii();
+        let text = text
+            .strip_prefix(b"\xef\xbb\xbf")
+            .unwrap_or(text)
+            .trim_ascii();
         if text.is_empty() {
             continue;
         }
         let record = scan.next_record()?;
-        let parsed = match read_object(text, &mut fields, &mut path) {
-            // Event logs carry stray non-UTF-8 bytes (a Latin-1 task name, say). JSON must
-            // be UTF-8, but dropping the line would hide its command line from the
-            // detection: judge it with replacement characters instead.
-            Err(_) if std::str::from_utf8(text).is_err() => read_object(
-                String::from_utf8_lossy(text).as_bytes(),
-                &mut fields,
-                &mut path,
-            ),
-            other => other,
-        };
-        match parsed {
+        match read_lossy(text, &mut fields, &mut scratch) {
+            Ok(()) if fields.is_empty() && memmem::find(text, b"\"records\"").is_some() => {
+                judge_batch(
+                    text,
+                    &mut fields,
+                    &mut scratch,
+                    scan,
+                    record,
+                    (line_no, line_at),
+                )?;
+            }
             Ok(()) => scan.judge(&fields, record)?,
             Err(e) => scan.bad_record(
                 Location {
@@ -87,10 +91,90 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
     }
 }
 
+/// Reads one JSON object into `fields`; when the strict parse fails, reads it again
+/// decoded lossily ([`String::from_utf8_lossy`], then [`lossy::repair_json`]): a stray
+/// Latin-1 byte, a lone surrogate escape, a raw control character or an unescaped
+/// Windows path must not hide the command line from the detection. The error is the
+/// strict parse's when the repair does not help.
+fn read_lossy(
+    text: &[u8],
+    fields: &mut Fields,
+    scratch: &mut Scratch,
+) -> Result<(), serde_json::Error> {
+    scratch.repaired.clear();
+    let Err(first) = read_object(text, fields, &mut scratch.path) else {
+        return Ok(());
+    };
+    let utf8 = String::from_utf8_lossy(text);
+    let changed = lossy::repair_json(utf8.as_bytes(), &mut scratch.repaired);
+    if !changed && matches!(utf8, std::borrow::Cow::Borrowed(_)) {
+        return Err(first);
+    }
+    read_object(&scratch.repaired, fields, &mut scratch.path).map_err(|_| first)
+}
+
+/// Buffers reused from line to line.
+#[derive(Default)]
+struct Scratch {
+    /// The dotted path of the key being read.
+    path: String,
+    /// The current line rewritten by [`lossy::repair_json`]; empty when the line
+    /// parsed as it is.
+    repaired: Vec<u8>,
+}
+
+/// A line that is one object holding a `records` array of objects (Defender for
+/// Endpoint's streaming API to Event Hubs, Azure diagnostic logs): each element is a
+/// record, numbered from the line's record on. Rare, so it may allocate.
+fn judge_batch(
+    text: &[u8],
+    fields: &mut Fields,
+    scratch: &mut Scratch,
+    scan: &mut SourceScan<'_>,
+    first: u64,
+    (line_no, line_at): (u64, u64),
+) -> Result<(), Stopped> {
+    // The line parsed already, strictly or after repair: parse what did.
+    let text = if scratch.repaired.is_empty() {
+        text
+    } else {
+        &scratch.repaired
+    };
+    let value: serde_json::Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(_) => return scan.judge(fields, first),
+    };
+    let Some(records) = value.get("records").and_then(|r| r.as_array()) else {
+        return scan.judge(fields, first);
+    };
+    if records.is_empty() {
+        return scan.judge(fields, first);
+    }
+    let mut buf = Vec::new();
+    for (i, element) in records.iter().enumerate() {
+        let record = if i == 0 { first } else { scan.next_record()? };
+        buf.clear();
+        let read = serde_json::to_writer(&mut buf, element)
+            .and_then(|()| read_object(&buf, fields, &mut scratch.path));
+        match read {
+            Ok(()) => scan.judge(fields, record)?,
+            Err(e) => scan.bad_record(
+                Location {
+                    record: Some(record),
+                    line: Some(line_no),
+                    offset: Some(line_at),
+                },
+                format!("element {} of \"records\" is not a JSON object: {e}", i + 1),
+            )?,
+        }
+    }
+    Ok(())
+}
+
 /// Reads one line (with its `\n`) into `line`, keeping at most [`MAX_JSON_LINE`] bytes.
 /// Returns the bytes consumed and whether the line was longer than that; the rest of an
 /// over-long line is consumed without being kept.
-fn read_line_bounded<R: BufRead>(
+pub(crate) fn read_line_bounded<R: BufRead>(
     reader: &mut R,
     line: &mut Vec<u8>,
 ) -> std::io::Result<(usize, bool)> {

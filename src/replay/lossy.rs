@@ -22,7 +22,8 @@ pub(crate) const REPLACEMENT: char = char::REPLACEMENT_CHARACTER;
 ///   `\u` without four hex digits, a `\` at the end) is read as a literal backslash.
 ///
 /// Outside strings, a control character other than JSON white space (a NUL left by a
-/// crash or padding) becomes a space. `text` must be UTF-8 (the caller decodes
+/// crash or padding) becomes a space, and the non-numbers `NaN`, `Infinity` and
+/// `-Infinity` (which Python's `json.dumps` writes by default) become `null`. `text` must be UTF-8 (the caller decodes
 /// lossily first); every repair rewrites ASCII only, so `out` stays UTF-8.
 pub(crate) fn repair_json(text: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
@@ -32,6 +33,13 @@ pub(crate) fn repair_json(text: &[u8], out: &mut Vec<u8>) -> bool {
     let mut i = 0;
     while let Some(&b) = text.get(i) {
         if !in_string {
+            let rest = text.get(i..).unwrap_or_default();
+            if let Some(token) = NON_NUMBERS.iter().find(|t| rest.starts_with(t)) {
+                out.extend_from_slice(b"null");
+                changed = true;
+                i += token.len();
+                continue;
+            }
             match b {
                 b'"' => in_string = true,
                 b' ' | b'\t' | b'\r' | b'\n' => {}
@@ -71,6 +79,9 @@ pub(crate) fn repair_json(text: &[u8], out: &mut Vec<u8>) -> bool {
     }
     changed
 }
+
+/// What Python's `json.dumps(allow_nan=True)` writes for floats JSON cannot hold.
+const NON_NUMBERS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
 
 /// Copies (or repairs) the escape at the start of `at` (which begins with `\`) into
 /// `out`. Returns the bytes consumed and whether they were copied unchanged.
@@ -195,6 +206,14 @@ mod tests {
         // Outside strings they are white space.
         assert_eq!(parsed("{\"a\":1}\0\0\0")["a"], 1);
         assert_eq!(parsed("\0{\"a\":\u{1}1}")["a"], 1);
+    }
+
+    #[test]
+    fn python_non_numbers_become_null_outside_strings_only() {
+        let v = parsed(r#"{"a":NaN,"b":[Infinity,-Infinity],"c":"NaN Infinity"}"#);
+        assert_eq!(v["a"], serde_json::Value::Null);
+        assert_eq!(v["b"], serde_json::json!([null, null]));
+        assert_eq!(v["c"], "NaN Infinity");
     }
 
     #[test]

@@ -27,11 +27,15 @@
 //! assert_eq!(report.sources[0].other_events, 1);
 //! ```
 
+mod classic;
 mod container;
 mod csv;
+mod encoding;
 mod evtx;
 mod fields;
 mod jsonl;
+mod lossy;
+mod seen;
 mod sniff;
 mod xml;
 
@@ -42,6 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use container::MAX_NESTING;
+pub use encoding::Utf16;
 pub use evtx::MAX_ERRORS_PER_CHUNK;
 pub use jsonl::MAX_JSON_LINE;
 pub use sniff::Format;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::encoding::{utf16_of, Utf16};
+
 /// What a stream holds, as told by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -13,8 +15,14 @@ pub enum Format {
     Xml,
     /// One JSON object per line (NXLog, winlogbeat, OTRF, CrowdStrike FDR).
     JsonLines,
-    /// A CSV with a header row that names process fields (a Splunk export).
+    /// A CSV with a header row that names process fields (a Splunk export, Defender for
+    /// Endpoint's Advanced Hunting export, PowerShell's `Export-Csv`).
     Csv,
+    /// Classic WinEventLog raw text (`renderXml = false`): `LogName=…` headers, then
+    /// `Message=` with `Label:<TAB>value` lines.
+    ClassicText,
+    /// UTF-16 text, transcoded to UTF-8 and then told again (like a compression layer).
+    Utf16(Utf16),
     /// Nothing we read.
     Unknown,
 }
@@ -29,6 +37,9 @@ impl Format {
             Format::Xml => "xml",
             Format::JsonLines => "jsonl",
             Format::Csv => "csv",
+            Format::ClassicText => "classic",
+            Format::Utf16(Utf16::Le) => "utf-16le",
+            Format::Utf16(Utf16::Be) => "utf-16be",
             Format::Unknown => "unknown",
         }
     }
@@ -59,6 +70,9 @@ pub(crate) fn sniff(head: &[u8]) -> Format {
     if head.get(257..262) == Some(b"ustar") {
         return Format::Tar;
     }
+    if let Some(utf16) = utf16_of(head) {
+        return Format::Utf16(utf16);
+    }
     let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let first = text.iter().position(|b| !b.is_ascii_whitespace());
     let Some(first) = first else {
@@ -68,8 +82,22 @@ pub(crate) fn sniff(head: &[u8]) -> Format {
     match rest.first() {
         Some(b'<') => Format::Xml,
         Some(b'{') => Format::JsonLines,
-        _ if looks_like_csv_header(rest) => Format::Csv,
+        _ if super::classic::looks_like_classic(rest) => Format::ClassicText,
+        _ if looks_like_csv_header(skip_type_line(rest)) => Format::Csv,
         _ => Format::Unknown,
+    }
+}
+
+/// The text after a first line `#TYPE <type name>`, which Windows PowerShell 5.1's
+/// `Export-Csv` writes before the header unless told `-NoTypeInformation`; `text` as
+/// it is otherwise.
+pub(crate) fn skip_type_line(text: &[u8]) -> &[u8] {
+    if !text.starts_with(b"#TYPE ") {
+        return text;
+    }
+    match memchr::memchr(b'\n', text) {
+        Some(i) => text.get(i + 1..).unwrap_or_default(),
+        None => &[],
     }
 }
 
@@ -114,6 +142,16 @@ mod tests {
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(sniff(&tar), Format::Tar);
+        assert_eq!(sniff(b"\xff\xfe<\0E\0"), Format::Utf16(Utf16::Le));
+        assert_eq!(sniff(b"\0<\0E\0v\0e\0n\0t\0 "), Format::Utf16(Utf16::Be));
+        assert_eq!(
+            sniff(b"10/27/2020 08:00:14 PM\r\nLogName=Security\r\n"),
+            Format::ClassicText
+        );
+        assert_eq!(
+            sniff(b"#TYPE System.Management.Automation.PSCustomObject\r\n\"Image\",\"CommandLine\"\r\n"),
+            Format::Csv
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::fields::Fields;
-use super::{SourceScan, Stopped};
+use super::{lossy, SourceScan, Stopped};
 use crate::cim::EventKind;
 
 /// The window grows to hold one record; a record larger than this is reported and skipped.
@@ -275,7 +275,7 @@ pub(crate) fn read_record(
                     }
                     (Part::System, 3) => {
                         system_attributes(&e, fields)?;
-                        fields.begin(ascii(name)?);
+                        fields.begin(&String::from_utf8_lossy(name));
                         capture = Some(depth);
                     }
                     (Part::EventData, 3) => {
@@ -283,7 +283,7 @@ pub(crate) fn read_record(
                         capture = Some(depth);
                     }
                     (Part::UserData, d) if d >= 4 => {
-                        fields.begin(ascii(name)?);
+                        fields.begin(&String::from_utf8_lossy(name));
                         capture = Some(depth);
                     }
                     _ => {}
@@ -303,7 +303,7 @@ pub(crate) fn read_record(
             }
             Event::Text(t) => {
                 if capture.is_some() {
-                    unescape_into(&t, fields.value_text())?;
+                    unescape_into(&t, fields.value_text());
                 }
             }
             Event::CData(t) => {
@@ -340,10 +340,6 @@ pub(crate) fn read_record(
     }
 }
 
-fn ascii(name: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(name).map_err(|_| "element name is not UTF-8".to_owned())
-}
-
 /// The attributes of `<System>` children that carry fields: `Provider Name=`,
 /// `TimeCreated SystemTime=`, `Security UserID=`.
 fn system_attributes(e: &BytesStart<'_>, fields: &mut Fields) -> Result<(), String> {
@@ -357,7 +353,7 @@ fn system_attributes(e: &BytesStart<'_>, fields: &mut Fields) -> Result<(), Stri
         let attr = attr.map_err(|e| format!("malformed attribute: {e}"))?;
         if attr.key.local_name().as_ref() == wanted {
             fields.begin(field);
-            unescape_into(&attr.value, fields.value_text())?;
+            unescape_into(&attr.value, fields.value_text());
             fields.end();
         }
     }
@@ -369,59 +365,55 @@ fn begin_data(e: &BytesStart<'_>, element: &[u8], fields: &mut Fields) -> Result
     for attr in e.attributes().with_checks(false) {
         let attr = attr.map_err(|e| format!("malformed attribute: {e}"))?;
         if attr.key.local_name().as_ref() == b"Name" {
-            return fields.begin_with(|name| unescape_into(&attr.value, name));
+            fields.begin_with(|name| unescape_into(&attr.value, name));
+            return Ok(());
         }
     }
-    fields.begin(ascii(element)?);
+    fields.begin(&String::from_utf8_lossy(element));
     Ok(())
 }
 
 /// Appends `raw` (XML-escaped bytes) to `out`, resolving the five predefined entities
-/// and character references. Invalid UTF-8 is replaced, not dropped.
-pub(crate) fn unescape_into(raw: &[u8], out: &mut String) -> Result<(), String> {
+/// and character references. Lossy, never failing, as a human reads a damaged value:
+/// a reference to no Unicode scalar value (`&#xD800;`, `&#x110000;`) is U+FFFD, an
+/// unknown entity (`&nbsp;`) or a bare `&` is kept as written, invalid UTF-8 is replaced.
+pub(crate) fn unescape_into(raw: &[u8], out: &mut String) {
     let mut rest = raw;
     while let Some(amp) = memchr::memchr(b'&', rest) {
         push_utf8(rest.get(..amp).unwrap_or_default(), out);
         let after = rest.get(amp + 1..).unwrap_or_default();
-        let Some(semi) = memchr::memchr(b';', after).filter(|&i| i <= 10) else {
-            return Err(format!(
-                "unescaped '&' in text: {}",
-                String::from_utf8_lossy(rest.get(amp..).unwrap_or_default())
-                    .chars()
-                    .take(20)
-                    .collect::<String>()
-            ));
-        };
-        let entity = after.get(..semi).unwrap_or_default();
-        let ch = match entity {
-            b"lt" => Some('<'),
-            b"gt" => Some('>'),
-            b"amp" => Some('&'),
-            b"quot" => Some('"'),
-            b"apos" => Some('\''),
-            [b'#', b'x' | b'X', hex @ ..] => std::str::from_utf8(hex)
-                .ok()
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .and_then(char::from_u32),
-            [b'#', dec @ ..] => std::str::from_utf8(dec)
-                .ok()
-                .and_then(|d| d.parse::<u32>().ok())
-                .and_then(char::from_u32),
-            _ => None,
-        };
-        match ch {
-            Some(c) => out.push(c),
+        let entity = memchr::memchr(b';', after)
+            .filter(|&i| i <= MAX_ENTITY)
+            .and_then(|semi| Some((semi, entity_char(after.get(..semi)?)?)));
+        match entity {
+            Some((semi, c)) => {
+                out.push(c);
+                rest = after.get(semi + 1..).unwrap_or_default();
+            }
             None => {
-                return Err(format!(
-                    "unknown entity &{};",
-                    String::from_utf8_lossy(entity)
-                ))
+                out.push('&');
+                rest = after;
             }
         }
-        rest = after.get(semi + 1..).unwrap_or_default();
     }
     push_utf8(rest, out);
-    Ok(())
+}
+
+/// The longest entity body read (`#x10FFFF` and more digits than any valid reference).
+const MAX_ENTITY: usize = 16;
+
+/// The character an entity body (between `&` and `;`) stands for, if it is one.
+fn entity_char(entity: &[u8]) -> Option<char> {
+    match entity {
+        b"lt" => Some('<'),
+        b"gt" => Some('>'),
+        b"amp" => Some('&'),
+        b"quot" => Some('"'),
+        b"apos" => Some('\''),
+        [b'#', b'x' | b'X', hex @ ..] => lossy::char_reference(hex, true),
+        [b'#', dec @ ..] => lossy::char_reference(dec, false),
+        _ => None,
+    }
 }
 
 fn push_utf8(bytes: &[u8], out: &mut String) {
@@ -470,7 +462,5 @@ mod tests {
     fn mismatched_tags_are_an_error_not_a_panic() {
         let bad = br#"<Event><System><EventID>1</EventIDx></System></Event>"#;
         assert!(read_record(bad, &mut Fields::default(), true).is_err());
-        let amp = br#"<Event><System><EventID>1 & 2</EventID></System></Event>"#;
-        assert!(read_record(amp, &mut Fields::default(), true).is_err());
     }
 }

@@ -99,6 +99,32 @@ pub fn scan_cli(args: &[&std::ffi::OsStr], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("the binary runs")
 }
 
+/// The `/s` target of each detection, in order.
+pub fn remote_hosts(report: &schtasksremote::replay::InputReport) -> Vec<String> {
+    report
+        .detections
+        .iter()
+        .map(|d| match d.field("remote_host") {
+            Some(schtasksremote::replay::Value::One(h)) => h.clone(),
+            other => panic!("remote_host {other:?}"),
+        })
+        .collect()
+}
+
+/// `text` in UTF-16LE, after a byte-order mark when `bom`.
+pub fn utf16le(text: &str, bom: bool) -> Vec<u8> {
+    let mut out = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
+    out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    out
+}
+
+/// `text` in UTF-16BE, after a byte-order mark when `bom`.
+pub fn utf16be(text: &str, bom: bool) -> Vec<u8> {
+    let mut out = if bom { vec![0xFE, 0xFF] } else { Vec::new() };
+    out.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+    out
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
