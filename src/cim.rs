@@ -73,62 +73,98 @@ impl CimField {
     }
 
     /// Candidate sources in priority order: the CIM names first, then raw names.
+    /// Sources of the names (see the module doc's table): [CIM] Splunk's
+    /// `Endpoint.Processes` data model; [SYSMON] Sysmon event 1 `<Data Name=>`s;
+    /// [4688] Security 4688 `<Data Name=>`s; [TA] Splunk_TA_windows's field
+    /// extractions of classic (`renderXml=false`) WinEventLog; [ECS] Elastic's
+    /// winlogbeat Sysmon/Security modules and the ECS `process.*`, `host.*`, `user.*`
+    /// field sets; [MDE] Microsoft Defender for Endpoint's `DeviceProcessEvents` table
+    /// (Advanced Hunting export, and the streaming API's `properties` object);
+    /// [CS] CrowdStrike's `ProcessRollup2` event dictionary; [SPLUNK] Splunk's default
+    /// `host` field.
     fn candidates(self) -> &'static [Candidate] {
         use Candidate::{Basename, DomainUser, Plain};
         use Name::{Exact, Leaf};
         match self {
             CimField::ProcessName => &[
-                Plain(Exact("process_name")),
-                Plain(Exact("Processes.process_name")),
-                Basename(Exact("process_path")),
-                Basename(Exact("Processes.process_path")),
-                Basename(Leaf("Image")),
-                Basename(Leaf("NewProcessName")),
-                Basename(Leaf("ImageFileName")),
+                Plain(Exact("process_name")),              // CIM
+                Plain(Exact("Processes.process_name")),    // CIM (tstats)
+                Basename(Exact("process_path")),           // CIM
+                Basename(Exact("Processes.process_path")), // CIM (tstats)
+                Plain(Exact("process.name")),              // ECS
+                Basename(Exact("process.executable")),     // ECS
+                Basename(Leaf("Image")),                   // SYSMON
+                Basename(Leaf("NewProcessName")),          // 4688
+                Basename(Leaf("New_Process_Name")),        // TA
+                Plain(Leaf("FileName")),                   // MDE
+                Basename(Leaf("FolderPath")),              // MDE
+                Basename(Leaf("ImageFileName")),           // CS
             ],
             CimField::ProcessPath => &[
                 Plain(Exact("process_path")),
                 Plain(Exact("Processes.process_path")),
-                Plain(Leaf("Image")),
-                Plain(Leaf("NewProcessName")),
-                Plain(Leaf("ImageFileName")),
+                Plain(Exact("process.executable")), // ECS
+                Plain(Leaf("Image")),               // SYSMON
+                Plain(Leaf("NewProcessName")),      // 4688
+                Plain(Leaf("New_Process_Name")),    // TA
+                Plain(Leaf("FolderPath")),          // MDE: the folder and the file name
+                Plain(Leaf("ImageFileName")),       // CS
             ],
             CimField::OriginalFileName => &[
                 Plain(Exact("original_file_name")),
                 Plain(Exact("Processes.original_file_name")),
-                Plain(Leaf("OriginalFileName")),
+                Plain(Exact("process.pe.original_file_name")), // ECS
+                Plain(Leaf("OriginalFileName")),               // SYSMON
+                Plain(Leaf("ProcessVersionInfoOriginalFileName")), // MDE
             ],
             CimField::Process => &[
                 Plain(Exact("process")),
                 Plain(Exact("Processes.process")),
-                Plain(Leaf("CommandLine")),
-                Plain(Leaf("Process_Command_Line")),
+                Plain(Exact("process.command_line")), // ECS
+                Plain(Leaf("CommandLine")),           // SYSMON, 4688, CS
+                Plain(Leaf("Process_Command_Line")),  // TA
+                Plain(Leaf("ProcessCommandLine")),    // MDE
             ],
             CimField::ParentProcessName => &[
                 Plain(Exact("parent_process_name")),
                 Plain(Exact("Processes.parent_process_name")),
-                Basename(Leaf("ParentImage")),
-                Basename(Leaf("ParentProcessName")),
-                Plain(Leaf("ParentBaseFileName")),
+                Plain(Exact("process.parent.name")), // ECS
+                Basename(Exact("process.parent.executable")), // ECS
+                Basename(Leaf("ParentImage")),       // SYSMON
+                Basename(Leaf("ParentProcessName")), // 4688
+                Basename(Leaf("Creator_Process_Name")), // TA
+                Plain(Leaf("InitiatingProcessFileName")), // MDE
+                Plain(Leaf("ParentBaseFileName")),   // CS
             ],
             CimField::Dest => &[
                 Plain(Exact("dest")),
                 Plain(Exact("Processes.dest")),
-                Plain(Leaf("Computer")),
-                Plain(Leaf("ComputerName")),
-                Plain(Leaf("aid_computer_name")),
-                Plain(Leaf("Hostname")),
-                // winlogbeat's `winlog.computer_name`.
+                Plain(Leaf("Computer")),          // SYSMON, 4688 (`<System>`)
+                Plain(Leaf("ComputerName")),      // TA, CS
+                Plain(Leaf("aid_computer_name")), // CS
+                Plain(Leaf("Hostname")),          // NXLog
+                // ECS: the event's computer (`winlog.computer_name`) before the shipper's
+                // host (`host.name`), which differs for forwarded events.
                 Plain(Leaf("computer_name")),
+                Plain(Exact("host.name")),
+                Plain(Leaf("DeviceName")), // MDE
+                // SPLUNK: every Splunk event has `host`; the last resort.
+                Plain(Exact("host")),
             ],
             CimField::User => &[
                 Plain(Exact("user")),
                 Plain(Exact("Processes.user")),
-                Plain(Leaf("User")),
-                DomainUser(Leaf("SubjectDomainName"), Leaf("SubjectUserName")),
+                Plain(Leaf("User")), // SYSMON
+                DomainUser(Leaf("SubjectDomainName"), Leaf("SubjectUserName")), // 4688
                 Plain(Leaf("SubjectUserName")),
-                Plain(Leaf("UserName")),
-                Plain(Leaf("UserSid")),
+                DomainUser(Exact("user.domain"), Exact("user.name")), // ECS
+                Plain(Exact("user.name")),
+                DomainUser(Leaf("Account_Domain"), Leaf("Account_Name")), // TA
+                Plain(Leaf("Account_Name")),
+                DomainUser(Leaf("AccountDomain"), Leaf("AccountName")), // MDE
+                Plain(Leaf("AccountName")),
+                Plain(Leaf("UserName")), // CS
+                Plain(Leaf("UserSid")),  // CS
             ],
         }
     }
@@ -183,44 +219,65 @@ enum Candidate {
 pub enum EventField {
     /// CrowdStrike's `event_simpleName`.
     SimpleName,
+    /// Defender for Endpoint's `ActionType` (`ProcessCreated` in `DeviceProcessEvents`).
+    ActionType,
     /// The Windows event ID.
     EventId,
     /// The log or provider that wrote the event.
     Provider,
+    /// ECS `event.category` (`process` for a process event).
+    Category,
+    /// ECS `event.type` (`start` for a process creation).
+    Type,
     /// The event's time.
     Time,
 }
 
 impl EventField {
-    const ALL: [EventField; 4] = [
+    const ALL: [EventField; 7] = [
         EventField::SimpleName,
+        EventField::ActionType,
         EventField::EventId,
         EventField::Provider,
+        EventField::Category,
+        EventField::Type,
         EventField::Time,
     ];
 
-    /// The names that carry this field, in preference order.
+    /// The names that carry this field, in preference order (sources as in
+    /// `CimField::candidates`).
     pub fn names(self) -> &'static [Name] {
         use Name::{Exact, Leaf};
         match self {
-            EventField::SimpleName => &[Exact("event_simpleName")],
-            // XML / NXLog / OTRF, Splunk exports, winlogbeat (`winlog.event_id`).
-            EventField::EventId => &[Leaf("EventID"), Exact("EventCode"), Leaf("event_id")],
+            EventField::SimpleName => &[Exact("event_simpleName")], // CS
+            EventField::ActionType => &[Leaf("ActionType")],        // MDE
+            EventField::EventId => &[
+                Leaf("EventID"),     // XML, NXLog, OTRF
+                Exact("EventCode"),  // Splunk (TA)
+                Leaf("event_id"),    // ECS `winlog.event_id`
+                Exact("event.code"), // ECS
+            ],
             EventField::Provider => &[
                 Leaf("Provider"),
                 Leaf("SourceName"),
                 Leaf("Channel"),
-                Leaf("provider_name"),
-                Leaf("channel"),
+                Leaf("provider_name"),   // ECS `winlog.provider_name`
+                Leaf("channel"),         // ECS `winlog.channel`
+                Exact("event.provider"), // ECS
+                Exact("event.module"),   // ECS (`sysmon`, `security`)
+                Exact("LogName"),        // TA classic WinEventLog
                 Exact("source"),
                 Exact("sourcetype"),
             ],
+            EventField::Category => &[Exact("event.category")], // ECS
+            EventField::Type => &[Exact("event.type")],         // ECS
             EventField::Time => &[
                 Leaf("TimeCreated"),
                 Exact("@timestamp"),
                 Leaf("EventTime"),
                 Exact("_time"),
                 Leaf("timestamp"),
+                Leaf("Timestamp"), // MDE
                 Leaf("UtcTime"),
                 Exact("time"),
             ],
@@ -236,7 +293,7 @@ impl EventField {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// A process creation: Sysmon 1, Security 4688, CrowdStrike ProcessRollup2 /
-    /// SyntheticProcessRollup2.
+    /// SyntheticProcessRollup2, Defender `ProcessCreated`, ECS `process`/`start`.
     ProcessCreation,
     /// Another event: skipped and counted.
     Other,
@@ -245,51 +302,59 @@ pub enum EventKind {
     Untyped,
 }
 
-/// Classifies an event from its `event_simpleName`, its event ID and the values of its
-/// provider fields (read lazily, first present first).
+/// Classifies an event from its event-type fields. `first(field)` is the field's first
+/// value; `says(field, word)` whether any of its values contains `word` (ASCII case
+/// ignored), `None` when the record has no such field.
 ///
-/// Event ID 1 is a process creation only for Sysmon and 4688 only for Security: other
-/// providers reuse the numbers. Without any provider field the ID is trusted.
+/// In this order: CrowdStrike's `event_simpleName`; Defender's `ActionType`; the
+/// Windows event ID (1 is a process creation only for Sysmon and 4688 only for
+/// Security, as other providers reuse the numbers; without any provider field the ID is
+/// trusted); ECS `event.category` `process` with `event.type` `start`.
 ///
 /// ```
-/// use schtasksremote::cim::{classify_event, EventKind};
-/// let sysmon = ["Microsoft-Windows-Sysmon"];
-/// assert_eq!(classify_event(None, Some("1"), sysmon.into_iter()), EventKind::ProcessCreation);
-/// let time = ["Microsoft-Windows-Time-Service"];
-/// assert_eq!(classify_event(None, Some("1"), time.into_iter()), EventKind::Other);
-/// assert_eq!(classify_event(None, None, std::iter::empty()), EventKind::Untyped);
+/// use schtasksremote::cim::{classify_event, EventField, EventKind};
+/// let sysmon = |f| match f { EventField::EventId => Some("1"), EventField::Provider => Some("Microsoft-Windows-Sysmon"), _ => None };
+/// let says = |f, w: &str| sysmon(f).map(|v| v.to_ascii_lowercase().contains(w));
+/// assert_eq!(classify_event(sysmon, says), EventKind::ProcessCreation);
+/// assert_eq!(classify_event(|_| None, |_, _| None), EventKind::Untyped);
 /// ```
 pub fn classify_event<'a>(
-    simple_name: Option<&str>,
-    event_id: Option<&str>,
-    providers: impl Iterator<Item = &'a str>,
+    first: impl Fn(EventField) -> Option<&'a str>,
+    says: impl Fn(EventField, &str) -> Option<bool>,
 ) -> EventKind {
-    if let Some(name) = simple_name {
-        return match name {
-            "ProcessRollup2" | "SyntheticProcessRollup2" => EventKind::ProcessCreation,
-            _ => EventKind::Other,
-        };
-    }
-    let Some(eid) = event_id else {
-        return EventKind::Untyped;
-    };
-    let word = match eid.trim() {
-        "1" => "sysmon",
-        "4688" => "security",
-        _ => return EventKind::Other,
-    };
-    let mut any = false;
-    for provider in providers {
-        any = true;
-        if contains_ignore_ascii_case(provider, word) {
-            return EventKind::ProcessCreation;
+    let kind = |yes: bool| {
+        if yes {
+            EventKind::ProcessCreation
+        } else {
+            EventKind::Other
         }
+    };
+    if let Some(name) = first(EventField::SimpleName) {
+        return kind(matches!(name, "ProcessRollup2" | "SyntheticProcessRollup2"));
     }
-    if any {
-        EventKind::Other
-    } else {
-        EventKind::ProcessCreation
+    if let Some(action) = first(EventField::ActionType) {
+        return kind(action.trim().eq_ignore_ascii_case("ProcessCreated"));
     }
+    if let Some(eid) = first(EventField::EventId) {
+        let word = match eid.trim() {
+            "1" => "sysmon",
+            "4688" => "security",
+            _ => return EventKind::Other,
+        };
+        return kind(says(EventField::Provider, word).unwrap_or(true));
+    }
+    match says(EventField::Category, "process") {
+        Some(category) => kind(category && says(EventField::Type, "start") == Some(true)),
+        None => EventKind::Untyped,
+    }
+}
+
+/// `None` when `values` is empty, else whether any value contains `word` (ASCII case
+/// ignored): the `says` of [`classify_event`].
+pub(crate) fn any_says<'a>(values: impl Iterator<Item = &'a str>, word: &str) -> Option<bool> {
+    let mut values = values.peekable();
+    values.peek()?;
+    Some(values.any(|v| contains_ignore_ascii_case(v, word)))
 }
 
 fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
@@ -316,7 +381,7 @@ pub enum Source {
 pub struct FieldPlan {
     sources: [Vec<Source>; 7],
     /// For each [`EventField`], the columns that carry it, best first.
-    event_fields: [Vec<usize>; 4],
+    event_fields: [Vec<usize>; 7],
 }
 
 impl FieldPlan {
@@ -389,14 +454,15 @@ impl FieldPlan {
     where
         F: Fn(usize) -> Option<&'a str>,
     {
-        let providers = self.event_fields[EventField::Provider.index()]
-            .iter()
-            .filter_map(|&i| get(i));
-        self.settle(classify_event(
-            self.event_field(EventField::SimpleName, &get),
-            self.event_field(EventField::EventId, &get),
-            providers,
-        ))
+        let says = |field: EventField, word: &str| {
+            any_says(
+                self.event_fields[field.index()]
+                    .iter()
+                    .filter_map(|&i| get(i)),
+                word,
+            )
+        };
+        self.settle(classify_event(|f| self.event_field(f, &get), says))
     }
 
     /// Settles [`EventKind::Untyped`]: a process creation when this plan can read a
@@ -407,6 +473,33 @@ impl FieldPlan {
             EventKind::Untyped => EventKind::Other,
             kind => kind,
         }
+    }
+
+    /// What a process creation lacks for a verdict, if anything: every source of the
+    /// command line is absent or blank, or every source of the image and of the original
+    /// file name is. `get(i)` gives column `i`'s bytes. Allocation-free.
+    ///
+    /// ```
+    /// use schtasksremote::cim::{FieldPlan, Missing};
+    /// let plan = FieldPlan::from_names(["Image", "CommandLine"]);
+    /// let row: [&[u8]; 2] = [br"C:\Windows\System32\schtasks.exe", b" "];
+    /// assert_eq!(plan.missing(|i| row.get(i).copied()), Some(Missing::CommandLine));
+    /// ```
+    pub fn missing<'a, F>(&self, get: F) -> Option<Missing>
+    where
+        F: Fn(usize) -> Option<&'a [u8]>,
+    {
+        let blank = |field: &CimField| {
+            self.sources(*field).iter().all(|source| match *source {
+                Source::Column(i) | Source::Basename(i) => {
+                    get(i).unwrap_or_default().trim_ascii().is_empty()
+                }
+                Source::DomainUser { .. } | Source::Absent => true,
+            })
+        };
+        [Missing::CommandLine, Missing::Image]
+            .into_iter()
+            .find(|missing| missing.fields().iter().all(blank))
     }
 
     /// The allocation- and validation-free reject path (~98% of rows and events):
@@ -519,6 +612,42 @@ impl FieldPlan {
         };
         MappedEvent {
             values: std::array::from_fn(|i| first_non_empty(&self.sources[i])),
+        }
+    }
+}
+
+/// What a process creation lacks for a verdict (issue 10 kind B): such an event is
+/// counted and named, never silently passed over as "not schtasks".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// No command line (CIM `process`).
+    CommandLine,
+    /// No image name, image path or original file name (CIM `process_name`,
+    /// `process_path`, `original_file_name`).
+    Image,
+}
+
+impl Missing {
+    /// The CIM fields any one of which would supply what is missing.
+    pub fn fields(self) -> &'static [CimField] {
+        match self {
+            Missing::CommandLine => &[CimField::Process],
+            Missing::Image => &[
+                CimField::ProcessName,
+                CimField::ProcessPath,
+                CimField::OriginalFileName,
+            ],
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::CommandLine => f.write_str("no command line (CIM process)"),
+            Missing::Image => {
+                f.write_str("no image (CIM process_name, process_path or original_file_name)")
+            }
         }
     }
 }

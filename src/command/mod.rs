@@ -29,7 +29,7 @@ use crate::protocol::framing::{
 use crate::protocol::metadata::{Inspector, Level, Metric, Reply, Request, RequestKind};
 
 use self::options::{OptionError, Options};
-use self::stream::{Annotator, ChunkStats};
+use self::stream::{Annotator, ChunkError, ChunkStats, UnjudgedRow};
 
 /// Serves one SCP v2 session on `input`/`output` (stdin/stdout in production) and
 /// returns the process exit status: 0 on a clean end (including a getinfo-only probe
@@ -94,6 +94,9 @@ pub enum SessionError {
     /// The CSV body of an execute chunk cannot be read.
     #[error("schtasksremote: cannot read the CSV body of the chunk at byte {at}: {source}")]
     Body { at: u64, source: BodyError },
+    /// `strict=true` met a process creation it cannot judge.
+    #[error("{0} (strict=true)")]
+    Unjudged(UnjudgedRow),
     /// A bug: a panic while a chunk was processed, caught.
     #[error("schtasksremote: internal error while processing the chunk at byte {at}: {what}")]
     Internal { at: u64, what: String },
@@ -148,9 +151,12 @@ impl<R: Read, W: Write> Session<R, W> {
             self.body = body;
             let stats = match outcome {
                 Ok(Ok(stats)) => stats,
-                Ok(Err(source)) => {
+                Ok(Err(ChunkError::Body(source))) => {
                     let at = header.offset;
                     return Err(self.fail(Phase::Execute, SessionError::Body { at, source }));
+                }
+                Ok(Err(ChunkError::Unjudged(row))) => {
+                    return Err(self.fail(Phase::Execute, SessionError::Unjudged(row)));
                 }
                 Err(panic) => {
                     let what = panic

@@ -25,6 +25,9 @@ pub struct Options {
     pub field_overrides: Vec<(CimField, String)>,
     /// Refuse request chunks whose metadata plus body exceed this many bytes.
     pub max_chunk_bytes: u64,
+    /// `strict=true`: a process-creation row that cannot be judged (no command line, or
+    /// no image name) stops the search with an error instead of a warning.
+    pub strict: bool,
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
             detector: DetectorConfig::default(),
             field_overrides: Vec::new(),
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
+            strict: false,
         }
     }
 }
@@ -45,7 +49,7 @@ pub const MAX_RISK_SCORE: u32 = 10_000;
 pub const MAX_CHUNK_MB: std::ops::RangeInclusive<u64> = 1..=16_384;
 
 /// Every option name, for error messages and the README.
-pub const OPTION_NAMES: [&str; 10] = [
+pub const OPTION_NAMES: [&str; 11] = [
     "action",
     "risk_score",
     "max_chunk_mb",
@@ -56,6 +60,7 @@ pub const OPTION_NAMES: [&str; 10] = [
     "parent_process_name_field",
     "dest_field",
     "user_field",
+    "strict",
 ];
 
 /// A bad option. `Display` is the message shown in Splunk.
@@ -141,6 +146,14 @@ pub fn parse(args: &[String]) -> Result<Options, OptionError> {
                     })?;
                 opts.max_chunk_bytes = mb << 20;
             }
+            "strict" => {
+                opts.strict = parse_bool(value).ok_or_else(|| {
+                    bad_value(
+                        "allowed values are true or false (also t/f, yes/no, 1/0, any case; \
+                         the default is false)",
+                    )
+                })?;
+            }
             field_option => {
                 let cim = field_option
                     .strip_suffix("_field")
@@ -156,6 +169,15 @@ pub fn parse(args: &[String]) -> Result<Options, OptionError> {
         }
     }
     Ok(opts)
+}
+
+/// A Splunk boolean, as SPL's own commands read them.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 /// A plain decimal: digits only, no sign, no spaces, no exponent.
@@ -180,6 +202,9 @@ mod tests {
         assert_eq!(opts.action, Action::Filter);
         assert_eq!(opts.detector, DetectorConfig::default());
         assert_eq!(opts.max_chunk_bytes, DEFAULT_MAX_CHUNK_BYTES);
+        assert!(!opts.strict);
+        assert!(parse(&args(&["strict=True"])).unwrap().strict);
+        assert!(!parse(&args(&["strict=0"])).unwrap().strict);
     }
 
     #[test]
@@ -202,7 +227,7 @@ mod tests {
 
     #[test]
     fn each_bad_argument_names_itself_and_what_is_allowed() {
-        let cases: [(&[&str], &str); 9] = [
+        let cases: [(&[&str], &str); 10] = [
             (&["bogus=1"], "unknown option \"bogus\""),
             (
                 &["annotate"],
@@ -218,6 +243,7 @@ mod tests {
             (&["risk_score= 5"], "invalid value risk_score=\" 5\""),
             (&["max_chunk_mb=0"], "whole numbers of MiB from 1 to 16384"),
             (&["user_field="], "name the input field to read"),
+            (&["strict=maybe"], "allowed values are true or false"),
         ];
         for (list, expected) in cases {
             let err = parse(&args(list)).unwrap_err();

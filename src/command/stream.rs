@@ -19,7 +19,7 @@ use std::io::{self, Write};
 
 use csv::ByteRecord;
 
-use crate::cim::{CimField, FieldPlan, Source};
+use crate::cim::{CimField, EventKind, FieldPlan, Missing, Source};
 use crate::detection::{analyze, Analysis, FieldValue, OUTPUT_FIELDS};
 use crate::protocol::body::{mv_decode, mv_encode, write_field, BodyError, BodyReader};
 use crate::protocol::metadata::Level;
@@ -30,6 +30,43 @@ use super::options::{Action, Options};
 pub const MAX_COMBINATIONS: usize = 256;
 
 const ADDED: usize = 2 * OUTPUT_FIELDS.len();
+
+/// A process-creation row that cannot be judged (issue 10 kind B). `Display` names
+/// the row, what it lacks and the options that supply it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "schtasksremote: a process creation cannot be judged: row {row} of the results{splunk_source} \
+     has {missing}; name the field that holds it with {}",
+    supplying_options(*missing)
+)]
+pub struct UnjudgedRow {
+    /// The row's position in the search's results, from 1.
+    pub row: u64,
+    /// ` (source=…)` when the row has a `source` field, else empty.
+    splunk_source: String,
+    pub missing: Missing,
+}
+
+/// The `<field>_field=` options that would supply what is missing.
+fn supplying_options(missing: Missing) -> String {
+    let options: Vec<String> = missing
+        .fields()
+        .iter()
+        .map(|f| format!("{}_field=<field>", f.name()))
+        .collect();
+    options.join(" or ")
+}
+
+/// Why a chunk gets no reply but an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    /// The CSV body cannot be read.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// `strict=true` met a process creation it cannot judge.
+    #[error(transparent)]
+    Unjudged(UnjudgedRow),
+}
 
 /// Counts for one chunk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +94,9 @@ pub struct Annotator {
     warned_missing: Vec<CimField>,
     warned_combinations: bool,
     warned_no_process: bool,
+    warned_unjudged: bool,
+    /// Rows read in this search so far.
+    rows_seen: u64,
 }
 
 /// A reply body as steps over the request body it answers.
@@ -134,6 +174,8 @@ fn next_varint(steps: &mut &[u8]) -> Option<u64> {
 /// has its own header and the field set may change.
 struct Layout {
     plan: FieldPlan,
+    /// Splunk's `source` column, to name a row in a warning.
+    source: Option<usize>,
     /// The columns the plan reads, each with its `__mv_` companion column.
     inputs: Vec<(usize, Option<usize>)>,
     /// For each of our added columns, the input column of the same name, if any.
@@ -166,6 +208,8 @@ impl Annotator {
             warned_missing: Vec::new(),
             warned_combinations: false,
             warned_no_process: false,
+            warned_unjudged: false,
+            rows_seen: 0,
         }
     }
 
@@ -220,7 +264,7 @@ impl Annotator {
     /// Reads one request body and builds the reply body. `body_offset` is the body's
     /// offset in the stream, for error messages. With no rows to pass on, the reply body
     /// is empty (as the SDK replies).
-    pub fn process(&mut self, body: &[u8], body_offset: u64) -> Result<ChunkStats, BodyError> {
+    pub fn process(&mut self, body: &[u8], body_offset: u64) -> Result<ChunkStats, ChunkError> {
         self.reply.clear();
         let mut stats = ChunkStats::default();
         let mut header = std::mem::take(&mut self.header);
@@ -241,7 +285,7 @@ impl Annotator {
         header: &mut ByteRecord,
         row: &mut ByteRecord,
         stats: &mut ChunkStats,
-    ) -> Result<(), BodyError> {
+    ) -> Result<(), ChunkError> {
         let Some(mut reader) = BodyReader::new(body, body_offset, header)? else {
             return Ok(());
         };
@@ -265,6 +309,10 @@ impl Annotator {
         let can_detect = layout.plan.has_process_fields();
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
+            self.rows_seen += 1;
+            if !self.warned_unjudged || self.opts.strict {
+                self.check_judgeable(&layout, row)?;
+            }
             // `None` when the input's bytes cannot be copied as they are (see
             // `BodyReader::raw_is_exact`): the row is then re-encoded, same values.
             let exact = reader.raw_is_exact() && span.end <= body.len();
@@ -319,6 +367,37 @@ impl Annotator {
         Ok(())
     }
 
+    /// Kind B: a process-creation row without a command line or any image name is
+    /// named in one inspector WARN per search, or is an error with `strict=true`.
+    fn check_judgeable(&mut self, layout: &Layout, row: &ByteRecord) -> Result<(), ChunkError> {
+        let Some(missing) = layout.plan.missing(|i| row.get(i)) else {
+            return Ok(());
+        };
+        let text = |i| row.get(i).and_then(|v| std::str::from_utf8(v).ok());
+        if layout.plan.event_kind(text) != EventKind::ProcessCreation {
+            return Ok(());
+        }
+        let splunk_source = layout
+            .source
+            .and_then(|i| row.get(i))
+            .map(|v| format!(" (source={})", String::from_utf8_lossy(v)))
+            .unwrap_or_default();
+        let found = UnjudgedRow {
+            row: self.rows_seen,
+            splunk_source,
+            missing,
+        };
+        if self.opts.strict {
+            return Err(ChunkError::Unjudged(found));
+        }
+        self.warned_unjudged = true;
+        self.messages.push((
+            Level::Warn,
+            format!("{found}; strict=true makes this an error"),
+        ));
+        Ok(())
+    }
+
     fn layout(&mut self, header: &ByteRecord) -> Layout {
         let names: Vec<&str> = header
             .iter()
@@ -365,6 +444,7 @@ impl Annotator {
         }
         empty_tail.push(b'\n');
         Layout {
+            source: position("source"),
             plan,
             inputs,
             any_clash: clash.iter().any(Option::is_some),

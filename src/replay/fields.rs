@@ -113,24 +113,16 @@ impl Fields {
     /// For a reader that must decide before the whole record is read (the XML reader
     /// after `<System>`); the judge classifies through the cached field plan instead.
     pub(crate) fn event_kind(&self) -> EventKind {
-        let first = |field: EventField| {
-            field
-                .names()
-                .iter()
-                .find_map(|wanted| self.names().position(|n| wanted.matches(n)))
-                .and_then(|i| self.value(i))
+        let values = |field: EventField| {
+            field.names().iter().flat_map(move |wanted| {
+                self.names()
+                    .enumerate()
+                    .filter(move |(_, n)| wanted.matches(n))
+                    .filter_map(move |(i, _)| self.value(i))
+            })
         };
-        let providers = EventField::Provider.names().iter().flat_map(|wanted| {
-            self.names()
-                .enumerate()
-                .filter(|(_, n)| wanted.matches(n))
-                .filter_map(|(i, _)| self.value(i))
-        });
-        cim::classify_event(
-            first(EventField::SimpleName),
-            first(EventField::EventId),
-            providers,
-        )
+        let says = |field: EventField, word: &str| cim::any_says(values(field), word);
+        cim::classify_event(|field| values(field).next(), says)
     }
 }
 

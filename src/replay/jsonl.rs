@@ -4,7 +4,8 @@
 //! Nested objects are flattened to their dotted paths (`{"winlog":{"computer_name":…}}`
 //! is the field `winlog.computer_name`), as Splunk's JSON extraction names them; the
 //! CIM mapping finds raw Windows names at the end of a path ([`crate::cim::Name`]).
-//! Arrays are not fields. Values are written straight into the
+//! An array of scalars is one field, its values joined by `\n`; other arrays are not
+//! fields. Values are written straight into the
 //! reused field store by a serde visitor: no `serde_json::Value` per record.
 
 use std::fmt;
@@ -342,9 +343,22 @@ impl<'de> Visitor<'de> for Leaf<'_> {
         self.fields.abandon();
         Ok(())
     }
+    /// An array of scalars is one field, its values joined by `\n` (Splunk's multivalue
+    /// display); ECS writes `event.category: ["process"]` so. Nested arrays and objects
+    /// inside an array are not fields.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.fields.abandon();
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        let mut wrote = false;
+        while let Some(w) = seq.next_element_seed(Item {
+            fields: &mut *self.fields,
+            first: !wrote,
+        })? {
+            wrote |= w;
+        }
+        if wrote {
+            self.fields.end();
+        } else {
+            self.fields.abandon();
+        }
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
@@ -355,6 +369,63 @@ impl<'de> Visitor<'de> for Leaf<'_> {
             path: self.path,
         }
         .visit_map(map)
+    }
+}
+
+/// One element of an array: a scalar is appended to the open field (after a `\n`
+/// unless it is the `first`); anything else is skipped. Yields whether it wrote.
+struct Item<'f> {
+    fields: &'f mut Fields,
+    first: bool,
+}
+
+impl Item<'_> {
+    fn scalar(self, v: impl fmt::Display) -> bool {
+        if !self.first {
+            self.fields.value_text().push('\n');
+        }
+        self.fields.value_display(v);
+        true
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
     }
 }
 
@@ -371,10 +442,26 @@ mod tests {
         assert_eq!(f.get("winlog.computer_name"), Some("WS5"));
         assert_eq!(f.get("winlog.event_data.CommandLine"), Some(r#"a "b""#));
         assert_eq!(f.get("winlog.event_data.Hashes"), None);
-        assert_eq!(f.get("winlog.tags"), None);
+        assert_eq!(f.get("winlog.tags"), Some("x"));
         assert_eq!(f.get("ok"), Some("true"));
         assert_eq!(f.get("n"), Some("-1.5"));
         assert_eq!(f.get("winlog"), None);
+    }
+
+    #[test]
+    fn arrays_of_scalars_are_multivalue_fields_and_others_are_not_fields() {
+        let line = br#"{"event":{"category":["process","host"],"type":["start"]},"a":[{"x":1},[2]],"b":[],"c":[null,3]}"#;
+        let mut f = Fields::default();
+        read_object(line, &mut f, &mut String::new()).unwrap();
+        assert_eq!(f.get("event.category"), Some("process\nhost"));
+        assert_eq!(f.get("event.type"), Some("start"));
+        assert_eq!(f.get("a"), None);
+        assert_eq!(f.get("b"), None);
+        assert_eq!(f.get("c"), Some("3"));
+        assert_eq!(
+            f.names().collect::<Vec<_>>(),
+            ["event.category", "event.type", "c"]
+        );
     }
 
     #[test]

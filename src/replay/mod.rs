@@ -52,7 +52,7 @@ pub use jsonl::MAX_JSON_LINE;
 pub use sniff::Format;
 pub use xml::MAX_RECORD;
 
-use crate::cim::{CimField, EventField, EventKind, FieldPlan};
+use crate::cim::{CimField, EventField, EventKind, FieldPlan, Missing};
 use crate::detection::{self, Analysis, DetectorConfig, FieldValue};
 use fields::Fields;
 
@@ -180,6 +180,9 @@ pub struct SourceStats {
     pub other_events: u64,
     /// Records that could not be read, skipped.
     pub bad_records: u64,
+    /// Process creations that lack what the verdict needs (a command line, or any
+    /// image name), so could not be judged: counted apart, never passed over silently.
+    pub unjudged_events: u64,
     pub detections: u64,
 }
 
@@ -220,6 +223,9 @@ pub enum ProblemKind {
     Source,
     /// A file, folder or archive member that could not be read at all.
     Unreadable,
+    /// A process creation that lacks what the verdict needs (only reported as a
+    /// problem with `--strict`; otherwise counted in [`SourceStats::unjudged_events`]).
+    Unjudged,
 }
 
 /// A record or file that could not be read; it was skipped.
@@ -245,6 +251,22 @@ impl fmt::Display for Problem {
     }
 }
 
+/// A process creation that could not be judged, named by where it is and what it
+/// lacks. `Display`: `source:record: no command line (CIM process)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unjudged {
+    pub source: String,
+    /// The record's position in its source, from 1.
+    pub record: u64,
+    pub missing: Missing,
+}
+
+impl fmt::Display for Unjudged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.source, self.record, self.missing)
+    }
+}
+
 /// What scanning one input (a path or a stream) gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputReport {
@@ -263,6 +285,9 @@ pub struct InputReport {
     pub bytes: u64,
     /// `--strict` stopped the scan at a problem.
     pub aborted: bool,
+    /// The first process creation that could not be judged (the count is
+    /// [`SourceStats::unjudged_events`]).
+    pub first_unjudged: Option<Unjudged>,
 }
 
 impl InputReport {
@@ -302,6 +327,14 @@ impl InputReport {
         self.not_event_data += other.not_event_data;
         self.bytes += other.bytes;
         self.aborted |= other.aborted;
+        if self.first_unjudged.is_none() {
+            self.first_unjudged = other.first_unjudged;
+        }
+    }
+
+    /// Process creations that could not be judged, over every source.
+    pub fn unjudged_events(&self) -> u64 {
+        self.sources.iter().map(|s| s.unjudged_events).sum()
     }
 }
 
@@ -453,6 +486,7 @@ impl<'a> SourceScan<'a> {
                 process_events: 0,
                 other_events: 0,
                 bad_records: 0,
+                unjudged_events: 0,
                 detections: 0,
             },
             plans: PlanCache::default(),
@@ -566,7 +600,11 @@ impl<'a> SourceScan<'a> {
             return Ok(());
         }
         self.stats.process_events += 1;
-        if !plan.may_name_schtasks(|i| fields.value(i).map(str::as_bytes)) {
+        let bytes = |i| fields.value(i).map(str::as_bytes);
+        if let Some(missing) = plan.missing(bytes) {
+            return self.unjudged(record, missing);
+        }
+        if !plan.may_name_schtasks(bytes) {
             return Ok(());
         }
         let mapped = plan.map(get);
@@ -598,6 +636,28 @@ impl<'a> SourceScan<'a> {
             None => self.report.detections.push(detection),
         }
         Ok(())
+    }
+
+    /// A process creation without what the verdict needs: counted and named; with
+    /// `--strict`, a problem that stops the scan.
+    fn unjudged(&mut self, record: u64, missing: Missing) -> Result<(), Stopped> {
+        self.stats.unjudged_events += 1;
+        if self.report.first_unjudged.is_none() {
+            self.report.first_unjudged = Some(Unjudged {
+                source: self.stats.name.clone(),
+                record,
+                missing,
+            });
+        }
+        if !self.options.strict {
+            return Ok(());
+        }
+        let location = Location {
+            record: Some(record),
+            ..Location::default()
+        };
+        let message = format!("a process creation with {missing}: it cannot be judged");
+        self.problem(ProblemKind::Unjudged, location, message)
     }
 
     fn finish(self) {
