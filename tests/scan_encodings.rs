@@ -362,3 +362,69 @@ fn classic_and_utf16_readers_give_the_same_report_however_the_bytes_arrive() {
         assert!(whole.detection_count() >= 1);
     }
 }
+
+/// The rows of the README's input table (`### Inputs` in "Offline scanning").
+fn readme_input_rows() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md beside Cargo.toml");
+    let section = readme
+        .split("### Inputs")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("README has an ### Inputs section");
+    section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| format "))
+        .map(|l| l.split('|').nth(1).unwrap_or_default().trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_rendering_in_the_readme_input_table_is_read_as_it_says() {
+    let xml = sysmon1('"', "WKS1", SCHTASKS, REMOTE_CMD, "u");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(xml.as_bytes()).unwrap();
+    let evtx = std::fs::read(dataset(EVTX_MSHTA)).expect("the EVTX sample in ../shared");
+    // Each row, a sample, the format its source is read as, and its detections.
+    let samples: Vec<(&str, Vec<u8>, Format, usize)> = vec![
+        ("XmlWinEventLog", xml.clone().into_bytes(), Format::Xml, 1),
+        ("EVTX", evtx, Format::Evtx, 0),
+        (
+            "JSON lines",
+            sysmon_json("WKS1", REMOTE_CMD).into_bytes(),
+            Format::JsonLines,
+            1,
+        ),
+        (
+            "CSV",
+            cim_csv("WKS1", REMOTE_CMD).into_bytes(),
+            Format::Csv,
+            1,
+        ),
+        (
+            "Classic WinEventLog text",
+            sysmon_classic("WKS1", REMOTE_CMD).into_bytes(),
+            Format::ClassicText,
+            1,
+        ),
+        ("UTF-16 text", utf16le(&xml, true), Format::Xml, 1),
+        (
+            "gzip, zip, tar (`.tar.gz`)",
+            gz.finish().unwrap(),
+            Format::Xml,
+            1,
+        ),
+    ];
+    assert_eq!(
+        readme_input_rows(),
+        samples.iter().map(|s| s.0).collect::<Vec<_>>(),
+        "the README's input table and this test list the same renderings"
+    );
+    for (row, bytes, format, detections) in samples {
+        let report = scan(&bytes);
+        assert_eq!(report.problem_count, 0, "{row}: {:?}", report.problems);
+        assert_eq!(report.sources[0].format, format, "{row}");
+        assert!(report.sources[0].process_events > 0, "{row}");
+        assert_eq!(report.detections.len(), detections, "{row}");
+    }
+}
