@@ -268,7 +268,9 @@ impl Format {
             }
         }
         match self {
-            Format::CsvUtf16 | Format::ClassicUtf16 => utf16le_marked(&out),
+            // One with a byte-order mark, one told by its zero bytes.
+            Format::CsvUtf16 => utf16le_marked(&out, true),
+            Format::ClassicUtf16 => utf16le_marked(&out, false),
             _ => out,
         }
     }
@@ -344,8 +346,8 @@ impl Format {
 /// UTF-8, and never inserted into a UTF-16 rendering otherwise).
 const UNPAIRED_MARK: &[u8] = b"\xFF\xFE\xFD";
 
-fn utf16le_marked(bytes: &[u8]) -> Vec<u8> {
-    let mut out = vec![0xFF, 0xFE];
+fn utf16le_marked(bytes: &[u8], bom: bool) -> Vec<u8> {
+    let mut out = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
     let mut rest = bytes;
     loop {
         let (part, next) = match rest.windows(3).position(|w| w == UNPAIRED_MARK) {

@@ -50,8 +50,9 @@ const MIN_PROBE_UNITS: usize = 4;
 ///   as UTF-16LE, where the `00 00` is a NUL character the readers skip.)
 /// - Without a BOM, the bytes say it when the text is mostly ASCII, as event data is:
 ///   every ASCII character is one code unit whose high byte is 0. The stream is UTF-16LE
-///   when, over its first 256 code units, no unit is `00 00`, at least 3 in 4 are `xx 00`
-///   with `xx` non-zero, and none is `00 xx`; UTF-16BE mirrored. UTF-8 text has no zero
+///   when, over its first 256 code units, at most 1 in 4 is a NUL (`00 00`), at least
+///   3 in 4 of the others are `xx 00` with `xx` non-zero, and none is `00 xx`;
+///   UTF-16BE mirrored. UTF-8 text has no zero
 ///   bytes at all, and binary formats are told by their magic numbers before this runs.
 pub(crate) fn utf16_of(head: &[u8]) -> Option<Utf16> {
     if head.starts_with(&[0xFF, 0xFE]) {
@@ -67,16 +68,20 @@ pub(crate) fn utf16_of(head: &[u8]) -> Option<Utf16> {
     if units < MIN_PROBE_UNITS {
         return None;
     }
-    let (mut low_first, mut high_first) = (0usize, 0usize);
+    let (mut low_first, mut high_first, mut nul) = (0usize, 0usize, 0usize);
     for unit in probe.chunks_exact(2) {
         match (unit.first().copied(), unit.get(1).copied()) {
-            (Some(0), Some(0)) => return None,
+            (Some(0), Some(0)) => nul += 1,
             (Some(_), Some(0)) => low_first += 1,
             (Some(0), Some(_)) => high_first += 1,
             _ => {}
         }
     }
-    let mostly = |n: usize| n * 4 >= units * 3;
+    // A NUL character or two (padding, a value) is text; many are binary, or UTF-32.
+    if nul * 4 > units {
+        return None;
+    }
+    let mostly = |n: usize| n * 4 >= (units - nul) * 3;
     if high_first == 0 && mostly(low_first) {
         Some(Utf16::Le)
     } else if low_first == 0 && mostly(high_first) {
@@ -138,6 +143,11 @@ mod tests {
         // A few non-ASCII characters do not hide it.
         let accented = "Ordinateur_Évènement,Image,CommandLine\r\n";
         assert_eq!(utf16_of(&le(accented)), Some(Utf16::Le));
+        // Nor does a NUL character in a value.
+        assert_eq!(
+            utf16_of(&le("LogName=Security\r\nComputerName=a\0b\r\n")),
+            Some(Utf16::Le)
+        );
     }
 
     #[test]
@@ -146,6 +156,11 @@ mod tests {
         assert_eq!(utf16_of("Évènement,€".as_bytes()), None);
         assert_eq!(utf16_of(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"), None);
         assert_eq!(utf16_of(&[0u8; 64]), None);
+        // UTF-32LE: half the code units are NULs.
+        assert_eq!(
+            utf16_of(b"<\0\0\0E\0\0\0v\0\0\0e\0\0\0n\0\0\0t\0\0\0"),
+            None
+        );
         assert_eq!(utf16_of(&le("ab")), None);
         assert_eq!(utf16_of(b""), None);
     }
