@@ -1,20 +1,28 @@
-//! The one mapping from event field names to a CIM `Endpoint.Processes` event.
+//! The one mapping from event field names to a CIM `Endpoint.Processes` event, and the
+//! one event classification (which records are process creations).
 //!
 //! Two users share it: the search command (whose rows carry CIM names, with or without
-//! the `Processes.` prefix, or raw Sysmon / Security 4688 / CrowdStrike names when it
-//! runs on raw events) and the offline scanner (whose records carry raw names only).
+//! the `Processes.` prefix, or raw names when it runs on raw events) and the offline
+//! scanner (whose records carry raw names only).
 //!
-//! The mapping follows the Splunk add-ons (`detection-research.md` §5):
+//! The mapping follows the Splunk add-ons (`detection-research.md` §5) and each
+//! rendering's own documentation (issue 10 kind A; sources in [`CimField::source_names`]'s
+//! candidates and the README's "Which input fields are read"):
 //!
-//! | CIM field | CIM names | Sysmon EID 1 | Security 4688 | CrowdStrike ProcessRollup2 |
-//! |---|---|---|---|---|
-//! | process_name | `process_name` | basename of `Image` | basename of `NewProcessName` | basename of `ImageFileName` |
-//! | process_path | `process_path` | `Image` | `NewProcessName` | `ImageFileName` |
-//! | original_file_name | `original_file_name` | `OriginalFileName` | — | — |
-//! | process | `process` | `CommandLine` | `CommandLine` (`Process_Command_Line`) | `CommandLine` |
-//! | parent_process_name | `parent_process_name` | basename of `ParentImage` | basename of `ParentProcessName` | `ParentBaseFileName` |
-//! | dest | `dest` | `Computer` | `Computer` | `ComputerName`, `aid_computer_name` |
-//! | user | `user` | `User` | `SubjectDomainName\SubjectUserName` | `UserName`, else `UserSid` |
+//! | CIM field | Sysmon 1 | Security 4688 | classic WinEventLog (Splunk_TA_windows) | ECS (winlogbeat) | Defender `DeviceProcessEvents` | CrowdStrike ProcessRollup2 |
+//! |---|---|---|---|---|---|---|
+//! | process_name | basename of `Image` | basename of `NewProcessName` | basename of `New_Process_Name` | `process.name` | `FileName` | basename of `ImageFileName` |
+//! | process_path | `Image` | `NewProcessName` | `New_Process_Name` | `process.executable` | `FolderPath` | `ImageFileName` |
+//! | original_file_name | `OriginalFileName` | — | — | `process.pe.original_file_name` | `ProcessVersionInfoOriginalFileName` | — |
+//! | process | `CommandLine` | `CommandLine` | `Process_Command_Line` | `process.command_line` | `ProcessCommandLine` | `CommandLine` |
+//! | parent_process_name | basename of `ParentImage` | basename of `ParentProcessName` | basename of `Creator_Process_Name` | `process.parent.name` | `InitiatingProcessFileName` | `ParentBaseFileName` |
+//! | dest | `Computer` | `Computer` | `ComputerName` | `winlog.computer_name`, `host.name` | `DeviceName` | `ComputerName`, `aid_computer_name` |
+//! | user | `User` | `SubjectDomainName\SubjectUserName` | `Account_Domain\Account_Name` | `user.domain\user.name` | `AccountDomain\AccountName` | `UserName`, else `UserSid` |
+//!
+//! CIM names (`process_name`, …, with or without `Processes.`) come first; Splunk's
+//! `host` is `dest`'s last resort. Raw names are also found at the end of a dotted path
+//! ([`Name::Leaf`]): winlogbeat keeps `winlog.event_data.CommandLine` on 4688 and moves
+//! it to `process.command_line` on Sysmon, and either copy is read.
 //!
 //! A plan is computed once per set of field names (a CSV header, an event's keys) and
 //! then applied to each record without searching names again. It keeps every candidate
@@ -70,6 +78,37 @@ impl CimField {
 
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// The names this field is read from, best first, as the README's mapping table
+    /// writes them: `` `Image` ``, `` basename of `Image` ``, `` `SubjectDomainName\SubjectUserName` ``;
+    /// a `†` marks a raw name that is also found at the end of a dotted path.
+    ///
+    /// ```
+    /// use schtasksremote::cim::CimField;
+    /// let names = CimField::Process.source_names();
+    /// assert_eq!(names[..3], ["`process`", "`Processes.process`", "`process.command_line`"]);
+    /// assert_eq!(names[3], "`CommandLine`†");
+    /// ```
+    pub fn source_names(self) -> Vec<String> {
+        let name = |n: Name| match n {
+            Name::Exact(n) => format!("`{n}`"),
+            Name::Leaf(n) => format!("`{n}`†"),
+        };
+        self.candidates()
+            .iter()
+            .map(|candidate| match *candidate {
+                Candidate::Plain(n) => name(n),
+                Candidate::Basename(n) => format!("basename of {}", name(n)),
+                Candidate::DomainUser(Name::Leaf(d), Name::Leaf(u)) => format!("`{d}\\{u}`†"),
+                Candidate::DomainUser(d, u) => {
+                    let bare = |n: Name| match n {
+                        Name::Exact(n) | Name::Leaf(n) => n,
+                    };
+                    format!("`{}\\{}`", bare(d), bare(u))
+                }
+            })
+            .collect()
     }
 
     /// Candidate sources in priority order: the CIM names first, then raw names.

@@ -18,16 +18,19 @@ use super::output::{self, OutputFormat, Printer, Totals};
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
 Formats are told by content, not by name: XmlWinEventLog (<Event> records, any number per \
-file), EVTX, JSON lines (NXLog, winlogbeat, OTRF Security-Datasets, CrowdStrike FDR), CSV \
-with CIM or raw field names; inside .gz, .zip, .tar or .tar.gz. Folders are walked (files \
-that are not event data are skipped and counted). Only process creations are judged: \
-Sysmon 1, Security 4688, CrowdStrike ProcessRollup2 / SyntheticProcessRollup2, and CSV \
-rows without an event code.
+file), EVTX, JSON lines (NXLog, winlogbeat / ECS, OTRF Security-Datasets, Defender for \
+Endpoint streaming API, CrowdStrike FDR), CSV with CIM or raw field names; inside .gz, \
+.zip, .tar or .tar.gz. Folders are walked (files that are not event data are skipped and \
+counted). Only process creations are judged: Sysmon 1, Security 4688, CrowdStrike \
+ProcessRollup2 / SyntheticProcessRollup2, Defender ProcessCreated, ECS process start, and \
+rows without an event type that name a process. A process creation without a command \
+line or any image name is counted as not judged and named in the summary.
 
 Exit status:
   0  the scan ran (whether or not anything was found)
   1  --fail-on-detection was given and at least one detection was found
-  2  nothing could be read, --strict met a bad record or file, or stdout failed")]
+  2  nothing could be read, --strict met a bad record, a bad file or a process creation \
+     that cannot be judged, or stdout failed")]
 pub struct ScanArgs {
     /// Files or folders to scan; `-` is stdin.
     #[arg(required = true)]
@@ -38,7 +41,8 @@ pub struct ScanArgs {
     /// Exit with status 1 when anything is found.
     #[arg(long)]
     pub fail_on_detection: bool,
-    /// Stop at the first bad record or unreadable file, with status 2.
+    /// Stop at the first bad record, unreadable file or process creation that cannot be
+    /// judged, with status 2.
     #[arg(long)]
     pub strict: bool,
     /// Files scanned at once (default: the number of CPUs).
