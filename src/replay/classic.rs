@@ -207,13 +207,19 @@ fn is_timestamp(line: &str) -> bool {
 }
 
 /// `text` is `sep`-separated groups of 1..=`max[i]` ASCII digits, exactly `max.len()` of them.
+/// Allocation-free: it runs on every line.
 fn numbers(text: &str, sep: char, max: &[usize]) -> bool {
-    let groups: Vec<&str> = text.split(sep).collect();
-    groups.len() == max.len()
-        && groups
-            .iter()
-            .zip(max)
-            .all(|(g, &m)| !g.is_empty() && g.len() <= m && g.bytes().all(|b| b.is_ascii_digit()))
+    let mut groups = 0;
+    for group in text.split(sep) {
+        let ok = max.get(groups).is_some_and(|&m| {
+            !group.is_empty() && group.len() <= m && group.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !ok {
+            return false;
+        }
+        groups += 1;
+    }
+    groups == max.len()
 }
 
 /// A `Key=Value` header line: the key is a Windows event property name (letters, digits,

@@ -254,7 +254,10 @@ fn dispatch(
                 report.not_event_data += 1;
                 Ok(())
             } else {
-                unreadable(report, options, name, not_event_data_message(b"?", None))
+                // Only a caller that named the format `Unknown` gets here (scan_as);
+                // sniffed streams are refused in scan_member, with what they hold.
+                let message = "not event data (read as format \"unknown\")".to_owned();
+                unreadable(report, options, name, message)
             }
         }
         Format::Evtx | Format::Xml | Format::JsonLines | Format::Csv | Format::ClassicText => {
