@@ -37,50 +37,34 @@
 //! reused field store; [`scan`] feeds it the lines of a stream. Bytes that are not
 //! UTF-8 read as U+FFFD: the format has no escapes, so no line is ever unreadable.
 
-use std::io::{BufReader, Read};
+use std::io::Read;
 
 use super::fields::Fields;
-use super::jsonl::{read_line_bounded, MAX_JSON_LINE};
+use super::jsonl::MAX_JSON_LINE;
+use super::lines::{Line, Lines};
 use super::{SourceScan, Stopped};
 
 /// Reads classic WinEventLog events from `reader` and hands each to the judge. A line
 /// longer than [`MAX_JSON_LINE`] is reported and skipped; its event is still judged.
 pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut line = Vec::with_capacity(1 << 12);
+    let mut lines = Lines::new(reader, MAX_JSON_LINE);
     let mut parser = ClassicParser::default();
     let mut fields = Fields::default();
-    let mut line_no: u64 = 0;
-    let mut offset: u64 = 0;
     // The record number of the event being read (counted at its first line).
     let mut record = 0;
-    loop {
-        line.clear();
-        let (n, overlong) = match read_line_bounded(&mut reader, &mut line) {
-            Ok((0, _)) => break,
-            Ok(got) => got,
-            Err(e) => {
-                scan.source_error(format!(
-                    "read error after line {line_no} (byte {offset}): {e}"
-                ))?;
-                break;
-            }
-        };
-        line_no += 1;
-        let line_at = offset;
-        offset += n as u64;
-        scan.add_bytes(n as u64);
-        if overlong {
+    while let Some(line) = lines.next(scan)? {
+        if let Line::Overlong(n) = line {
             // The event goes on being read; it is judged without this line.
             scan.source_error(format!(
-                "line {line_no} (byte {line_at}) is longer than {MAX_JSON_LINE} bytes \
-                 ({n} bytes), skipped; its event is judged without it"
+                "line {} (byte {}) is longer than {MAX_JSON_LINE} bytes ({n} bytes), \
+                 skipped; its event is judged without it",
+                lines.number, lines.offset
             ))?;
             continue;
         }
-        let text = String::from_utf8_lossy(&line);
+        let text = String::from_utf8_lossy(lines.text());
         let text = text.trim_end_matches(['\r', '\n']);
-        let text = if line_no == 1 {
+        let text = if lines.number == 1 {
             text.trim_start_matches('\u{feff}')
         } else {
             text

@@ -9,13 +9,14 @@
 //! reused field store by a serde visitor: no `serde_json::Value` per record.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use memchr::memmem;
 
 use super::fields::Fields;
+use super::lines::{Line, Lines};
 use super::lossy;
 use super::{Location, SourceScan, Stopped};
 
@@ -24,29 +25,12 @@ use super::{Location, SourceScan, Stopped};
 pub const MAX_JSON_LINE: usize = 64 << 20;
 
 pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut line = Vec::with_capacity(1 << 12);
+    let mut lines = Lines::new(reader, MAX_JSON_LINE);
     let mut fields = Fields::default();
     let mut scratch = Scratch::default();
-    let mut line_no: u64 = 0;
-    let mut offset: u64 = 0;
-    loop {
-        line.clear();
-        let read = read_line_bounded(&mut reader, &mut line);
-        let (n, overlong) = match read {
-            Ok((0, _)) => return Ok(()),
-            Ok(got) => got,
-            Err(e) => {
-                return scan.source_error(format!(
-                    "read error after line {line_no} (byte {offset}): {e}"
-                ))
-            }
-        };
-        line_no += 1;
-        let line_at = offset;
-        offset += n as u64;
-        scan.add_bytes(n as u64);
-        if overlong {
+    while let Some(line) = lines.next(scan)? {
+        let (line_no, line_at) = (lines.number, lines.offset);
+        if let Line::Overlong(n) = line {
             let record = scan.next_record()?;
             scan.bad_record(
                 Location {
@@ -59,7 +43,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             continue;
         }
         // A BOM on any line: `cat a.jsonl b.jsonl` of files that each start with one.
-        let text = line.trim_ascii();
+        let text = lines.text().trim_ascii();
         let text = text
             .strip_prefix(b"\xef\xbb\xbf")
             .unwrap_or(text)
@@ -90,6 +74,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             )?,
         }
     }
+    Ok(())
 }
 
 /// Reads one JSON object into `fields`; when the strict parse fails, reads it again
@@ -170,46 +155,6 @@ fn judge_batch(
         }
     }
     Ok(())
-}
-
-/// Reads one line (with its `\n`) into `line`, keeping at most [`MAX_JSON_LINE`] bytes.
-/// Returns the bytes consumed and whether the line was longer than that; the rest of an
-/// over-long line is consumed without being kept.
-pub(crate) fn read_line_bounded<R: BufRead>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-) -> std::io::Result<(usize, bool)> {
-    let mut consumed = 0;
-    let mut overlong = false;
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok((consumed, overlong));
-        }
-        let (take, done) = match memchr::memchr(b'\n', buf) {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), false),
-        };
-        if !overlong {
-            let room = MAX_JSON_LINE.saturating_sub(line.len());
-            match buf.get(..take) {
-                Some(part) if part.len() <= room => line.extend_from_slice(part),
-                _ => {
-                    overlong = true;
-                    line.clear();
-                }
-            }
-        }
-        reader.consume(take);
-        consumed += take;
-        if done {
-            return Ok((consumed, overlong));
-        }
-    }
 }
 
 /// Reads one JSON object into `fields`, flattened to dotted paths. `path` is scratch

@@ -34,6 +34,7 @@ mod encoding;
 mod evtx;
 mod fields;
 mod jsonl;
+mod lines;
 mod lossy;
 mod seen;
 mod sniff;
