@@ -110,6 +110,10 @@ fn unknown_names_on_a_process_creation_get_one_warning_per_search() {
         "{first:?}"
     );
     assert!(warnings[1].is_empty(), "once per search: {warnings:?}");
+    // Every such row is counted in the job inspector, chunk by chunk.
+    for reply in &replies[1..] {
+        assert_eq!(reply.metric("schtasksremote.unjudged")[2..], [2.0, 2.0]);
+    }
     assert_eq!(replies[1].records()[1..].len(), 2, "rows pass untouched");
 
     // Naming the fields makes the rows judgeable and the first a detection.

@@ -325,5 +325,14 @@ fn metrics(stats: &ChunkStats, elapsed: f64) -> Vec<Metric> {
             input_count: stats.rows_in,
             output_count: stats.detections,
         },
+        // Process creations that could not be judged (no command line or no image
+        // name): counted apart, so the job inspector shows what was not looked at.
+        Metric {
+            name: "schtasksremote.unjudged".to_string(),
+            elapsed_seconds: elapsed,
+            invocations: 1,
+            input_count: stats.rows_in,
+            output_count: stats.unjudged,
+        },
     ]
 }

@@ -74,6 +74,8 @@ pub struct ChunkStats {
     pub rows_in: u64,
     pub rows_out: u64,
     pub detections: u64,
+    /// Process-creation rows that could not be judged (issue 10 kind B).
+    pub unjudged: u64,
 }
 
 /// The per-session state: options and buffers reused from chunk to chunk.
@@ -310,8 +312,8 @@ impl Annotator {
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
             self.rows_seen += 1;
-            if !self.warned_unjudged || self.opts.strict {
-                self.check_judgeable(&layout, row)?;
+            if self.check_judgeable(&layout, row)? {
+                stats.unjudged += 1;
             }
             // `None` when the input's bytes cannot be copied as they are (see
             // `BodyReader::raw_is_exact`): the row is then re-encoded, same values.
@@ -368,14 +370,18 @@ impl Annotator {
     }
 
     /// Kind B: a process-creation row without a command line or any image name is
-    /// named in one inspector WARN per search, or is an error with `strict=true`.
-    fn check_judgeable(&mut self, layout: &Layout, row: &ByteRecord) -> Result<(), ChunkError> {
+    /// counted (`Ok(true)`), the first named in one inspector WARN per search, or is an
+    /// error with `strict=true`.
+    fn check_judgeable(&mut self, layout: &Layout, row: &ByteRecord) -> Result<bool, ChunkError> {
         let Some(missing) = layout.plan.missing(|i| row.get(i)) else {
-            return Ok(());
+            return Ok(false);
         };
         let text = |i| row.get(i).and_then(|v| std::str::from_utf8(v).ok());
         if layout.plan.event_kind(text) != EventKind::ProcessCreation {
-            return Ok(());
+            return Ok(false);
+        }
+        if self.warned_unjudged {
+            return Ok(true);
         }
         let splunk_source = layout
             .source
@@ -395,7 +401,7 @@ impl Annotator {
             Level::Warn,
             format!("{found}; strict=true makes this an error"),
         ));
-        Ok(())
+        Ok(true)
     }
 
     fn layout(&mut self, header: &ByteRecord) -> Layout {

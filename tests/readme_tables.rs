@@ -1,6 +1,8 @@
-//! The README's "Limits" table states each limit's default; this fails when one of them
-//! stops matching the code.
+//! The README's tables that state what the code does: the "Limits" table states each
+//! limit's default, the mapping table ("Which input fields are read") the names each CIM
+//! field is read from. Each test fails when its table stops matching the code.
 
+use schtasksremote::cim::CimField;
 use schtasksremote::command::options::MAX_CHUNK_MB;
 use schtasksremote::command::stream::MAX_COMBINATIONS;
 use schtasksremote::protocol::framing::{DEFAULT_MAX_CHUNK_BYTES, MAX_HEADER_LINE};
@@ -8,19 +10,42 @@ use schtasksremote::replay::{
     MAX_ERRORS_PER_CHUNK, MAX_JSON_LINE, MAX_NESTING, MAX_PROBLEMS_KEPT, MAX_RECORD,
 };
 
-/// The table's row that names `constant`, split into its cells.
-fn row(constant: &str) -> Vec<String> {
+/// The first table row of the README's section `name` that `is_row` picks.
+fn table_row(name: &str, is_row: impl Fn(&str) -> bool) -> Option<&'static str> {
     let readme = include_str!("../README.md");
     let section = readme
-        .split("<!-- section:limits -->")
+        .split(&format!("<!-- section:{name} -->"))
         .nth(1)
-        .and_then(|s| s.split("<!-- /section:limits -->").next())
-        .expect("README has a limits section");
-    let line = section
-        .lines()
-        .find(|l| l.starts_with('|') && l.contains(&format!("`{constant}`")))
+        .and_then(|s| s.split(&format!("<!-- /section:{name} -->")).next())
+        .unwrap_or_else(|| panic!("README has no section {name}"));
+    section.lines().find(|l| l.starts_with('|') && is_row(l))
+}
+
+/// The Limits table's row that names `constant`, split into its cells.
+fn row(constant: &str) -> Vec<String> {
+    let line = table_row("limits", |l| l.contains(&format!("`{constant}`")))
         .unwrap_or_else(|| panic!("no row of the README's Limits table names `{constant}`"));
     line.split('|').map(|c| c.trim().to_string()).collect()
+}
+
+/// The names in the mapping table's row for `field`.
+fn mapping_row(field: CimField) -> Vec<String> {
+    let start = format!("| `{}` |", field.name());
+    let line = table_row("mapping", |l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("no row of the README's mapping table for {}", field.name()));
+    line.split(" | ")
+        .nth(1)
+        .unwrap_or_default()
+        .split(", ")
+        .map(|c| c.trim_end_matches(" |").trim().to_string())
+        .collect()
+}
+
+#[test]
+fn the_readme_mapping_table_lists_every_name_the_code_reads_in_order() {
+    for field in CimField::ALL {
+        assert_eq!(mapping_row(field), field.source_names(), "{}", field.name());
+    }
 }
 
 fn mib(bytes: usize) -> String {
