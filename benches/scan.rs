@@ -5,6 +5,11 @@
 //! files on all cores (the same bytes split into one file per core, one thread per
 //! file, as `scan --threads N` does). Inputs are written to a temporary folder.
 //!
+//! Two more renderings of the XmlWinEventLog records: the same bytes in UTF-16LE (with a
+//! BOM, as PowerShell 5.1 writes them), and classic WinEventLog text made from each
+//! record's `<System>` fields and `<EventData>` (one `Name: value` line per `<Data>`).
+//! A baseline binary that cannot read them is not run on them.
+//!
 //! `cargo bench --bench scan` prints the table for `benches/README.md`. Run as a test
 //! (`cargo test --all-targets`), it scans 2 MB per case once and checks the counts.
 //!
@@ -65,6 +70,88 @@ fn xml_unit() -> Unit {
         bytes,
         records: records + 8,
         detections: 2,
+    }
+}
+
+/// The XML unit's bytes in UTF-16LE (the BOM goes at the head of each file).
+fn utf16_unit(xml: &Unit) -> Unit {
+    let text = std::str::from_utf8(&xml.bytes).expect("the XML unit is UTF-8");
+    Unit {
+        bytes: text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        records: xml.records,
+        detections: xml.detections,
+    }
+}
+
+/// The XML unit's records as classic WinEventLog text: a timestamp line, the `<System>`
+/// fields as `Key=Value` header lines, then `Message=` and one `Name: value` line per
+/// `<Data Name=…>` (line breaks in values become spaces).
+fn classic_unit(xml: &Unit) -> Unit {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(&xml.bytes[..]);
+    let mut buf = Vec::new();
+    let mut out = String::new();
+    let (mut system, mut data): (Vec<(String, String)>, Vec<(String, String)>) = (vec![], vec![]);
+    let mut open: Option<(bool, String)> = None; // (in EventData, name)
+    let mut records = 0;
+    loop {
+        match reader
+            .read_event_into(&mut buf)
+            .expect("the XML unit parses")
+        {
+            Event::Start(e) | Event::Empty(e) => {
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let attr = |a: &str| {
+                    e.try_get_attribute(a)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.unescape_value().expect("attribute").into_owned())
+                };
+                match name.as_str() {
+                    "Provider" => system.extend(attr("Name").map(|v| ("SourceName".into(), v))),
+                    "EventID" => open = Some((false, "EventCode".into())),
+                    "Channel" => open = Some((false, "LogName".into())),
+                    "Computer" => open = Some((false, "ComputerName".into())),
+                    "Data" => {
+                        open = Some((true, attr("Name").unwrap_or_else(|| "Data".into())));
+                        data.push((open.clone().expect("just set").1, String::new()));
+                    }
+                    _ => {}
+                }
+            }
+            Event::Text(t) => {
+                let text = t.unescape().expect("text").replace(['\r', '\n'], " ");
+                match open.take() {
+                    Some((true, _)) => data.last_mut().expect("a Data").1.push_str(&text),
+                    Some((false, key)) => system.push((key, text)),
+                    None => {}
+                }
+            }
+            Event::End(e) if e.local_name().as_ref() == b"Event" => {
+                out.push_str("12/19/2020 07:00:30 AM\r\n");
+                for (k, v) in system.drain(..) {
+                    out.push_str(&format!("{k}={v}\r\n"));
+                }
+                out.push_str("Message=Event data:\r\n");
+                for (k, v) in data.drain(..) {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                records += 1;
+            }
+            Event::End(_) => open = None,
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    assert_eq!(
+        records, xml.records,
+        "every XML record became a classic event"
+    );
+    Unit {
+        bytes: out.into_bytes(),
+        records,
+        detections: xml.detections,
     }
 }
 
@@ -265,32 +352,53 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
 
     let xml = xml_unit();
+    let utf16 = utf16_unit(&xml);
+    let classic = classic_unit(&xml);
     let json = jsonl_unit();
     let (evtx_header, evtx_chunks, evtx_records) = evtx_chunks();
-    // (name, file header, repeated unit, records and detections per unit)
-    type Case<'a> = (&'a str, &'a [u8], &'a [u8], u64, u64);
-    let cases: [Case; 3] = [
+    // (name, file header, repeated unit, records and detections per unit, whether a
+    // baseline binary from before issue 10 reads it)
+    type Case<'a> = (&'a str, &'a [u8], &'a [u8], u64, u64, bool);
+    let cases: [Case; 5] = [
         (
             "XmlWinEventLog",
             &[],
             &xml.bytes,
             xml.records,
             xml.detections,
+            true,
         ),
-        ("EVTX", &evtx_header, &evtx_chunks, evtx_records, 0),
+        (
+            "XmlWinEventLog, UTF-16LE",
+            &[0xFF, 0xFE],
+            &utf16.bytes,
+            utf16.records,
+            utf16.detections,
+            false,
+        ),
+        (
+            "Classic WinEventLog text",
+            &[],
+            &classic.bytes,
+            classic.records,
+            classic.detections,
+            false,
+        ),
+        ("EVTX", &evtx_header, &evtx_chunks, evtx_records, 0, true),
         (
             "JSON lines (NXLog)",
             &[],
             &json.bytes,
             json.records,
             json.detections,
+            true,
         ),
     ];
     let baseline = std::env::var_os("SCAN_BENCH_BASELINE").map(PathBuf::from);
     let ours_binary = Path::new(env!("CARGO_BIN_EXE_schtasksremote"));
     println!("| input | threads (files) | build | MB | records | wall s | MB/s | records/s | CPU s | MB per CPU-second | records per CPU-second |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, head, unit, unit_records, unit_detections) in cases {
+    for (name, head, unit, unit_records, unit_detections, baseline_reads) in cases {
         let slug: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
         for files in [1, cores] {
             let (paths, units) = write_files(
@@ -302,7 +410,7 @@ fn main() {
                 files,
             );
             let mut rows = vec![("library, in process", measure(&paths, rounds))];
-            if let Some(baseline) = &baseline {
+            if let Some(baseline) = baseline.as_ref().filter(|_| baseline_reads) {
                 let [after, before] = measure_binaries(ours_binary, baseline, &paths, rounds);
                 rows.push(("binary, this build", after));
                 rows.push(("binary, baseline", before));

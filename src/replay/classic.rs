@@ -233,18 +233,25 @@ fn label(line: &str) -> Option<(&str, &str)> {
     (is_label && (indented || !value.is_empty())).then_some((label, value))
 }
 
-/// Whether the first bytes of a stream are classic WinEventLog text: after blank lines, a
-/// timestamp line followed by `LogName=`, or `LogName=` itself.
+/// Whether the first bytes of a stream are classic WinEventLog text: after blank lines,
+/// a timestamp line or a `Key=Value` header line, and among the first 8 lines both
+/// `LogName=` and `EventCode=` (Splunk writes `LogName=` first; other tools may not).
 pub(crate) fn looks_like_classic(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    match lines.next() {
-        Some(first) if first.starts_with("LogName=") => true,
-        Some(first) if is_timestamp(first) => {
-            lines.next().is_some_and(|l| l.starts_with("LogName="))
-        }
-        _ => false,
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(8);
+    let first_ok = lines
+        .next()
+        .is_some_and(|first| is_timestamp(first) || header(first).is_some());
+    let (mut log_name, mut event_code) = (false, false);
+    for line in lines.chain(text.lines().map(str::trim).find(|l| !l.is_empty())) {
+        log_name |= line.starts_with("LogName=");
+        event_code |= line.starts_with("EventCode=");
     }
+    first_ok && log_name && event_code
 }
 
 #[cfg(test)]
