@@ -91,7 +91,9 @@ fn classic_unit(xml: &Unit) -> Unit {
     let mut reader = quick_xml::Reader::from_reader(&xml.bytes[..]);
     let mut buf = Vec::new();
     let mut out = String::new();
-    let (mut system, mut data): (Vec<(String, String)>, Vec<(String, String)>) = (vec![], vec![]);
+    // (name, value) pairs of the record being read.
+    let mut system: Vec<(String, String)> = Vec::new();
+    let mut data: Vec<(String, String)> = Vec::new();
     let mut open: Option<(bool, String)> = None; // (in EventData, name)
     let mut records = 0;
     loop {
