@@ -18,7 +18,8 @@
 //! this build's binary and by that one (`schtasksremote scan --threads N <files>`, as
 //! child processes, rounds interleaved), side by side in the same run; CPU time is the
 //! child's (`getrusage(RUSAGE_CHILDREN)`), and both must count the same records and
-//! detections.
+//! detections. `SCAN_BENCH_BIN` names "this build"'s binary (default: the one cargo
+//! built for the bench).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -397,7 +398,12 @@ fn main() {
         ),
     ];
     let baseline = std::env::var_os("SCAN_BENCH_BASELINE").map(PathBuf::from);
-    let ours_binary = Path::new(env!("CARGO_BIN_EXE_schtasksremote"));
+    // Both binaries are best built the same way (`cargo build --release`); by default
+    // "this build" is the one cargo built for the bench.
+    let ours_binary = std::env::var_os("SCAN_BENCH_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_schtasksremote")),
+        PathBuf::from,
+    );
     println!("| input | threads (files) | build | MB | records | wall s | MB/s | records/s | CPU s | MB per CPU-second | records per CPU-second |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, head, unit, unit_records, unit_detections, baseline_reads) in cases {
@@ -413,7 +419,7 @@ fn main() {
             );
             let mut rows = vec![("library, in process", measure(&paths, rounds))];
             if let Some(baseline) = baseline.as_ref().filter(|_| baseline_reads) {
-                let [after, before] = measure_binaries(ours_binary, baseline, &paths, rounds);
+                let [after, before] = measure_binaries(&ours_binary, baseline, &paths, rounds);
                 rows.push(("binary, this build", after));
                 rows.push(("binary, baseline", before));
             }

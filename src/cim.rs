@@ -345,10 +345,10 @@ pub enum EventKind {
 /// value; `says(field, word)` whether any of its values contains `word` (ASCII case
 /// ignored), `None` when the record has no such field.
 ///
-/// In this order: CrowdStrike's `event_simpleName`; Defender's `ActionType`; the
-/// Windows event ID (1 is a process creation only for Sysmon and 4688 only for
-/// Security, as other providers reuse the numbers; without any provider field the ID is
-/// trusted); ECS `event.category` `process` with `event.type` `start`.
+/// In this order: the Windows event ID (1 is a process creation only for Sysmon and
+/// 4688 only for Security, as other providers reuse the numbers; without any provider
+/// field the ID is trusted); CrowdStrike's `event_simpleName`; Defender's `ActionType`;
+/// ECS `event.category` `process` with `event.type` `start`.
 ///
 /// ```
 /// use schtasksremote::cim::{classify_event, EventField, EventKind};
@@ -368,12 +368,8 @@ pub fn classify_event<'a>(
             EventKind::Other
         }
     };
-    if let Some(name) = first(EventField::SimpleName) {
-        return kind(matches!(name, "ProcessRollup2" | "SyntheticProcessRollup2"));
-    }
-    if let Some(action) = first(EventField::ActionType) {
-        return kind(action.trim().eq_ignore_ascii_case("ProcessCreated"));
-    }
+    // The Windows event ID first: most records have one, and no rendering that has
+    // `event_simpleName` or `ActionType` also has one.
     if let Some(eid) = first(EventField::EventId) {
         let word = match eid.trim() {
             "1" => "sysmon",
@@ -381,6 +377,12 @@ pub fn classify_event<'a>(
             _ => return EventKind::Other,
         };
         return kind(says(EventField::Provider, word).unwrap_or(true));
+    }
+    if let Some(name) = first(EventField::SimpleName) {
+        return kind(matches!(name, "ProcessRollup2" | "SyntheticProcessRollup2"));
+    }
+    if let Some(action) = first(EventField::ActionType) {
+        return kind(action.trim().eq_ignore_ascii_case("ProcessCreated"));
     }
     match says(EventField::Category, "process") {
         Some(category) => kind(category && says(EventField::Type, "start") == Some(true)),
@@ -524,6 +526,7 @@ impl FieldPlan {
     /// let row: [&[u8]; 2] = [br"C:\Windows\System32\schtasks.exe", b" "];
     /// assert_eq!(plan.missing(|i| row.get(i).copied()), Some(Missing::CommandLine));
     /// ```
+    #[inline]
     pub fn missing<'a, F>(&self, get: F) -> Option<Missing>
     where
         F: Fn(usize) -> Option<&'a [u8]>,
@@ -546,6 +549,7 @@ impl FieldPlan {
     /// ([`crate::detection::may_name_schtasks`] on each): the byte-level reject path the
     /// search command and the scanner share, run before mapping or UTF-8 checks.
     /// `get(i)` gives column `i`'s bytes.
+    #[inline]
     pub fn may_name_schtasks<'a, F>(&self, get: F) -> bool
     where
         F: Fn(usize) -> Option<&'a [u8]>,
@@ -899,5 +903,106 @@ mod tests {
         assert_eq!(plan.source(CimField::Process), Source::Column(0));
         assert_eq!(plan.source(CimField::ProcessName), Source::Absent);
         assert_eq!(plan.source(CimField::Dest), Source::Column(2));
+    }
+
+    /// Issue 10 kind A, one row per rendering: the same process creation under each
+    /// naming maps to the same CIM event (sources of the names in
+    /// `CimField::candidates`).
+    #[test]
+    fn every_rendering_maps_to_the_same_process_event() {
+        let path = r"C:\Windows\System32\schtasks.exe";
+        let cmd = "schtasks /create /s HOST2 /tn t /tr c:\\a.exe";
+        let table: [(&str, &[(&str, &str)]); 7] = [
+            (
+                "CIM",
+                &[
+                    ("process_path", path),
+                    ("process", cmd),
+                    ("dest", "wks01"),
+                    ("user", r"CORP\u1"),
+                    ("parent_process_name", "cmd.exe"),
+                ],
+            ),
+            (
+                "Sysmon 1",
+                &[
+                    ("Image", path),
+                    ("CommandLine", cmd),
+                    ("Computer", "wks01"),
+                    ("User", r"CORP\u1"),
+                    ("ParentImage", r"C:\Windows\System32\cmd.exe"),
+                ],
+            ),
+            (
+                "Security 4688",
+                &[
+                    ("NewProcessName", path),
+                    ("CommandLine", cmd),
+                    ("Computer", "wks01"),
+                    ("SubjectDomainName", "CORP"),
+                    ("SubjectUserName", "u1"),
+                    ("ParentProcessName", r"C:\Windows\System32\cmd.exe"),
+                ],
+            ),
+            (
+                "classic WinEventLog",
+                &[
+                    ("New_Process_Name", path),
+                    ("Process_Command_Line", cmd),
+                    ("ComputerName", "wks01"),
+                    ("Account_Domain", "CORP"),
+                    ("Account_Name", "u1"),
+                    ("Creator_Process_Name", r"C:\Windows\System32\cmd.exe"),
+                ],
+            ),
+            (
+                "ECS",
+                &[
+                    ("process.executable", path),
+                    ("process.command_line", cmd),
+                    ("winlog.computer_name", "wks01"),
+                    ("host.name", "shipper"),
+                    ("user.domain", "CORP"),
+                    ("user.name", "u1"),
+                    ("process.parent.name", "cmd.exe"),
+                ],
+            ),
+            (
+                "Defender",
+                &[
+                    ("properties.FolderPath", path),
+                    ("properties.ProcessCommandLine", cmd),
+                    ("properties.DeviceName", "wks01"),
+                    ("properties.AccountDomain", "CORP"),
+                    ("properties.AccountName", "u1"),
+                    ("properties.InitiatingProcessFileName", "cmd.exe"),
+                ],
+            ),
+            (
+                "Splunk host only",
+                &[
+                    ("Image", path),
+                    ("CommandLine", cmd),
+                    ("host", "wks01"),
+                    ("User", r"CORP\u1"),
+                    ("ParentImage", "cmd.exe"),
+                ],
+            ),
+        ];
+        for (rendering, pairs) in table {
+            let plan = FieldPlan::from_names(pairs.iter().map(|(n, _)| *n));
+            let mapped = plan.map(|i| pairs.get(i).map(|(_, v)| *v));
+            let event = mapped.as_event();
+            assert_eq!(
+                (event.process_name, event.process_path, event.process),
+                ("schtasks.exe", path, cmd),
+                "{rendering}"
+            );
+            assert_eq!(
+                (event.dest, event.user, event.parent_process_name),
+                ("wks01", r"CORP\u1", "cmd.exe"),
+                "{rendering}"
+            );
+        }
     }
 }

@@ -312,8 +312,11 @@ impl Annotator {
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
             self.rows_seen += 1;
-            if self.check_judgeable(&layout, row)? {
-                stats.unjudged += 1;
+            // Kind B: a few blank checks per row; only a row that lacks a field is classified.
+            if let Some(missing) = layout.plan.missing(|i| row.get(i)) {
+                if self.unjudged(&layout, row, missing)? {
+                    stats.unjudged += 1;
+                }
             }
             // `None` when the input's bytes cannot be copied as they are (see
             // `BodyReader::raw_is_exact`): the row is then re-encoded, same values.
@@ -369,13 +372,16 @@ impl Annotator {
         Ok(())
     }
 
-    /// Kind B: a process-creation row without a command line or any image name is
-    /// counted (`Ok(true)`), the first named in one inspector WARN per search, or is an
-    /// error with `strict=true`.
-    fn check_judgeable(&mut self, layout: &Layout, row: &ByteRecord) -> Result<bool, ChunkError> {
-        let Some(missing) = layout.plan.missing(|i| row.get(i)) else {
-            return Ok(false);
-        };
+    /// Kind B, for a row that lacks `missing`: when it is a process creation it is
+    /// counted (`Ok(true)`), the first named in one inspector WARN per search, or it is
+    /// an error with `strict=true`.
+    #[cold]
+    fn unjudged(
+        &mut self,
+        layout: &Layout,
+        row: &ByteRecord,
+        missing: Missing,
+    ) -> Result<bool, ChunkError> {
         let text = |i| row.get(i).and_then(|v| std::str::from_utf8(v).ok());
         if layout.plan.event_kind(text) != EventKind::ProcessCreation {
             return Ok(false);

@@ -84,6 +84,7 @@ impl Stop {
         self.0.store(true, Ordering::Relaxed);
     }
 
+    /// Whether [`Stop::raise`] was called on this scan's signal.
     pub fn is_raised(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
@@ -563,10 +564,11 @@ impl<'a> SourceScan<'a> {
         self.report.bytes += n;
     }
 
-    /// Judges a record whose kind the reader does not know: the field plan classifies
-    /// it. `Err` when the scan must stop (`--strict`).
+    /// Judges a record whose kind the reader does not know: it is classified by its
+    /// event-type fields first, so that other events (most of a real log) cost no field
+    /// plan. `Err` when the scan must stop (`--strict`).
     pub(crate) fn judge(&mut self, fields: &Fields, record: u64) -> Result<(), Stopped> {
-        self.judge_kind(None, fields, record)
+        self.judge_kind(fields.event_kind(), fields, record)
     }
 
     /// Judges a record the reader has already classified (the XML reader, from
@@ -577,18 +579,14 @@ impl<'a> SourceScan<'a> {
         fields: &Fields,
         record: u64,
     ) -> Result<(), Stopped> {
-        self.judge_kind(Some(kind), fields, record)
+        self.judge_kind(kind, fields, record)
     }
 
-    /// The one record -> verdict path: classify (once), map through the cached plan,
-    /// reject cheaply by bytes, then one call of the detection core.
-    fn judge_kind(
-        &mut self,
-        kind: Option<EventKind>,
-        fields: &Fields,
-        record: u64,
-    ) -> Result<(), Stopped> {
-        if kind == Some(EventKind::Other) {
+    /// The one record -> verdict path: the kind (classified once, by the reader or by
+    /// [`SourceScan::judge`]), the cached plan, the byte-level reject, then one call of
+    /// the detection core.
+    fn judge_kind(&mut self, kind: EventKind, fields: &Fields, record: u64) -> Result<(), Stopped> {
+        if kind == EventKind::Other {
             // Most records of a real log: no plan needed.
             self.stats.other_events += 1;
             return Ok(());
@@ -597,11 +595,7 @@ impl<'a> SourceScan<'a> {
             return Ok(());
         };
         let get = |i| fields.value(i);
-        let kind = match kind {
-            Some(kind) => plan.settle(kind),
-            None => plan.event_kind(get),
-        };
-        if kind != EventKind::ProcessCreation {
+        if plan.settle(kind) != EventKind::ProcessCreation {
             self.stats.other_events += 1;
             return Ok(());
         }
