@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(sniff(b"\xff\xfe<\0E\0"), Format::Utf16(Utf16::Le));
         assert_eq!(sniff(b"\0<\0E\0v\0e\0n\0t\0 "), Format::Utf16(Utf16::Be));
         assert_eq!(
-            sniff(b"10/27/2020 08:00:14 PM\r\nLogName=Security\r\n"),
+            sniff(b"10/27/2020 08:00:14 PM\r\nLogName=Security\r\nEventCode=4688\r\n"),
             Format::ClassicText
         );
         assert_eq!(
