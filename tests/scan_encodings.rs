@@ -185,14 +185,7 @@ fn classic_text_holds_many_events_of_several_kinds_with_crlf_or_lf() {
             (4, 3, 1, 0)
         );
         assert_eq!(remote_hosts(&report), ["WORKSTATION6", "FILESRV01"]);
-        assert_eq!(
-            report
-                .detections
-                .iter()
-                .map(|d| d.record)
-                .collect::<Vec<_>>(),
-            [1, 3]
-        );
+        assert_eq!(detection_records(&report), [1, 3]);
     }
 }
 

@@ -48,14 +48,7 @@ fn xml_records_are_read_with_or_without_line_breaks_and_either_quote_style() {
         assert_eq!(remote_hosts(&report), ["FILESRV01", "SRV9"], "sep {sep:?}");
         assert_eq!(report.detections[0].dest, "WKS1");
         assert_eq!(report.detections[1].user, r"CORP\amy");
-        assert_eq!(
-            report
-                .detections
-                .iter()
-                .map(|d| d.record)
-                .collect::<Vec<_>>(),
-            [1, 3]
-        );
+        assert_eq!(detection_records(&report), [1, 3]);
     }
 }
 

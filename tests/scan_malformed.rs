@@ -26,14 +26,7 @@ fn xml_truncated_and_broken_records_are_reported_and_the_records_after_them_read
         (5, 3, 2)
     );
     assert_eq!(report.detections.len(), 2);
-    assert_eq!(
-        report
-            .detections
-            .iter()
-            .map(|d| d.record)
-            .collect::<Vec<_>>(),
-        [1, 4]
-    );
+    assert_eq!(detection_records(&report), [1, 4]);
     let where_: Vec<_> = report
         .problems
         .iter()

@@ -111,6 +111,11 @@ pub fn remote_hosts(report: &schtasksremote::replay::InputReport) -> Vec<String>
         .collect()
 }
 
+/// The record number of each detection, in order.
+pub fn detection_records(report: &schtasksremote::replay::InputReport) -> Vec<u64> {
+    report.detections.iter().map(|d| d.record).collect()
+}
+
 /// `text` in UTF-16LE, after a byte-order mark when `bom`.
 pub fn utf16le(text: &str, bom: bool) -> Vec<u8> {
     let mut out = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
