@@ -380,17 +380,21 @@ fn appinspect_precert_on_the_linux_package_reports_no_failure_error_or_warning()
     }
 }
 
+/// The README's text from the heading `heading` (e.g. `### Supported platforms`) to the
+/// next heading.
+fn readme_section(heading: &str) -> String {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let (_, section) = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README: no heading {heading:?}"));
+    section.split("\n#").next().unwrap().to_string()
+}
+
 /// The AppInspect warnings the README explains for the all-platforms package: the check
 /// names in the first column of the table under its "AppInspect on the all-platforms
 /// package" heading.
 fn readme_all_platforms_warnings() -> Vec<String> {
-    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
-    let section = readme
-        .split_once("AppInspect on the all-platforms package")
-        .expect("README: a heading \"AppInspect on the all-platforms package\"")
-        .1;
-    let section = section.split("\n#").next().unwrap();
-    let mut names: Vec<String> = section
+    let mut names: Vec<String> = readme_section("#### AppInspect on the all-platforms package")
         .lines()
         .filter_map(|line| line.strip_prefix("| `check_"))
         .map(|rest| format!("check_{}", rest.split('`').next().unwrap()))
@@ -575,13 +579,7 @@ fn aarch64_build_under_qemu_and_x86_64_build_answer_a_session_identically() {
 
 /// The rows of the README's "Supported platforms" table, as their cells.
 fn readme_platform_rows() -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
-    let section = readme
-        .split_once("### Supported platforms")
-        .expect("README: a \"Supported platforms\" section")
-        .1;
-    let section = section.split("\n#").next().unwrap();
-    section
+    readme_section("### Supported platforms")
         .lines()
         .filter(|line| line.starts_with('|'))
         .skip(2) // the header and the |---| line

@@ -117,40 +117,16 @@ pub fn json(meta: &str) -> Value {
 /// SCP session with `args` in three execute chunks, with an invalid UTF-8 `_raw` on
 /// every row.
 pub fn events_session(args: &[&str]) -> Vec<u8> {
-    let text = std::fs::read_to_string(scp_support::shared(
-        "datasets/derived/schtasks_related_events.jsonl",
-    ))
-    .expect("the shared dataset");
-    let events: Vec<serde_json::Map<String, Value>> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut names: Vec<String> = Vec::new();
-    for event in &events {
-        for key in event.keys() {
-            if !names.contains(key) {
-                names.push(key.clone());
-            }
-        }
-    }
+    let (mut header, events) = scp_support::schtasks_events();
+    header.push("_raw".to_string());
     let mut stream = scp_support::getinfo(args);
     let batches: Vec<_> = events.chunks(events.len().div_ceil(3)).collect();
     for (i, batch) in batches.iter().enumerate() {
         let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-        let mut header: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
-        header.push(b"_raw");
         w.write_record(&header).unwrap();
         for event in *batch {
-            let mut row: Vec<Vec<u8>> = names
-                .iter()
-                .map(|n| match event.get(n) {
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(Value::String(s)) => s.clone().into_bytes(),
-                    Some(v) => v.to_string().into_bytes(),
-                })
-                .collect();
-            row.push(b"caf\xe9 \xff\"quoted\"".to_vec());
+            let mut row: Vec<&[u8]> = event.iter().map(|v| v.as_bytes()).collect();
+            row.push(b"caf\xe9 \xff\"quoted\"");
             w.write_record(&row).unwrap();
         }
         let body = w.into_inner().unwrap();
