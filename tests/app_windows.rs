@@ -3,13 +3,15 @@
 //! (inspector metric seconds masked), stderr and exit status. Sessions: annotate and
 //! filter over real schtasks events, the real splunkd recordings in
 //! `../shared/scp-vectors`, every class of protocol error, and a large many-chunk session.
-//! Then the command line: `explain`, and `scan` given Windows paths (drive letter,
-//! backslashes, forward slashes, `\\?\` verbatim form) of the sample and of a copy of a
-//! `winevt\Logs` folder of `.evtx` files.
+//! Then the command line: `explain`, and `scan` given Windows paths (drive letter, `\` or
+//! `/`, `\\?\`, `\\.\`, UNC) of the sample and of a copy of a `winevt\Logs` folder of
+//! `.evtx` files. And both packaged names of the build, started by CreateProcessW from a
+//! Windows parent as splunkd starts them.
 //!
 //! Wine is not Windows: these tests show that the program behaves as a Windows program
 //! on the Win32 API that Wine implements (pipes, exit codes, paths, file reads). Which
-//! file Windows splunkd starts is checked by the spec only (README "Windows").
+//! file Windows splunkd starts is known from the spec only (README "Binaries: which file
+//! splunkd runs").
 //!
 //! Needs `bash app/package.sh` (the all-platforms package) and Wine (`wine` on PATH); a
 //! missing one fails the tests, saying what to install.
@@ -353,19 +355,47 @@ fn windows_build_reports_a_missing_windows_path_like_linux() {
 }
 
 #[test]
-fn windows_build_runs_under_its_extensionless_name_too() {
-    // The package's second copy (windows_x86_64/bin/schtasksremote, for a splunkd that
-    // uses `filename` as written) is the same program: Windows loads a PE file by its
-    // header, not by its name.
+fn both_packaged_windows_names_answer_like_linux_when_started_by_create_process() {
+    // splunkd on Windows starts a command with CreateProcessW on the file it found:
+    // windows_x86_64\bin\schtasksremote.exe, or the extensionless copy if it uses
+    // `filename` as written. Either must run as the same program, with pipes handed down
+    // as inherited handles.
     let w = windows();
     let input = crossbuild_support::events_session(&["action=annotate"]);
-    let exe = run(w.command("schtasksremote.exe", &[]), &input);
-    let bare = run(w.command("schtasksremote", &[]), &input);
-    assert_eq!(exe.status, 0, "{}", exe.stderr);
-    assert_eq!(bare.status, exe.status, "{}", bare.stderr);
-    assert_eq!(without_timings(&bare.stdout), without_timings(&exe.stdout));
+    let linux = run(w.linux(&[]), &input);
+    assert_eq!(linux.status, 0, "{}", linux.stderr);
+    for name in ["schtasksremote.exe", "schtasksremote"] {
+        let started = run(w.create_process(name, ""), &input);
+        assert_eq!(started.status, 0, "{name}: {}", started.stderr);
+        assert_eq!(started.stderr, linux.stderr, "{name}");
+        assert_eq!(
+            without_timings(&started.stdout),
+            without_timings(&linux.stdout),
+            "{name}"
+        );
+        // A Windows command line, parsed by the program itself (CommandLineToArgvW rules).
+        let explain = run(
+            w.create_process(
+                name,
+                r#"explain "schtasks /create /s \\FILESRV01 /tn t /tr c:\x.exe""#,
+            ),
+            b"",
+        );
+        let expected = run(
+            w.linux(&[
+                "explain",
+                r"schtasks /create /s \\FILESRV01 /tn t /tr c:\x.exe",
+            ]),
+            b"",
+        );
+        assert_eq!(explain, expected, "{name}: explain");
+        assert!(
+            String::from_utf8_lossy(&explain.stdout).contains("FILESRV01"),
+            "{name}"
+        );
+    }
     assert_eq!(
-        json(&without_timings(&exe.stdout)[0].0)["type"],
+        json(&without_timings(&linux.stdout)[0].0)["type"],
         "streaming"
     );
 }

@@ -165,6 +165,9 @@ pub struct Windows {
     pub prefix: PathBuf,
     /// Whether the test-only `bcryptprimitives.dll` shim sits beside the build.
     pub shimmed: bool,
+    /// The test-only `spawn.exe` (see `spawn.c`), which starts a program the way
+    /// splunkd does on Windows: CreateProcessW on its full path, stdio inherited.
+    pub spawn: PathBuf,
 }
 
 /// Folders under Cargo's per-build scratch folder (`target/tmp`).
@@ -196,13 +199,20 @@ pub fn windows() -> &'static Windows {
             .join("drive_c/windows/system32/bcryptprimitives.dll")
             .is_file();
         if shimmed {
-            build_shim(&app.join("windows_x86_64/bin/bcryptprimitives.dll"));
+            mingw_build(
+                "bcryptprimitives.c",
+                &app.join("windows_x86_64/bin/bcryptprimitives.dll"),
+                &["-shared", "-ladvapi32"],
+            );
         }
+        let spawn = root.join("spawn.exe");
+        mingw_build("spawn.c", &spawn, &["-municode"]);
         Windows {
             wine,
             app,
             prefix,
             shimmed,
+            spawn,
         }
     })
 }
@@ -240,43 +250,62 @@ fn warm(wine: &Path, prefix: &Path) {
     );
 }
 
-/// Builds the test-only `bcryptprimitives.dll` (see `bcryptprimitives.c`).
-fn build_shim(dll: &Path) {
+/// Builds one of the test-only Windows programs in `tests/crossbuild_support/` with
+/// MinGW-w64 (`flags` after the source, so libraries resolve).
+fn mingw_build(source: &str, out: &Path, flags: &[&str]) {
     let gcc = app_support::require_tool(
         "x86_64-w64-mingw32-gcc",
         "Debian package gcc-mingw-w64-x86-64",
     );
-    let source = app_support::repo("tests/crossbuild_support/bcryptprimitives.c");
-    let out = Command::new(gcc)
-        .args(["-shared", "-O2", "-s", "-o"])
-        .arg(dll)
-        .arg(source)
-        .arg("-ladvapi32")
+    let source = app_support::repo(&format!("tests/crossbuild_support/{source}"));
+    let built = Command::new(gcc)
+        .args(["-O2", "-s", "-o"])
+        .arg(out)
+        .arg(&source)
+        .args(flags)
         .output()
         .unwrap();
     assert!(
-        out.status.success(),
-        "building the bcryptprimitives.dll shim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        built.status.success(),
+        "building {} failed: {}",
+        source.display(),
+        String::from_utf8_lossy(&built.stderr)
     );
 }
 
 impl Windows {
-    /// `wine <exe> args…`: the packaged Windows build, started the way splunkd starts it
-    /// (full path, no shell), with only Wine's own variables in its environment.
-    pub fn command(&self, exe: &str, args: &[&str]) -> Command {
+    /// `wine` with only PATH, HOME and the variables of [`wine_env`] in its environment.
+    fn wine_command(&self) -> Command {
         let mut command = Command::new(&self.wine);
         command.env_clear();
-        if let Some(path) = std::env::var_os("PATH") {
-            command.env("PATH", path);
-        }
-        if let Some(home) = std::env::var_os("HOME") {
-            command.env("HOME", home);
+        for name in ["PATH", "HOME"] {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
         }
         wine_env(&mut command, &self.prefix);
         command
+    }
+
+    /// `wine <windows_x86_64/bin/exe> args…`: the packaged Windows build started by Wine's
+    /// loader with Unix arguments (converted to a Windows command line).
+    pub fn command(&self, exe: &str, args: &[&str]) -> Command {
+        let mut command = self.wine_command();
+        command
             .arg(self.app.join("windows_x86_64/bin").join(exe))
             .args(args);
+        command
+    }
+
+    /// `spawn.exe <windows_x86_64\bin\name> <arguments>` under Wine: the packaged file
+    /// `name` started by CreateProcessW from a Windows parent, as splunkd starts it, with
+    /// `arguments` as the rest of its Windows command line.
+    pub fn create_process(&self, name: &str, arguments: &str) -> Command {
+        let mut command = self.wine_command();
+        command
+            .arg(&self.spawn)
+            .arg(wine_path(&self.app.join("windows_x86_64/bin").join(name)))
+            .arg(arguments);
         command
     }
 
