@@ -20,7 +20,9 @@ mod app_support;
 mod crossbuild_support;
 mod scp_support;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use crossbuild_support::{detections, json, run, windows, wine_path, without_timings};
 use scp_support::{chunk, execute, getinfo, rewrap, vector};
@@ -39,7 +41,7 @@ fn windows_build_answers_annotate_and_filter_sessions_of_real_events_like_linux(
         &["action=filter", "risk_score=90"][..],
     ] {
         let input = crossbuild_support::events_session(args);
-        let linux = w.same_session(&format!("events {args:?}"), &input, &[]);
+        let linux = w.same_session(&format!("events {args:?}"), &input);
         assert_eq!(linux.status, 0, "{}", linux.stderr);
         let replies = without_timings(&linux.stdout);
         assert_eq!(replies.len(), 4, "getinfo + three execute replies");
@@ -63,7 +65,7 @@ fn windows_build_answers_the_real_splunkd_recordings_like_linux() {
         (MULTIBYTE, &[][..]),
     ] {
         let (input, requests) = rewrap(&vector(path), args);
-        let linux = w.same_session(&format!("{path} {args:?}"), &input, &[]);
+        let linux = w.same_session(&format!("{path} {args:?}"), &input);
         assert_eq!(linux.status, 0, "{path}: {}", linux.stderr);
         assert_eq!(
             without_timings(&linux.stdout).len(),
@@ -114,7 +116,7 @@ fn windows_build_reports_every_protocol_error_like_linux() {
         ("getinfo twice", with_getinfo(&[], &getinfo(&[]))),
     ];
     for (name, input) in cases {
-        let linux = w.same_session(name, &input, &[]);
+        let linux = w.same_session(name, &input);
         assert_eq!(linux.status, 1, "{name}: an error exits 1");
         assert!(
             linux.stderr.contains("schtasksremote:"),
@@ -124,9 +126,43 @@ fn windows_build_reports_every_protocol_error_like_linux() {
     }
     // Not errors: a probe (getinfo, then EOF) and nothing at all.
     for (name, input) in [("probe", getinfo(&[])), ("empty stdin", Vec::new())] {
-        let linux = w.same_session(name, &input, &[]);
+        let linux = w.same_session(name, &input);
         assert_eq!(linux.status, 0, "{name}: {}", linux.stderr);
     }
+}
+
+#[test]
+fn windows_build_ends_quietly_like_linux_when_splunkd_closes_its_stdout() {
+    // A cancelled search: splunkd closes the pipe it reads our replies from. On Windows a
+    // write then fails with ERROR_NO_DATA / ERROR_BROKEN_PIPE instead of SIGPIPE.
+    let w = windows();
+    let mut input = getinfo(&["action=annotate"]);
+    let mut body = b"a\n".to_vec();
+    body.extend(b"xxxxxxxx\n".repeat(100_000));
+    input.extend(execute(true, &body));
+    let quiet = |mut command: std::process::Command| {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(&input);
+        drop(stdin);
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (child.wait().unwrap().code(), stderr)
+    };
+    let linux = quiet(w.linux(&[]));
+    assert_eq!(linux, (Some(0), String::new()));
+    assert_eq!(quiet(w.command("schtasksremote.exe", &[])), linux);
 }
 
 #[test]
@@ -151,7 +187,7 @@ fn windows_build_answers_a_large_many_chunk_session_like_linux() {
         }
         input.extend(execute(c + 1 == chunks, &body));
     }
-    let linux = w.same_session("large session", &input, &[]);
+    let linux = w.same_session("large session", &input);
     assert_eq!(linux.status, 0, "{}", linux.stderr);
     let replies = without_timings(&linux.stdout);
     assert_eq!(replies.len(), chunks + 1);

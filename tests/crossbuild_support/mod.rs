@@ -319,9 +319,9 @@ impl Windows {
     /// Runs one SCP session through both builds and checks that the Windows build's exit
     /// status, stderr and replies (metric seconds masked) are the Linux build's, byte for
     /// byte. Returns the Linux build's outcome.
-    pub fn same_session(&self, name: &str, input: &[u8], args: &[&str]) -> Outcome {
-        let linux = run(self.linux(args), input);
-        let windows = run(self.command("schtasksremote.exe", args), input);
+    pub fn same_session(&self, name: &str, input: &[u8]) -> Outcome {
+        let linux = run(self.linux(&[]), input);
+        let windows = run(self.command("schtasksremote.exe", &[]), input);
         assert_eq!(windows.status, linux.status, "{name}: exit status");
         assert_eq!(windows.stderr, linux.stderr, "{name}: stderr");
         let (ours, theirs) = (
