@@ -20,12 +20,10 @@ mod app_support;
 mod crossbuild_support;
 mod scp_support;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use crossbuild_support::{detections, json, run, windows, wine_path, without_timings};
-use scp_support::{chunk, execute, getinfo, rewrap, vector};
+use scp_support::{chunk, execute, getinfo, rewrap, run_with_stdout_closed, vector};
 use serde_json::Value;
 
 const COUNTMATCHES: &str = "tests/searchcommands/recordings/scpv2/Splunk-6.3/countmatches.input.gz";
@@ -140,29 +138,12 @@ fn windows_build_ends_quietly_like_linux_when_splunkd_closes_its_stdout() {
     let mut body = b"a\n".to_vec();
     body.extend(b"xxxxxxxx\n".repeat(100_000));
     input.extend(execute(true, &body));
-    let quiet = |mut command: std::process::Command| {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let mut stdin = child.stdin.take().unwrap();
-        let _ = stdin.write_all(&input);
-        drop(stdin);
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        (child.wait().unwrap().code(), stderr)
-    };
-    let linux = quiet(w.linux(&[]));
+    let linux = run_with_stdout_closed(w.linux(&[]), &input);
     assert_eq!(linux, (Some(0), String::new()));
-    assert_eq!(quiet(w.command("schtasksremote.exe", &[])), linux);
+    assert_eq!(
+        run_with_stdout_closed(w.command("schtasksremote.exe", &[]), &input),
+        linux
+    );
 }
 
 #[test]

@@ -32,12 +32,7 @@ const DEADLINE: Duration = Duration::from_secs(300);
 /// Runs a program with `input` on stdin (written while stdout and stderr are read, as
 /// splunkd does) and returns what it did. Panics when it runs past [`DEADLINE`].
 pub fn run(mut command: Command, input: &[u8]) -> Outcome {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut child = scp_support::spawn_piped(&mut command);
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     std::thread::spawn(move || {

@@ -253,6 +253,35 @@ pub fn run(stream: &[u8]) -> Run {
     }
 }
 
+/// Starts `command` with stdin, stdout and stderr on pipes; panics naming it if it
+/// cannot start.
+pub fn spawn_piped(command: &mut Command) -> std::process::Child {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
+}
+
+/// Runs `command` with `stream` on stdin and its stdout closed from the start, as when
+/// splunkd stops reading (a cancelled search). Returns its exit status and stderr.
+pub fn run_with_stdout_closed(mut command: Command, stream: &[u8]) -> (Option<i32>, String) {
+    let mut child = spawn_piped(&mut command);
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(stream);
+    drop(stdin);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
+}
+
 /// The real splunkd execute chunks of a recorded stream, behind our own getinfo.
 pub fn rewrap(recording: &[u8], args: &[&str]) -> (Vec<u8>, Chunks) {
     let chunks = split_chunks(recording);
