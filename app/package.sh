@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Builds the Splunk app package: dist/<app id>-<version>.tgz and the same bytes as .spl.
+# Builds the Splunk app's two packages, each also copied byte for byte as .spl:
 #
-#   bash app/package.sh            # build the static binaries, then package
+#   dist/<app id>-<version>.tgz                 the Linux package (Linux x86_64 + aarch64):
+#                                               Splunk Cloud, Splunkbase, Linux on-premises
+#   dist/<app id>-<version>-all-platforms.tgz   the same plus the Windows x86_64 build, for
+#                                               Splunk Enterprise on Windows or mixed sites
+#
+#   bash app/package.sh            # build the three binaries, then package
 #   bash app/package.sh --no-build # package the binaries already in target/
 #
-# The package has one top folder named after the app id, holding default/ and bin/ from
-# the repository's top level, app/'s README.md, app.manifest, metadata/ and static/, and
-# the stripped static binaries as bin/schtasksremote-linux-<cpu>. Files are 644, folders
-# 755, and only the files in bin/ are 755. Nothing else from the repository goes in (no
-# dotfiles, no build leftovers): files are copied by name, never by globbing a folder.
+# Each package has one top folder named after the app id, holding default/ and bin/ from
+# the repository's top level, the repository's LICENSE, app/'s README.md, app.manifest,
+# metadata/ and static/, and the stripped static binaries as bin/schtasksremote-linux-<cpu>.
+# The all-platforms package adds windows_x86_64/bin/schtasksremote.exe, the same bytes as
+# windows_x86_64/bin/schtasksremote, and default/distsearch.conf (why: README "Windows").
+# Files are 644, folders 755, and only the files in the bin/ folders are 755. Nothing else
+# from the repository goes in (no dotfiles, no build leftovers): files are copied by name,
+# never by globbing a folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,15 +45,31 @@ fi
 # Splunk's CPU names (uname -m) -> Rust targets. bin/schtasksremote (the launcher) picks
 # bin/schtasksremote-linux-<cpu> at run time.
 targets=("x86_64:x86_64-unknown-linux-musl" "aarch64:aarch64-unknown-linux-musl")
+# The Windows build: MinGW-w64 (Debian's gcc-mingw-w64-x86-64 links it), PE32+ console
+# program importing only DLLs that ship with Windows.
+windows_target=x86_64-pc-windows-gnu
+windows_binary="target/$windows_target/dist/schtasksremote.exe"
 
 if [ "$build" = 1 ]; then
-    for pair in "${targets[@]}"; do
-        target=${pair#*:}
+    if ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
+        echo "package.sh: x86_64-w64-mingw32-gcc not found: install Debian's gcc-mingw-w64-x86-64 (and rustup target add $windows_target) to build the Windows binary" >&2
+        exit 1
+    fi
+    for target in "${targets[@]#*:}" "$windows_target"; do
         start=$(date +%s)
         cargo build --locked --profile dist --target "$target" --bin schtasksremote
         echo "package.sh: built $target in $(($(date +%s) - start)) s" >&2
     done
 fi
+
+linux_binary() { echo "target/$1/dist/schtasksremote"; } # linux_binary TARGET
+for binary in "$(linux_binary "${targets[0]#*:}")" "$(linux_binary "${targets[1]#*:}")" \
+    "$windows_binary"; do
+    if [ ! -f "$binary" ]; then
+        echo "package.sh: $binary is missing; run without --no-build" >&2
+        exit 1
+    fi
+done
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/schtasksremote-package.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -53,7 +77,7 @@ top="$stage/$app_id"
 umask 022
 
 install -d -m 755 "$top" "$top/default" "$top/bin" "$top/metadata" "$top/static"
-install -m 644 app/README.md app/app.manifest "$top/"
+install -m 644 LICENSE app/README.md app/app.manifest "$top/"
 install -m 644 app/metadata/default.meta "$top/metadata/"
 install -m 644 app/static/appIcon.png app/static/appIcon_2x.png \
     app/static/appIconAlt.png app/static/appIconAlt_2x.png "$top/static/"
@@ -62,21 +86,26 @@ install -m 644 default/app.conf default/commands.conf default/searchbnf.conf \
 install -m 755 bin/schtasksremote "$top/bin/"
 for pair in "${targets[@]}"; do
     cpu=${pair%%:*}
-    binary="target/${pair#*:}/dist/schtasksremote"
-    if [ ! -f "$binary" ]; then
-        echo "package.sh: $binary is missing; run without --no-build" >&2
-        exit 1
-    fi
-    install -m 755 "$binary" "$top/bin/schtasksremote-linux-$cpu"
+    install -m 755 "$(linux_binary "${pair#*:}")" "$top/bin/schtasksremote-linux-$cpu"
 done
 
 mkdir -p dist
-package="dist/$app_id-$version.tgz"
 # Reproducible: sorted names, fixed owner, the last commit's time, gzip without a name or
 # time stamp.
 mtime=$(git log -1 --format=%ct 2>/dev/null || date +%s)
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" \
-    -C "$stage" -cf - "$app_id" | gzip -9n >"$package.tmp"
-mv "$package.tmp" "$package"
-cp "$package" "dist/$app_id-$version.spl"
-echo "$package"
+write_package() { # write_package NAME: the staged app folder -> dist/NAME.tgz and .spl
+    tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" \
+        -C "$stage" -cf - "$app_id" | gzip -9n >"dist/$1.tgz.tmp"
+    mv "dist/$1.tgz.tmp" "dist/$1.tgz"
+    cp "dist/$1.tgz" "dist/$1.spl"
+    echo "dist/$1.tgz"
+}
+write_package "$app_id-$version"
+
+# Windows splunkd looks in windows_x86_64/bin before bin (commands.conf.spec). Whether it
+# appends .exe to `filename = schtasksremote` is undocumented, so both names are there.
+install -d -m 755 "$top/windows_x86_64" "$top/windows_x86_64/bin"
+install -m 755 "$windows_binary" "$top/windows_x86_64/bin/schtasksremote.exe"
+install -m 755 "$windows_binary" "$top/windows_x86_64/bin/schtasksremote"
+install -m 644 default/distsearch.conf "$top/default/"
+write_package "$app_id-$version-all-platforms"

@@ -10,42 +10,8 @@ use csv::ByteRecord;
 use schtasksremote::cim::{CimField, FieldPlan};
 use schtasksremote::detection::{analyze, DetectorConfig, FieldValue, OUTPUT_FIELDS};
 use scp_support::*;
-use serde_json::Value;
 
 const ROWS: usize = 50_000;
-
-/// The dataset's events as string maps, keys in order of first appearance.
-fn dataset() -> (Vec<String>, Vec<Vec<String>>) {
-    let text = std::fs::read_to_string(shared("datasets/derived/schtasks_related_events.jsonl"))
-        .expect("the shared dataset");
-    let events: Vec<serde_json::Map<String, Value>> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut names: Vec<String> = Vec::new();
-    for e in &events {
-        for k in e.keys() {
-            if !names.contains(k) {
-                names.push(k.clone());
-            }
-        }
-    }
-    let rows = events
-        .iter()
-        .map(|e| {
-            names
-                .iter()
-                .map(|n| match e.get(n) {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                })
-                .collect()
-        })
-        .collect();
-    (names, rows)
-}
 
 /// 50,000 rows: the real events spread among ordinary process events.
 fn body(names: &[String], events: &[Vec<String>], noise: impl Fn(usize) -> Vec<String>) -> Vec<u8> {
@@ -138,7 +104,7 @@ fn check(request: &[u8], reply: &Reply) -> usize {
 
 #[test]
 fn filter_mode_passes_exactly_the_cores_detections_on_raw_and_cim_names() {
-    let (names, events) = dataset();
+    let (names, events) = schtasks_events();
     let col = |n: &str| names.iter().position(|x| x == n).unwrap();
     let (image, cmd, host) = (col("Image"), col("CommandLine"), col("Computer"));
     let raw_noise = |i: usize| {

@@ -4,8 +4,7 @@
 
 mod scp_support;
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use schtasksremote::cim::FieldPlan;
 use schtasksremote::detection::{analyze, DetectorConfig, FieldValue, OUTPUT_FIELDS};
@@ -159,14 +158,6 @@ fn a_request_after_finished_still_gets_exactly_one_reply() {
 
 #[test]
 fn a_closed_stdout_is_a_quiet_exit() {
-    let mut child = Command::new(BIN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let mut stdin = child.stdin.take().unwrap();
     let mut stream = getinfo(&["action=annotate"]);
     let body: Vec<u8> = std::iter::once(&b"a\n"[..])
         .chain(std::iter::repeat_n(&b"xxxxxxxx\n"[..], 100_000))
@@ -174,17 +165,8 @@ fn a_closed_stdout_is_a_quiet_exit() {
         .copied()
         .collect();
     stream.extend_from_slice(&execute(true, &body));
-    let _ = stdin.write_all(&stream);
-    drop(stdin);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let (status, stderr) = run_with_stdout_closed(Command::new(BIN), &stream);
+    assert_eq!(status, Some(0), "stderr: {stderr}");
     assert_eq!(stderr, "");
 }
 

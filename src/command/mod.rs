@@ -49,7 +49,7 @@ pub fn serve<R: std::io::Read, W: std::io::Write>(input: R, output: W) -> i32 {
         Ok(()) => 0,
         Err(End::Failed) => 1,
         // splunkd closed our stdout: it no longer wants the results.
-        Err(End::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(End::Write(e)) if reader_gone(&e) => 0,
         Err(End::Write(e)) => {
             log(&format!(
                 "schtasksremote: cannot write to splunkd (stdout): {e}"
@@ -115,6 +115,17 @@ struct Session<R, W: Write> {
     body: Vec<u8>,
     json: Vec<u8>,
     inspector: Inspector,
+}
+
+/// Whether a write failed because the pipe's reader is gone: EPIPE on Unix; on Windows
+/// ERROR_BROKEN_PIPE or ERROR_NO_DATA (both `BrokenPipe` in std), or
+/// ERROR_PIPE_NOT_CONNECTED (233, which std leaves uncategorized), what Wine returns for
+/// an anonymous pipe whose reader closed and Windows for a disconnected named pipe
+/// (Microsoft "System Error Codes (0-499)"; tests/app_windows.rs).
+fn reader_gone(e: &io::Error) -> bool {
+    const ERROR_PIPE_NOT_CONNECTED: i32 = 233;
+    e.kind() == io::ErrorKind::BrokenPipe
+        || (cfg!(windows) && e.raw_os_error() == Some(ERROR_PIPE_NOT_CONNECTED))
 }
 
 /// Which request an error answers: the getinfo reply also says what the command is.

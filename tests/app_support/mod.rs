@@ -1,5 +1,5 @@
 //! Shared helpers for the `app_*` tests: read the Splunk app's conf files, find the
-//! package `app/package.sh` built and the tools `.ci/run` installs.
+//! packages `app/package.sh` built and the tools `.ci/run` installs.
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -117,17 +117,15 @@ pub fn venv_tool(name: &str) -> Option<PathBuf> {
     Some(tool)
 }
 
-/// A program on PATH, with the same skip/fail rule as [`venv_tool`].
-pub fn system_tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        skip_or_fail(&format!("{name} is not on PATH (Debian package {package})"));
-    }
-    found
+/// [`venv_tool`] for tests that must not skip: panics when `SCHTASKSREMOTE_PYTHON` is
+/// unset, saying how to set it.
+pub fn require_venv_tool(name: &str) -> PathBuf {
+    assert!(
+        std::env::var_os("SCHTASKSREMOTE_PYTHON").is_some(),
+        "SCHTASKSREMOTE_PYTHON is unset, so {name} cannot be found: point it at a venv's \
+         python with .ci/requirements.txt installed (.ci/run creates .venv; .ci/test sets it)"
+    );
+    venv_tool(name).expect("SCHTASKSREMOTE_PYTHON is set")
 }
 
 pub fn skip_or_fail(why: &str) {
@@ -137,19 +135,57 @@ pub fn skip_or_fail(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
-/// The package `app/package.sh` wrote, for this crate's version. `.ci/test` builds it
-/// before `cargo test`; a missing package is skipped outside CI.
-pub fn package() -> Option<PathBuf> {
-    let path = repo(&format!("dist/{APP_ID}-{}.tgz", env!("CARGO_PKG_VERSION")));
-    if path.is_file() {
-        Some(path)
-    } else {
-        skip_or_fail(&format!(
-            "{} does not exist: run `bash app/package.sh` first (.ci/test does)",
-            path.display()
-        ));
-        None
+/// A program on PATH. Panics, naming what to install, when it is missing: a test that
+/// cannot run its check fails.
+pub fn require_tool(name: &str, install: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("{name} is not on PATH: install {install} (bash .ci/run installs it)")
+        })
+}
+
+/// The two packages `app/package.sh` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Package {
+    /// `dist/<app>-<version>.tgz`: Linux x86_64 and aarch64 (Splunk Cloud, Splunkbase).
+    Linux,
+    /// `dist/<app>-<version>-all-platforms.tgz`: the same plus the Windows x86_64 build.
+    AllPlatforms,
+}
+
+impl Package {
+    pub const ALL: [Package; 2] = [Package::Linux, Package::AllPlatforms];
+
+    /// The package's path, for this crate's version.
+    pub fn path(self) -> PathBuf {
+        let suffix = match self {
+            Package::Linux => "",
+            Package::AllPlatforms => "-all-platforms",
+        };
+        repo(&format!(
+            "dist/{APP_ID}-{}{suffix}.tgz",
+            env!("CARGO_PKG_VERSION")
+        ))
     }
+}
+
+/// The package `app/package.sh` wrote. Panics, saying how to build it, when it is
+/// missing (`.ci/test` builds both before `cargo test`).
+pub fn require_package(which: Package) -> PathBuf {
+    let path = which.path();
+    assert!(
+        path.is_file(),
+        "{} does not exist: run `bash app/package.sh` first (.ci/test does; it needs the \
+         rustup targets x86_64-unknown-linux-musl, aarch64-unknown-linux-musl and \
+         x86_64-pc-windows-gnu and Debian's gcc-mingw-w64-x86-64)",
+        path.display()
+    );
+    path
 }
 
 /// One archive member: path, mode bits, whether it is a directory, contents.
@@ -192,9 +228,14 @@ pub fn read_package(path: &Path) -> Vec<Member> {
 /// Extracts the package into a fresh temporary folder (modes kept).
 pub fn extract_package(path: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    extract_package_into(path, dir.path());
+    dir
+}
+
+/// Extracts the package into `dir` (modes kept).
+pub fn extract_package_into(path: &Path, dir: &Path) {
     let file = std::fs::File::open(path).unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     archive.set_preserve_permissions(true);
-    archive.unpack(dir.path()).unwrap();
-    dir
+    archive.unpack(dir).unwrap();
 }

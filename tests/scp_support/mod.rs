@@ -27,6 +27,41 @@ pub fn vector(path: &str) -> Vec<u8> {
     out
 }
 
+/// The real schtasks events of `datasets/derived/schtasks_related_events.jsonl` (raw
+/// Sysmon/4688 field names) as string rows: the field names in order of first
+/// appearance, then one row per event (missing and null fields empty).
+pub fn schtasks_events() -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(shared("datasets/derived/schtasks_related_events.jsonl"))
+        .expect("the shared dataset");
+    let events: Vec<serde_json::Map<String, Value>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for e in &events {
+        for k in e.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    let rows = events
+        .iter()
+        .map(|e| {
+            names
+                .iter()
+                .map(|n| match e.get(n) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    (names, rows)
+}
+
 /// One chunk, lengths in bytes.
 pub fn chunk(metadata: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!("chunked 1.0,{},{}\n", metadata.len(), body.len()).into_bytes();
@@ -216,6 +251,35 @@ pub fn run(stream: &[u8]) -> Run {
         stdout: out.stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Starts `command` with stdin, stdout and stderr on pipes; panics naming it if it
+/// cannot start.
+pub fn spawn_piped(command: &mut Command) -> std::process::Child {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
+}
+
+/// Runs `command` with `stream` on stdin and its stdout closed from the start, as when
+/// splunkd stops reading (a cancelled search). Returns its exit status and stderr.
+pub fn run_with_stdout_closed(mut command: Command, stream: &[u8]) -> (Option<i32>, String) {
+    let mut child = spawn_piped(&mut command);
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(stream);
+    drop(stdin);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
 }
 
 /// The real splunkd execute chunks of a recorded stream, behind our own getinfo.
