@@ -166,7 +166,7 @@ fn measure(paths: &[PathBuf], rounds: usize) -> Measure {
         for r in &reports {
             assert_eq!(r.problem_count, 0, "{:?}", r.problems);
         }
-        if best.as_ref().map_or(true, |b| m.time < b.time) {
+        if best.as_ref().is_none_or(|b| m.time < b.time) {
             best = Some(m);
         }
     }
