@@ -3,8 +3,8 @@
 //! session answered identically by the aarch64 build (under qemu-user) and the x86_64
 //! build.
 //!
-//! `.ci/test` builds the package before `cargo test`; without it these tests print a
-//! skip notice (outside CI) or fail (in CI).
+//! `.ci/test` builds the package before `cargo test`; without it these tests fail,
+//! saying how to build it.
 
 mod app_support;
 mod scp_support;
