@@ -626,19 +626,22 @@ mod tests {
         assert!(!ends_in_schtasks_exe("", true));
     }
 
+    /// The value of the output field `name` in `fields` (from [`Analysis::fields`]).
+    fn field<'a>(fields: &[(&str, FieldValue<'a>)], name: &str) -> FieldValue<'a> {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
     #[test]
     fn remote_create_fills_every_field_and_masks_passwords() {
         let line = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p "s3 cret" /ru SYSTEM /rp x /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
         let a = run(line, "ws1");
         assert!(a.is_detection());
         let fields = a.fields();
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
+        let get = |name: &str| field(&fields, name);
         let masked = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p **** /ru SYSTEM /rp **** /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
         assert_eq!(fields.clone().map(|(n, _)| n), OUTPUT_FIELDS);
         assert_eq!(
@@ -695,13 +698,7 @@ mod tests {
     fn a_local_create_carries_its_reason_and_parse_but_no_detection_fields() {
         let a = run("schtasks /create /tn t /tr x /sc daily", "ws1");
         let fields = a.fields();
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
+        let get = |name: &str| field(&fields, name);
         for name in [
             "detection_name",
             "risk_score",
