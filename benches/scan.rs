@@ -7,10 +7,18 @@
 //!
 //! `cargo bench --bench scan` prints the table for `benches/README.md`. Run as a test
 //! (`cargo test --all-targets`), it scans 2 MB per case once and checks the counts.
+//!
+//! Before / after: with `SCAN_BENCH_BASELINE=<another schtasksremote binary>` (for
+//! example one built from the commit before a change), each case is also scanned by
+//! this build's binary and by that one (`schtasksremote scan --threads N <files>`, as
+//! child processes, rounds interleaved), side by side in the same run; CPU time is the
+//! child's (`getrusage(RUSAGE_CHILDREN)`), and both must count the same records and
+//! detections.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use schtasksremote::replay::{scan_path, ScanOptions};
@@ -138,6 +146,81 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// User + system CPU seconds of this process's waited-for children so far.
+fn children_cpu_seconds() -> f64 {
+    // SAFETY: rusage is plain data that getrusage fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// A number before `word` in the scan summary (`…: 83 records, 34 process events, …`).
+fn summary_count(summary: &str, word: &str) -> u64 {
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("scanned "))
+        .unwrap_or_else(|| panic!("no summary in {summary}"));
+    let before = line.split(&format!(" {word}")).next().unwrap_or_default();
+    let number = before.rsplit([' ', ':']).next().unwrap_or_default();
+    number
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("no count of {word} in {line}"))
+}
+
+/// One run of `binary scan --threads N paths` (N = the number of paths).
+fn run_binary(binary: &Path, paths: &[PathBuf]) -> Measure {
+    let cpu_start = children_cpu_seconds();
+    let start = Instant::now();
+    let out = Command::new(binary)
+        .arg("scan")
+        .arg("--threads")
+        .arg(paths.len().to_string())
+        .args(paths)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let time = start.elapsed();
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {summary}", binary.display());
+    let total: u64 = paths
+        .iter()
+        .map(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    Measure {
+        bytes: total,
+        records: summary_count(&summary, "records"),
+        detections: summary_count(&summary, "detection"),
+        time,
+        cpu: children_cpu_seconds() - cpu_start,
+    }
+}
+
+/// This build's binary and the baseline, rounds interleaved; the best of each.
+fn measure_binaries(
+    ours: &Path,
+    baseline: &Path,
+    paths: &[PathBuf],
+    rounds: usize,
+) -> [Measure; 2] {
+    let mut best: [Option<Measure>; 2] = [None, None];
+    for _ in 0..rounds {
+        for (k, binary) in [ours, baseline].into_iter().enumerate() {
+            let m = run_binary(binary, paths);
+            if best[k].as_ref().is_none_or(|b| m.time < b.time) {
+                best[k] = Some(m);
+            }
+        }
+    }
+    best.map(|m| m.expect("at least one round"))
+}
+
 /// Scans each path on its own thread; the best of `rounds` runs.
 fn measure(paths: &[PathBuf], rounds: usize) -> Measure {
     let mut best: Option<Measure> = None;
@@ -203,8 +286,10 @@ fn main() {
             json.detections,
         ),
     ];
-    println!("| input | threads (files) | MB | records | wall s | MB/s | records/s | CPU s | MB per CPU-second | records per CPU-second |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let baseline = std::env::var_os("SCAN_BENCH_BASELINE").map(PathBuf::from);
+    let ours_binary = Path::new(env!("CARGO_BIN_EXE_schtasksremote"));
+    println!("| input | threads (files) | build | MB | records | wall s | MB/s | records/s | CPU s | MB per CPU-second | records per CPU-second |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, head, unit, unit_records, unit_detections) in cases {
         let slug: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
         for files in [1, cores] {
@@ -216,21 +301,28 @@ fn main() {
                 total,
                 files,
             );
-            let m = measure(&paths, rounds);
-            // Every record of every copy was read, and every detection found.
-            assert_eq!(m.records, units * unit_records, "{name}");
-            assert_eq!(m.detections, units * unit_detections, "{name}");
-            let secs = m.time.as_secs_f64();
-            let mb = m.bytes as f64 / 1e6;
-            let cpu = m.cpu.max(0.01);
-            println!(
-                "| {name} | {files} | {mb:.1} | {} | {secs:.2} | {:.1} | {:.0} | {cpu:.2} | {:.1} | {:.0} |",
-                m.records,
-                mb / secs,
-                m.records as f64 / secs,
-                mb / cpu,
-                m.records as f64 / cpu
-            );
+            let mut rows = vec![("library, in process", measure(&paths, rounds))];
+            if let Some(baseline) = &baseline {
+                let [after, before] = measure_binaries(ours_binary, baseline, &paths, rounds);
+                rows.push(("binary, this build", after));
+                rows.push(("binary, baseline", before));
+            }
+            for (build, m) in rows {
+                // Every record of every copy was read, and every detection found.
+                assert_eq!(m.records, units * unit_records, "{name} {build}");
+                assert_eq!(m.detections, units * unit_detections, "{name} {build}");
+                let secs = m.time.as_secs_f64();
+                let mb = m.bytes as f64 / 1e6;
+                let cpu = m.cpu.max(0.01);
+                println!(
+                    "| {name} | {files} | {build} | {mb:.1} | {} | {secs:.2} | {:.1} | {:.0} | {cpu:.2} | {:.1} | {:.0} |",
+                    m.records,
+                    mb / secs,
+                    m.records as f64 / secs,
+                    mb / cpu,
+                    m.records as f64 / cpu
+                );
+            }
             for p in paths {
                 let _ = fs::remove_file(p);
             }

@@ -1,20 +1,28 @@
-//! The one mapping from event field names to a CIM `Endpoint.Processes` event.
+//! The one mapping from event field names to a CIM `Endpoint.Processes` event, and the
+//! one event classification (which records are process creations).
 //!
 //! Two users share it: the search command (whose rows carry CIM names, with or without
-//! the `Processes.` prefix, or raw Sysmon / Security 4688 / CrowdStrike names when it
-//! runs on raw events) and the offline scanner (whose records carry raw names only).
+//! the `Processes.` prefix, or raw names when it runs on raw events) and the offline
+//! scanner (whose records carry raw names only).
 //!
-//! The mapping follows the Splunk add-ons (`detection-research.md` §5):
+//! The mapping follows the Splunk add-ons (`detection-research.md` §5) and each
+//! rendering's own documentation (issue 10 kind A; sources in [`CimField::source_names`]'s
+//! candidates and the README's "Which input fields are read"):
 //!
-//! | CIM field | CIM names | Sysmon EID 1 | Security 4688 | CrowdStrike ProcessRollup2 |
-//! |---|---|---|---|---|
-//! | process_name | `process_name` | basename of `Image` | basename of `NewProcessName` | basename of `ImageFileName` |
-//! | process_path | `process_path` | `Image` | `NewProcessName` | `ImageFileName` |
-//! | original_file_name | `original_file_name` | `OriginalFileName` | — | — |
-//! | process | `process` | `CommandLine` | `CommandLine` (`Process_Command_Line`) | `CommandLine` |
-//! | parent_process_name | `parent_process_name` | basename of `ParentImage` | basename of `ParentProcessName` | `ParentBaseFileName` |
-//! | dest | `dest` | `Computer` | `Computer` | `ComputerName`, `aid_computer_name` |
-//! | user | `user` | `User` | `SubjectDomainName\SubjectUserName` | `UserName`, else `UserSid` |
+//! | CIM field | Sysmon 1 | Security 4688 | classic WinEventLog (Splunk_TA_windows) | ECS (winlogbeat) | Defender `DeviceProcessEvents` | CrowdStrike ProcessRollup2 |
+//! |---|---|---|---|---|---|---|
+//! | process_name | basename of `Image` | basename of `NewProcessName` | basename of `New_Process_Name` | `process.name` | `FileName` | basename of `ImageFileName` |
+//! | process_path | `Image` | `NewProcessName` | `New_Process_Name` | `process.executable` | `FolderPath` | `ImageFileName` |
+//! | original_file_name | `OriginalFileName` | — | — | `process.pe.original_file_name` | `ProcessVersionInfoOriginalFileName` | — |
+//! | process | `CommandLine` | `CommandLine` | `Process_Command_Line` | `process.command_line` | `ProcessCommandLine` | `CommandLine` |
+//! | parent_process_name | basename of `ParentImage` | basename of `ParentProcessName` | basename of `Creator_Process_Name` | `process.parent.name` | `InitiatingProcessFileName` | `ParentBaseFileName` |
+//! | dest | `Computer` | `Computer` | `ComputerName` | `winlog.computer_name`, `host.name` | `DeviceName` | `ComputerName`, `aid_computer_name` |
+//! | user | `User` | `SubjectDomainName\SubjectUserName` | `Account_Domain\Account_Name` | `user.domain\user.name` | `AccountDomain\AccountName` | `UserName`, else `UserSid` |
+//!
+//! CIM names (`process_name`, …, with or without `Processes.`) come first; Splunk's
+//! `host` is `dest`'s last resort. Raw names are also found at the end of a dotted path
+//! ([`Name::Leaf`]): winlogbeat keeps `winlog.event_data.CommandLine` on 4688 and moves
+//! it to `process.command_line` on Sysmon, and either copy is read.
 //!
 //! A plan is computed once per set of field names (a CSV header, an event's keys) and
 //! then applied to each record without searching names again. It keeps every candidate
@@ -24,7 +32,7 @@
 
 use std::borrow::Cow;
 
-use crate::detection::ProcessEvent;
+use crate::detection::{basename, ProcessEvent};
 
 /// A field of the CIM `Endpoint.Processes` dataset that the detection reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,72 +80,325 @@ impl CimField {
         self as usize
     }
 
+    /// The names this field is read from, best first, as the README's mapping table
+    /// writes them: `` `Image` ``, `` basename of `Image` ``, `` `SubjectDomainName\SubjectUserName` ``;
+    /// a `†` marks a raw name that is also found at the end of a dotted path.
+    ///
+    /// ```
+    /// use schtasksremote::cim::CimField;
+    /// let names = CimField::Process.source_names();
+    /// assert_eq!(names[..3], ["`process`", "`Processes.process`", "`process.command_line`"]);
+    /// assert_eq!(names[3], "`CommandLine`†");
+    /// ```
+    pub fn source_names(self) -> Vec<String> {
+        let name = |n: Name| match n {
+            Name::Exact(n) => format!("`{n}`"),
+            Name::Leaf(n) => format!("`{n}`†"),
+        };
+        self.candidates()
+            .iter()
+            .map(|candidate| match *candidate {
+                Candidate::Plain(n) => name(n),
+                Candidate::Basename(n) => format!("basename of {}", name(n)),
+                Candidate::DomainUser(Name::Leaf(d), Name::Leaf(u)) => format!("`{d}\\{u}`†"),
+                Candidate::DomainUser(d, u) => {
+                    let bare = |n: Name| match n {
+                        Name::Exact(n) | Name::Leaf(n) => n,
+                    };
+                    format!("`{}\\{}`", bare(d), bare(u))
+                }
+            })
+            .collect()
+    }
+
     /// Candidate sources in priority order: the CIM names first, then raw names.
+    /// Sources of the names (see the module doc's table): [CIM] Splunk's
+    /// `Endpoint.Processes` data model; [SYSMON] Sysmon event 1 `<Data Name=>`s;
+    /// [4688] Security 4688 `<Data Name=>`s; [TA] Splunk_TA_windows's field
+    /// extractions of classic (`renderXml=false`) WinEventLog; [ECS] Elastic's
+    /// winlogbeat Sysmon/Security modules and the ECS `process.*`, `host.*`, `user.*`
+    /// field sets; [MDE] Microsoft Defender for Endpoint's `DeviceProcessEvents` table
+    /// (Advanced Hunting export, and the streaming API's `properties` object);
+    /// [CS] CrowdStrike's `ProcessRollup2` event dictionary; [SPLUNK] Splunk's default
+    /// `host` field.
     fn candidates(self) -> &'static [Candidate] {
         use Candidate::{Basename, DomainUser, Plain};
+        use Name::{Exact, Leaf};
         match self {
             CimField::ProcessName => &[
-                Plain("process_name"),
-                Plain("Processes.process_name"),
-                Basename("process_path"),
-                Basename("Processes.process_path"),
-                Basename("Image"),
-                Basename("NewProcessName"),
-                Basename("ImageFileName"),
+                Plain(Exact("process_name")),              // CIM
+                Plain(Exact("Processes.process_name")),    // CIM (tstats)
+                Basename(Exact("process_path")),           // CIM
+                Basename(Exact("Processes.process_path")), // CIM (tstats)
+                Plain(Exact("process.name")),              // ECS
+                Basename(Exact("process.executable")),     // ECS
+                Basename(Leaf("Image")),                   // SYSMON
+                Basename(Leaf("NewProcessName")),          // 4688
+                Basename(Leaf("New_Process_Name")),        // TA
+                Plain(Leaf("FileName")),                   // MDE
+                Basename(Leaf("FolderPath")),              // MDE
+                Basename(Leaf("ImageFileName")),           // CS
             ],
             CimField::ProcessPath => &[
-                Plain("process_path"),
-                Plain("Processes.process_path"),
-                Plain("Image"),
-                Plain("NewProcessName"),
-                Plain("ImageFileName"),
+                Plain(Exact("process_path")),
+                Plain(Exact("Processes.process_path")),
+                Plain(Exact("process.executable")), // ECS
+                Plain(Leaf("Image")),               // SYSMON
+                Plain(Leaf("NewProcessName")),      // 4688
+                Plain(Leaf("New_Process_Name")),    // TA
+                Plain(Leaf("FolderPath")),          // MDE: the folder and the file name
+                Plain(Leaf("ImageFileName")),       // CS
             ],
             CimField::OriginalFileName => &[
-                Plain("original_file_name"),
-                Plain("Processes.original_file_name"),
-                Plain("OriginalFileName"),
+                Plain(Exact("original_file_name")),
+                Plain(Exact("Processes.original_file_name")),
+                Plain(Exact("process.pe.original_file_name")), // ECS
+                Plain(Leaf("OriginalFileName")),               // SYSMON
+                Plain(Leaf("ProcessVersionInfoOriginalFileName")), // MDE
             ],
             CimField::Process => &[
-                Plain("process"),
-                Plain("Processes.process"),
-                Plain("CommandLine"),
-                Plain("Process_Command_Line"),
+                Plain(Exact("process")),
+                Plain(Exact("Processes.process")),
+                Plain(Exact("process.command_line")), // ECS
+                Plain(Leaf("CommandLine")),           // SYSMON, 4688, CS
+                Plain(Leaf("Process_Command_Line")),  // TA
+                Plain(Leaf("ProcessCommandLine")),    // MDE
             ],
             CimField::ParentProcessName => &[
-                Plain("parent_process_name"),
-                Plain("Processes.parent_process_name"),
-                Basename("ParentImage"),
-                Basename("ParentProcessName"),
-                Plain("ParentBaseFileName"),
+                Plain(Exact("parent_process_name")),
+                Plain(Exact("Processes.parent_process_name")),
+                Plain(Exact("process.parent.name")), // ECS
+                Basename(Exact("process.parent.executable")), // ECS
+                Basename(Leaf("ParentImage")),       // SYSMON
+                Basename(Leaf("ParentProcessName")), // 4688
+                Basename(Leaf("Creator_Process_Name")), // TA
+                Plain(Leaf("InitiatingProcessFileName")), // MDE
+                Plain(Leaf("ParentBaseFileName")),   // CS
             ],
             CimField::Dest => &[
-                Plain("dest"),
-                Plain("Processes.dest"),
-                Plain("Computer"),
-                Plain("ComputerName"),
-                Plain("aid_computer_name"),
-                Plain("Hostname"),
-                // winlogbeat's `winlog.computer_name`, flattened to its leaf name.
-                Plain("computer_name"),
+                Plain(Exact("dest")),
+                Plain(Exact("Processes.dest")),
+                Plain(Leaf("Computer")),          // SYSMON, 4688 (`<System>`)
+                Plain(Leaf("ComputerName")),      // TA, CS
+                Plain(Leaf("aid_computer_name")), // CS
+                Plain(Leaf("Hostname")),          // NXLog
+                // ECS: the event's computer (`winlog.computer_name`) before the shipper's
+                // host (`host.name`), which differs for forwarded events.
+                Plain(Leaf("computer_name")),
+                Plain(Exact("host.name")),
+                Plain(Leaf("DeviceName")), // MDE
+                // SPLUNK: every Splunk event has `host`; the last resort.
+                Plain(Exact("host")),
             ],
             CimField::User => &[
-                Plain("user"),
-                Plain("Processes.user"),
-                Plain("User"),
-                DomainUser("SubjectDomainName", "SubjectUserName"),
-                Plain("SubjectUserName"),
-                Plain("UserName"),
-                Plain("UserSid"),
+                Plain(Exact("user")),
+                Plain(Exact("Processes.user")),
+                Plain(Leaf("User")), // SYSMON
+                DomainUser(Leaf("SubjectDomainName"), Leaf("SubjectUserName")), // 4688
+                Plain(Leaf("SubjectUserName")),
+                DomainUser(Exact("user.domain"), Exact("user.name")), // ECS
+                Plain(Exact("user.name")),
+                DomainUser(Leaf("Account_Domain"), Leaf("Account_Name")), // TA
+                Plain(Leaf("Account_Name")),
+                DomainUser(Leaf("AccountDomain"), Leaf("AccountName")), // MDE
+                Plain(Leaf("AccountName")),
+                Plain(Leaf("UserName")), // CS
+                Plain(Leaf("UserSid")),  // CS
             ],
+        }
+    }
+}
+
+/// How a name of the mapping is found among a record's field names.
+///
+/// Nested JSON (winlogbeat's `winlog.event_data.CommandLine`) and Splunk's JSON field
+/// extraction both name a field by its dotted path; raw Windows names are found at the
+/// end of such a path, CIM names only as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    /// This name and nothing else (`process_name`, `Processes.process_name`).
+    Exact(&'static str),
+    /// This name, or a dotted path that ends in `.` + this name
+    /// (`CommandLine` finds `winlog.event_data.CommandLine`).
+    Leaf(&'static str),
+}
+
+impl Name {
+    /// Whether a record's field called `field` is this name.
+    ///
+    /// ```
+    /// use schtasksremote::cim::Name;
+    /// assert!(Name::Leaf("CommandLine").matches("winlog.event_data.CommandLine"));
+    /// assert!(!Name::Leaf("CommandLine").matches("winlog.event_data.XCommandLine"));
+    /// assert!(!Name::Exact("process").matches("Processes.process"));
+    /// ```
+    pub fn matches(self, field: &str) -> bool {
+        match self {
+            Name::Exact(n) => field == n,
+            Name::Leaf(n) => {
+                field == n
+                    || field
+                        .strip_suffix(n)
+                        .is_some_and(|path| path.ends_with('.'))
+            }
         }
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Candidate {
-    Plain(&'static str),
-    Basename(&'static str),
-    DomainUser(&'static str, &'static str),
+    Plain(Name),
+    Basename(Name),
+    DomainUser(Name, Name),
+}
+
+/// A field that says what kind of event a record is, or when it happened. Not a CIM
+/// field: read to pick process creations out of everything else and to date them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventField {
+    /// CrowdStrike's `event_simpleName`.
+    SimpleName,
+    /// Defender for Endpoint's `ActionType` (`ProcessCreated` in `DeviceProcessEvents`).
+    ActionType,
+    /// The Windows event ID.
+    EventId,
+    /// The log or provider that wrote the event.
+    Provider,
+    /// ECS `event.category` (`process` for a process event).
+    Category,
+    /// ECS `event.type` (`start` for a process creation).
+    Type,
+    /// The event's time.
+    Time,
+}
+
+impl EventField {
+    const ALL: [EventField; 7] = [
+        EventField::SimpleName,
+        EventField::ActionType,
+        EventField::EventId,
+        EventField::Provider,
+        EventField::Category,
+        EventField::Type,
+        EventField::Time,
+    ];
+
+    /// The names that carry this field, in preference order (sources as in
+    /// `CimField::candidates`).
+    pub fn names(self) -> &'static [Name] {
+        use Name::{Exact, Leaf};
+        match self {
+            EventField::SimpleName => &[Exact("event_simpleName")], // CS
+            EventField::ActionType => &[Leaf("ActionType")],        // MDE
+            EventField::EventId => &[
+                Leaf("EventID"),     // XML, NXLog, OTRF
+                Exact("EventCode"),  // Splunk (TA)
+                Leaf("event_id"),    // ECS `winlog.event_id`
+                Exact("event.code"), // ECS
+            ],
+            EventField::Provider => &[
+                Leaf("Provider"),
+                Leaf("SourceName"),
+                Leaf("Channel"),
+                Leaf("provider_name"),   // ECS `winlog.provider_name`
+                Leaf("channel"),         // ECS `winlog.channel`
+                Exact("event.provider"), // ECS
+                Exact("event.module"),   // ECS (`sysmon`, `security`)
+                Exact("LogName"),        // TA classic WinEventLog
+                Exact("source"),
+                Exact("sourcetype"),
+            ],
+            EventField::Category => &[Exact("event.category")], // ECS
+            EventField::Type => &[Exact("event.type")],         // ECS
+            EventField::Time => &[
+                Leaf("TimeCreated"),
+                Exact("@timestamp"),
+                Leaf("EventTime"),
+                Exact("_time"),
+                Leaf("timestamp"),
+                Leaf("Timestamp"), // MDE
+                Leaf("UtcTime"),
+                Exact("time"),
+            ],
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What kind of event a record is, judged from its event-type fields only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A process creation: Sysmon 1, Security 4688, CrowdStrike ProcessRollup2 /
+    /// SyntheticProcessRollup2, Defender `ProcessCreated`, ECS `process`/`start`.
+    ProcessCreation,
+    /// Another event: skipped and counted.
+    Other,
+    /// No event type at all (a CSV export of `Endpoint.Processes`): a process creation
+    /// when it carries process fields ([`FieldPlan::has_process_fields`]).
+    Untyped,
+}
+
+/// Classifies an event from its event-type fields. `first(field)` is the field's first
+/// value; `says(field, word)` whether any of its values contains `word` (ASCII case
+/// ignored), `None` when the record has no such field.
+///
+/// In this order: CrowdStrike's `event_simpleName`; Defender's `ActionType`; the
+/// Windows event ID (1 is a process creation only for Sysmon and 4688 only for
+/// Security, as other providers reuse the numbers; without any provider field the ID is
+/// trusted); ECS `event.category` `process` with `event.type` `start`.
+///
+/// ```
+/// use schtasksremote::cim::{classify_event, EventField, EventKind};
+/// let sysmon = |f| match f { EventField::EventId => Some("1"), EventField::Provider => Some("Microsoft-Windows-Sysmon"), _ => None };
+/// let says = |f, w: &str| sysmon(f).map(|v| v.to_ascii_lowercase().contains(w));
+/// assert_eq!(classify_event(sysmon, says), EventKind::ProcessCreation);
+/// assert_eq!(classify_event(|_| None, |_, _| None), EventKind::Untyped);
+/// ```
+pub fn classify_event<'a>(
+    first: impl Fn(EventField) -> Option<&'a str>,
+    says: impl Fn(EventField, &str) -> Option<bool>,
+) -> EventKind {
+    let kind = |yes: bool| {
+        if yes {
+            EventKind::ProcessCreation
+        } else {
+            EventKind::Other
+        }
+    };
+    if let Some(name) = first(EventField::SimpleName) {
+        return kind(matches!(name, "ProcessRollup2" | "SyntheticProcessRollup2"));
+    }
+    if let Some(action) = first(EventField::ActionType) {
+        return kind(action.trim().eq_ignore_ascii_case("ProcessCreated"));
+    }
+    if let Some(eid) = first(EventField::EventId) {
+        let word = match eid.trim() {
+            "1" => "sysmon",
+            "4688" => "security",
+            _ => return EventKind::Other,
+        };
+        return kind(says(EventField::Provider, word).unwrap_or(true));
+    }
+    match says(EventField::Category, "process") {
+        Some(category) => kind(category && says(EventField::Type, "start") == Some(true)),
+        None => EventKind::Untyped,
+    }
+}
+
+/// `None` when `values` is empty, else whether any value contains `word` (ASCII case
+/// ignored): the `says` of [`classify_event`].
+pub(crate) fn any_says<'a>(values: impl Iterator<Item = &'a str>, word: &str) -> Option<bool> {
+    let mut values = values.peekable();
+    values.peek()?;
+    Some(values.any(|v| contains_ignore_ascii_case(v, word)))
+}
+
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// Where one CIM field's value comes from, as indices into a record's fields.
@@ -158,6 +419,8 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldPlan {
     sources: [Vec<Source>; 7],
+    /// For each [`EventField`], the columns that carry it, best first.
+    event_fields: [Vec<usize>; 7],
 }
 
 impl FieldPlan {
@@ -176,7 +439,9 @@ impl FieldPlan {
         I: IntoIterator<Item = &'n str>,
     {
         let names: Vec<&str> = names.into_iter().collect();
-        let find = |wanted: &str| names.iter().position(|n| *n == wanted);
+        // Every name is looked for among all the record's names first, in the
+        // order the mapping prefers, so that field order in a record does not matter.
+        let find = |wanted: Name| names.iter().position(|n| wanted.matches(n));
         let mut plan = FieldPlan::default();
         for field in CimField::ALL {
             let found = field
@@ -192,7 +457,112 @@ impl FieldPlan {
                 });
             plan.sources[field.index()] = found.collect();
         }
+        for field in EventField::ALL {
+            let columns = field.names().iter().flat_map(|wanted| {
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| wanted.matches(n))
+                    .map(|(i, _)| i)
+            });
+            plan.event_fields[field.index()] = columns.collect();
+        }
         plan
+    }
+
+    /// The first present value of an event-type field in one record.
+    pub fn event_field<'a, F>(&self, field: EventField, get: F) -> Option<&'a str>
+    where
+        F: Fn(usize) -> Option<&'a str>,
+    {
+        self.event_fields[field.index()]
+            .iter()
+            .find_map(|&i| get(i))
+    }
+
+    /// Classifies one record ([`classify_event`]) from the columns this plan found;
+    /// [`EventKind::Untyped`] is settled by [`FieldPlan::has_process_fields`].
+    ///
+    /// ```
+    /// use schtasksremote::cim::{EventKind, FieldPlan};
+    /// let plan = FieldPlan::from_names(["winlog.event_id", "winlog.provider_name", "x"]);
+    /// let values = ["1", "Microsoft-Windows-Sysmon", ""];
+    /// assert_eq!(plan.event_kind(|i| values.get(i).copied()), EventKind::ProcessCreation);
+    /// ```
+    pub fn event_kind<'a, F>(&self, get: F) -> EventKind
+    where
+        F: Fn(usize) -> Option<&'a str>,
+    {
+        let says = |field: EventField, word: &str| {
+            any_says(
+                self.event_fields[field.index()]
+                    .iter()
+                    .filter_map(|&i| get(i)),
+                word,
+            )
+        };
+        self.settle(classify_event(|f| self.event_field(f, &get), says))
+    }
+
+    /// Settles [`EventKind::Untyped`]: a process creation when this plan can read a
+    /// process from the record, another event otherwise. Other kinds stay.
+    pub fn settle(&self, kind: EventKind) -> EventKind {
+        match kind {
+            EventKind::Untyped if self.has_process_fields() => EventKind::ProcessCreation,
+            EventKind::Untyped => EventKind::Other,
+            kind => kind,
+        }
+    }
+
+    /// What a process creation lacks for a verdict, if anything: every source of the
+    /// command line is absent or blank, or every source of the image and of the original
+    /// file name is. `get(i)` gives column `i`'s bytes. Allocation-free.
+    ///
+    /// ```
+    /// use schtasksremote::cim::{FieldPlan, Missing};
+    /// let plan = FieldPlan::from_names(["Image", "CommandLine"]);
+    /// let row: [&[u8]; 2] = [br"C:\Windows\System32\schtasks.exe", b" "];
+    /// assert_eq!(plan.missing(|i| row.get(i).copied()), Some(Missing::CommandLine));
+    /// ```
+    pub fn missing<'a, F>(&self, get: F) -> Option<Missing>
+    where
+        F: Fn(usize) -> Option<&'a [u8]>,
+    {
+        let blank = |field: &CimField| {
+            self.sources(*field).iter().all(|source| match *source {
+                Source::Column(i) | Source::Basename(i) => {
+                    get(i).unwrap_or_default().trim_ascii().is_empty()
+                }
+                Source::DomainUser { .. } | Source::Absent => true,
+            })
+        };
+        [Missing::CommandLine, Missing::Image]
+            .into_iter()
+            .find(|missing| missing.fields().iter().all(blank))
+    }
+
+    /// The allocation- and validation-free reject path (~98% of rows and events):
+    /// whether any column an image name can come from may name schtasks.exe
+    /// ([`crate::detection::may_name_schtasks`] on each): the byte-level reject path the
+    /// search command and the scanner share, run before mapping or UTF-8 checks.
+    /// `get(i)` gives column `i`'s bytes.
+    pub fn may_name_schtasks<'a, F>(&self, get: F) -> bool
+    where
+        F: Fn(usize) -> Option<&'a [u8]>,
+    {
+        [
+            CimField::ProcessName,
+            CimField::ProcessPath,
+            CimField::OriginalFileName,
+        ]
+        .into_iter()
+        .flat_map(|f| self.sources(f).iter())
+        .any(|source| match *source {
+            Source::Column(i) | Source::Basename(i) => {
+                crate::detection::may_name_schtasks(get(i).unwrap_or_default())
+            }
+            Source::DomainUser { .. } | Source::Absent => true,
+        })
     }
 
     /// Where `field` is read from first ([`Source::Absent`] when nothing is).
@@ -285,6 +655,42 @@ impl FieldPlan {
     }
 }
 
+/// What a process creation lacks for a verdict (issue 10 kind B): such an event is
+/// counted and named, never silently passed over as "not schtasks".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// No command line (CIM `process`).
+    CommandLine,
+    /// No image name, image path or original file name (CIM `process_name`,
+    /// `process_path`, `original_file_name`).
+    Image,
+}
+
+impl Missing {
+    /// The CIM fields any one of which would supply what is missing.
+    pub fn fields(self) -> &'static [CimField] {
+        match self {
+            Missing::CommandLine => &[CimField::Process],
+            Missing::Image => &[
+                CimField::ProcessName,
+                CimField::ProcessPath,
+                CimField::OriginalFileName,
+            ],
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::CommandLine => f.write_str("no command line (CIM process)"),
+            Missing::Image => {
+                f.write_str("no image (CIM process_name, process_path or original_file_name)")
+            }
+        }
+    }
+}
+
 /// A record read through a [`FieldPlan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedEvent<'a> {
@@ -308,19 +714,6 @@ impl<'a> MappedEvent<'a> {
             dest: self.get(CimField::Dest),
             user: self.get(CimField::User),
         }
-    }
-}
-
-/// The file-name part of a Windows (or POSIX) path: after the last `\` or `/`.
-///
-/// ```
-/// assert_eq!(schtasksremote::cim::basename(r"C:\Windows\System32\schtasks.exe"), "schtasks.exe");
-/// assert_eq!(schtasksremote::cim::basename("schtasks.exe"), "schtasks.exe");
-/// ```
-pub fn basename(path: &str) -> &str {
-    match path.rfind(['\\', '/']) {
-        Some(i) => &path[i + 1..],
-        None => path,
     }
 }
 
@@ -405,5 +798,106 @@ mod tests {
         let ev = plan.map(|_| None);
         assert_eq!(ev.as_event(), ProcessEvent::default());
         assert!(!plan.has_process_fields());
+    }
+
+    /// The byte-level reject path must never reject a record the detection core would
+    /// call schtasks, whichever column (CIM or raw) names the image.
+    #[test]
+    fn fast_reject_never_drops_a_row_the_core_calls_schtasks() {
+        let values: [&[u8]; 14] = [
+            b"schtasks.exe",
+            b"SchTasks.EXE",
+            b"\"schtasks.exe\"",
+            b"schtasks.exe \t",
+            br"C:\Windows\System32\schtasks.exe",
+            br"C:/Windows/System32/SCHTASKS.EXE",
+            br#""C:\Windows\System32\schtasks.exe" "#,
+            br"C:\Windows\System32\schtasks.exe\ ",
+            b"schtasks",
+            b"notschtasks.exe.bak",
+            b"cmd.exe",
+            b"",
+            b"\xffschtasks.exe",
+            b"schtasks.exe\xff",
+        ];
+        for header in [
+            &["process_name", "process_path", "original_file_name"][..],
+            &["Image", "OriginalFileName", "CommandLine"][..],
+            &["NewProcessName", "CommandLine"][..],
+            &["winlog.event_data.Image", "CommandLine"][..],
+        ] {
+            let plan = FieldPlan::from_names(header.iter().copied());
+            for column in 0..header.len() {
+                for value in values {
+                    let mut row: Vec<&[u8]> = vec![b""; header.len()];
+                    row[column] = value;
+                    let text: Vec<String> = row
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .collect();
+                    let mapped = plan.map(|i| text.get(i).map(String::as_str));
+                    if crate::detection::is_schtasks(&mapped.as_event()) {
+                        assert!(
+                            plan.may_name_schtasks(|i| row.get(i).copied()),
+                            "{header:?}[{column}] = {:?} is schtasks but was rejected",
+                            String::from_utf8_lossy(value)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sysmon_eid_1_is_a_process_event_but_other_providers_eid_1_is_not() {
+        let plan = FieldPlan::from_names(["EventID", "SourceName"]);
+        let sysmon = ["1", "Microsoft-Windows-Sysmon"];
+        let time = ["1", "Microsoft-Windows-Time-Service"];
+        assert_eq!(
+            plan.event_kind(|i| sysmon.get(i).copied()),
+            EventKind::ProcessCreation
+        );
+        assert_eq!(plan.event_kind(|i| time.get(i).copied()), EventKind::Other);
+    }
+
+    #[test]
+    fn security_4688_and_crowdstrike_rollups_are_process_events() {
+        let sec = FieldPlan::from_names(["EventID", "Channel"]);
+        assert_eq!(
+            sec.event_kind(|i| ["4688", "Security"].get(i).copied()),
+            EventKind::ProcessCreation
+        );
+        let cs = FieldPlan::from_names(["event_simpleName", "CommandLine"]);
+        assert_eq!(
+            cs.event_kind(|i| ["SyntheticProcessRollup2", "x"].get(i).copied()),
+            EventKind::ProcessCreation
+        );
+        assert_eq!(
+            cs.event_kind(|i| ["DnsRequest", "x"].get(i).copied()),
+            EventKind::Other
+        );
+    }
+
+    #[test]
+    fn rows_without_event_type_are_process_events_only_with_process_fields() {
+        let cim = FieldPlan::from_names(["process_name"]);
+        assert_eq!(
+            cim.event_kind(|_| Some("a.exe")),
+            EventKind::ProcessCreation
+        );
+        let other = FieldPlan::from_names(["foo"]);
+        assert_eq!(other.event_kind(|_| Some("bar")), EventKind::Other);
+    }
+
+    #[test]
+    fn raw_names_are_found_at_the_end_of_a_dotted_path_and_cim_names_are_not() {
+        let plan = FieldPlan::from_names([
+            "winlog.event_data.CommandLine",
+            "x.process_name",
+            "winlog.computer_name",
+        ]);
+        assert_eq!(plan.source(CimField::Process), Source::Column(0));
+        assert_eq!(plan.source(CimField::ProcessName), Source::Absent);
+        assert_eq!(plan.source(CimField::Dest), Source::Column(2));
     }
 }

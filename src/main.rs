@@ -5,7 +5,9 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use schtasksremote::{command, detection, replay};
+use schtasksremote::{command, detection};
+
+mod cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,7 +29,7 @@ enum Command {
     /// detection, 1 a detection (as `scan --fail-on-detection`), 2 an error.
     Explain(ExplainArgs),
     /// Scan replay datasets (XmlWinEventLog, EVTX, JSON lines, CSV) without Splunk.
-    Scan(replay::ScanArgs),
+    Scan(cli::scan::ScanArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,7 +62,7 @@ fn main() -> ExitCode {
             widen_pipes();
             command::serve(io::stdin().lock(), io::stdout().lock())
         }
-        Some(Command::Scan(args)) => replay::run(&args),
+        Some(Command::Scan(args)) => cli::scan::run(&args),
         Some(Command::Explain(args)) => explain(&args),
     };
     ExitCode::from(u8::try_from(status).unwrap_or(1))

@@ -431,6 +431,10 @@ fn searchbnf_documents_exactly_the_options_the_command_accepts() {
         let samples: Vec<String> = match value {
             "<int>" => vec!["1".into()],
             "<field>" => vec!["some_field".into()],
+            // searchbnf's boolean datatype: what SPL commands accept as one.
+            "<bool>" => ["true", "false", "t", "f", "1", "0", "TRUE"]
+                .map(String::from)
+                .to_vec(),
             choice => choice
                 .strip_prefix('(')
                 .and_then(|c| c.strip_suffix(')'))

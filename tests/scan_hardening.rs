@@ -438,7 +438,8 @@ fn evtx_first_chunk_with_bad_magic_on_stdin_is_reported_and_later_chunks_read() 
             err.contains("schtasksremote: -: EVTX chunk 0 (at byte 4096) unreadable"),
             "{err}"
         );
-        let row = format!("-\tevtx\t{records}\t{process}\t{other}\t0\t0\n");
+        // records, process events, not judged, other events, bad records, detections.
+        let row = format!("-\tevtx\t{records}\t{process}\t0\t{other}\t0\t0\n");
         assert!(err.contains(&row), "{row:?} in {err}");
     }
 }

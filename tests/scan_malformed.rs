@@ -263,7 +263,8 @@ fn a_file_that_is_not_event_data_is_unreadable_and_others_are_still_scanned() {
 fn strict_stops_at_the_first_bad_record_with_status_2() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.jsonl");
-    fs::write(&path, "{\"EventID\":1}\nnot json\n{\"EventID\":2}\n").unwrap();
+    // Not process creations (4624, 4625): only the bad line is a problem.
+    fs::write(&path, "{\"EventID\":4624}\nnot json\n{\"EventID\":4625}\n").unwrap();
     let report = scan_path(
         &path,
         &ScanOptions {

@@ -324,9 +324,18 @@ fn input_without_process_fields_and_missing_override_fields_are_warned_once() {
     assert!(warns[0][1]
         .1
         .contains("the input has no field naming the process"));
-    assert!(
-        warns[1].is_empty() && warns[2].is_empty(),
-        "once per session: {warns:?}"
+    assert!(warns[1].is_empty(), "once per session: {warns:?}");
+    // Rows with a process name and no command line cannot be judged (issue 10 kind B):
+    // one warning naming the row, what is missing and the option that supplies it.
+    assert_eq!(
+        warns[2],
+        [(
+            "WARN".to_string(),
+            "schtasksremote: a process creation cannot be judged: row 3 of the results has no \
+             command line (CIM process); name the field that holds it with \
+             process_field=<field>; strict=true makes this an error"
+                .to_string()
+        )]
     );
     // The rows still all come back.
     assert_eq!(replies[3].records().len(), 2);

@@ -22,9 +22,19 @@
 //! Knobs: `SCP_BENCH_RUNS` (default 7), `SCP_BENCH_SDK_RUNS` (3),
 //! `SCP_BENCH_PROBES` (200), `SCP_BENCH_ROWS` (120000), `SCP_BENCH_MEM_CHUNKS`
 //! (`1,10,100`), `SCP_BENCH_BIN` (another
-//! `schtasksremote` build to measure). `-- --write-session FILE [ARG…]` writes the
+//! `schtasksremote` build to measure), `SCP_BENCH_BASELINE` (a second build measured
+//! side by side with it, as the contender `schtasksremote (before)`: the same checks,
+//! both actions). `-- --write-session FILE [ARG…]` writes the
 //! session's bytes (getinfo with ARGs, e.g. `action=filter`) to FILE instead, for
 //! feeding a command by hand.
+
+/// The name of the `SCP_BENCH_BASELINE` contender.
+const BASELINE: &str = "schtasksremote (before)";
+
+/// A contender that runs the detection (not a passthrough).
+fn detects(name: &str) -> bool {
+    matches!(name, "schtasksremote" | BASELINE | "splunk-sdk")
+}
 
 /// The `schtasksremote` under test.
 fn ours() -> PathBuf {
@@ -519,6 +529,16 @@ fn contenders(python: Option<&Path>) -> Vec<Contender> {
         pass("csv copy", "copy"),
         pass("frame only", "frame"),
     ];
+    if let Some(baseline) = env::var_os("SCP_BENCH_BASELINE") {
+        v.insert(
+            1,
+            Contender {
+                name: BASELINE,
+                program: baseline.into(),
+                args: vec![],
+            },
+        );
+    }
     if let Some(py) = python {
         v.push(Contender {
             name: "splunk-sdk",
@@ -613,7 +633,7 @@ fn verify(label: &str, c: &Contender, s: &Session, action: &str, run: &Run) -> A
     } else {
         mix.rows
     };
-    let detection_command = c.name == "schtasksremote" || c.name == "splunk-sdk";
+    let detection_command = detects(c.name);
     if detection_command {
         if answer.rows != expect_rows {
             fail(format!(
@@ -717,10 +737,7 @@ fn bench(py: Option<&Path>, dir: &Path) {
     for c in &all {
         cases.push((c.clone(), &annotate, "annotate"));
     }
-    for c in all
-        .iter()
-        .filter(|c| c.name == "schtasksremote" || c.name == "splunk-sdk")
-    {
+    for c in all.iter().filter(|c| detects(c.name)) {
         cases.push((c.clone(), &filter, "filter"));
     }
     let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
@@ -791,7 +808,7 @@ fn bench(py: Option<&Path>, dir: &Path) {
     let sdk_sets: Vec<&BTreeSet<Vec<u8>>> = cases
         .iter()
         .zip(&answers)
-        .filter(|((c, _, _), _)| c.name == "schtasksremote" || c.name == "splunk-sdk")
+        .filter(|((c, _, _), _)| detects(c.name))
         .filter_map(|(_, a)| a.as_ref().map(|a| &a.detected))
         .collect();
     if sdk_sets.windows(2).any(|w| w[0] != w[1]) {

@@ -22,13 +22,14 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
+use crate::protocol::body::BodyError;
 use crate::protocol::framing::{
     write_chunk, write_chunk_with, ChunkHeader, ChunkReader, FrameError,
 };
-use crate::protocol::metadata::{Action, Inspector, Level, Metric, Reply, Request};
+use crate::protocol::metadata::{Inspector, Level, Metric, Reply, Request, RequestKind};
 
-use self::options::Options;
-use self::stream::{Annotator, ChunkStats};
+use self::options::{OptionError, Options};
+use self::stream::{Annotator, ChunkError, ChunkStats, UnjudgedRow};
 
 /// Serves one SCP v2 session on `input`/`output` (stdin/stdout in production) and
 /// returns the process exit status: 0 on a clean end (including a getinfo-only probe
@@ -56,6 +57,49 @@ pub fn serve<R: std::io::Read, W: std::io::Write>(input: R, output: W) -> i32 {
             1
         }
     }
+}
+
+/// Why a session ends with an error reply. `Display` is the message splunkd shows (the
+/// reply's `error` and its inspector ERROR); each says where in the stream it was met
+/// and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The chunk framing is broken (or a chunk is over `max_chunk_mb`).
+    #[error("schtasksremote: malformed request from splunkd: {source}{hint}")]
+    Frame {
+        source: FrameError,
+        /// What the user can do about it, if anything.
+        hint: String,
+    },
+    /// A chunk's metadata is not the JSON the protocol describes.
+    #[error(
+        "schtasksremote: malformed request from splunkd: at byte {at}: expected the chunk \
+         metadata to be {shape}: {source}"
+    )]
+    Metadata {
+        at: u64,
+        shape: &'static str,
+        source: serde_json::Error,
+    },
+    /// A request other than the one the protocol expects here.
+    #[error("schtasksremote: malformed request from splunkd: at byte {at}: expected {expected}, found {found}")]
+    UnexpectedRequest {
+        at: u64,
+        expected: &'static str,
+        found: String,
+    },
+    /// A bad option of the search command.
+    #[error(transparent)]
+    Options(#[from] OptionError),
+    /// The CSV body of an execute chunk cannot be read.
+    #[error("schtasksremote: cannot read the CSV body of the chunk at byte {at}: {source}")]
+    Body { at: u64, source: BodyError },
+    /// `strict=true` met a process creation it cannot judge.
+    #[error("{0} (strict=true)")]
+    Unjudged(UnjudgedRow),
+    /// A bug: a panic while a chunk was processed, caught.
+    #[error("schtasksremote: internal error while processing the chunk at byte {at}: {what}")]
+    Internal { at: u64, what: String },
 }
 
 enum End {
@@ -107,14 +151,12 @@ impl<R: Read, W: Write> Session<R, W> {
             self.body = body;
             let stats = match outcome {
                 Ok(Ok(stats)) => stats,
-                Ok(Err(e)) => {
-                    return Err(self.fail(
-                        Phase::Execute,
-                        format!(
-                            "schtasksremote: cannot read the CSV body of the chunk at byte {}: {e}",
-                            header.offset
-                        ),
-                    ))
+                Ok(Err(ChunkError::Body(source))) => {
+                    let at = header.offset;
+                    return Err(self.fail(Phase::Execute, SessionError::Body { at, source }));
+                }
+                Ok(Err(ChunkError::Unjudged(row))) => {
+                    return Err(self.fail(Phase::Execute, SessionError::Unjudged(row)));
                 }
                 Err(panic) => {
                     let what = panic
@@ -122,14 +164,8 @@ impl<R: Read, W: Write> Session<R, W> {
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_default();
-                    return Err(self.fail(
-                        Phase::Execute,
-                        format!(
-                            "schtasksremote: internal error while processing the chunk at byte \
-                             {}: {what}",
-                            header.offset
-                        ),
-                    ));
+                    let at = header.offset;
+                    return Err(self.fail(Phase::Execute, SessionError::Internal { at, what }));
                 }
             };
             self.inspector.clear();
@@ -153,9 +189,9 @@ impl<R: Read, W: Write> Session<R, W> {
     fn next_chunk(&mut self, phase: Phase) -> Result<Option<ChunkHeader>, End> {
         match self.reader.read_chunk(&mut self.metadata, &mut self.body) {
             Ok(header) => Ok(header),
-            Err(e) => {
+            Err(source) => {
                 // The one framing error a user can do something about.
-                let hint = match e {
+                let hint = match source {
                     FrameError::TooLarge { .. } => format!(
                         "; raise the limit with the option max_chunk_mb=<MiB> (at most {}), or \
                          lower maxresultrows so splunkd sends smaller chunks",
@@ -163,10 +199,7 @@ impl<R: Read, W: Write> Session<R, W> {
                     ),
                     _ => String::new(),
                 };
-                Err(self.fail(
-                    phase,
-                    format!("schtasksremote: malformed request from splunkd: {e}{hint}"),
-                ))
+                Err(self.fail(phase, SessionError::Frame { source, hint }))
             }
         }
     }
@@ -174,44 +207,43 @@ impl<R: Read, W: Write> Session<R, W> {
     /// Reads the getinfo request and the options in it.
     fn getinfo(&mut self, header: &ChunkHeader) -> Result<Options, End> {
         let parsed = match Request::parse(&self.metadata) {
-            Ok(request) => match request.action() {
-                Action::Getinfo => Ok(request
+            Ok(request) => match request.kind() {
+                RequestKind::Getinfo => Ok(request
                     .searchinfo
                     .and_then(|info| info.args)
                     .unwrap_or_default()),
-                other => Err(format!(
-                    "schtasksremote: malformed request from splunkd: at byte {}: expected a \
-                     getinfo request first, found {}",
-                    header.metadata_offset,
-                    describe(other)
-                )),
+                other => Err(SessionError::UnexpectedRequest {
+                    at: header.metadata_offset,
+                    expected: "a getinfo request first",
+                    found: describe(other),
+                }),
             },
-            Err(e) => Err(json_error(header, &self.metadata, &e, GETINFO_SHAPE)),
+            Err(e) => Err(json_error(header, &self.metadata, e, GETINFO_SHAPE)),
         };
-        let args = parsed.map_err(|message| self.fail(Phase::Getinfo, message))?;
-        options::parse(&args).map_err(|e| self.fail(Phase::Getinfo, e.to_string()))
+        let args = parsed.map_err(|e| self.fail(Phase::Getinfo, e))?;
+        options::parse(&args).map_err(|e| self.fail(Phase::Getinfo, e.into()))
     }
 
     /// Reads an execute request's metadata; returns its `finished`.
     fn execute(&mut self, header: &ChunkHeader) -> Result<bool, End> {
         let parsed = match Request::parse(&self.metadata) {
-            Ok(request) => match request.action() {
-                Action::Execute => Ok(request.finished()),
-                other => Err(format!(
-                    "schtasksremote: malformed request from splunkd: at byte {}: expected an \
-                     execute request, found {}",
-                    header.metadata_offset,
-                    describe(other)
-                )),
+            Ok(request) => match request.kind() {
+                RequestKind::Execute => Ok(request.finished()),
+                other => Err(SessionError::UnexpectedRequest {
+                    at: header.metadata_offset,
+                    expected: "an execute request",
+                    found: describe(other),
+                }),
             },
-            Err(e) => Err(json_error(header, &self.metadata, &e, EXECUTE_SHAPE)),
+            Err(e) => Err(json_error(header, &self.metadata, e, EXECUTE_SHAPE)),
         };
-        parsed.map_err(|message| self.fail(Phase::Execute, message))
+        parsed.map_err(|e| self.fail(Phase::Execute, e))
     }
 
     /// Reports a fatal error in reply to the pending request: `finished:true`, `error`
     /// and an inspector ERROR with the same text; also on stderr (search.log).
-    fn fail(&mut self, phase: Phase, message: String) -> End {
+    fn fail(&mut self, phase: Phase, error: SessionError) -> End {
+        let message = error.to_string();
         log(&message);
         self.inspector.clear();
         self.inspector.messages.push((Level::Error, message));
@@ -236,12 +268,12 @@ fn log(line: &str) {
     let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
-fn describe(action: Action<'_>) -> String {
+fn describe(action: RequestKind<'_>) -> String {
     match action {
-        Action::Getinfo => "a second getinfo request".to_string(),
-        Action::Execute => "an execute request".to_string(),
-        Action::Other(a) => format!("action {a:?}"),
-        Action::Missing => "metadata without an \"action\"".to_string(),
+        RequestKind::Getinfo => "a second getinfo request".to_string(),
+        RequestKind::Execute => "an execute request".to_string(),
+        RequestKind::Other(a) => format!("action {a:?}"),
+        RequestKind::Missing => "metadata without an \"action\"".to_string(),
     }
 }
 
@@ -250,7 +282,12 @@ const GETINFO_SHAPE: &str =
 const EXECUTE_SHAPE: &str = "a JSON object with a string \"action\" and a boolean \"finished\"";
 
 /// A metadata JSON error, placed at its byte in the stream.
-fn json_error(header: &ChunkHeader, metadata: &[u8], e: &serde_json::Error, shape: &str) -> String {
+fn json_error(
+    header: &ChunkHeader,
+    metadata: &[u8],
+    e: serde_json::Error,
+    shape: &'static str,
+) -> SessionError {
     // serde_json counts lines from 1 and columns (bytes) from 1 within the line.
     let line_start = if e.line() <= 1 {
         0
@@ -263,10 +300,11 @@ fn json_error(header: &ChunkHeader, metadata: &[u8], e: &serde_json::Error, shap
             .map_or(0, |(i, _)| i + 1)
     };
     let at = header.metadata_offset + (line_start + e.column().saturating_sub(1)) as u64;
-    format!(
-        "schtasksremote: malformed request from splunkd: at byte {at}: expected the chunk \
-         metadata to be {shape}: {e}"
-    )
+    SessionError::Metadata {
+        at,
+        shape,
+        source: e,
+    }
 }
 
 /// Inspector metrics for one reply, in the SDK's `[elapsed seconds, invocations, input
@@ -286,6 +324,15 @@ fn metrics(stats: &ChunkStats, elapsed: f64) -> Vec<Metric> {
             invocations: 1,
             input_count: stats.rows_in,
             output_count: stats.detections,
+        },
+        // Process creations that could not be judged (no command line or no image
+        // name): counted apart, so the job inspector shows what was not looked at.
+        Metric {
+            name: "schtasksremote.unjudged".to_string(),
+            elapsed_seconds: elapsed,
+            invocations: 1,
+            input_count: stats.rows_in,
+            output_count: stats.unjudged,
         },
     ]
 }

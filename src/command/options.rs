@@ -3,8 +3,6 @@
 //! the option and what is allowed, and suggests the nearest option or value ("did you
 //! mean action=annotate?") by the rule the command line's clap parser uses.
 
-use std::fmt;
-
 use crate::cim::CimField;
 use crate::detection::DetectorConfig;
 use crate::protocol::framing::DEFAULT_MAX_CHUNK_BYTES;
@@ -29,6 +27,9 @@ pub struct Options {
     pub field_overrides: Vec<(CimField, String)>,
     /// Refuse request chunks whose metadata plus body exceed this many bytes.
     pub max_chunk_bytes: u64,
+    /// `strict=true`: a process-creation row that cannot be judged (no command line, or
+    /// no image name) stops the search with an error instead of a warning.
+    pub strict: bool,
 }
 
 impl Default for Options {
@@ -38,6 +39,7 @@ impl Default for Options {
             detector: DetectorConfig::default(),
             field_overrides: Vec::new(),
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
+            strict: false,
         }
     }
 }
@@ -49,7 +51,7 @@ pub const MAX_RISK_SCORE: u32 = 10_000;
 pub const MAX_CHUNK_MB: std::ops::RangeInclusive<u64> = 1..=16_384;
 
 /// Every option name, for error messages and the README.
-pub const OPTION_NAMES: [&str; 10] = [
+pub const OPTION_NAMES: [&str; 11] = [
     "action",
     "risk_score",
     "max_chunk_mb",
@@ -60,23 +62,17 @@ pub const OPTION_NAMES: [&str; 10] = [
     "parent_process_name_field",
     "dest_field",
     "user_field",
+    "strict",
 ];
 
 /// A bad option. `Display` is the message shown in Splunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct OptionError {
     /// The argument as Splunk passed it.
     pub argument: String,
     pub message: String,
 }
-
-impl fmt::Display for OptionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for OptionError {}
 
 /// Parses `searchinfo.args` (`["action=annotate", "risk_score=80"]`).
 ///
@@ -157,6 +153,14 @@ pub fn parse(args: &[String]) -> Result<Options, OptionError> {
                     })?;
                 opts.max_chunk_bytes = mb << 20;
             }
+            "strict" => {
+                opts.strict = parse_bool(value).ok_or_else(|| {
+                    bad_value(
+                        "allowed values are true or false (also t/f, yes/no, 1/0, any case; \
+                         the default is false)",
+                    )
+                })?;
+            }
             field_option => {
                 let cim = field_option
                     .strip_suffix("_field")
@@ -208,6 +212,15 @@ fn did_you_mean(guess: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// A Splunk boolean, as SPL's own commands read them.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// A plain decimal: digits only, no sign, no spaces, no exponent.
 fn parse_int(value: &str) -> Option<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
@@ -230,6 +243,9 @@ mod tests {
         assert_eq!(opts.action, Action::Filter);
         assert_eq!(opts.detector, DetectorConfig::default());
         assert_eq!(opts.max_chunk_bytes, DEFAULT_MAX_CHUNK_BYTES);
+        assert!(!opts.strict);
+        assert!(parse(&args(&["strict=True"])).unwrap().strict);
+        assert!(!parse(&args(&["strict=0"])).unwrap().strict);
     }
 
     #[test]
@@ -252,7 +268,7 @@ mod tests {
 
     #[test]
     fn each_bad_argument_names_itself_and_what_is_allowed() {
-        let cases: [(&[&str], &str); 9] = [
+        let cases: [(&[&str], &str); 10] = [
             (&["bogus=1"], "unknown option \"bogus\""),
             (
                 &["annotate"],
@@ -268,6 +284,7 @@ mod tests {
             (&["risk_score= 5"], "invalid value risk_score=\" 5\""),
             (&["max_chunk_mb=0"], "whole numbers of MiB from 1 to 16384"),
             (&["user_field="], "name the input field to read"),
+            (&["strict=maybe"], "allowed values are true or false"),
         ];
         for (list, expected) in cases {
             let err = parse(&args(list)).unwrap_err();

@@ -20,7 +20,7 @@ use std::io::{self, Write};
 
 use csv::ByteRecord;
 
-use crate::cim::{CimField, FieldPlan, Source};
+use crate::cim::{CimField, EventKind, FieldPlan, Missing, Source};
 use crate::detection::{analyze, Analysis, FieldValue, OUTPUT_FIELDS};
 use crate::protocol::body::{mv_decode, mv_encode, write_field, BodyError, BodyReader};
 use crate::protocol::metadata::Level;
@@ -32,12 +32,51 @@ pub const MAX_COMBINATIONS: usize = 256;
 
 const ADDED: usize = 2 * OUTPUT_FIELDS.len();
 
+/// A process-creation row that cannot be judged (issue 10 kind B). `Display` names
+/// the row, what it lacks and the options that supply it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "schtasksremote: a process creation cannot be judged: row {row} of the results{splunk_source} \
+     has {missing}; name the field that holds it with {}",
+    supplying_options(*missing)
+)]
+pub struct UnjudgedRow {
+    /// The row's position in the search's results, from 1.
+    pub row: u64,
+    /// ` (source=…)` when the row has a `source` field, else empty.
+    splunk_source: String,
+    pub missing: Missing,
+}
+
+/// The `<field>_field=` options that would supply what is missing.
+fn supplying_options(missing: Missing) -> String {
+    let options: Vec<String> = missing
+        .fields()
+        .iter()
+        .map(|f| format!("{}_field=<field>", f.name()))
+        .collect();
+    options.join(" or ")
+}
+
+/// Why a chunk gets no reply but an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    /// The CSV body cannot be read.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// `strict=true` met a process creation it cannot judge.
+    #[error(transparent)]
+    Unjudged(UnjudgedRow),
+}
+
 /// Counts for one chunk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChunkStats {
     pub rows_in: u64,
     pub rows_out: u64,
     pub detections: u64,
+    /// Process-creation rows that could not be judged (issue 10 kind B).
+    pub unjudged: u64,
 }
 
 /// The per-session state: options and buffers reused from chunk to chunk.
@@ -58,6 +97,9 @@ pub struct Annotator {
     warned_missing: Vec<CimField>,
     warned_combinations: bool,
     warned_no_process: bool,
+    warned_unjudged: bool,
+    /// Rows read in this search so far.
+    rows_seen: u64,
 }
 
 /// A reply body as steps over the request body it answers.
@@ -135,6 +177,8 @@ fn next_varint(steps: &mut &[u8]) -> Option<u64> {
 /// has its own header and the field set may change.
 struct Layout {
     plan: FieldPlan,
+    /// Splunk's `source` column, to name a row in a warning.
+    source: Option<usize>,
     /// The columns the plan reads, each with its `__mv_` companion column.
     inputs: Vec<(usize, Option<usize>)>,
     /// For each of our added columns, the input column of the same name, if any.
@@ -167,6 +211,8 @@ impl Annotator {
             warned_missing: Vec::new(),
             warned_combinations: false,
             warned_no_process: false,
+            warned_unjudged: false,
+            rows_seen: 0,
         }
     }
 
@@ -221,7 +267,7 @@ impl Annotator {
     /// Reads one request body and builds the reply body. `body_offset` is the body's
     /// offset in the stream, for error messages. With no rows to pass on, the reply body
     /// is empty (as the SDK replies).
-    pub fn process(&mut self, body: &[u8], body_offset: u64) -> Result<ChunkStats, BodyError> {
+    pub fn process(&mut self, body: &[u8], body_offset: u64) -> Result<ChunkStats, ChunkError> {
         self.reply.clear();
         let mut stats = ChunkStats::default();
         let mut header = std::mem::take(&mut self.header);
@@ -242,7 +288,7 @@ impl Annotator {
         header: &mut ByteRecord,
         row: &mut ByteRecord,
         stats: &mut ChunkStats,
-    ) -> Result<(), BodyError> {
+    ) -> Result<(), ChunkError> {
         let Some(mut reader) = BodyReader::new(body, body_offset, header)? else {
             return Ok(());
         };
@@ -266,6 +312,10 @@ impl Annotator {
         let can_detect = layout.plan.has_process_fields();
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
+            self.rows_seen += 1;
+            if self.check_judgeable(&layout, row)? {
+                stats.unjudged += 1;
+            }
             // `None` when the input's bytes cannot be copied as they are (see
             // `BodyReader::raw_is_exact`): the row is then re-encoded, same values.
             let exact = reader.raw_is_exact() && span.end <= body.len();
@@ -325,6 +375,41 @@ impl Annotator {
         Ok(())
     }
 
+    /// Kind B: a process-creation row without a command line or any image name is
+    /// counted (`Ok(true)`), the first named in one inspector WARN per search, or is an
+    /// error with `strict=true`.
+    fn check_judgeable(&mut self, layout: &Layout, row: &ByteRecord) -> Result<bool, ChunkError> {
+        let Some(missing) = layout.plan.missing(|i| row.get(i)) else {
+            return Ok(false);
+        };
+        let text = |i| row.get(i).and_then(|v| std::str::from_utf8(v).ok());
+        if layout.plan.event_kind(text) != EventKind::ProcessCreation {
+            return Ok(false);
+        }
+        if self.warned_unjudged {
+            return Ok(true);
+        }
+        let splunk_source = layout
+            .source
+            .and_then(|i| row.get(i))
+            .map(|v| format!(" (source={})", String::from_utf8_lossy(v)))
+            .unwrap_or_default();
+        let found = UnjudgedRow {
+            row: self.rows_seen,
+            splunk_source,
+            missing,
+        };
+        if self.opts.strict {
+            return Err(ChunkError::Unjudged(found));
+        }
+        self.warned_unjudged = true;
+        self.messages.push((
+            Level::Warn,
+            format!("{found}; strict=true makes this an error"),
+        ));
+        Ok(true)
+    }
+
     fn layout(&mut self, header: &ByteRecord) -> Layout {
         let names: Vec<&str> = header
             .iter()
@@ -371,6 +456,7 @@ impl Annotator {
         }
         empty_tail.push(b'\n');
         Layout {
+            source: position("source"),
             plan,
             inputs,
             any_clash: clash.iter().any(Option::is_some),
@@ -388,7 +474,7 @@ impl Annotator {
             .inputs
             .iter()
             .any(|&(_, mv)| mv.and_then(|m| row.get(m)).is_some_and(|v| !v.is_empty()));
-        if !multivalue && !may_name_schtasks(layout, row) {
+        if !multivalue && !layout.plan.may_name_schtasks(|i| row.get(i)) {
             return None;
         }
         let irregular = Cell::new(false);
@@ -551,90 +637,5 @@ fn write_record(out: &mut Vec<u8>, row: &ByteRecord) {
             out.push(b',');
         }
         write_field(out, value);
-    }
-}
-
-/// The allocation- and validation-free reject path (~98% of rows): no column the image
-/// name can come from ends with `schtasks.exe` (ASCII case-insensitive, trailing blanks and
-/// quotes ignored), so `is_schtasks` would be false whatever the mapping picks.
-fn may_name_schtasks(layout: &Layout, row: &ByteRecord) -> bool {
-    const NAME: &[u8] = b"schtasks.exe";
-    [
-        CimField::ProcessName,
-        CimField::ProcessPath,
-        CimField::OriginalFileName,
-    ]
-    .into_iter()
-    .flat_map(|f| layout.plan.sources(f).iter())
-    .any(|source| {
-        let column = match *source {
-            Source::Column(i) | Source::Basename(i) => i,
-            Source::DomainUser { .. } | Source::Absent => return true,
-        };
-        let value = row.get(column).unwrap_or_default();
-        let end = value
-            .iter()
-            .rposition(|b| !matches!(b, b' ' | b'\t' | b'"'))
-            .map_or(0, |p| p + 1);
-        end >= NAME.len()
-            && value
-                .get(end - NAME.len()..end)
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(NAME))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::detection::{is_schtasks, ProcessEvent};
-
-    /// The byte-level reject path must never reject a row the detection core would
-    /// call schtasks, whichever column (CIM or raw) names the image.
-    #[test]
-    fn fast_reject_never_drops_a_row_the_core_calls_schtasks() {
-        let values: [&[u8]; 14] = [
-            b"schtasks.exe",
-            b"SchTasks.EXE",
-            b"\"schtasks.exe\"",
-            b"schtasks.exe \t",
-            br"C:\Windows\System32\schtasks.exe",
-            br"C:/Windows/System32/SCHTASKS.EXE",
-            br#""C:\Windows\System32\schtasks.exe" "#,
-            br"C:\Windows\System32\schtasks.exe\ ",
-            b"schtasks",
-            b"notschtasks.exe.bak",
-            b"cmd.exe",
-            b"",
-            b"\xffschtasks.exe",
-            b"schtasks.exe\xff",
-        ];
-        for header in [
-            &["process_name", "process_path", "original_file_name"][..],
-            &["Image", "OriginalFileName", "CommandLine"][..],
-            &["NewProcessName", "CommandLine"][..],
-        ] {
-            let mut annotator = Annotator::new(Options::default());
-            let layout = annotator.layout(&ByteRecord::from(header.to_vec()));
-            for column in 0..header.len() {
-                for value in values {
-                    let mut fields: Vec<&[u8]> = vec![b""; header.len()];
-                    fields[column] = value;
-                    let row = ByteRecord::from(fields);
-                    let text: Vec<String> = row
-                        .iter()
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .collect();
-                    let mapped = layout.plan.map(|i| text.get(i).map(String::as_str));
-                    let event: ProcessEvent<'_> = mapped.as_event();
-                    if is_schtasks(&event) {
-                        assert!(
-                            may_name_schtasks(&layout, &row),
-                            "{header:?}[{column}] = {:?} is schtasks but was rejected",
-                            String::from_utf8_lossy(value)
-                        );
-                    }
-                }
-            }
-        }
     }
 }

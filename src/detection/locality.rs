@@ -2,9 +2,11 @@
 //!
 //! Not remote: `.`, `localhost`, any IPv4 loopback in a spelling Windows accepts
 //! (`inet_aton` forms), any IPv6 loopback (including `::ffff:127.0.0.1` and the UNC
-//! form `0--1.ipv6-literal.net`), and the host the command ran on (`dest`), also when
-//! one side is a fully qualified name and the other its first label. Everything else
-//! is remote, including every target when `dest` is unknown.
+//! form `0--1.ipv6-literal.net`), and the host the command ran on (`dest`) by one of
+//! its own names: its full name, its first DNS label, or its NetBIOS name (that label
+//! cut to 15 characters, what `%COMPUTERNAME%` expands to); also a fully qualified
+//! target whose first label is a short `dest`. Everything else is remote, including
+//! every target when `dest` is unknown.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -36,7 +38,7 @@ fn without_root_dot(host: &str) -> &str {
 }
 
 /// Classifies a target already passed through [`normalize`].
-pub fn classify(normalized: &str, dest: &str) -> Locality {
+pub fn locate(normalized: &str, dest: &str) -> Locality {
     if normalized.is_empty() {
         return Locality::Empty;
     }
@@ -53,6 +55,23 @@ pub fn classify(normalized: &str, dest: &str) -> Locality {
     Locality::Remote
 }
 
+/// Windows' `MAX_COMPUTERNAME_LENGTH`: a computer's NetBIOS name (what `%COMPUTERNAME%`
+/// expands to) is its DNS host label cut to this many characters.
+pub const MAX_COMPUTERNAME_LENGTH: usize = 15;
+
+/// A host's NetBIOS name from its first DNS label: the label's first
+/// [`MAX_COMPUTERNAME_LENGTH`] characters.
+fn netbios_name(label: &str) -> &str {
+    match label.char_indices().nth(MAX_COMPUTERNAME_LENGTH) {
+        Some((cut, _)) => label.get(..cut).unwrap_or(label),
+        None => label,
+    }
+}
+
+/// Whether `host` (normalized) names `dest`. `dest`'s own names are exactly: its full
+/// name, its first DNS label, and that label cut to 15 characters (its NetBIOS name,
+/// issue 10 kind E); a longer prefix of the label is another machine. A fully qualified
+/// target whose first label is a short `dest` is `dest` too.
 fn is_self(host: &str, dest: &str) -> bool {
     let dest = without_root_dot(dest.trim_matches([' ', '\t']).trim_start_matches('\\'));
     if dest.is_empty() {
@@ -66,12 +85,20 @@ fn is_self(host: &str, dest: &str) -> bool {
     let fqdn = |name: &str| name.contains('.') && parse_inet_aton(name).is_none();
     let first_label = |name: &str| name.split('.').next().unwrap_or_default().to_owned();
     if fqdn(host) && !dest.contains('.') {
-        first_label(host) == dest
-    } else if fqdn(&dest) && !host.contains('.') {
-        first_label(&dest) == host
-    } else {
-        false
+        return first_label(host) == dest;
     }
+    if host.contains('.') {
+        return false;
+    }
+    let label = if fqdn(&dest) {
+        first_label(&dest)
+    } else if dest.contains('.') {
+        // An IP address: it has no other names.
+        return false;
+    } else {
+        dest
+    };
+    host == label || host == netbios_name(&label)
 }
 
 /// Loopback in any IPv4 or IPv6 spelling Windows accepts.
@@ -155,7 +182,7 @@ mod tests {
     use super::*;
 
     fn loc(target: &str, dest: &str) -> Locality {
-        classify(&normalize(target), dest)
+        locate(&normalize(target), dest)
     }
 
     #[test]
@@ -235,5 +262,35 @@ mod tests {
         assert_eq!(loc("ws1", ""), Locality::Remote);
         assert_eq!(loc("10", "10.1.2.3"), Locality::Remote);
         assert_eq!(loc("10.1.2.3", "10.1.2.3"), Locality::SelfHost);
+    }
+
+    /// Issue 10 kind E: `%COMPUTERNAME%` is the NetBIOS name, the first DNS label cut
+    /// to 15 characters (MAX_COMPUTERNAME_LENGTH, Microsoft's "Computer names" rules).
+    #[test]
+    fn a_hosts_own_names_are_its_full_name_first_label_and_netbios_name_exactly() {
+        let dest = "DESKTOP-ENGINEERING01.corp.example";
+        assert_eq!(
+            loc("desktop-engineering01.corp.example", dest),
+            Locality::SelfHost
+        );
+        assert_eq!(loc("DESKTOP-ENGINEERING01", dest), Locality::SelfHost);
+        assert_eq!(loc("DESKTOP-ENGINEE", dest), Locality::SelfHost);
+        // 16 and 14 characters: prefixes that are not a name of the host.
+        assert_eq!(loc("DESKTOP-ENGINEER", dest), Locality::Remote);
+        assert_eq!(loc("DESKTOP-ENGINE", dest), Locality::Remote);
+        // A short dest longer than 15 characters has a NetBIOS name too.
+        assert_eq!(
+            loc("DESKTOP-ENGINEE", "desktop-engineering01"),
+            Locality::SelfHost
+        );
+        // A label of 15 characters or fewer is its own NetBIOS name.
+        assert_eq!(loc("ws1", "ws1.corp.local"), Locality::SelfHost);
+        // An IP address has no shorter names.
+        assert_eq!(loc("10", "10.1.2.3"), Locality::Remote);
+        // Multibyte characters are cut at a character boundary, never inside one.
+        assert_eq!(
+            loc("ééééééééééééééé", "éééééééééééééééé.corp"),
+            Locality::SelfHost
+        );
     }
 }

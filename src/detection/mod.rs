@@ -16,7 +16,7 @@
 //! How the verdict is made: [`is_schtasks`] looks at the binary's names only; then
 //! [`argv::split`] splits the command line as `CommandLineToArgvW` does,
 //! [`grammar::Parse`] assigns values to switches by the schtasks grammar, and
-//! [`locality::classify`] decides whether the `/s` target is another machine.
+//! [`locality::locate`] decides whether the `/s` target is another machine.
 //!
 //! ```
 //! use schtasksremote::detection::{analyze, DetectorConfig, ProcessEvent, Reason};
@@ -356,8 +356,16 @@ impl Analysis {
     }
 }
 
-/// The file-name part of a Windows or POSIX path.
-fn file_name(path: &str) -> &str {
+/// The file-name part of a Windows (or POSIX) path: after the last `\\` or `/`.
+/// The one basename of the crate: the CIM mapping's `process_name` from a path and the
+/// risk message's `$process_name$` both use it.
+///
+/// ```
+/// use schtasksremote::detection::basename;
+/// assert_eq!(basename(r"C:\Windows\System32\schtasks.exe"), "schtasks.exe");
+/// assert_eq!(basename("schtasks.exe"), "schtasks.exe");
+/// ```
+pub fn basename(path: &str) -> &str {
     match memchr::memrchr2(b'\\', b'/', path.as_bytes()) {
         // The separator is ASCII, so the byte after it is a char boundary.
         Some(i) => path.get(i + 1..).unwrap_or_default(),
@@ -369,26 +377,49 @@ fn is_junk(b: &u8) -> bool {
     matches!(b, b' ' | b'\t' | b'"')
 }
 
+/// `value` with trailing blanks and quotes dropped.
+fn trim_junk_end(value: &[u8]) -> &[u8] {
+    let end = value.iter().rposition(|b| !is_junk(b)).map_or(0, |p| p + 1);
+    value.get(..end).unwrap_or_default()
+}
+
+/// The byte-level pre-test that both the search command and the scanner run on the
+/// columns an image name may come from, before any mapping or UTF-8 check: `value`
+/// ends with `schtasks.exe` (ASCII case ignored, trailing blanks and quotes ignored).
+///
+/// It is a superset of [`is_schtasks`] on every name and path: when it is false for
+/// every image column, no mapping of those columns can be schtasks (the differential
+/// test `fast_reject_never_drops_a_row_the_core_calls_schtasks` in `cim` checks it).
+///
+/// ```
+/// use schtasksremote::detection::may_name_schtasks;
+/// assert!(may_name_schtasks(br#""C:\Windows\System32\SCHTASKS.EXE" "#));
+/// assert!(!may_name_schtasks(b"cmd.exe"));
+/// ```
+pub fn may_name_schtasks(value: &[u8]) -> bool {
+    let value = trim_junk_end(value);
+    value
+        .len()
+        .checked_sub(SCHTASKS_EXE.len())
+        .and_then(|start| value.get(start..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(SCHTASKS_EXE))
+}
+
+const SCHTASKS_EXE: &[u8] = b"schtasks.exe";
+
 /// The name, or with `path` the file-name part of the path, is `schtasks.exe`,
 /// ignoring ASCII case and surrounding blanks or quotes.
 ///
 /// Read from the end, so no byte before the last 13 is looked at: this runs on every
 /// event and must cost a few comparisons.
 fn ends_in_schtasks_exe(value: &str, path: bool) -> bool {
-    let mut bytes = value.as_bytes();
-    while let [rest @ .., last] = bytes {
-        if !is_junk(last) {
-            break;
-        }
-        bytes = rest;
-    }
-    let Some(split) = bytes.len().checked_sub(12) else {
-        return false;
-    };
-    let (head, tail) = bytes.split_at(split);
-    if !tail.eq_ignore_ascii_case(b"schtasks.exe") {
+    if !may_name_schtasks(value.as_bytes()) {
         return false;
     }
+    let bytes = trim_junk_end(value.as_bytes());
+    let head = bytes
+        .get(..bytes.len() - SCHTASKS_EXE.len())
+        .unwrap_or_default();
     match head.last() {
         Some(b'\\' | b'/') if path => true,
         _ => head.iter().all(is_junk),
@@ -433,7 +464,7 @@ fn judge(parse: &Parse, dest: &str) -> (Reason, Option<String>, Option<String>) 
     let reason = match (parse.operation, target) {
         (Some(Operation::Create), None) => Reason::NoTargetSystem,
         (Some(Operation::Create), Some(_)) => {
-            match locality::classify(normalized.as_deref().unwrap_or_default(), dest) {
+            match locality::locate(normalized.as_deref().unwrap_or_default(), dest) {
                 Locality::Empty => Reason::EmptyTargetSystem,
                 Locality::Loopback => Reason::LoopbackTarget,
                 Locality::SelfHost => Reason::SelfTarget,
@@ -449,7 +480,7 @@ fn judge(parse: &Parse, dest: &str) -> (Reason, Option<String>, Option<String>) 
 /// `process_path`.
 fn display_name<'a>(event: &ProcessEvent<'a>) -> &'a str {
     if event.process_name.is_empty() {
-        file_name(event.process_path)
+        basename(event.process_path)
     } else {
         event.process_name
     }
@@ -479,7 +510,7 @@ fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Ana
         evasions.dedup();
     }
     let risk_message = if reason == Reason::RemoteCreate {
-        risk::render(RISK_MESSAGE_TEMPLATE, |name| match name {
+        risk::expand_template(RISK_MESSAGE_TEMPLATE, |name| match name {
             "process_name" => Some(display_name(event)),
             "process" => Some(process_masked.as_str()),
             "dest" => Some(event.dest),

@@ -25,9 +25,9 @@ pub fn mask(line: &str, spans: &[Range<usize>]) -> String {
     out
 }
 
-/// Renders ESCU's template: each `$name$` is replaced once, in a single pass, so a
+/// Expands ESCU's template: each `$name$` is replaced once, in a single pass, so a
 /// value that itself contains `$dest$` is not expanded again.
-pub fn render<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
+pub fn expand_template<'v>(template: &str, lookup: impl Fn(&str) -> Option<&'v str>) -> String {
     let mut out = String::with_capacity(template.len() + 128);
     let mut rest = template;
     while let Some(open) = rest.find('$') {
@@ -74,8 +74,8 @@ mod tests {
     }
 
     #[test]
-    fn render_is_single_pass() {
-        let msg = render("a $x$ b $y$ $z$ $", |n| match n {
+    fn expand_template_is_single_pass() {
+        let msg = expand_template("a $x$ b $y$ $z$ $", |n| match n {
             "x" => Some("$y$"),
             "y" => Some("Y"),
             _ => None,

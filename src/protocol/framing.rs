@@ -15,7 +15,7 @@ pub const DEFAULT_MAX_CHUNK_BYTES: u64 = 1 << 30;
 /// The longest header line accepted (the SDK regex allows any amount of whitespace;
 /// a real header is under 40 bytes). Keeps a stream without newlines from growing a
 /// buffer without bound.
-pub(crate) const MAX_HEADER_LINE: usize = 1024;
+pub const MAX_HEADER_LINE: usize = 1024;
 
 /// Where a chunk and its two parts start in the stream, and their lengths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

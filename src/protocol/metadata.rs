@@ -28,7 +28,7 @@ pub struct Request<'a> {
 
 /// What kind of request a chunk is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action<'r> {
+pub enum RequestKind<'r> {
     Getinfo,
     Execute,
     Other(&'r str),
@@ -39,20 +39,20 @@ impl Request<'_> {
     /// Parses a request's metadata bytes.
     ///
     /// ```
-    /// use schtasksremote::protocol::metadata::{Action, Request};
+    /// use schtasksremote::protocol::metadata::{RequestKind, Request};
     /// let r = Request::parse(br#"{"action":"execute","finished":true,"new_key":[1]}"#).unwrap();
-    /// assert_eq!((r.action(), r.finished()), (Action::Execute, true));
+    /// assert_eq!((r.kind(), r.finished()), (RequestKind::Execute, true));
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Request<'_>, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
 
-    pub fn action(&self) -> Action<'_> {
+    pub fn kind(&self) -> RequestKind<'_> {
         match self.action.as_deref() {
-            Some("getinfo") => Action::Getinfo,
-            Some("execute") => Action::Execute,
-            Some(other) => Action::Other(other),
-            None => Action::Missing,
+            Some("getinfo") => RequestKind::Getinfo,
+            Some("execute") => RequestKind::Execute,
+            Some(other) => RequestKind::Other(other),
+            None => RequestKind::Missing,
         }
     }
 
@@ -273,7 +273,7 @@ mod tests {
     fn unknown_keys_and_string_or_number_times_are_accepted() {
         let raw = br#"{"action":"getinfo","preview":false,"streaming_command_will_restart":false,"searchinfo":{"args":["action=annotate"],"raw_args":[],"dispatch_dir":"C:\\x","sid":"1.1","session_key":"secret","splunk_version":"8.2.1","maxresultrows":50000,"earliest_time":"1627333200","latest_time":1627419600.5,"brand_new":{"x":1}}}"#;
         let r = Request::parse(raw).unwrap();
-        assert_eq!(r.action(), Action::Getinfo);
+        assert_eq!(r.kind(), RequestKind::Getinfo);
         assert!(!r.finished());
         let info = r.searchinfo.unwrap();
         assert_eq!(info.args.unwrap(), vec!["action=annotate".to_string()]);

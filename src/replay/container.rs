@@ -5,11 +5,13 @@ use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::detect::{sniff, Format, SNIFF_LEN};
-use super::{Abort, Counting, InputReport, Location, Problem, ScanOptions, SourceScan};
+use super::sniff::{sniff, Format, SNIFF_LEN};
+use super::{
+    Counting, InputReport, Location, Problem, ProblemKind, ScanOptions, SourceScan, Stopped,
+};
 
 /// Archives inside archives are followed this deep (a zip bomb of nested archives stops).
-pub(crate) const MAX_NESTING: u32 = 4;
+pub const MAX_NESTING: u32 = 4;
 
 /// A file or archive member that cannot be read at all: reported and counted; with
 /// `--strict`, the scan stops.
@@ -18,18 +20,46 @@ fn unreadable(
     options: &ScanOptions,
     source: &str,
     message: String,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     report.unreadable += 1;
     report.problem(Problem {
         source: source.to_owned(),
+        kind: ProblemKind::Unreadable,
         location: Location::default(),
         message,
     });
     if options.strict {
         report.aborted = true;
-        return Err(Abort);
+        options.stop.raise();
+        return Err(Stopped);
     }
     Ok(())
+}
+
+/// Lists the files under `dir` (any depth), sorted by name within each folder.
+/// A folder that cannot be read is reported as unreadable.
+pub(crate) fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>, report: &mut InputReport) {
+    let mut entries: Vec<std::path::PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            report.unreadable += 1;
+            report.problem(Problem {
+                source: dir.display().to_string(),
+                kind: ProblemKind::Unreadable,
+                location: Location::default(),
+                message: format!("cannot read folder: {e}"),
+            });
+            return;
+        }
+    };
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, files, report);
+        } else {
+            files.push(path);
+        }
+    }
 }
 
 /// Scans a file or a folder. `walked`: the path was found by walking a folder, so a file
@@ -49,19 +79,18 @@ pub(crate) fn scan_path(
         }
     };
     if meta.is_dir() {
-        let mut entries: Vec<_> = match std::fs::read_dir(path) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) => {
-                let _ = unreadable(report, options, &name, format!("cannot read folder: {e}"));
+        let mut files = Vec::new();
+        walk(path, &mut files, report);
+        if options.strict && report.unreadable > 0 {
+            report.aborted = true;
+            options.stop.raise();
+            return;
+        }
+        for file in files {
+            if options.stop.is_raised() {
                 return;
             }
-        };
-        entries.sort();
-        for entry in entries {
-            if report.aborted {
-                return;
-            }
-            scan_path(&entry, options, report, true);
+            scan_path(&file, options, report, true);
         }
         return;
     }
@@ -125,7 +154,7 @@ pub(crate) fn scan_stream<R: Read>(
     options: &ScanOptions,
     report: &mut InputReport,
     depth: u32,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     scan_member(name, &mut reader, options, report, depth, false)
 }
 
@@ -136,7 +165,7 @@ pub(crate) fn scan_as(
     format: Format,
     options: &ScanOptions,
     report: &mut InputReport,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     dispatch(name, format, reader, options, report, 0, false)
 }
 
@@ -149,7 +178,7 @@ fn scan_member(
     report: &mut InputReport,
     depth: u32,
     member: bool,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     let mut head = Vec::with_capacity(SNIFF_LEN);
     if let Err(e) = (&mut *reader).take(SNIFF_LEN as u64).read_to_end(&mut head) {
         return unreadable(report, options, name, format!("cannot read: {e}"));
@@ -169,7 +198,7 @@ fn dispatch(
     report: &mut InputReport,
     depth: u32,
     member: bool,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     if depth > MAX_NESTING && matches!(format, Format::Gzip | Format::Zip | Format::Tar) {
         return unreadable(
             report,
@@ -217,7 +246,7 @@ fn zip_archive<R: Read + Seek>(
     options: &ScanOptions,
     report: &mut InputReport,
     depth: u32,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     let mut archive = match zip::ZipArchive::new(reader) {
         Ok(a) => a,
         Err(e) => {
@@ -253,7 +282,7 @@ fn zip_stream<R: Read>(
     options: &ScanOptions,
     report: &mut InputReport,
     depth: u32,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     loop {
         match zip::read::read_zipfile_from_stream(&mut reader) {
             Ok(Some(entry)) => {
@@ -278,7 +307,7 @@ fn tar_stream<R: Read>(
     options: &ScanOptions,
     report: &mut InputReport,
     depth: u32,
-) -> Result<(), Abort> {
+) -> Result<(), Stopped> {
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(e) => e,

@@ -5,9 +5,9 @@
 use std::io::Read;
 
 use super::fields::Fields;
-use super::{Abort, Location, SourceScan};
+use super::{Location, SourceScan, Stopped};
 
-pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
+pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -29,9 +29,9 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
     loop {
         let n = match reader.read_byte_record(&mut record) {
             Ok(false) => break,
-            Ok(true) => scan.next_record(),
+            Ok(true) => scan.next_record()?,
             Err(e) => {
-                let n = scan.next_record();
+                let n = scan.next_record()?;
                 let pos = e.position().cloned();
                 scan.bad_record(
                     Location {
@@ -73,7 +73,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             }
             fields.end();
         }
-        scan.judge(&fields, n);
+        scan.judge(&fields, n)?;
     }
     scan.add_bytes(reader.position().byte());
     Ok(())

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use evtx::{EvtxChunkData, EvtxFileHeader, ParserSettings};
 
 use super::fields::Fields;
-use super::{Abort, Location, SourceScan};
+use super::{Location, SourceScan, Stopped};
 
 const HEADER_SIZE: usize = 4096;
 const CHUNK_SIZE: usize = 65536;
 /// After this many unreadable records in one chunk, the rest of the chunk is skipped.
-pub(crate) const MAX_ERRORS_PER_CHUNK: u32 = 64;
+pub const MAX_ERRORS_PER_CHUNK: u32 = 64;
 
 /// Reads as many bytes as `buf` holds, unless the stream ends first; returns how many.
 fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -33,7 +33,7 @@ fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> 
     Ok(filled)
 }
 
-pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
+pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
     let mut header = vec![0u8; HEADER_SIZE];
     match read_full(&mut reader, &mut header) {
         Ok(n) if n == HEADER_SIZE => {}
@@ -99,7 +99,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
         };
         let mut errors = 0;
         for record in chunk.iter() {
-            let n = scan.next_record();
+            let n = scan.next_record()?;
             let here = Location {
                 record: Some(n),
                 offset: Some(offset),
@@ -122,7 +122,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                 }
             };
             match super::xml::read_record(&xml.data, &mut fields, true) {
-                Ok(_) => scan.judge(&fields, n),
+                Ok(kind) => scan.judge_as(kind, &fields, n)?,
                 Err(msg) => scan.bad_record(
                     here,
                     format!(

@@ -1,9 +1,11 @@
 //! JSON lines: one event object per line, as NXLog (`im_msvistalog`, attack_data),
 //! winlogbeat / OTRF Security-Datasets and CrowdStrike FDR write them.
 //!
-//! Nested objects are flattened to their leaf names (`winlog.event_data.CommandLine` is
-//! `CommandLine`, `winlog.computer_name` is `computer_name`), which is what the CIM
-//! mapping's raw names are. Arrays are not fields. Values are written straight into the
+//! Nested objects are flattened to their dotted paths (`{"winlog":{"computer_name":…}}`
+//! is the field `winlog.computer_name`), as Splunk's JSON extraction names them; the
+//! CIM mapping finds raw Windows names at the end of a path ([`crate::cim::Name`]).
+//! An array of scalars is one field, its values joined by `\n`; other arrays are not
+//! fields. Values are written straight into the
 //! reused field store by a serde visitor: no `serde_json::Value` per record.
 
 use std::fmt;
@@ -12,16 +14,17 @@ use std::io::{BufRead, BufReader, Read};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::fields::Fields;
-use super::{Abort, Location, SourceScan};
+use super::{Location, SourceScan, Stopped};
 
 /// The longest line read as one event. A longer one (or a file with no line breaks) is
 /// reported and skipped without being held in memory.
 pub const MAX_JSON_LINE: usize = 64 << 20;
 
-pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
+pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut line = Vec::with_capacity(1 << 12);
     let mut fields = Fields::default();
+    let mut path = String::new();
     let mut line_no: u64 = 0;
     let mut offset: u64 = 0;
     loop {
@@ -41,7 +44,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
         offset += n as u64;
         scan.add_bytes(n as u64);
         if overlong {
-            let record = scan.next_record();
+            let record = scan.next_record()?;
             scan.bad_record(
                 Location {
                     record: Some(record),
@@ -59,18 +62,20 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
         if text.is_empty() {
             continue;
         }
-        let record = scan.next_record();
-        let parsed = match read_object(text, &mut fields) {
+        let record = scan.next_record()?;
+        let parsed = match read_object(text, &mut fields, &mut path) {
             // Event logs carry stray non-UTF-8 bytes (a Latin-1 task name, say). JSON must
             // be UTF-8, but dropping the line would hide its command line from the
             // detection: judge it with replacement characters instead.
-            Err(_) if std::str::from_utf8(text).is_err() => {
-                read_object(String::from_utf8_lossy(text).as_bytes(), &mut fields)
-            }
+            Err(_) if std::str::from_utf8(text).is_err() => read_object(
+                String::from_utf8_lossy(text).as_bytes(),
+                &mut fields,
+                &mut path,
+            ),
             other => other,
         };
         match parsed {
-            Ok(()) => scan.judge(&fields, record),
+            Ok(()) => scan.judge(&fields, record)?,
             Err(e) => scan.bad_record(
                 Location {
                     record: Some(record),
@@ -123,16 +128,25 @@ fn read_line_bounded<R: BufRead>(
     }
 }
 
-/// Reads one JSON object into `fields`, flattened to leaf names.
-pub(crate) fn read_object(text: &[u8], fields: &mut Fields) -> Result<(), serde_json::Error> {
+/// Reads one JSON object into `fields`, flattened to dotted paths. `path` is scratch
+/// space, reused from record to record.
+pub(crate) fn read_object(
+    text: &[u8],
+    fields: &mut Fields,
+    path: &mut String,
+) -> Result<(), serde_json::Error> {
     fields.clear();
+    path.clear();
     let mut de = serde_json::Deserializer::from_slice(text);
-    Object { fields }.deserialize(&mut de)?;
+    Object { fields, path }.deserialize(&mut de)?;
     de.end()
 }
 
+/// An object whose keys are named after `path` (the dotted path of the object, with a
+/// trailing `.`, or empty at the top).
 struct Object<'f> {
     fields: &'f mut Fields,
+    path: &'f mut String,
 }
 
 impl<'de> DeserializeSeed<'de> for Object<'_> {
@@ -148,23 +162,28 @@ impl<'de> Visitor<'de> for Object<'_> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.path.len();
         while map
             .next_key_seed(Key {
                 fields: self.fields,
+                path: self.path,
             })?
             .is_some()
         {
             map.next_value_seed(Leaf {
                 fields: self.fields,
+                path: self.path,
             })?;
+            self.path.truncate(base);
         }
         Ok(())
     }
 }
 
-/// Writes a key as the name of a new (open) field.
+/// Appends a key to the path and opens a field of that name.
 struct Key<'f> {
     fields: &'f mut Fields,
+    path: &'f mut String,
 }
 
 impl<'de> DeserializeSeed<'de> for Key<'_> {
@@ -180,7 +199,8 @@ impl<'de> Visitor<'de> for Key<'_> {
         f.write_str("a key")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.fields.begin(v);
+        self.path.push_str(v);
+        self.fields.begin(self.path);
         Ok(())
     }
 }
@@ -188,6 +208,7 @@ impl<'de> Visitor<'de> for Key<'_> {
 /// Writes a value into the open field; objects are flattened, arrays and nulls dropped.
 struct Leaf<'f> {
     fields: &'f mut Fields,
+    path: &'f mut String,
 }
 
 impl<'de> DeserializeSeed<'de> for Leaf<'_> {
@@ -238,17 +259,89 @@ impl<'de> Visitor<'de> for Leaf<'_> {
         self.fields.abandon();
         Ok(())
     }
+    /// An array of scalars is one field, its values joined by `\n` (Splunk's multivalue
+    /// display); ECS writes `event.category: ["process"]` so. Nested arrays and objects
+    /// inside an array are not fields.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.fields.abandon();
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        let mut wrote = false;
+        while let Some(w) = seq.next_element_seed(Item {
+            fields: &mut *self.fields,
+            first: !wrote,
+        })? {
+            wrote |= w;
+        }
+        if wrote {
+            self.fields.end();
+        } else {
+            self.fields.abandon();
+        }
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         self.fields.abandon();
+        self.path.push('.');
         Object {
             fields: self.fields,
+            path: self.path,
         }
         .visit_map(map)
+    }
+}
+
+/// One element of an array: a scalar is appended to the open field (after a `\n`
+/// unless it is the `first`); anything else is skipped. Yields whether it wrote.
+struct Item<'f> {
+    fields: &'f mut Fields,
+    first: bool,
+}
+
+impl Item<'_> {
+    fn scalar(self, v: impl fmt::Display) -> bool {
+        if !self.first {
+            self.fields.value_text().push('\n');
+        }
+        self.fields.value_display(v);
+        true
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        Ok(self.scalar(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
     }
 }
 
@@ -257,25 +350,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nested_objects_flatten_to_leaf_names() {
+    fn nested_objects_flatten_to_dotted_paths() {
         let line = br#"{"@timestamp":"t","winlog":{"event_id":1,"computer_name":"WS5","event_data":{"CommandLine":"a \"b\"","Hashes":null},"tags":["x"]},"ok":true,"n":-1.5}"#;
         let mut f = Fields::default();
-        read_object(line, &mut f).unwrap();
-        assert_eq!(f.get("event_id"), Some("1"));
-        assert_eq!(f.get("computer_name"), Some("WS5"));
-        assert_eq!(f.get("CommandLine"), Some(r#"a "b""#));
-        assert_eq!(f.get("Hashes"), None);
-        assert_eq!(f.get("tags"), None);
+        read_object(line, &mut f, &mut String::new()).unwrap();
+        assert_eq!(f.get("winlog.event_id"), Some("1"));
+        assert_eq!(f.get("winlog.computer_name"), Some("WS5"));
+        assert_eq!(f.get("winlog.event_data.CommandLine"), Some(r#"a "b""#));
+        assert_eq!(f.get("winlog.event_data.Hashes"), None);
+        assert_eq!(f.get("winlog.tags"), Some("x"));
         assert_eq!(f.get("ok"), Some("true"));
         assert_eq!(f.get("n"), Some("-1.5"));
         assert_eq!(f.get("winlog"), None);
     }
 
     #[test]
+    fn arrays_of_scalars_are_multivalue_fields_and_others_are_not_fields() {
+        let line = br#"{"event":{"category":["process","host"],"type":["start"]},"a":[{"x":1},[2]],"b":[],"c":[null,3]}"#;
+        let mut f = Fields::default();
+        read_object(line, &mut f, &mut String::new()).unwrap();
+        assert_eq!(f.get("event.category"), Some("process\nhost"));
+        assert_eq!(f.get("event.type"), Some("start"));
+        assert_eq!(f.get("a"), None);
+        assert_eq!(f.get("b"), None);
+        assert_eq!(f.get("c"), Some("3"));
+        assert_eq!(
+            f.names().collect::<Vec<_>>(),
+            ["event.category", "event.type", "c"]
+        );
+    }
+
+    #[test]
     fn non_objects_and_trailing_garbage_are_errors() {
         let mut f = Fields::default();
-        assert!(read_object(b"[1,2]", &mut f).is_err());
-        assert!(read_object(br#"{"a":1} x"#, &mut f).is_err());
-        assert!(read_object(br#"{"a":"#, &mut f).is_err());
+        let mut p = String::new();
+        assert!(read_object(b"[1,2]", &mut f, &mut p).is_err());
+        assert!(read_object(br#"{"a":1} x"#, &mut f, &mut p).is_err());
+        assert!(read_object(br#"{"a":"#, &mut f, &mut p).is_err());
     }
 }

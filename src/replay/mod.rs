@@ -8,8 +8,15 @@
 //! (Sysmon 1, Security 4688, CrowdStrike ProcessRollup2); other events are counted and
 //! skipped.
 //!
-//! The library side is [`scan_path`] / [`scan_reader`], which return an [`InputReport`];
-//! the CLI side is [`run`].
+//! Each record is judged once: the reader's event kind (or the field plan's, see
+//! [`crate::cim::FieldPlan::event_kind`]), a field plan built once per set of field
+//! names (cached, so once per CSV header and once per XML/JSON layout), the shared
+//! byte-level reject ([`crate::cim::FieldPlan::may_name_schtasks`]), then one call of
+//! [`crate::detection::analyze`].
+//!
+//! This module reads and judges; it prints nothing and parses no flags (the binary's
+//! `scan` subcommand does). [`scan_path`], [`scan_reader`] and [`scan_input`] return an
+//! [`InputReport`].
 //!
 //! ```
 //! use schtasksremote::replay::{scan_reader, Format, ScanOptions};
@@ -20,45 +27,60 @@
 //! assert_eq!(report.sources[0].other_events, 1);
 //! ```
 
-mod cli;
 mod container;
 mod csv;
-mod detect;
 mod evtx;
 mod fields;
 mod jsonl;
-mod report;
+mod sniff;
 mod xml;
-
-#[cfg(test)]
-mod limits_doc;
 
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub use cli::{run, ScanArgs};
-pub use detect::Format;
+pub use container::MAX_NESTING;
+pub use evtx::MAX_ERRORS_PER_CHUNK;
 pub use jsonl::MAX_JSON_LINE;
-pub use report::{OutputFormat, LEAD_COLUMNS};
+pub use sniff::Format;
+pub use xml::MAX_RECORD;
 
-use crate::cim::{CimField, FieldPlan};
-use crate::detection::{self, DetectorConfig, FieldValue};
-use fields::{Fields, Kind};
+use crate::cim::{CimField, EventField, EventKind, FieldPlan, Missing};
+use crate::detection::{self, Analysis, DetectorConfig, FieldValue};
+use fields::Fields;
 
 /// How a scan behaves.
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
     pub config: DetectorConfig,
-    /// Stop at the first unreadable record or file.
+    /// Stop at the first unreadable record or file: raise [`ScanOptions::stop`].
     pub strict: bool,
+    /// The one stop signal of a scan, shared by every thread: `--strict` raises it at
+    /// the first problem, a caller raises it when nobody reads its output any more.
+    /// Readers look at it between records.
+    pub stop: Stop,
     /// Bytes read from disk so far (for a progress bar), shared across threads.
     pub progress: Option<Arc<AtomicU64>>,
     /// Where detections go as they are found. Without a sink they are collected in
     /// [`InputReport::detections`]; with one, a scan holds no detection in memory.
     pub sink: Option<DetectionSink>,
+}
+
+/// A flag that stops a scan: cheap to clone, shared by every thread of one scan.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// Asks every reader of this scan to stop at its next record.
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// A callback that receives each detection as it is found (from the scanning thread).
@@ -72,7 +94,19 @@ impl fmt::Debug for DetectionSink {
 }
 
 /// At most this many problems are kept per input; the rest are only counted.
-pub(crate) const MAX_PROBLEMS_KEPT: usize = 100;
+pub const MAX_PROBLEMS_KEPT: usize = 100;
+
+/// The names of a [`Detection`]'s own fields, in output order; the scan's CSV and JSON
+/// outputs write them before [`crate::detection::OUTPUT_FIELDS`].
+pub const LEAD_COLUMNS: [&str; 7] = [
+    "source",
+    "record",
+    "time",
+    "dest",
+    "user",
+    "process_name",
+    "process",
+];
 
 /// One remote scheduled-task creation found in a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +175,9 @@ pub struct SourceStats {
     pub other_events: u64,
     /// Records that could not be read, skipped.
     pub bad_records: u64,
+    /// Process creations that lack what the verdict needs (a command line, or any
+    /// image name), so could not be judged: counted apart, never passed over silently.
+    pub unjudged_events: u64,
     pub detections: u64,
 }
 
@@ -171,13 +208,33 @@ impl fmt::Display for Location {
     }
 }
 
+/// What a [`Problem`] cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// One record could not be read; it was skipped, the source goes on.
+    BadRecord,
+    /// Something about a source as a whole (a truncated archive, a damaged EVTX
+    /// chunk, a read error) after some of it may have been read.
+    Source,
+    /// A file, folder or archive member that could not be read at all.
+    Unreadable,
+    /// A process creation that lacks what the verdict needs (only reported as a
+    /// problem with `--strict`; otherwise counted in [`SourceStats::unjudged_events`]).
+    Unjudged,
+}
+
 /// A record or file that could not be read; it was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The file (and archive member, after `!`).
     pub source: String,
+    pub kind: ProblemKind,
     pub location: Location,
+    /// What was found and what was expected.
     pub message: String,
 }
+
+impl std::error::Error for Problem {}
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -186,6 +243,22 @@ impl fmt::Display for Problem {
         } else {
             write!(f, "{}: {}: {}", self.source, self.location, self.message)
         }
+    }
+}
+
+/// A process creation that could not be judged, named by where it is and what it
+/// lacks. `Display`: `source:record: no command line (CIM process)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unjudged {
+    pub source: String,
+    /// The record's position in its source, from 1.
+    pub record: u64,
+    pub missing: Missing,
+}
+
+impl fmt::Display for Unjudged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.source, self.record, self.missing)
     }
 }
 
@@ -207,6 +280,9 @@ pub struct InputReport {
     pub bytes: u64,
     /// `--strict` stopped the scan at a problem.
     pub aborted: bool,
+    /// The first process creation that could not be judged (the count is
+    /// [`SourceStats::unjudged_events`]).
+    pub first_unjudged: Option<Unjudged>,
 }
 
 impl InputReport {
@@ -224,14 +300,16 @@ impl InputReport {
         self.sources.iter().find(|s| s.name == name)
     }
 
-    fn problem(&mut self, problem: Problem) {
+    /// Records a problem: counted, and kept when fewer than [`MAX_PROBLEMS_KEPT`] are.
+    pub fn problem(&mut self, problem: Problem) {
         self.problem_count += 1;
         if self.problems.len() < MAX_PROBLEMS_KEPT {
             self.problems.push(problem);
         }
     }
 
-    fn merge(&mut self, other: InputReport) {
+    /// Adds another input's report to this one.
+    pub fn merge(&mut self, other: InputReport) {
         self.sources.extend(other.sources);
         self.detections.extend(other.detections);
         for p in other.problems {
@@ -244,18 +322,84 @@ impl InputReport {
         self.not_event_data += other.not_event_data;
         self.bytes += other.bytes;
         self.aborted |= other.aborted;
+        if self.first_unjudged.is_none() {
+            self.first_unjudged = other.first_unjudged;
+        }
+    }
+
+    /// Process creations that could not be judged, over every source.
+    pub fn unjudged_events(&self) -> u64 {
+        self.sources.iter().map(|s| s.unjudged_events).sum()
     }
 }
 
-/// `--strict` met a problem: unwind the readers.
-#[derive(Debug)]
-pub(crate) struct Abort;
+/// Why a reader stops before the end of its input: the scan's [`Stop`] is raised.
+#[derive(Debug, thiserror::Error)]
+#[error("the scan was stopped (--strict met a problem, or the output is gone)")]
+pub(crate) struct Stopped;
 
 /// Scans one path: a file (any supported format or container) or a folder (walked,
 /// in name order; files that are not event data are skipped and counted).
 pub fn scan_path(path: &Path, options: &ScanOptions) -> InputReport {
     let mut report = InputReport::default();
     container::scan_path(path, options, &mut report, false);
+    report
+}
+
+/// One input of a scan, as [`expand_paths`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input (`-` on the command line).
+    Stdin,
+    /// A file. `walked`: found by walking a folder, so a file that is not event data
+    /// is counted ([`InputReport::not_event_data`]), not reported.
+    Path { path: PathBuf, walked: bool },
+}
+
+impl Input {
+    /// The file's size in bytes (0 for stdin or when it cannot be known).
+    pub fn size(&self) -> u64 {
+        match self {
+            Input::Path { path, .. } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            Input::Stdin => 0,
+        }
+    }
+}
+
+/// Lists the inputs named on a command line: `-` is stdin, a folder is replaced by its
+/// files (walked, sorted by name), so that a folder's files can be spread over threads.
+/// Folders that cannot be read are reported in the returned [`InputReport`].
+pub fn expand_paths(paths: &[PathBuf]) -> (Vec<Input>, InputReport) {
+    let mut inputs = Vec::new();
+    let mut report = InputReport::default();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            inputs.push(Input::Stdin);
+        } else if p.is_dir() {
+            let mut files = Vec::new();
+            container::walk(p, &mut files, &mut report);
+            inputs.extend(
+                files
+                    .into_iter()
+                    .map(|path| Input::Path { path, walked: true }),
+            );
+        } else {
+            inputs.push(Input::Path {
+                path: p.clone(),
+                walked: false,
+            });
+        }
+    }
+    (inputs, report)
+}
+
+/// Scans one input of [`expand_paths`].
+pub fn scan_input(input: &Input, options: &ScanOptions) -> InputReport {
+    let mut report = InputReport::default();
+    match input {
+        Input::Stdin => container::scan_stdin(options, &mut report),
+        Input::Path { path, walked } => container::scan_path(path, options, &mut report, *walked),
+    }
     report
 }
 
@@ -279,11 +423,45 @@ pub fn scan_reader_as<R: Read>(
     report
 }
 
+/// At most this many field plans are kept per source (one per set of field names).
+const MAX_PLANS: usize = 64;
+
+/// Field plans by the list of names they were built for, most recently used first.
+/// A source's records mostly share one layout (a CSV header, one event type's XML or
+/// JSON), so a plan is built once per layout instead of once per record.
+#[derive(Debug, Default)]
+struct PlanCache {
+    entries: Vec<(Vec<String>, FieldPlan)>,
+}
+
+impl PlanCache {
+    fn plan(&mut self, fields: &Fields) -> Option<&FieldPlan> {
+        let same = |names: &Vec<String>| {
+            names.len() == fields.len() && names.iter().map(String::as_str).eq(fields.names())
+        };
+        match self.entries.iter().position(|(names, _)| same(names)) {
+            Some(0) => {}
+            Some(i) => {
+                let hit = self.entries.remove(i);
+                self.entries.insert(0, hit);
+            }
+            None => {
+                self.entries.truncate(MAX_PLANS - 1);
+                let names: Vec<String> = fields.names().map(str::to_owned).collect();
+                let plan = FieldPlan::from_names(names.iter().map(String::as_str));
+                self.entries.insert(0, (names, plan));
+            }
+        }
+        self.entries.first().map(|(_, plan)| plan)
+    }
+}
+
 /// Reading one source: counts, and the judge every reader hands its records to.
 pub(crate) struct SourceScan<'a> {
     options: &'a ScanOptions,
     report: &'a mut InputReport,
     stats: SourceStats,
+    plans: PlanCache,
 }
 
 impl<'a> SourceScan<'a> {
@@ -303,15 +481,43 @@ impl<'a> SourceScan<'a> {
                 process_events: 0,
                 other_events: 0,
                 bad_records: 0,
+                unjudged_events: 0,
                 detections: 0,
             },
+            plans: PlanCache::default(),
         }
     }
 
-    /// Counts a new record and returns its number (from 1).
-    pub(crate) fn next_record(&mut self) -> u64 {
+    /// Counts a new record and returns its number (from 1); stops when the scan's
+    /// [`Stop`] is raised.
+    pub(crate) fn next_record(&mut self) -> Result<u64, Stopped> {
+        if self.options.stop.is_raised() {
+            return Err(Stopped);
+        }
         self.stats.records += 1;
-        self.stats.records
+        Ok(self.stats.records)
+    }
+
+    /// Reports a problem; with `--strict`, raises the scan's stop signal.
+    fn problem(
+        &mut self,
+        kind: ProblemKind,
+        location: Location,
+        message: String,
+    ) -> Result<(), Stopped> {
+        self.report.problem(Problem {
+            source: self.stats.name.clone(),
+            kind,
+            location,
+            message,
+        });
+        if self.options.strict {
+            self.report.aborted = true;
+            self.options.stop.raise();
+            Err(Stopped)
+        } else {
+            Ok(())
+        }
     }
 
     /// A record that could not be read: reported, counted, skipped. With `--strict`,
@@ -320,19 +526,9 @@ impl<'a> SourceScan<'a> {
         &mut self,
         location: Location,
         message: impl Into<String>,
-    ) -> Result<(), Abort> {
+    ) -> Result<(), Stopped> {
         self.stats.bad_records += 1;
-        self.report.problem(Problem {
-            source: self.stats.name.clone(),
-            location,
-            message: message.into(),
-        });
-        if self.options.strict {
-            self.report.aborted = true;
-            Err(Abort)
-        } else {
-            Ok(())
-        }
+        self.problem(ProblemKind::BadRecord, location, message.into())
     }
 
     /// A bad record known by its number and byte offset (formats without lines).
@@ -341,7 +537,7 @@ impl<'a> SourceScan<'a> {
         record: u64,
         offset: u64,
         message: impl Into<String>,
-    ) -> Result<(), Abort> {
+    ) -> Result<(), Stopped> {
         let location = Location {
             record: Some(record),
             offset: Some(offset),
@@ -352,18 +548,8 @@ impl<'a> SourceScan<'a> {
 
     /// A problem with the source as a whole (for example a truncated archive) after some
     /// records may have been read.
-    pub(crate) fn source_error(&mut self, message: impl Into<String>) -> Result<(), Abort> {
-        self.report.problem(Problem {
-            source: self.stats.name.clone(),
-            location: Location::default(),
-            message: message.into(),
-        });
-        if self.options.strict {
-            self.report.aborted = true;
-            Err(Abort)
-        } else {
-            Ok(())
-        }
+    pub(crate) fn source_error(&mut self, message: impl Into<String>) -> Result<(), Stopped> {
+        self.problem(ProblemKind::Source, Location::default(), message.into())
     }
 
     /// Bytes of event data read from this source.
@@ -371,55 +557,107 @@ impl<'a> SourceScan<'a> {
         self.report.bytes += n;
     }
 
-    /// Classifies a record and, for process events, maps it to CIM and runs the
-    /// detection.
-    pub(crate) fn judge(&mut self, fields: &Fields, record: u64) {
-        match fields::classify(fields) {
-            Kind::Other => self.stats.other_events += 1,
-            Kind::Process => {
-                self.stats.process_events += 1;
-                self.judge_process(fields, record);
-            }
-        }
+    /// Judges a record whose kind the reader does not know: the field plan classifies
+    /// it. `Err` when the scan must stop (`--strict`).
+    pub(crate) fn judge(&mut self, fields: &Fields, record: u64) -> Result<(), Stopped> {
+        self.judge_kind(None, fields, record)
     }
 
-    /// Runs the detection on a record already known to be a process event.
-    pub(crate) fn judge_process(&mut self, fields: &Fields, record: u64) {
-        let plan = FieldPlan::from_names(fields.names());
-        let mapped = plan.map(|i| fields.value(i));
-        let event = mapped.as_event();
-        if !detection::is_schtasks(&event) {
-            return;
+    /// Judges a record the reader has already classified (the XML reader, from
+    /// `<System>`). `Err` when the scan must stop (`--strict`).
+    pub(crate) fn judge_as(
+        &mut self,
+        kind: EventKind,
+        fields: &Fields,
+        record: u64,
+    ) -> Result<(), Stopped> {
+        self.judge_kind(Some(kind), fields, record)
+    }
+
+    /// The one record -> verdict path: classify (once), map through the cached plan,
+    /// reject cheaply by bytes, then one call of the detection core.
+    fn judge_kind(
+        &mut self,
+        kind: Option<EventKind>,
+        fields: &Fields,
+        record: u64,
+    ) -> Result<(), Stopped> {
+        if kind == Some(EventKind::Other) {
+            // Most records of a real log: no plan needed.
+            self.stats.other_events += 1;
+            return Ok(());
         }
-        let Some(analysis) = detection::analyze(&event, &self.options.config) else {
-            return;
+        let Some(plan) = self.plans.plan(fields) else {
+            return Ok(());
         };
-        if !analysis.is_detection() {
-            return;
+        let get = |i| fields.value(i);
+        let kind = match kind {
+            Some(kind) => plan.settle(kind),
+            None => plan.event_kind(get),
+        };
+        if kind != EventKind::ProcessCreation {
+            self.stats.other_events += 1;
+            return Ok(());
         }
+        self.stats.process_events += 1;
+        let bytes = |i| fields.value(i).map(str::as_bytes);
+        if let Some(missing) = plan.missing(bytes) {
+            return self.unjudged(record, missing);
+        }
+        if !plan.may_name_schtasks(bytes) {
+            return Ok(());
+        }
+        let mapped = plan.map(get);
+        let Some(analysis) = detection::analyze(&mapped.as_event(), &self.options.config)
+            .filter(Analysis::is_detection)
+        else {
+            return Ok(());
+        };
         self.stats.detections += 1;
-        let fields_out: Vec<(&'static str, Value)> = analysis
-            .fields()
-            .iter()
-            .map(|(n, v)| (*n, Value::from(v)))
-            .collect();
         let detection = Detection {
             source: self.stats.name.clone(),
             record,
-            time: fields
-                .first_of(&fields::TIME_NAMES)
-                .unwrap_or("")
+            time: plan
+                .event_field(EventField::Time, get)
+                .unwrap_or_default()
                 .to_owned(),
             dest: mapped.get(CimField::Dest).to_owned(),
             user: mapped.get(CimField::User).to_owned(),
             process_name: mapped.get(CimField::ProcessName).to_owned(),
             process: analysis.process_masked.clone(),
-            fields: fields_out,
+            fields: analysis
+                .fields()
+                .iter()
+                .map(|(n, v)| (*n, Value::from(v)))
+                .collect(),
         };
         match &self.options.sink {
             Some(sink) => (sink.0)(detection),
             None => self.report.detections.push(detection),
         }
+        Ok(())
+    }
+
+    /// A process creation without what the verdict needs: counted and named; with
+    /// `--strict`, a problem that stops the scan.
+    fn unjudged(&mut self, record: u64, missing: Missing) -> Result<(), Stopped> {
+        self.stats.unjudged_events += 1;
+        if self.report.first_unjudged.is_none() {
+            self.report.first_unjudged = Some(Unjudged {
+                source: self.stats.name.clone(),
+                record,
+                missing,
+            });
+        }
+        if !self.options.strict {
+            return Ok(());
+        }
+        let location = Location {
+            record: Some(record),
+            ..Location::default()
+        };
+        let message = format!("a process creation with {missing}: it cannot be judged");
+        self.problem(ProblemKind::Unjudged, location, message)
     }
 
     fn finish(self) {

@@ -13,11 +13,12 @@ use memchr::memmem;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::fields::{self, Fields, Kind};
-use super::{Abort, SourceScan};
+use super::fields::Fields;
+use super::{SourceScan, Stopped};
+use crate::cim::EventKind;
 
 /// The window grows to hold one record; a record larger than this is reported and skipped.
-pub(crate) const MAX_RECORD: usize = 64 << 20;
+pub const MAX_RECORD: usize = 64 << 20;
 const READ_SIZE: usize = 1 << 20;
 
 const START: &[u8] = b"<Event";
@@ -85,7 +86,7 @@ fn partial_tag_at(data: &[u8], from: usize) -> usize {
 }
 
 /// Reads XML records from `reader` and hands each to the judge.
-pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Abort> {
+pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
     let start_finder = memmem::Finder::new(START);
     let end_finder = memmem::Finder::new(END);
     let mut buf: Vec<u8> = vec![0; READ_SIZE];
@@ -105,7 +106,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
             .get(gap_done..)
             .and_then(|rest| find_end(&end_finder, rest))
         {
-            let n = scan.next_record();
+            let n = scan.next_record()?;
             scan.bad_at(
                 n,
                 base + (pos + gap_done + g) as u64,
@@ -128,7 +129,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                         let inner = data.get(body_from..body_from + e).unwrap_or_default();
                         if let Some(next) = find_start(&start_finder, inner) {
                             // A start tag before this record's end: the record was cut off.
-                            let n = scan.next_record();
+                            let n = scan.next_record()?;
                             scan.bad_at(
                                 n,
                                 record_at,
@@ -137,9 +138,9 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                             pos += body_from + next;
                         } else {
                             let record = data.get(s..end).unwrap_or_default();
-                            let n = scan.next_record();
+                            let n = scan.next_record()?;
                             match read_record(record, &mut fields, true) {
-                                Ok(_) => scan.judge(&fields, n),
+                                Ok(kind) => scan.judge_as(kind, &fields, n)?,
                                 Err(msg) => scan.bad_at(n, record_at, msg)?,
                             }
                             pos += end;
@@ -147,7 +148,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                         false
                     }
                     None if len - (pos + s) > MAX_RECORD => {
-                        let n = scan.next_record();
+                        let n = scan.next_record()?;
                         scan.bad_at(
                             n,
                             base + (pos + s) as u64,
@@ -170,7 +171,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
         if eof {
             let rest = buf.get(pos..len).unwrap_or_default();
             if let Some(s) = find_start(&start_finder, rest) {
-                let n = scan.next_record();
+                let n = scan.next_record()?;
                 scan.bad_at(
                     n,
                     base + (pos + s) as u64,
@@ -225,14 +226,15 @@ enum Part {
     Ignored,
 }
 
-/// Reads one `<Event>` record into `fields`. With `filter`, stops after `<System>` when
-/// the event is not a process creation and says so; without it, reads everything.
+/// Reads one `<Event>` record into `fields` and returns the kind its `<System>` part
+/// says (classified once, there). With `filter`, stops after `<System>` when the event
+/// is not a process creation; without it, reads everything.
 /// Allocation-free once `fields` has warmed up.
 pub(crate) fn read_record(
     record: &[u8],
     fields: &mut Fields,
     filter: bool,
-) -> Result<Kind, String> {
+) -> Result<EventKind, String> {
     fields.clear();
     let mut reader = Reader::from_reader(record);
     let config = reader.config_mut();
@@ -242,6 +244,8 @@ pub(crate) fn read_record(
     let mut depth = 0u32;
     // The depth at which the field being captured was opened.
     let mut capture: Option<u32> = None;
+    // The kind `<System>` says, once it has been read.
+    let mut kind: Option<EventKind> = None;
     loop {
         let event = reader.read_event().map_err(|e| {
             format!(
@@ -318,15 +322,16 @@ pub(crate) fn read_record(
                 if depth == 1 {
                     let was = part;
                     part = Part::Outside;
-                    if was == Part::System && filter {
-                        let kind = fields::classify(fields);
-                        if kind == Kind::Other {
-                            return Ok(Kind::Other);
+                    if was == Part::System {
+                        let system_says = fields.event_kind();
+                        if filter && system_says == EventKind::Other {
+                            return Ok(EventKind::Other);
                         }
+                        kind = Some(system_says);
                     }
                 }
                 if depth == 0 {
-                    return Ok(fields::classify(fields));
+                    return Ok(kind.unwrap_or_else(|| fields.event_kind()));
                 }
             }
             Event::Eof => return Err("unexpected end of the record".into()),
@@ -435,7 +440,10 @@ mod tests {
     #[test]
     fn reads_system_and_event_data_with_either_quote_style() {
         let mut f = Fields::default();
-        assert_eq!(read_record(SYSMON, &mut f, true), Ok(Kind::Process));
+        assert_eq!(
+            read_record(SYSMON, &mut f, true),
+            Ok(EventKind::ProcessCreation)
+        );
         assert_eq!(f.get("Provider"), Some("Microsoft-Windows-Sysmon"));
         assert_eq!(f.get("EventID"), Some("1"));
         assert_eq!(f.get("Computer"), Some("WS5"));
@@ -452,9 +460,9 @@ mod tests {
     fn filtered_record_stops_after_system_for_other_events() {
         let other = br#"<Event><System><Provider Name="Microsoft-Windows-Sysmon"/><EventID>10</EventID></System><EventData><Data Name="X">1</Data></EventData></Event>"#;
         let mut f = Fields::default();
-        assert_eq!(read_record(other, &mut f, true), Ok(Kind::Other));
+        assert_eq!(read_record(other, &mut f, true), Ok(EventKind::Other));
         assert_eq!(f.get("X"), None);
-        assert_eq!(read_record(other, &mut f, false), Ok(Kind::Other));
+        assert_eq!(read_record(other, &mut f, false), Ok(EventKind::Other));
         assert_eq!(f.get("X"), Some("1"));
     }
 

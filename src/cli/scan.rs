@@ -4,29 +4,33 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use super::report::{self, OutputFormat, Printer, Totals};
-use super::{container, Detection, DetectionSink, InputReport, ScanOptions};
-use crate::detection::DetectorConfig;
+use schtasksremote::detection::DetectorConfig;
+use schtasksremote::replay::{self, Detection, DetectionSink, InputReport, ScanOptions, Stop};
+
+use super::output::{self, OutputFormat, Printer, Totals};
 
 /// `schtasksremote scan` options.
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
 Formats are told by content, not by name: XmlWinEventLog (<Event> records, any number per \
-file), EVTX, JSON lines (NXLog, winlogbeat, OTRF Security-Datasets, CrowdStrike FDR), CSV \
-with CIM or raw field names; inside .gz, .zip, .tar or .tar.gz. Folders are walked (files \
-that are not event data are skipped and counted). Only process creations are judged: \
-Sysmon 1, Security 4688, CrowdStrike ProcessRollup2 / SyntheticProcessRollup2, and CSV \
-rows without an event code.
+file), EVTX, JSON lines (NXLog, winlogbeat / ECS, OTRF Security-Datasets, Defender for \
+Endpoint streaming API, CrowdStrike FDR), CSV with CIM or raw field names; inside .gz, \
+.zip, .tar or .tar.gz. Folders are walked (files that are not event data are skipped and \
+counted). Only process creations are judged: Sysmon 1, Security 4688, CrowdStrike \
+ProcessRollup2 / SyntheticProcessRollup2, Defender ProcessCreated, ECS process start, and \
+rows without an event type that name a process. A process creation without a command \
+line or any image name is counted as not judged and named in the summary.
 
 Exit status:
   0  the scan ran (whether or not anything was found)
   1  --fail-on-detection was given and at least one detection was found
-  2  nothing could be read, --strict met a bad record or file, or stdout failed")]
+  2  nothing could be read, --strict met a bad record, a bad file or a process creation \
+     that cannot be judged, or stdout failed")]
 pub struct ScanArgs {
     /// Files or folders to scan; `-` is stdin.
     #[arg(required = true)]
@@ -37,7 +41,8 @@ pub struct ScanArgs {
     /// Exit with status 1 when anything is found.
     #[arg(long)]
     pub fail_on_detection: bool,
-    /// Stop at the first bad record or unreadable file, with status 2.
+    /// Stop at the first bad record, unreadable file or process creation that cannot be
+    /// judged, with status 2.
     #[arg(long)]
     pub strict: bool,
     /// Files scanned at once (default: the number of CPUs).
@@ -54,71 +59,21 @@ pub struct ScanArgs {
 /// A progress bar is shown only for scans at least this large.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 
-enum Input {
-    Stdin,
-    Path { path: PathBuf, walked: bool },
-}
-
-/// Expands folders into their files (sorted), so that files in a folder are spread
-/// over the threads.
-fn expand(paths: &[PathBuf], inputs: &mut Vec<Input>, pre: &mut InputReport) {
-    fn walk(dir: &Path, inputs: &mut Vec<Input>, pre: &mut InputReport) {
-        let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) => {
-                pre.unreadable += 1;
-                pre.problem(super::Problem {
-                    source: dir.display().to_string(),
-                    location: super::Location::default(),
-                    message: format!("cannot read folder: {e}"),
-                });
-                return;
-            }
-        };
-        entries.sort();
-        for path in entries {
-            if path.is_dir() {
-                walk(&path, inputs, pre);
-            } else {
-                inputs.push(Input::Path { path, walked: true });
-            }
-        }
-    }
-    for p in paths {
-        if p.as_os_str() == "-" {
-            inputs.push(Input::Stdin);
-        } else if p.is_dir() {
-            walk(p, inputs, pre);
-        } else {
-            inputs.push(Input::Path {
-                path: p.clone(),
-                walked: false,
-            });
-        }
-    }
-}
-
 /// Runs a scan and returns the process exit status (see `--help`).
 pub fn run(args: &ScanArgs) -> i32 {
     let started = Instant::now();
-    let mut inputs = Vec::new();
-    let mut pre = InputReport::default();
-    expand(&args.paths, &mut inputs, &mut pre);
+    let (mut inputs, mut pre) = replay::expand_paths(&args.paths);
     if args.strict && pre.problem_count > 0 {
         pre.aborted = true;
         inputs.clear();
     }
-    let total_bytes: u64 = inputs
-        .iter()
-        .map(|i| match i {
-            Input::Path { path, .. } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-            Input::Stdin => 0,
-        })
-        .sum();
+    let total_bytes: u64 = inputs.iter().map(replay::Input::size).sum();
     let progress_counter = Arc::new(AtomicU64::new(0));
+    let stop = Stop::default();
     let options = ScanOptions {
         config: DetectorConfig::default(),
         strict: args.strict,
+        stop: stop.clone(),
         progress: Some(Arc::clone(&progress_counter)),
         sink: None,
     };
@@ -151,7 +106,6 @@ pub fn run(args: &ScanArgs) -> i32 {
     totals.report.merge(pre);
 
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
     let inputs = &inputs;
     let options = &options;
     std::thread::scope(|s| {
@@ -160,7 +114,7 @@ pub fn run(args: &ScanArgs) -> i32 {
             let tx = tx.clone();
             let (next, stop) = (&next, &stop);
             s.spawn(move || loop {
-                if stop.load(Ordering::Relaxed) {
+                if stop.is_raised() {
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -174,16 +128,7 @@ pub fn run(args: &ScanArgs) -> i32 {
                     }))),
                     ..options.clone()
                 };
-                let mut report = InputReport::default();
-                match input {
-                    Input::Stdin => container::scan_stdin(&options, &mut report),
-                    Input::Path { path, walked } => {
-                        container::scan_path(path, &options, &mut report, *walked)
-                    }
-                }
-                if report.aborted {
-                    stop.store(true, Ordering::Relaxed);
-                }
+                let report = replay::scan_input(input, &options);
                 if tx.send(Msg::Done(i, report)).is_err() {
                     return;
                 }
@@ -227,7 +172,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     }
     let elapsed = started.elapsed();
     if !args.quiet {
-        let text = report::summary(&totals, elapsed, threads, args.per_source);
+        let text = output::summary(&totals, elapsed, threads, args.per_source);
         let _ = io::stderr().lock().write_all(text.as_bytes());
     }
     if let Some(e) = output_error {
@@ -250,7 +195,7 @@ enum Msg {
 struct Ordered<'a, W: Write> {
     printer: &'a mut Printer<W>,
     output_error: &'a mut Option<io::Error>,
-    stop: &'a AtomicBool,
+    stop: &'a Stop,
     /// The input whose detections are printed as they come.
     current: usize,
     ahead: BTreeMap<usize, Vec<Detection>>,
@@ -264,7 +209,7 @@ impl<W: Write> Ordered<'_, W> {
         }
         if let Err(e) = self.printer.detections(detections) {
             // Nobody reads the output any more: stop scanning.
-            self.stop.store(true, Ordering::Relaxed);
+            self.stop.raise();
             *self.output_error = Some(e);
         }
     }
@@ -272,7 +217,7 @@ impl<W: Write> Ordered<'_, W> {
     fn flush(&mut self) {
         if self.output_error.is_none() {
             if let Err(e) = self.printer.flush() {
-                self.stop.store(true, Ordering::Relaxed);
+                self.stop.raise();
                 *self.output_error = Some(e);
             }
         }

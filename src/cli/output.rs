@@ -4,9 +4,8 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use crate::detection::OUTPUT_FIELDS;
-
-use super::{Detection, InputReport, SourceStats, Value};
+use schtasksremote::detection::OUTPUT_FIELDS;
+use schtasksremote::replay::{Detection, InputReport, SourceStats, Value, LEAD_COLUMNS};
 
 /// How detections are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -19,17 +18,6 @@ pub enum OutputFormat {
     /// One JSON object per detection per line.
     Json,
 }
-
-/// The columns before the detection's own fields, in CSV and JSON.
-pub const LEAD_COLUMNS: [&str; 7] = [
-    "source",
-    "record",
-    "time",
-    "dest",
-    "user",
-    "process_name",
-    "process",
-];
 
 /// Multivalue fields are joined with this in CSV and in the table.
 const MV_SEP: &str = ";";
@@ -124,6 +112,9 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
         out.write_all(b":")?;
         if *name == "record" {
             write!(out, "{}", d.record)?;
+        } else if value.is_empty() {
+            // The README's promise: empty fields are `null`, lead columns too.
+            out.write_all(b"null")?;
         } else {
             serde_json::to_writer(&mut *out, &value)?;
         }
@@ -133,9 +124,9 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
         serde_json::to_writer(&mut *out, name)?;
         out.write_all(b":")?;
         match value {
-            Value::Empty => out.write_all(b"null")?,
-            Value::One(s) => serde_json::to_writer(&mut *out, s)?,
-            Value::Many(v) => serde_json::to_writer(&mut *out, v)?,
+            Value::One(s) if !s.is_empty() => serde_json::to_writer(&mut *out, s)?,
+            Value::Many(v) if !v.is_empty() => serde_json::to_writer(&mut *out, v)?,
+            Value::Empty | Value::One(_) | Value::Many(_) => out.write_all(b"null")?,
         }
     }
     out.write_all(b"}\n")
@@ -255,15 +246,16 @@ pub(crate) fn summary(
     let mut s = String::new();
     if per_source {
         s.push_str(
-            "source\tformat\trecords\tprocess events\tother events\tbad records\tdetections\n",
+            "source\tformat\trecords\tprocess events\tnot judged\tother events\tbad records\tdetections\n",
         );
         for src in &r.sources {
             s.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                 src.name,
                 src.format,
                 src.records,
                 src.process_events,
+                src.unjudged_events,
                 src.other_events,
                 src.bad_records,
                 src.detections
@@ -281,6 +273,15 @@ pub(crate) fn summary(
         thousands(r.detection_count()),
         if r.detection_count() == 1 { "" } else { "s" },
     ));
+    if let Some(first) = &r.first_unjudged {
+        let n = r.unjudged_events();
+        s.push_str(&format!(
+            "not judged: {} process event{} without what the verdict needs; first {}\n",
+            thousands(n),
+            if n == 1 { "" } else { "s" },
+            first,
+        ));
+    }
     s.push_str(&format!(
         "skipped: {} other events, {} bad records, {} unreadable files, {} files not event data\n",
         thousands(sum(|s| s.other_events)),
