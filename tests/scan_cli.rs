@@ -65,7 +65,9 @@ fn json_format_is_one_object_per_detection_with_the_search_command_fields() {
         got.sort_unstable();
         assert_eq!(got, expected);
         assert_eq!(o["source"], serde_json::Value::String(s.clone()));
-        assert_eq!(o["risk_score"], "63");
+        // Numbers and booleans are JSON's own (issue 12 item 6).
+        assert_eq!(o["risk_score"], 63);
+        assert!(o["task_password_supplied"].is_boolean(), "{o:?}");
     }
     assert_eq!(objects[0]["record"], 2);
     assert_eq!(objects[0]["remote_host"], "FILESRV01");
@@ -100,6 +102,50 @@ fn csv_format_has_a_header_and_one_row_per_detection() {
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     assert_eq!(&rows[0][col("remote_host")], "FILESRV01");
     assert_eq!(&rows[1][col("record")], "4");
+}
+
+/// Issue 12 item 6: no detection still gives a CSV (its header), so a script reading
+/// columns by name sees zero rows instead of an empty file.
+#[test]
+fn csv_with_no_detection_is_the_header_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.xml");
+    // A local creation (the README's `/sc daily` case): schtasks, but no detection.
+    let local = "<Event><System><Provider Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID>\
+                 <Computer>WS1</Computer></System><EventData>\
+                 <Data Name='Image'>C:\\Windows\\System32\\schtasks.exe</Data>\
+                 <Data Name='CommandLine'>schtasks /create /tn t /tr x /sc daily</Data>\
+                 </EventData></Event>";
+    std::fs::write(&path, local).unwrap();
+    let p = path.display().to_string();
+    let out = scan_cli(&args(&["--format", "csv", &p]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let expected: Vec<&str> = LEAD_COLUMNS
+        .iter()
+        .chain(OUTPUT_FIELDS.iter())
+        .copied()
+        .collect();
+    assert_eq!(text(&out.stdout), format!("{}\n", expected.join(",")));
+    let json = scan_cli(&args(&["--format", "json", &p]), b"");
+    assert!(json.stdout.is_empty(), "JSON lines: no detection, no line");
+}
+
+/// The evasive creation of the sample passes a password: `true` as a JSON boolean.
+#[test]
+fn json_types_risk_score_as_a_number_and_password_supplied_as_a_boolean() {
+    let s = sample();
+    let out = scan_cli(&args(&["--format", "json", &s]), b"");
+    let objects: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects[1]["task_password_supplied"], true);
+    assert_eq!(objects[0]["task_password_supplied"], false);
+    assert_eq!(objects[1]["risk_score"], 63);
+    assert_eq!(
+        objects[1]["remote_host"], "10.0.4.21",
+        "other fields stay strings"
+    );
 }
 
 #[test]

@@ -84,6 +84,11 @@ impl<W: Write> Printer<W> {
             let rows = std::mem::take(&mut self.table);
             write_table(&mut self.out, &rows)?;
         }
+        // A CSV with no detection is still a CSV: its header, so that a script reading
+        // the columns by name gets zero rows, not an empty file (issue 12 item 6).
+        if self.format == OutputFormat::Csv && !self.header_done {
+            self.csv(&[])?;
+        }
         self.out.flush()
     }
 }
@@ -100,8 +105,15 @@ fn lead_values(d: &Detection) -> [String; 7] {
     ]
 }
 
+/// Fields whose JSON values are numbers and booleans (issue 12 item 6). Everything else
+/// stays a string, as Splunk's own fields are; the search command and CSV write these
+/// two as strings too, because SCP fields have no other type.
+const JSON_NUMBERS: [&str; 1] = ["risk_score"];
+const JSON_BOOLEANS: [&str; 1] = ["task_password_supplied"];
+
 /// One detection as a JSON object, keys in output order (lead columns, then
-/// [`OUTPUT_FIELDS`]); multivalues are arrays, empty values `null`.
+/// [`OUTPUT_FIELDS`]); multivalues are arrays, empty values `null`, `record` and
+/// [`JSON_NUMBERS`] numbers, [`JSON_BOOLEANS`] booleans.
 fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
     out.write_all(b"{")?;
     for (i, (name, value)) in LEAD_COLUMNS.iter().zip(lead_values(d)).enumerate() {
@@ -124,6 +136,12 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
         serde_json::to_writer(&mut *out, name)?;
         out.write_all(b":")?;
         match value {
+            Value::One(s) if JSON_NUMBERS.contains(name) && s.parse::<u64>().is_ok() => {
+                out.write_all(s.as_bytes())?
+            }
+            Value::One(s) if JSON_BOOLEANS.contains(name) && (s == "true" || s == "false") => {
+                out.write_all(s.as_bytes())?
+            }
             Value::One(s) if !s.is_empty() => serde_json::to_writer(&mut *out, s)?,
             Value::Many(v) if !v.is_empty() => serde_json::to_writer(&mut *out, v)?,
             Value::Empty | Value::One(_) | Value::Many(_) => out.write_all(b"null")?,
