@@ -225,3 +225,72 @@ fn threads_do_not_change_what_is_found_or_its_order() {
     assert_eq!(text(&one.stdout).lines().count(), 7);
     assert!(text(&four.stderr).contains("4 threads"));
 }
+
+/// Issue 12 item 9: what the scan says on stderr reads as English and says one thing
+/// once: counts agree in number, a path that cannot be read gets no summary of nothing,
+/// a bad JSON line has one line number, `--strict` does not claim to skip, options give
+/// useful errors and take any case, `--per-source` names what was not event data.
+#[test]
+fn stderr_messages_are_plain_and_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("readme.txt"), "not an event log\n").unwrap();
+    std::fs::write(d.join("bad.jsonl"), "{\"a\":1}\n  {\"b\": x}\n").unwrap();
+    let bad = d.join("bad.jsonl").display().to_string();
+    let folder = d.display().to_string();
+
+    // One bad record, one other event, one file not event data: singular nouns.
+    let out = scan_cli(&args(&[&folder]), b"");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "skipped: 1 other event, 1 bad record, 0 unreadable files, 1 file not event data"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("MB of event data (decompressed) in"), "{err}");
+    // The error's position is the file's line and byte, and a column in that line.
+    assert!(
+        err.contains("bad.jsonl: record 2, line 2, byte 8: not a JSON object: expected value at column 9; skipped"),
+        "{err}"
+    );
+    assert!(!err.contains("at line 1"), "a second line number: {err}");
+
+    // --strict stops at it: nothing was skipped.
+    let out = scan_cli(&args(&["--strict", &bad]), b"");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("at column 9\n"), "{err}");
+    assert!(!err.contains("; skipped"), "{err}");
+
+    // Nothing read: the problem and the verdict, no summary of zero sources.
+    let missing = d.join("missing.xml").display().to_string();
+    let out = scan_cli(&args(&[&missing]), b"");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("nothing could be read"), "{err}");
+    assert!(
+        !err.contains("scanned") && !err.contains("records/s"),
+        "{err}"
+    );
+
+    // -q --per-source: the per-source lines were asked for, so they are printed, with
+    // the file that is not event data named.
+    let out = scan_cli(&args(&["-q", "--per-source", &folder]), b"");
+    let err = text(&out.stderr);
+    assert!(err.contains("\nsource\tformat\t"), "{err}");
+    assert!(err.contains("readme.txt\tnot event data, skipped"), "{err}");
+    assert!(!err.contains("scanned"), "-q leaves out the summary: {err}");
+
+    // Options: --threads 0 says what is allowed; --format takes any case.
+    let out = scan_cli(&args(&["--threads", "0", &folder]), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("give a whole number of at least 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = scan_cli(&args(&["--format", "JSON", "-q", &sample()]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+}

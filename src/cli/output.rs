@@ -250,71 +250,79 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
-/// The summary for stderr.
-pub(crate) fn summary(
-    totals: &Totals,
-    elapsed: Duration,
-    threads: usize,
-    per_source: bool,
-) -> String {
+/// `1 file`, `2 files`: a count with its noun in the right number.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// `--per-source`: one tab-separated line per source, then one per file or archive
+/// member that was skipped as not event data (the first 100), by name.
+pub(crate) fn per_source(totals: &Totals) -> String {
+    let r = &totals.report;
+    let mut s = String::from(
+        "source\tformat\trecords\tprocess events\tnot judged\tother events\tbad records\tdetections\n",
+    );
+    for src in &r.sources {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            src.name,
+            src.format,
+            src.records,
+            src.process_events,
+            src.unjudged_events,
+            src.other_events,
+            src.bad_records,
+            src.detections
+        ));
+    }
+    for name in &r.not_event_data_files {
+        s.push_str(&format!("{name}\tnot event data, skipped\n"));
+    }
+    s
+}
+
+/// The summary for stderr. The byte count is of event data as read, after
+/// decompression, which is what the throughput is measured on.
+pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> String {
     let r = &totals.report;
     let sum = |f: fn(&SourceStats) -> u64| r.sources.iter().map(f).sum::<u64>();
     let records = sum(|s| s.records);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut s = String::new();
-    if per_source {
-        s.push_str(
-            "source\tformat\trecords\tprocess events\tnot judged\tother events\tbad records\tdetections\n",
-        );
-        for src in &r.sources {
-            s.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-                src.name,
-                src.format,
-                src.records,
-                src.process_events,
-                src.unjudged_events,
-                src.other_events,
-                src.bad_records,
-                src.detections
-            ));
-        }
-    }
     s.push_str(&format!(
-        "scanned {} file{} ({} source{}): {} records, {} process events, {} detection{}\n",
-        thousands(totals.files),
-        if totals.files == 1 { "" } else { "s" },
-        thousands(r.sources.len() as u64),
-        if r.sources.len() == 1 { "" } else { "s" },
-        thousands(records),
-        thousands(sum(|s| s.process_events)),
-        thousands(r.detection_count()),
-        if r.detection_count() == 1 { "" } else { "s" },
+        "scanned {} ({}): {}, {}, {}\n",
+        count(totals.files, "file", "files"),
+        count(r.sources.len() as u64, "source", "sources"),
+        count(records, "record", "records"),
+        count(sum(|s| s.process_events), "process event", "process events"),
+        count(r.detection_count(), "detection", "detections"),
     ));
     if let Some(first) = &r.first_unjudged {
         let n = r.unjudged_events();
         s.push_str(&format!(
-            "not judged: {} process event{} without what the verdict needs; first {}\n",
-            thousands(n),
-            if n == 1 { "" } else { "s" },
+            "not judged: {} without what the verdict needs; first {}\n",
+            count(n, "process event", "process events"),
             first,
         ));
     }
     s.push_str(&format!(
-        "skipped: {} other events, {} bad records, {} unreadable files, {} files not event data\n",
-        thousands(sum(|s| s.other_events)),
-        thousands(sum(|s| s.bad_records)),
-        thousands(r.unreadable),
-        thousands(r.not_event_data),
+        "skipped: {}, {}, {}, {}\n",
+        count(sum(|s| s.other_events), "other event", "other events"),
+        count(sum(|s| s.bad_records), "bad record", "bad records"),
+        count(r.unreadable, "unreadable file", "unreadable files"),
+        count(
+            r.not_event_data,
+            "file not event data",
+            "files not event data"
+        ),
     ));
     s.push_str(&format!(
-        "{:.1} MB in {:.2} s: {} records/s, {:.1} MB/s, {} thread{}\n",
+        "{:.1} MB of event data (decompressed) in {:.2} s: {} records/s, {:.1} MB/s, {}\n",
         r.bytes as f64 / 1e6,
         secs,
         thousands((records as f64 / secs) as u64),
         r.bytes as f64 / 1e6 / secs,
-        threads,
-        if threads == 1 { "" } else { "s" },
+        count(threads as u64, "thread", "threads"),
     ));
     s
 }
@@ -322,6 +330,16 @@ pub(crate) fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_have_their_noun_in_the_right_number() {
+        assert_eq!(
+            count(1, "unreadable file", "unreadable files"),
+            "1 unreadable file"
+        );
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(1200, "record", "records"), "1,200 records");
+    }
 
     #[test]
     fn thousands_are_grouped() {

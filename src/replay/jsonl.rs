@@ -51,13 +51,18 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
                     line: Some(line_no),
                     offset: Some(line_at),
                 },
-                format!("a line longer than {MAX_JSON_LINE} bytes ({n} bytes), skipped"),
+                format!("a line longer than {MAX_JSON_LINE} bytes ({n} bytes)"),
             )?;
             continue;
         }
         let mut text = line.trim_ascii();
+        // Bytes of the line before `text`, so an error's column counts from the line.
+        let mut lead = line.len() - line.trim_ascii_start().len();
         if line_no == 1 {
-            text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+            if let Some(rest) = text.strip_prefix(b"\xef\xbb\xbf") {
+                text = rest;
+                lead += 3;
+            }
         }
         if text.is_empty() {
             continue;
@@ -82,10 +87,23 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
                     line: Some(line_no),
                     offset: Some(line_at),
                 },
-                format!("not a JSON object: {e}"),
+                format!(
+                    "not a JSON object: {} at column {}",
+                    without_position(&e),
+                    lead + e.column()
+                ),
             )?,
         }
     }
+}
+
+/// serde_json's message without its own " at line L column C": the text it parsed is one
+/// line, so its line is always 1, which beside the file's line number reads as a second,
+/// different line number (issue 12 item 9).
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&position).unwrap_or(&text).to_string()
 }
 
 /// Reads one line (with its `\n`) into `line`, keeping at most [`MAX_JSON_LINE`] bytes.

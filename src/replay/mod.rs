@@ -276,6 +276,8 @@ pub struct InputReport {
     pub unreadable: u64,
     /// Files in a walked folder that are not event data (by content), skipped.
     pub not_event_data: u64,
+    /// The first of them by name (at most [`MAX_PROBLEMS_KEPT`]), for `--per-source`.
+    pub not_event_data_files: Vec<String>,
     /// Bytes of event data read (after decompression).
     pub bytes: u64,
     /// `--strict` stopped the scan at a problem.
@@ -308,6 +310,14 @@ impl InputReport {
         }
     }
 
+    /// Counts a file or archive member that is not event data, skipped.
+    pub(crate) fn skip_not_event_data(&mut self, name: &str) {
+        self.not_event_data += 1;
+        if self.not_event_data_files.len() < MAX_PROBLEMS_KEPT {
+            self.not_event_data_files.push(name.to_string());
+        }
+    }
+
     /// Adds another input's report to this one.
     pub fn merge(&mut self, other: InputReport) {
         self.sources.extend(other.sources);
@@ -320,6 +330,11 @@ impl InputReport {
         self.problem_count += other.problem_count;
         self.unreadable += other.unreadable;
         self.not_event_data += other.not_event_data;
+        for name in other.not_event_data_files {
+            if self.not_event_data_files.len() < MAX_PROBLEMS_KEPT {
+                self.not_event_data_files.push(name);
+            }
+        }
         self.bytes += other.bytes;
         self.aborted |= other.aborted;
         if self.first_unjudged.is_none() {
