@@ -294,3 +294,51 @@ fn stderr_messages_are_plain_and_consistent() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 2);
 }
+
+/// Issue 12 item 8: `--verdicts` lists every schtasks event of a dataset with its
+/// verdict and reason, as `explain` would judge each one; detections are still counted
+/// (summary, `--fail-on-detection`) as detections only.
+#[test]
+fn verdicts_lists_every_schtasks_event_with_its_reason() {
+    let s = sample();
+    let out = scan_cli(&args(&["--verdicts", "--format", "json", &s]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let objects: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(u64, &str)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["record"].as_u64().unwrap(),
+                o["detection_reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The sample's four schtasks events (README quick start): two remote creations, the
+    // `/S localhost` one and the local `/SC DAILY` one.
+    assert_eq!(
+        got,
+        [
+            (2, "remote_create"),
+            (4, "remote_create"),
+            (5, "loopback_target"),
+            (6, "no_target_system")
+        ]
+    );
+    for o in &objects[2..] {
+        assert!(
+            o["detection_name"].is_null() && o["risk_score"].is_null(),
+            "{o}"
+        );
+        assert_eq!(o["schtasks_operation"], "create");
+    }
+    assert!(text(&out.stderr).contains("6 process events, 2 detections"));
+    let table = scan_cli(&args(&["--verdicts", "-q", &s]), b"");
+    let table = text(&table.stdout);
+    assert!(table.lines().next().unwrap().contains("REASON"), "{table}");
+    assert!(table.contains("loopback_target"), "{table}");
+    let fail = scan_cli(&args(&["--verdicts", "--fail-on-detection", "-q", &s]), b"");
+    assert_eq!(fail.status.code(), Some(1));
+}

@@ -25,15 +25,19 @@ const MV_SEP: &str = ";";
 pub(crate) struct Printer<W: Write> {
     format: OutputFormat,
     out: W,
+    /// `--verdicts`: the table gets a REASON column (CSV and JSON carry
+    /// `detection_reason` anyway).
+    reasons: bool,
     header_done: bool,
     table: Vec<Detection>,
 }
 
 impl<W: Write> Printer<W> {
-    pub(crate) fn new(format: OutputFormat, out: W) -> Self {
+    pub(crate) fn new(format: OutputFormat, out: W, reasons: bool) -> Self {
         Printer {
             format,
             out,
+            reasons,
             header_done: false,
             table: Vec::new(),
         }
@@ -82,7 +86,7 @@ impl<W: Write> Printer<W> {
     pub(crate) fn finish(&mut self) -> io::Result<()> {
         if self.format == OutputFormat::Table && !self.table.is_empty() {
             let rows = std::mem::take(&mut self.table);
-            write_table(&mut self.out, &rows)?;
+            write_table(&mut self.out, &rows, self.reasons)?;
         }
         // A CSV with no detection is still a CSV: its header, so that a script reading
         // the columns by name gets zero rows, not an empty file (issue 12 item 6).
@@ -153,27 +157,34 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
 /// The longest command line shown in the table; the CSV and JSON outputs have it whole.
 const TABLE_PROCESS_WIDTH: usize = 90;
 
-fn write_table<W: Write>(out: &mut W, rows: &[Detection]) -> io::Result<()> {
-    let headers = ["TIME", "DEST", "USER", "REMOTE HOST", "SOURCE", "PROCESS"];
-    let cells: Vec<[String; 6]> = rows
+/// The table; with `reasons` (`--verdicts`) a REASON column (`detection_reason`) after
+/// REMOTE HOST.
+fn write_table<W: Write>(out: &mut W, rows: &[Detection], reasons: bool) -> io::Result<()> {
+    let mut headers = vec!["TIME", "DEST", "USER", "REMOTE HOST"];
+    if reasons {
+        headers.push("REASON");
+    }
+    headers.extend(["SOURCE", "PROCESS"]);
+    let field =
+        |d: &Detection, name: &str| d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default();
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|d| {
-            let remote = d
-                .field("remote_host")
-                .map(|v| v.joined(MV_SEP))
-                .unwrap_or_default();
-            let process = one_line(&d.process);
-            [
+            let mut row = vec![
                 d.time.clone(),
                 d.dest.clone(),
                 d.user.clone(),
-                remote,
-                format!("{}:{}", short_source(&d.source), d.record),
-                truncate(&process, TABLE_PROCESS_WIDTH),
-            ]
+                field(d, "remote_host"),
+            ];
+            if reasons {
+                row.push(field(d, "detection_reason"));
+            }
+            row.push(format!("{}:{}", short_source(&d.source), d.record));
+            row.push(truncate(&one_line(&d.process), TABLE_PROCESS_WIDTH));
+            row
         })
         .collect();
-    let mut widths = headers.map(|h| h.chars().count());
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -181,11 +192,9 @@ fn write_table<W: Write>(out: &mut W, rows: &[Detection]) -> io::Result<()> {
     }
     let line = |out: &mut W, row: &[&str]| -> io::Result<()> {
         let mut s = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == row.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            s.push_str(cell);
+            if i + 1 < row.len() {
                 s.push_str(&" ".repeat(w - cell.chars().count() + 2));
             }
         }

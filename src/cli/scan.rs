@@ -42,6 +42,10 @@ pub struct ScanArgs {
     /// Exit with status 1 when anything is found.
     #[arg(long)]
     pub fail_on_detection: bool,
+    /// Report every schtasks.exe event with its verdict and reason (detection_reason),
+    /// not only detections: what `explain` shows, for a whole dataset, to tune offline.
+    #[arg(long)]
+    pub verdicts: bool,
     /// Stop at the first bad record, unreadable file or process creation that cannot be
     /// judged, with status 2.
     #[arg(long)]
@@ -90,6 +94,7 @@ pub fn run(args: &ScanArgs) -> i32 {
         stop: stop.clone(),
         progress: Some(Arc::clone(&progress_counter)),
         sink: None,
+        every_verdict: args.verdicts,
     };
     let threads = args
         .threads
@@ -114,7 +119,7 @@ pub fn run(args: &ScanArgs) -> i32 {
         report: InputReport::default(),
     };
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(args.format, io::BufWriter::new(stdout));
+    let mut printer = Printer::new(args.format, io::BufWriter::new(stdout), args.verdicts);
     let mut output_error: Option<io::Error> = None;
     report_problems(&pre, bar.as_ref(), args.strict);
     totals.report.merge(pre);
