@@ -303,7 +303,7 @@ fn measure_binaries(
     for _ in 0..rounds {
         for (k, binary) in [ours, baseline].into_iter().enumerate() {
             let m = run_binary(binary, paths);
-            if best[k].as_ref().map_or(true, |b| m.time < b.time) {
+            if best[k].as_ref().is_none_or(|b| m.time < b.time) {
                 best[k] = Some(m);
             }
         }
@@ -339,7 +339,7 @@ fn measure(paths: &[PathBuf], rounds: usize) -> Measure {
         for r in &reports {
             assert_eq!(r.problem_count, 0, "{:?}", r.problems);
         }
-        if best.as_ref().map_or(true, |b| m.time < b.time) {
+        if best.as_ref().is_none_or(|b| m.time < b.time) {
             best = Some(m);
         }
     }

@@ -1,10 +1,10 @@
 //! `schtasksremote`: with no arguments it speaks Splunk's chunked protocol (SCP v2) on
 //! stdin/stdout; subcommands are for people.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use schtasksremote::{command, detection};
 
 mod cli;
@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show how a command line is split, parsed and judged.
+    /// Show how a command line is split, parsed and judged. Exit status: 0 not a
+    /// detection, 1 a detection (as `scan --fail-on-detection`), 2 an error.
     Explain(ExplainArgs),
     /// Scan replay datasets (XmlWinEventLog, EVTX, JSON lines, CSV) without Splunk.
     Scan(cli::scan::ScanArgs),
@@ -38,9 +39,11 @@ struct ExplainArgs {
     /// The host the command ran on (CIM `dest`), to judge `/s <own name>`.
     #[arg(long, default_value = "")]
     dest: String,
-    /// The process name (CIM `process_name`).
-    #[arg(long, default_value = "schtasks.exe")]
-    process_name: String,
+    /// The process name (CIM `process_name`) [default: the file name of the command
+    /// line's own argv[0], `.exe` added when it has no extension, as CreateProcess does:
+    /// `schtasks /create …` is schtasks.exe, `cmd.exe /c schtasks …` is cmd.exe].
+    #[arg(long)]
+    process_name: Option<String>,
     /// The original file name from the PE header (CIM `original_file_name`).
     #[arg(long, default_value = "")]
     original_file_name: String,
@@ -52,6 +55,9 @@ struct ExplainArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
+        // splunkd always hands the command a pipe; a person who typed the bare name at
+        // a terminal would otherwise wait on SCP input that never comes.
+        None if io::stdin().is_terminal() => usage(),
         None => {
             widen_pipes();
             command::serve(io::stdin().lock(), io::stdout().lock())
@@ -60,6 +66,19 @@ fn main() -> ExitCode {
         Some(Command::Explain(args)) => explain(&args),
     };
     ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+/// No arguments and stdin a terminal: say what the bare command is and list the
+/// subcommands, on stderr, with clap's usage-error status 2.
+fn usage() -> i32 {
+    let _ = write!(
+        io::stderr().lock(),
+        "schtasksremote: with no arguments this is the Splunk search command `| \
+         schtasksremote` and reads Splunk's chunked protocol on stdin, which is a terminal \
+         here. To use it yourself, give a subcommand:\n\n{}",
+        Cli::command().render_help()
+    );
+    2
 }
 
 /// splunkd talks to us over pipes of 64 KiB, so every chunk of megabytes costs both
@@ -79,23 +98,43 @@ fn widen_pipes() {
 #[cfg(not(target_os = "linux"))]
 fn widen_pipes() {}
 
+/// `explain`'s exit status: like `scan --fail-on-detection`, 1 says "a detection", so a
+/// script can tell the two verdicts apart; errors are 2, as clap's usage errors are.
+const EXPLAIN_NOT_A_DETECTION: i32 = 0;
+const EXPLAIN_DETECTION: i32 = 1;
+const EXPLAIN_ERROR: i32 = 2;
+
 fn explain(args: &ExplainArgs) -> i32 {
+    // As the search and `scan` would see it: the event's process is the program the
+    // command line starts, so `cmd.exe /c schtasks …` is judged as cmd.exe.
+    let process_name = args.process_name.clone().unwrap_or_else(|| {
+        detection::argv::split(&args.command_line)
+            .first()
+            .map(|program| detection::argv::image_name(&program.value))
+            .unwrap_or_default()
+    });
     let event = detection::ProcessEvent {
-        process_name: &args.process_name,
+        process_name: &process_name,
         original_file_name: &args.original_file_name,
         process: &args.command_line,
         dest: &args.dest,
         user: &args.user,
         ..Default::default()
     };
-    let text = detection::explain(&event, &detection::DetectorConfig::default());
+    let config = detection::DetectorConfig::default();
+    let text = detection::explain(&event, &config);
+    let verdict = if detection::analyze(&event, &config).is_some_and(|a| a.is_detection()) {
+        EXPLAIN_DETECTION
+    } else {
+        EXPLAIN_NOT_A_DETECTION
+    };
     match io::stdout().lock().write_all(text.as_bytes()) {
-        Ok(()) => 0,
         // A closed pipe (`| head`) is a quiet exit, like any Unix filter.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Ok(()) => verdict,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => verdict,
         Err(e) => {
             eprintln!("schtasksremote: cannot write to stdout: {e}");
-            1
+            EXPLAIN_ERROR
         }
     }
 }

@@ -86,9 +86,7 @@ fn detection_spl() -> Vec<String> {
 
 #[test]
 fn every_conf_file_parses_with_ksconf() {
-    let Some(ksconf) = venv_tool("ksconf") else {
-        return;
-    };
+    let ksconf = venv_tool("ksconf");
     let files = [
         "default/app.conf",
         "default/commands.conf",

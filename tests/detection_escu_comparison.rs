@@ -9,13 +9,14 @@
 //! only has `process_path` is given that file name.
 //!
 //! Run with `cargo test --test detection_escu_comparison -- --nocapture` to see the
-//! side-by-side table and both scores.
+//! side-by-side table and both scores; the README's comparison table is checked
+//! against them.
 
 mod detection_cases;
 
-use detection_cases::{Case, CASES};
+use detection_cases::{Case, Verdict, CASES};
 use schtasksremote::cim::FieldPlan;
-use schtasksremote::detection::{analyze, DetectorConfig, ProcessEvent};
+use schtasksremote::detection::{analyze, DetectorConfig, ProcessEvent, Reason};
 use serde_json::{Map, Value};
 
 const DATASET: &str = concat!(
@@ -123,13 +124,16 @@ fn splunk_wildcard_emulation_matches_whole_values_case_insensitively() {
     assert!(splunk_match("aXbXc", "*x*x*"));
 }
 
-#[test]
-fn ours_scores_100_percent_where_escu_v9_does_not() {
+/// Both scores on the specification table, and the cases ours gets wrong; with
+/// `print`, the side-by-side table.
+fn spec_scores(print: bool) -> (Score, Score, Vec<&'static str>) {
     let (mut escu, mut core) = (Score::default(), Score::default());
-    println!(
-        "{:<52} {:<7} {:<7} {:<7}",
-        "case", "truth", "ESCU v9", "ours"
-    );
+    if print {
+        println!(
+            "{:<52} {:<7} {:<7} {:<7}",
+            "case", "truth", "ESCU v9", "ours"
+        );
+    }
     let mark = |b: bool| if b { "HIT" } else { "-" };
     let mut ours_wrong = Vec::new();
     for case in CASES {
@@ -141,28 +145,38 @@ fn ours_scores_100_percent_where_escu_v9_does_not() {
             ours_wrong.push(case.name);
         }
         let flag = if e != truth { "  <- ESCU wrong" } else { "" };
-        println!(
-            "{:<52} {:<7} {:<7} {:<7}{flag}",
-            case.name,
-            mark(truth),
-            mark(e),
-            mark(o)
-        );
+        if print {
+            println!(
+                "{:<52} {:<7} {:<7} {:<7}{flag}",
+                case.name,
+                mark(truth),
+                mark(e),
+                mark(o)
+            );
+        }
     }
-    println!();
-    println!("             correct   TP  FP  TN  FN");
-    for (name, s) in [("ESCU v9", &escu), ("ours", &core)] {
-        println!(
-            "{name:<10} {:>3}/{:<3} {:>5.1}% {:>3} {:>3} {:>3} {:>3}",
-            s.correct(),
-            s.total(),
-            s.percent(),
-            s.tp,
-            s.fp,
-            s.tn,
-            s.fn_
-        );
+    if print {
+        println!();
+        println!("             correct   TP  FP  TN  FN");
+        for (name, s) in [("ESCU v9", &escu), ("ours", &core)] {
+            println!(
+                "{name:<10} {:>3}/{:<3} {:>5.1}% {:>3} {:>3} {:>3} {:>3}",
+                s.correct(),
+                s.total(),
+                s.percent(),
+                s.tp,
+                s.fp,
+                s.tn,
+                s.fn_
+            );
+        }
     }
+    (escu, core, ours_wrong)
+}
+
+#[test]
+fn ours_scores_100_percent_where_escu_v9_does_not() {
+    let (escu, core, ours_wrong) = spec_scores(true);
     assert!(ours_wrong.is_empty(), "ours wrong on {ours_wrong:?}");
     assert_eq!(core.correct(), CASES.len());
     // The table exercises both of ESCU's fault classes (detection-research.md §4).
@@ -188,16 +202,16 @@ fn escu_faults_from_the_research_reproduce_in_the_emulation() {
     assert!(ours(by_name("OTRF schtask_create verbatim")));
 }
 
-/// The real events: the only truly remote creation is OTRF's schtask_create pair
-/// (Sysmon + 4688, `/S WORKSTATION6`, detection-research.md §2.3).
-#[test]
-fn on_real_events_escu_v9_adds_false_positives_and_ours_does_not() {
+/// Both scores on the real events of the shared dataset; with `print`, row by row.
+fn real_scores(print: bool) -> (Score, Score) {
     let data = std::fs::read_to_string(DATASET).unwrap_or_else(|e| panic!("{DATASET}: {e}"));
     let (mut escu, mut core) = (Score::default(), Score::default());
-    println!(
-        "{:<8} {:<5} {:<7} {:<5} command line",
-        "truth", "EID", "ESCU v9", "ours"
-    );
+    if print {
+        println!(
+            "{:<8} {:<5} {:<7} {:<5} command line",
+            "truth", "EID", "ESCU v9", "ours"
+        );
+    }
     for line in data.lines().filter(|l| !l.trim().is_empty()) {
         let fields: Map<String, Value> = serde_json::from_str(line).unwrap();
         let values: Vec<String> = fields
@@ -219,27 +233,107 @@ fn on_real_events_escu_v9_adds_false_positives_and_ours_does_not() {
         let o = analyze(&event, &DetectorConfig::default()).is_some_and(|a| a.is_detection());
         escu.add(truth, e);
         core.add(truth, o);
-        let mark = |b: bool| if b { "HIT" } else { "-" };
-        let shown: String = event.process.chars().take(90).collect();
+        if print {
+            let mark = |b: bool| if b { "HIT" } else { "-" };
+            let shown: String = event.process.chars().take(90).collect();
+            println!(
+                "{:<8} {:<5} {:<7} {:<5} {shown}",
+                mark(truth),
+                fields["EventID"],
+                mark(e),
+                mark(o)
+            );
+        }
+    }
+    if print {
         println!(
-            "{:<8} {:<5} {:<7} {:<5} {shown}",
-            mark(truth),
-            fields["EventID"],
-            mark(e),
-            mark(o)
+            "ESCU v9: TP {} FP {} TN {} FN {}",
+            escu.tp, escu.fp, escu.tn, escu.fn_
+        );
+        println!(
+            "ours:    TP {} FP {} TN {} FN {}",
+            core.tp, core.fp, core.tn, core.fn_
         );
     }
-    println!(
-        "ESCU v9: TP {} FP {} TN {} FN {}",
-        escu.tp, escu.fp, escu.tn, escu.fn_
-    );
-    println!(
-        "ours:    TP {} FP {} TN {} FN {}",
-        core.tp, core.fp, core.tn, core.fn_
-    );
+    (escu, core)
+}
+
+/// The real events: the only truly remote creation is OTRF's schtask_create pair
+/// (Sysmon + 4688, `/S WORKSTATION6`, detection-research.md §2.3).
+#[test]
+fn on_real_events_escu_v9_adds_false_positives_and_ours_does_not() {
+    let (escu, core) = real_scores(true);
     assert_eq!((core.tp, core.fp, core.fn_), (2, 0, 0));
     assert_eq!((escu.tp, escu.fn_), (2, 0));
     // Three local /sc creations, the Empire pair, two EVTX /sc creations and the
     // localhost creation: every one of them matches `*/s*`.
     assert_eq!(escu.fp, 8);
+}
+
+/// `51.2%`, `100%`: one decimal, none when it is zero.
+fn percent(s: &Score) -> String {
+    let text = format!("{:.1}", s.percent());
+    format!("{}%", text.strip_suffix(".0").unwrap_or(&text))
+}
+
+/// The README's "Compared with ESCU v9" table and the sentence under it state what the
+/// two scorings above compute (issue 12, item 11): this fails, showing the row to
+/// write, when a case or a dataset changes the numbers.
+#[test]
+fn the_readme_comparison_table_states_the_scores_computed_here() {
+    let readme = include_str!("../README.md");
+    let (escu, core, _) = spec_scores(false);
+    let n = CASES.len();
+    let spec_row = format!(
+        "| Specification table, {n} cases (`tests/detection_cases/mod.rs`) | {}/{n} ({}) | {} | {} | {} | {} | **{}/{n} ({})** | {} | {} | {} | {} |",
+        escu.correct(),
+        percent(&escu),
+        escu.tp,
+        escu.fp,
+        escu.tn,
+        escu.fn_,
+        core.correct(),
+        percent(&core),
+        core.tp,
+        core.fp,
+        core.tn,
+        core.fn_,
+    );
+    let (escu, core) = real_scores(false);
+    let m = core.total();
+    let real_row = format!(
+        "| Real process events, {m} (`shared/datasets/derived`, attack_data + OTRF + EVTX-ATTACK-SAMPLES) | {}/{m} | {} | {} | {} | {} | **{}/{m}** | {} | {} | {} | {} |",
+        escu.correct(),
+        escu.tp,
+        escu.fp,
+        escu.tn,
+        escu.fn_,
+        core.correct(),
+        core.tp,
+        core.fp,
+        core.tn,
+        core.fn_,
+    );
+    for (prefix, row) in [
+        ("| Specification table,", spec_row),
+        ("| Real process events,", real_row),
+    ] {
+        let stated = readme
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("the README has no row starting {prefix:?}"));
+        assert_eq!(
+            stated, row,
+            "the README's row (left) is stale; write the right one"
+        );
+    }
+    let loopback = CASES
+        .iter()
+        .filter(|c| c.verdict == Verdict::Not(Reason::LoopbackTarget))
+        .count();
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!("({loopback} of its rows are loopback targets)")),
+        "the README should say ({loopback} of its rows are loopback targets)"
+    );
 }

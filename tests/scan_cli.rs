@@ -65,7 +65,9 @@ fn json_format_is_one_object_per_detection_with_the_search_command_fields() {
         got.sort_unstable();
         assert_eq!(got, expected);
         assert_eq!(o["source"], serde_json::Value::String(s.clone()));
-        assert_eq!(o["risk_score"], "63");
+        // Numbers and booleans are JSON's own (issue 12 item 6).
+        assert_eq!(o["risk_score"], 63);
+        assert!(o["task_password_supplied"].is_boolean(), "{o:?}");
     }
     assert_eq!(objects[0]["record"], 2);
     assert_eq!(objects[0]["remote_host"], "FILESRV01");
@@ -100,6 +102,50 @@ fn csv_format_has_a_header_and_one_row_per_detection() {
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     assert_eq!(&rows[0][col("remote_host")], "FILESRV01");
     assert_eq!(&rows[1][col("record")], "4");
+}
+
+/// Issue 12 item 6: no detection still gives a CSV (its header), so a script reading
+/// columns by name sees zero rows instead of an empty file.
+#[test]
+fn csv_with_no_detection_is_the_header_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.xml");
+    // A local creation (the README's `/sc daily` case): schtasks, but no detection.
+    let local = "<Event><System><Provider Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID>\
+                 <Computer>WS1</Computer></System><EventData>\
+                 <Data Name='Image'>C:\\Windows\\System32\\schtasks.exe</Data>\
+                 <Data Name='CommandLine'>schtasks /create /tn t /tr x /sc daily</Data>\
+                 </EventData></Event>";
+    std::fs::write(&path, local).unwrap();
+    let p = path.display().to_string();
+    let out = scan_cli(&args(&["--format", "csv", &p]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let expected: Vec<&str> = LEAD_COLUMNS
+        .iter()
+        .chain(OUTPUT_FIELDS.iter())
+        .copied()
+        .collect();
+    assert_eq!(text(&out.stdout), format!("{}\n", expected.join(",")));
+    let json = scan_cli(&args(&["--format", "json", &p]), b"");
+    assert!(json.stdout.is_empty(), "JSON lines: no detection, no line");
+}
+
+/// The evasive creation of the sample passes a password: `true` as a JSON boolean.
+#[test]
+fn json_types_risk_score_as_a_number_and_password_supplied_as_a_boolean() {
+    let s = sample();
+    let out = scan_cli(&args(&["--format", "json", &s]), b"");
+    let objects: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects[1]["task_password_supplied"], true);
+    assert_eq!(objects[0]["task_password_supplied"], false);
+    assert_eq!(objects[1]["risk_score"], 63);
+    assert_eq!(
+        objects[1]["remote_host"], "10.0.4.21",
+        "other fields stay strings"
+    );
 }
 
 #[test]
@@ -178,4 +224,121 @@ fn threads_do_not_change_what_is_found_or_its_order() {
     assert_eq!(text(&one.stdout), text(&four.stdout));
     assert_eq!(text(&one.stdout).lines().count(), 7);
     assert!(text(&four.stderr).contains("4 threads"));
+}
+
+/// Issue 12 item 9: what the scan says on stderr reads as English and says one thing
+/// once: counts agree in number, a path that cannot be read gets no summary of nothing,
+/// a bad JSON line has one line number, `--strict` does not claim to skip, options give
+/// useful errors and take any case, `--per-source` names what was not event data.
+#[test]
+fn stderr_messages_are_plain_and_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("readme.txt"), "not an event log\n").unwrap();
+    std::fs::write(d.join("bad.jsonl"), "{\"a\":1}\n  {\"b\": x}\n").unwrap();
+    let bad = d.join("bad.jsonl").display().to_string();
+    let folder = d.display().to_string();
+
+    // One bad record, one other event, one file not event data: singular nouns.
+    let out = scan_cli(&args(&[&folder]), b"");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "skipped: 1 other event, 1 bad record, 0 unreadable files, 1 file not event data"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("MB of event data (decompressed) in"), "{err}");
+    // The error's position is the file's line and byte, and a column in that line.
+    assert!(
+        err.contains("bad.jsonl: record 2, line 2, byte 8: not a JSON object: expected value at column 9; skipped"),
+        "{err}"
+    );
+    assert!(!err.contains("at line 1"), "a second line number: {err}");
+
+    // --strict stops at it: nothing was skipped.
+    let out = scan_cli(&args(&["--strict", &bad]), b"");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("at column 9\n"), "{err}");
+    assert!(!err.contains("; skipped"), "{err}");
+
+    // Nothing read: the problem and the verdict, no summary of zero sources.
+    let missing = d.join("missing.xml").display().to_string();
+    let out = scan_cli(&args(&[&missing]), b"");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("nothing could be read"), "{err}");
+    assert!(
+        !err.contains("scanned") && !err.contains("records/s"),
+        "{err}"
+    );
+
+    // -q --per-source: the per-source lines were asked for, so they are printed, with
+    // the file that is not event data named.
+    let out = scan_cli(&args(&["-q", "--per-source", &folder]), b"");
+    let err = text(&out.stderr);
+    assert!(err.contains("\nsource\tformat\t"), "{err}");
+    assert!(err.contains("readme.txt\tnot event data, skipped"), "{err}");
+    assert!(!err.contains("scanned"), "-q leaves out the summary: {err}");
+
+    // Options: --threads 0 says what is allowed; --format takes any case.
+    let out = scan_cli(&args(&["--threads", "0", &folder]), b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("give a whole number of at least 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = scan_cli(&args(&["--format", "JSON", "-q", &sample()]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+}
+
+/// Issue 12 item 8: `--verdicts` lists every schtasks event of a dataset with its
+/// verdict and reason, as `explain` would judge each one; detections are still counted
+/// (summary, `--fail-on-detection`) as detections only.
+#[test]
+fn verdicts_lists_every_schtasks_event_with_its_reason() {
+    let s = sample();
+    let out = scan_cli(&args(&["--verdicts", "--format", "json", &s]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let objects: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(u64, &str)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["record"].as_u64().unwrap(),
+                o["detection_reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The sample's four schtasks events (README quick start): two remote creations, the
+    // `/S localhost` one and the local `/SC DAILY` one.
+    assert_eq!(
+        got,
+        [
+            (2, "remote_create"),
+            (4, "remote_create"),
+            (5, "loopback_target"),
+            (6, "no_target_system")
+        ]
+    );
+    for o in &objects[2..] {
+        assert!(
+            o["detection_name"].is_null() && o["risk_score"].is_null(),
+            "{o}"
+        );
+        assert_eq!(o["schtasks_operation"], "create");
+    }
+    assert!(text(&out.stderr).contains("6 process events, 2 detections"));
+    let table = scan_cli(&args(&["--verdicts", "-q", &s]), b"");
+    let table = text(&table.stdout);
+    assert!(table.lines().next().unwrap().contains("REASON"), "{table}");
+    assert!(table.contains("loopback_target"), "{table}");
+    let fail = scan_cli(&args(&["--verdicts", "--fail-on-detection", "-q", &s]), b"");
+    assert_eq!(fail.status.code(), Some(1));
 }

@@ -240,7 +240,7 @@ fn a_file_that_is_not_event_data_is_unreadable_and_others_are_still_scanned() {
     assert_eq!(out.status.code(), Some(0));
     let err = text(&out.stderr);
     assert!(err.contains("junk.bin: not event data"), "{err}");
-    assert!(err.contains("1 unreadable files"), "{err}");
+    assert!(err.contains("1 unreadable file,"), "{err}");
     assert_eq!(text(&out.stdout).lines().count(), 2, "header and one row");
 
     // With --strict, the unreadable file is a failure.

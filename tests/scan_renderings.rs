@@ -195,11 +195,19 @@ fn example_4_explain_says_self_target_for_the_netbios_name() {
             ])
             .output()
             .expect("the binary runs");
-        assert!(out.status.success());
-        text(&out.stdout)
+        // explain's exit status is its verdict: 0 not a detection, 1 a detection.
+        (out.status.code(), text(&out.stdout))
     };
-    assert!(run("DESKTOP-ENGINEE").contains("self_target"));
-    assert!(run("DESKTOP-ENGINEER").contains("remote_create"));
+    let (status, shown) = run("DESKTOP-ENGINEE");
+    assert!(
+        shown.contains("self_target") && status == Some(0),
+        "{shown}"
+    );
+    let (status, shown) = run("DESKTOP-ENGINEER");
+    assert!(
+        shown.contains("remote_create") && status == Some(1),
+        "{shown}"
+    );
 }
 
 /// Kind B: a Sysmon process creation without its command line cannot be judged; it is

@@ -44,6 +44,25 @@ fn bad_options_fail_the_getinfo_reply_naming_the_option_and_what_is_allowed() {
     }
 }
 
+/// Issue 12 item 2: the search shows the nearest option, as the CLI does for its flags.
+#[test]
+fn a_mistyped_option_is_answered_with_the_nearest_one() {
+    for (arg, expected) in [
+        ("actoin=annotate", "did you mean action=annotate?"),
+        ("action=anotate", "did you mean action=annotate?"),
+    ] {
+        let mut stream = getinfo(&[arg]);
+        stream.extend_from_slice(&execute(true, b"a\n1\n"));
+        let run = run(&stream);
+        let error = run.error_reply().meta["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(error.contains(expected), "{arg}: {error}");
+        assert!(error.contains("allowed"), "{arg}: {error}");
+    }
+}
+
 #[test]
 fn a_bad_chunk_header_is_reported_at_its_offset() {
     let (offset, run) = after_getinfo(&[], b"chunked 1.0,abc\n{}");

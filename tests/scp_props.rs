@@ -8,7 +8,11 @@
 //! - `action=filter` returns exactly the rows the detection core marks as detections,
 //!   computed here independently through `FieldPlan` and `analyze`, and the added
 //!   fields are the core's `Analysis::fields()`.
-//! - Input columns named like ours are replaced by our values on detections only.
+//! - `action=annotate` gives every schtasks row that is not a detection the core's
+//!   `Analysis::fields()` too (its reason and parse; the detection-only fields empty),
+//!   and every other row empty added fields.
+//! - Input columns named like ours are replaced by our values on the rows that get
+//!   them (detections; in annotate mode every schtasks row) only.
 //! - A last row cut inside an open quote by the end of the body (found by the fuzzer)
 //!   comes back as well-formed CSV with the same values.
 
@@ -550,11 +554,11 @@ fn mv_values(encoded: &str) -> Option<Vec<String>> {
 }
 
 /// The core's verdict on one row: the added cells of each detecting combination of
-/// values (empty when the row is not a detection), and whether the row had only one
-/// combination. Invalid UTF-8 is read lossily; a column with a non-empty, well-formed
+/// values (empty when the row is not a detection), those of the first combination that
+/// is schtasks, and whether the row had only one combination. Invalid UTF-8 is read lossily; a column with a non-empty, well-formed
 /// `__mv_<name>` companion contributes each of its values; the first
 /// `MAX_COMBINATIONS` combinations are judged, the first column varying fastest.
-fn verdict(plan: &FieldPlan, names: &[String], row: &[Vec<u8>]) -> (Vec<Cells>, bool) {
+fn verdict(plan: &FieldPlan, names: &[String], row: &[Vec<u8>]) -> Verdict {
     let mut columns: Vec<usize> = Vec::new();
     for c in plan.columns() {
         if !columns.contains(&c) {
@@ -576,7 +580,7 @@ fn verdict(plan: &FieldPlan, names: &[String], row: &[Vec<u8>]) -> (Vec<Cells>, 
         })
         .collect();
     let total: usize = lists.iter().map(Vec::len).product();
-    let mut found = Vec::new();
+    let (mut found, mut first) = (Vec::new(), None);
     for n in 0..total.min(MAX_COMBINATIONS) {
         let mut rest = n;
         let choice: Vec<&str> = lists
@@ -595,9 +599,34 @@ fn verdict(plan: &FieldPlan, names: &[String], row: &[Vec<u8>]) -> (Vec<Cells>, 
             if a.is_detection() {
                 found.push(cells(&a));
             }
+            first.get_or_insert_with(|| cells(&a));
         }
     }
-    (found, total == 1)
+    Verdict {
+        found,
+        first,
+        single: total == 1,
+    }
+}
+
+/// What the core says of one row (see [`verdict`]).
+struct Verdict {
+    /// The added cells of each detecting combination.
+    found: Vec<Cells>,
+    /// The added cells of the first combination that is schtasks, detection or not.
+    first: Option<Cells>,
+    /// The row has one combination only.
+    single: bool,
+}
+
+impl Verdict {
+    /// The cells a reply in `mode` must carry for this row, if any: a detection's in
+    /// either mode, else in annotate mode the first schtasks reading's.
+    fn expected(&self, mode: Mode) -> Option<&Cells> {
+        self.found
+            .first()
+            .or(self.first.as_ref().filter(|_| mode == Mode::Annotate))
+    }
 }
 
 /// The output's records with the byte offset each starts at.
@@ -642,13 +671,13 @@ fn check_reply(mode: Mode, chunk: &Chunk, reply: &Reply) -> Result<usize, TestCa
     let replaced_by = |j: usize| clash.iter().position(|c| *c == Some(j));
     let appended: Vec<usize> = (0..added.len()).filter(|&k| clash[k].is_none()).collect();
 
-    let verdicts: Vec<(Vec<Cells>, bool)> = chunk
+    let verdicts: Vec<Verdict> = chunk
         .rows
         .iter()
         .map(|r| verdict(&plan, &names, r))
         .collect();
     let wanted: Vec<usize> = (0..chunk.rows.len())
-        .filter(|&i| mode == Mode::Annotate || !verdicts[i].0.is_empty())
+        .filter(|&i| mode == Mode::Annotate || !verdicts[i].found.is_empty())
         .collect();
     if wanted.is_empty() {
         prop_assert!(reply.body.is_empty(), "no rows to pass: empty body");
@@ -677,11 +706,12 @@ fn check_reply(mode: Mode, chunk: &Chunk, reply: &Reply) -> Result<usize, TestCa
     let width = chunk.header.len();
     let mut detections = 0;
     for ((start, rec), &i) in out.iter().skip(1).zip(&wanted) {
-        let (found, single) = &verdicts[i];
+        let Verdict { found, single, .. } = &verdicts[i];
+        let expected = verdicts[i].expected(mode);
         let input = &chunk.rows[i];
         let fields: Vec<&[u8]> = rec.iter().collect();
         prop_assert_eq!(fields.len(), width + appended.len());
-        let ours: Option<Vec<&[u8]>> = (!found.is_empty()).then(|| {
+        let ours: Option<Vec<&[u8]>> = expected.is_some().then(|| {
             // Our value of added column k, wherever it is written.
             (0..added.len())
                 .map(|k| match clash[k] {
@@ -698,14 +728,18 @@ fn check_reply(mode: Mode, chunk: &Chunk, reply: &Reply) -> Result<usize, TestCa
                 prop_assert!(fields[width..].iter().all(|f| f.is_empty()));
             }
             Some(ours) => {
-                detections += 1;
                 let n = OUTPUT_FIELDS.len();
                 let got: Cells = (0..n)
                     .map(|k| (ours[k].to_vec(), ours[n + k].to_vec()))
                     .collect();
-                if *single {
+                if found.is_empty() {
+                    // Annotate mode, a schtasks row that is not a detection.
+                    prop_assert_eq!(Some(&got), expected, "added fields of row {}", i);
+                } else if *single {
+                    detections += 1;
                     prop_assert_eq!(&got, &found[0], "added fields of row {}", i);
                 } else {
+                    detections += 1;
                     prop_assert!(
                         found.contains(&got),
                         "row {i}: added fields are not those of a detecting combination"
@@ -784,7 +818,7 @@ proptest! {
     }
 
     #[test]
-    fn columns_named_like_ours_keep_input_values_except_on_detections(chunks in session(Shape::Clash)) {
+    fn columns_named_like_ours_keep_input_values_except_on_rows_that_get_ours(chunks in session(Shape::Clash)) {
         check_session(Mode::Annotate, &chunks)?;
         check_session(Mode::Filter, &chunks)?;
     }
@@ -821,7 +855,8 @@ fn a_last_row_cut_inside_an_open_quote_comes_back_well_formed_with_its_values() 
             .collect();
         let plan = FieldPlan::from_names(names.iter().map(String::as_str));
         let last: Vec<Vec<u8>> = input[input.len() - 1].iter().map(<[u8]>::to_vec).collect();
-        let (found, _) = verdict(&plan, &names, &last);
+        let last_verdict = verdict(&plan, &names, &last);
+        let found = &last_verdict.found;
         for mode in [Mode::Annotate, Mode::Filter] {
             let args: &[&str] = if mode == Mode::Annotate {
                 &["action=annotate"]
@@ -867,7 +902,7 @@ fn a_last_row_cut_inside_an_open_quote_comes_back_well_formed_with_its_values() 
             }
             let out_last = &got[got.len() - 1];
             let ours: Vec<&[u8]> = out_last.iter().skip(width).collect();
-            let expected: Vec<&[u8]> = match found.first() {
+            let expected: Vec<&[u8]> = match last_verdict.expected(mode) {
                 Some(cells) => cells
                     .iter()
                     .map(|(p, _)| p.as_slice())
@@ -883,7 +918,7 @@ fn a_last_row_cut_inside_an_open_quote_comes_back_well_formed_with_its_values() 
     let names = ["process_name".to_string(), "process".to_string()];
     let row: Vec<Vec<u8>> = input[1].iter().map(<[u8]>::to_vec).collect();
     let plan = FieldPlan::from_names(names.iter().map(String::as_str));
-    assert!(!verdict(&plan, &names, &row).0.is_empty());
+    assert!(!verdict(&plan, &names, &row).found.is_empty());
 }
 
 /// For each data row of `body`: whether `raw_is_exact` held, the raw span, the fields,

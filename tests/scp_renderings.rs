@@ -76,7 +76,11 @@ fn example_5_splunk_host_is_dest() {
 1772443305,WKS01,C:\\Windows\\System32\\schtasks.exe,schtasks /create /s wks01 /tn t /tr c:\\a.exe /sc once,CORP\\jdoe\n\
 1772443306,WKS01,C:\\Windows\\System32\\schtasks.exe,schtasks /create /s HOST2 /tn t /tr c:\\a.exe /sc once,CORP\\jdoe\n";
     let (records, _) = detections(&["action=annotate"], body);
-    assert_eq!(column(&records, "detection_reason"), ["", "remote_create"]);
+    // Annotate mode gives the non-detection its reason too (issue 12 item 1).
+    assert_eq!(
+        column(&records, "detection_reason"),
+        ["self_target", "remote_create"]
+    );
     let message = &column(&records, "risk_message")[1];
     assert!(
         message.ends_with(" in host WKS01 by CORP\\jdoe."),

@@ -367,3 +367,115 @@ fn rows_with_too_many_multivalue_combinations_are_judged_in_part_with_a_warning(
         input_part(&records(&body), 6)
     );
 }
+
+/// The README's tuning search (`| schtasksremote action=annotate | stats count by …`,
+/// issue 12 item 1) only works when every schtasks row, detection or not, carries the
+/// fields it groups by. Checked on the rows the issue names: a local `/sc daily`
+/// creation, a loopback one, a query of a remote host, a detection and another process.
+#[test]
+fn annotate_fills_the_readme_tuning_fields_on_every_schtasks_row() {
+    let readme = include_str!("../README.md");
+    let spl = readme
+        .split("<!-- tuning -->")
+        .nth(1)
+        .and_then(|s| s.split("```spl\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("README has the tuning search after <!-- tuning -->");
+    assert!(spl.contains("| schtasksremote action=annotate"), "{spl}");
+    let by: Vec<&str> = spl
+        .split(" by ")
+        .nth(1)
+        .expect("the tuning search groups `by` fields")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert!(by.contains(&"detection_reason"), "{spl}");
+
+    let names = ["process_name", "process", "dest"];
+    let rows = [
+        (
+            "schtasks.exe",
+            "schtasks /create /tn t /tr x /sc daily",
+            "no_target_system",
+        ),
+        (
+            "schtasks.exe",
+            "schtasks /create /s 127.1 /tn t /tr x /sc once",
+            "loopback_target",
+        ),
+        ("schtasks.exe", "schtasks /query /s HOST2", "not_create"),
+        ("schtasks.exe", REMOTE, "remote_create"),
+        (
+            "cmd.exe",
+            "cmd /c schtasks /create /s HOST2 /tn t /tr x",
+            "",
+        ),
+    ];
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(names).unwrap();
+    for (image, line, _) in rows {
+        w.write_record([image, line, "ws1"]).unwrap();
+    }
+    let body = w.into_inner().unwrap();
+    let run = session(&["action=annotate"], &[(true, &body)]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let out = run.replies()[1].records();
+    assert_eq!(out.len(), rows.len() + 1);
+    let column = |name: &str| {
+        out[0]
+            .iter()
+            .position(|h| h == name.as_bytes())
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let cell = |row: usize, name: &str| String::from_utf8_lossy(&out[row][column(name)]);
+    for (i, (image, line, reason)) in rows.iter().enumerate() {
+        let row = i + 1;
+        assert_eq!(cell(row, "detection_reason"), *reason, "{line}");
+        let detection = *reason == "remote_create";
+        for name in [
+            "detection_name",
+            "risk_score",
+            "risk_message",
+            "mitre_technique_id",
+        ] {
+            assert_eq!(cell(row, name).is_empty(), !detection, "{name} of {line}");
+        }
+        if *image != "schtasks.exe" {
+            for name in OUTPUT_FIELDS {
+                assert_eq!(cell(row, name), "", "{name} of {line}");
+            }
+            continue;
+        }
+        assert_eq!(cell(row, "process_masked"), *line);
+        assert!(!cell(row, "schtasks_operation").is_empty(), "{line}");
+        // The README groups by these; each is what the core parsed.
+        let analysis = analyze(
+            &schtasksremote::detection::ProcessEvent {
+                process_name: image,
+                process: line,
+                dest: "ws1",
+                ..Default::default()
+            },
+            &DetectorConfig::default(),
+        )
+        .expect("schtasks");
+        for name in &by {
+            let (_, value) = analysis
+                .fields()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("the README groups by {name}, which we do not add"));
+            let expected = match value {
+                FieldValue::Empty => String::new(),
+                FieldValue::One(s) => s.into_owned(),
+                FieldValue::Many(list) => list.join("\n"),
+            };
+            assert_eq!(cell(row, name), expected, "{name} of {line}");
+        }
+    }
+    assert_eq!(cell(1, "task_schedule"), "daily");
+    assert_eq!(cell(2, "remote_host_normalized"), "127.1");
+    assert_eq!(cell(3, "remote_host"), "HOST2");
+}

@@ -667,7 +667,7 @@ fn smoke(py: Option<&Path>, dir: &Path) {
             }
             let r = run(&c, &s, true).unwrap_or_else(|e| fail(e));
             let a = verify("smoke", &c, &s, action, &r);
-            if c.args.first().map_or(true, |a| a != "--passthrough") {
+            if c.args.first().is_none_or(|a| a != "--passthrough") {
                 detected.push((c.name, a.detected));
             }
         }

@@ -25,15 +25,19 @@ const MV_SEP: &str = ";";
 pub(crate) struct Printer<W: Write> {
     format: OutputFormat,
     out: W,
+    /// `--verdicts`: the table gets a REASON column (CSV and JSON carry
+    /// `detection_reason` anyway).
+    reasons: bool,
     header_done: bool,
     table: Vec<Detection>,
 }
 
 impl<W: Write> Printer<W> {
-    pub(crate) fn new(format: OutputFormat, out: W) -> Self {
+    pub(crate) fn new(format: OutputFormat, out: W, reasons: bool) -> Self {
         Printer {
             format,
             out,
+            reasons,
             header_done: false,
             table: Vec::new(),
         }
@@ -82,7 +86,12 @@ impl<W: Write> Printer<W> {
     pub(crate) fn finish(&mut self) -> io::Result<()> {
         if self.format == OutputFormat::Table && !self.table.is_empty() {
             let rows = std::mem::take(&mut self.table);
-            write_table(&mut self.out, &rows)?;
+            write_table(&mut self.out, &rows, self.reasons)?;
+        }
+        // A CSV with no detection is still a CSV: its header, so that a script reading
+        // the columns by name gets zero rows, not an empty file (issue 12 item 6).
+        if self.format == OutputFormat::Csv && !self.header_done {
+            self.csv(&[])?;
         }
         self.out.flush()
     }
@@ -100,8 +109,15 @@ fn lead_values(d: &Detection) -> [String; 7] {
     ]
 }
 
+/// Fields whose JSON values are numbers and booleans (issue 12 item 6). Everything else
+/// stays a string, as Splunk's own fields are; the search command and CSV write these
+/// two as strings too, because SCP fields have no other type.
+const JSON_NUMBERS: [&str; 1] = ["risk_score"];
+const JSON_BOOLEANS: [&str; 1] = ["task_password_supplied"];
+
 /// One detection as a JSON object, keys in output order (lead columns, then
-/// [`OUTPUT_FIELDS`]); multivalues are arrays, empty values `null`.
+/// [`OUTPUT_FIELDS`]); multivalues are arrays, empty values `null`, `record` and
+/// [`JSON_NUMBERS`] numbers, [`JSON_BOOLEANS`] booleans.
 fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
     out.write_all(b"{")?;
     for (i, (name, value)) in LEAD_COLUMNS.iter().zip(lead_values(d)).enumerate() {
@@ -124,6 +140,12 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
         serde_json::to_writer(&mut *out, name)?;
         out.write_all(b":")?;
         match value {
+            Value::One(s) if JSON_NUMBERS.contains(name) && s.parse::<u64>().is_ok() => {
+                out.write_all(s.as_bytes())?
+            }
+            Value::One(s) if JSON_BOOLEANS.contains(name) && (s == "true" || s == "false") => {
+                out.write_all(s.as_bytes())?
+            }
             Value::One(s) if !s.is_empty() => serde_json::to_writer(&mut *out, s)?,
             Value::Many(v) if !v.is_empty() => serde_json::to_writer(&mut *out, v)?,
             Value::Empty | Value::One(_) | Value::Many(_) => out.write_all(b"null")?,
@@ -135,27 +157,34 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
 /// The longest command line shown in the table; the CSV and JSON outputs have it whole.
 const TABLE_PROCESS_WIDTH: usize = 90;
 
-fn write_table<W: Write>(out: &mut W, rows: &[Detection]) -> io::Result<()> {
-    let headers = ["TIME", "DEST", "USER", "REMOTE HOST", "SOURCE", "PROCESS"];
-    let cells: Vec<[String; 6]> = rows
+/// The table; with `reasons` (`--verdicts`) a REASON column (`detection_reason`) after
+/// REMOTE HOST.
+fn write_table<W: Write>(out: &mut W, rows: &[Detection], reasons: bool) -> io::Result<()> {
+    let mut headers = vec!["TIME", "DEST", "USER", "REMOTE HOST"];
+    if reasons {
+        headers.push("REASON");
+    }
+    headers.extend(["SOURCE", "PROCESS"]);
+    let field =
+        |d: &Detection, name: &str| d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default();
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|d| {
-            let remote = d
-                .field("remote_host")
-                .map(|v| v.joined(MV_SEP))
-                .unwrap_or_default();
-            let process = one_line(&d.process);
-            [
+            let mut row = vec![
                 d.time.clone(),
                 d.dest.clone(),
                 d.user.clone(),
-                remote,
-                format!("{}:{}", short_source(&d.source), d.record),
-                truncate(&process, TABLE_PROCESS_WIDTH),
-            ]
+                field(d, "remote_host"),
+            ];
+            if reasons {
+                row.push(field(d, "detection_reason"));
+            }
+            row.push(format!("{}:{}", short_source(&d.source), d.record));
+            row.push(truncate(&one_line(&d.process), TABLE_PROCESS_WIDTH));
+            row
         })
         .collect();
-    let mut widths = headers.map(|h| h.chars().count());
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -163,11 +192,9 @@ fn write_table<W: Write>(out: &mut W, rows: &[Detection]) -> io::Result<()> {
     }
     let line = |out: &mut W, row: &[&str]| -> io::Result<()> {
         let mut s = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == row.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            s.push_str(cell);
+            if i + 1 < row.len() {
                 s.push_str(&" ".repeat(w - cell.chars().count() + 2));
             }
         }
@@ -224,7 +251,7 @@ pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -232,71 +259,79 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
-/// The summary for stderr.
-pub(crate) fn summary(
-    totals: &Totals,
-    elapsed: Duration,
-    threads: usize,
-    per_source: bool,
-) -> String {
+/// `1 file`, `2 files`: a count with its noun in the right number.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// `--per-source`: one tab-separated line per source, then one per file or archive
+/// member that was skipped as not event data (the first 100), by name.
+pub(crate) fn per_source(totals: &Totals) -> String {
+    let r = &totals.report;
+    let mut s = String::from(
+        "source\tformat\trecords\tprocess events\tnot judged\tother events\tbad records\tdetections\n",
+    );
+    for src in &r.sources {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            src.name,
+            src.format,
+            src.records,
+            src.process_events,
+            src.unjudged_events,
+            src.other_events,
+            src.bad_records,
+            src.detections
+        ));
+    }
+    for name in &r.not_event_data_files {
+        s.push_str(&format!("{name}\tnot event data, skipped\n"));
+    }
+    s
+}
+
+/// The summary for stderr. The byte count is of event data as read, after
+/// decompression, which is what the throughput is measured on.
+pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> String {
     let r = &totals.report;
     let sum = |f: fn(&SourceStats) -> u64| r.sources.iter().map(f).sum::<u64>();
     let records = sum(|s| s.records);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut s = String::new();
-    if per_source {
-        s.push_str(
-            "source\tformat\trecords\tprocess events\tnot judged\tother events\tbad records\tdetections\n",
-        );
-        for src in &r.sources {
-            s.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-                src.name,
-                src.format,
-                src.records,
-                src.process_events,
-                src.unjudged_events,
-                src.other_events,
-                src.bad_records,
-                src.detections
-            ));
-        }
-    }
     s.push_str(&format!(
-        "scanned {} file{} ({} source{}): {} records, {} process events, {} detection{}\n",
-        thousands(totals.files),
-        if totals.files == 1 { "" } else { "s" },
-        thousands(r.sources.len() as u64),
-        if r.sources.len() == 1 { "" } else { "s" },
-        thousands(records),
-        thousands(sum(|s| s.process_events)),
-        thousands(r.detection_count()),
-        if r.detection_count() == 1 { "" } else { "s" },
+        "scanned {} ({}): {}, {}, {}\n",
+        count(totals.files, "file", "files"),
+        count(r.sources.len() as u64, "source", "sources"),
+        count(records, "record", "records"),
+        count(sum(|s| s.process_events), "process event", "process events"),
+        count(r.detection_count(), "detection", "detections"),
     ));
     if let Some(first) = &r.first_unjudged {
         let n = r.unjudged_events();
         s.push_str(&format!(
-            "not judged: {} process event{} without what the verdict needs; first {}\n",
-            thousands(n),
-            if n == 1 { "" } else { "s" },
+            "not judged: {} without what the verdict needs; first {}\n",
+            count(n, "process event", "process events"),
             first,
         ));
     }
     s.push_str(&format!(
-        "skipped: {} other events, {} bad records, {} unreadable files, {} files not event data\n",
-        thousands(sum(|s| s.other_events)),
-        thousands(sum(|s| s.bad_records)),
-        thousands(r.unreadable),
-        thousands(r.not_event_data),
+        "skipped: {}, {}, {}, {}\n",
+        count(sum(|s| s.other_events), "other event", "other events"),
+        count(sum(|s| s.bad_records), "bad record", "bad records"),
+        count(r.unreadable, "unreadable file", "unreadable files"),
+        count(
+            r.not_event_data,
+            "file not event data",
+            "files not event data"
+        ),
     ));
     s.push_str(&format!(
-        "{:.1} MB in {:.2} s: {} records/s, {:.1} MB/s, {} thread{}\n",
+        "{:.1} MB of event data (decompressed) in {:.2} s: {} records/s, {:.1} MB/s, {}\n",
         r.bytes as f64 / 1e6,
         secs,
         thousands((records as f64 / secs) as u64),
         r.bytes as f64 / 1e6 / secs,
-        threads,
-        if threads == 1 { "" } else { "s" },
+        count(threads as u64, "thread", "threads"),
     ));
     s
 }
@@ -304,6 +339,16 @@ pub(crate) fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_have_their_noun_in_the_right_number() {
+        assert_eq!(
+            count(1, "unreadable file", "unreadable files"),
+            "1 unreadable file"
+        );
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(1200, "record", "records"), "1,200 records");
+    }
 
     #[test]
     fn thousands_are_grouped() {

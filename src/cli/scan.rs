@@ -36,24 +36,42 @@ pub struct ScanArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// How detections are written to stdout (json: one object per detection per line).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    /// (Any case: `--format JSON` too, as SPL options take any case.)
+    #[arg(long, value_enum, ignore_case = true, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// Exit with status 1 when anything is found.
     #[arg(long)]
     pub fail_on_detection: bool,
+    /// Report every schtasks.exe event with its verdict and reason (detection_reason),
+    /// not only detections: what `explain` shows, for a whole dataset, to tune offline.
+    #[arg(long)]
+    pub verdicts: bool,
     /// Stop at the first bad record, unreadable file or process creation that cannot be
     /// judged, with status 2.
     #[arg(long)]
     pub strict: bool,
     /// Files scanned at once (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
-    /// Print per-source counts (records, process events, …) before the summary.
+    /// Print per-source counts (records, process events, …) and the names of the files
+    /// skipped as not event data, before the summary (also with -q: it was asked for).
     #[arg(long)]
     pub per_source: bool,
     /// No summary and no progress bar on stderr (problems are still reported).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--threads`: a whole number of at least 1, with a message that says so (clap's own
+/// for `NonZeroUsize` is "number would be zero for non-zero type").
+fn parse_threads(value: &str) -> Result<std::num::NonZeroUsize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .and_then(std::num::NonZeroUsize::new)
+        .ok_or_else(|| {
+            format!("{value:?} is not a number of threads: give a whole number of at least 1")
+        })
 }
 
 /// A progress bar is shown only for scans at least this large.
@@ -76,6 +94,7 @@ pub fn run(args: &ScanArgs) -> i32 {
         stop: stop.clone(),
         progress: Some(Arc::clone(&progress_counter)),
         sink: None,
+        every_verdict: args.verdicts,
     };
     let threads = args
         .threads
@@ -100,9 +119,9 @@ pub fn run(args: &ScanArgs) -> i32 {
         report: InputReport::default(),
     };
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(args.format, io::BufWriter::new(stdout));
+    let mut printer = Printer::new(args.format, io::BufWriter::new(stdout), args.verdicts);
     let mut output_error: Option<io::Error> = None;
-    report_problems(&pre, bar.as_ref());
+    report_problems(&pre, bar.as_ref(), args.strict);
     totals.report.merge(pre);
 
     let next = AtomicUsize::new(0);
@@ -141,6 +160,7 @@ pub fn run(args: &ScanArgs) -> i32 {
             printer: &mut printer,
             output_error: &mut output_error,
             stop: &stop,
+            strict: args.strict,
             current: 0,
             ahead: BTreeMap::new(),
             done: BTreeMap::new(),
@@ -171,10 +191,16 @@ pub fn run(args: &ScanArgs) -> i32 {
         }
     }
     let elapsed = started.elapsed();
-    if !args.quiet {
-        let text = output::summary(&totals, elapsed, threads, args.per_source);
-        let _ = io::stderr().lock().write_all(text.as_bytes());
+    let mut text = String::new();
+    if args.per_source {
+        text.push_str(&output::per_source(&totals));
     }
+    // With nothing read there is nothing to sum up: the problems and exit_status's
+    // "nothing could be read" say it all.
+    if !args.quiet && !totals.report.sources.is_empty() {
+        text.push_str(&output::summary(&totals, elapsed, threads));
+    }
+    let _ = io::stderr().lock().write_all(text.as_bytes());
     if let Some(e) = output_error {
         // A closed pipe (`| head`) is a quiet, successful end, like any Unix filter.
         if e.kind() == io::ErrorKind::BrokenPipe {
@@ -196,6 +222,8 @@ struct Ordered<'a, W: Write> {
     printer: &'a mut Printer<W>,
     output_error: &'a mut Option<io::Error>,
     stop: &'a Stop,
+    /// `--strict`: problems stop the scan instead of being skipped.
+    strict: bool,
     /// The input whose detections are printed as they come.
     current: usize,
     ahead: BTreeMap<usize, Vec<Detection>>,
@@ -237,7 +265,7 @@ impl<W: Write> Ordered<'_, W> {
         totals: &mut Totals,
         bar: Option<&indicatif::ProgressBar>,
     ) {
-        report_problems(&report, bar);
+        report_problems(&report, bar, self.strict);
         totals.report.merge(report);
     }
 
@@ -286,10 +314,13 @@ fn exit_status(report: &InputReport, args: &ScanArgs) -> i32 {
     0
 }
 
-fn report_problems(report: &InputReport, bar: Option<&indicatif::ProgressBar>) {
+/// Each problem on stderr. Without `--strict` the scan skips it and goes on, and says
+/// so; with it, the scan stops there (exit_status says that), so nothing was skipped.
+fn report_problems(report: &InputReport, bar: Option<&indicatif::ProgressBar>, strict: bool) {
     let mut text = String::new();
+    let outcome = if strict { "" } else { "; skipped" };
     for p in &report.problems {
-        text.push_str(&format!("schtasksremote: {p}; skipped\n"));
+        text.push_str(&format!("schtasksremote: {p}{outcome}\n"));
     }
     let more = report
         .problem_count

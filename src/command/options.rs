@@ -1,6 +1,7 @@
 //! SPL options of `| schtasksremote`, read from `searchinfo.args` and validated strictly:
 //! an unknown option, a repeated one, a bare word or a bad value is an error that names
-//! the option and what is allowed.
+//! the option and what is allowed, and suggests the nearest option or value ("did you
+//! mean action=annotate?") by the rule the command line's clap parser uses.
 
 use crate::cim::CimField;
 use crate::detection::DetectorConfig;
@@ -11,7 +12,8 @@ use crate::protocol::framing::DEFAULT_MAX_CHUNK_BYTES;
 pub enum Action {
     /// Pass only detections (the default, like Splunk's `anomalydetection`).
     Filter,
-    /// Pass every row; the added fields are empty on non-detections.
+    /// Pass every row. Schtasks rows that are not detections get the fields that
+    /// describe the parse (`detection_reason`, `task_*`, …); other rows get empty ones.
     Annotate,
 }
 
@@ -92,13 +94,16 @@ pub fn parse(args: &[String]) -> Result<Options, OptionError> {
         let Some((name, value)) = arg.split_once('=') else {
             return Err(fail(format!(
                 "unexpected argument {arg:?}: options are written name=value without spaces \
-                 (for example action=annotate); allowed options: {}",
+                 (for example action=annotate){}; allowed options: {}",
+                did_you_mean(&bare_word_guess(arg)),
                 OPTION_NAMES.join(", ")
             )));
         };
         let Some(&known) = OPTION_NAMES.iter().find(|n| **n == name) else {
+            let guess = nearest(name, OPTION_NAMES).map(|n| format!("{n}={value}"));
             return Err(fail(format!(
-                "unknown option {name:?} in {arg:?}; allowed options: {}",
+                "unknown option {name:?} in {arg:?}{}; allowed options: {}",
+                did_you_mean(&guess),
                 OPTION_NAMES.join(", ")
             )));
         };
@@ -114,10 +119,12 @@ pub fn parse(args: &[String]) -> Result<Options, OptionError> {
                 } else if value.eq_ignore_ascii_case("annotate") {
                     Action::Annotate
                 } else {
-                    return Err(bad_value(
+                    let guess = nearest(value, ACTION_VALUES).map(|v| format!("action={v}"));
+                    return Err(bad_value(&format!(
                         "allowed values are action=filter (the default: only detections) and \
-                         action=annotate (every row)",
-                    ));
+                         action=annotate (every row){}",
+                        did_you_mean(&guess)
+                    )));
                 };
             }
             "risk_score" => {
@@ -169,6 +176,40 @@ pub fn parse(args: &[String]) -> Result<Options, OptionError> {
         }
     }
     Ok(opts)
+}
+
+/// The values of `action`, for suggestions.
+const ACTION_VALUES: [&str; 2] = ["filter", "annotate"];
+
+/// The candidate most like `given`, if any is alike enough: the rule of clap's own
+/// "did you mean" (clap_builder `parser/features/suggestions.rs`: Jaro similarity above
+/// 0.7, the most similar wins), so the search command and the CLI suggest alike. Case
+/// is ignored, as SPL users do not expect `Action=` to differ from `action=`.
+pub fn nearest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let given = given.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro(&given, c), c))
+        .filter(|(similarity, _)| *similarity > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// What a bare word (no `=`) was probably meant to be: a value of `action`
+/// (`annotate` for `action=annotate`), else an option missing its `=value`.
+fn bare_word_guess(word: &str) -> Option<String> {
+    if let Some(v) = nearest(word, ACTION_VALUES) {
+        return Some(format!("action={v}"));
+    }
+    nearest(word, OPTION_NAMES).map(|n| format!("{n}=<value>"))
+}
+
+/// `; did you mean X?` or nothing.
+fn did_you_mean(guess: &Option<String>) -> String {
+    guess
+        .as_ref()
+        .map(|g| format!("; did you mean {g}?"))
+        .unwrap_or_default()
 }
 
 /// A Splunk boolean, as SPL's own commands read them.
@@ -249,6 +290,30 @@ mod tests {
             let err = parse(&args(list)).unwrap_err();
             assert!(err.to_string().contains(expected), "{list:?}: {err}");
             assert!(err.to_string().starts_with("schtasksremote: "), "{err}");
+        }
+    }
+
+    /// Issue 12 item 2: a typo gets the nearest option or value, as the CLI does.
+    #[test]
+    fn typos_get_the_nearest_option_or_value() {
+        let cases: [(&str, &str); 8] = [
+            ("actoin=annotate", "did you mean action=annotate?"),
+            ("Action=filter", "did you mean action=filter?"),
+            ("risk_scroe=80", "did you mean risk_score=80?"),
+            ("dest_feild=host", "did you mean dest_field=host?"),
+            ("action=anotate", "did you mean action=annotate?"),
+            ("action=FILTRE", "did you mean action=filter?"),
+            ("annotate", "did you mean action=annotate?"),
+            ("risk_score", "did you mean risk_score=<value>?"),
+        ];
+        for (arg, expected) in cases {
+            let err = parse(&args(&[arg])).unwrap_err().to_string();
+            assert!(err.contains(expected), "{arg}: {err}");
+        }
+        // Nothing alike: no guess, only the list of what is allowed.
+        for arg in ["zzz=1", "action=drop", "42"] {
+            let err = parse(&args(&[arg])).unwrap_err().to_string();
+            assert!(!err.contains("did you mean"), "{arg}: {err}");
         }
     }
 }

@@ -3,13 +3,14 @@
 //! The reply header is the input header followed by the fields we add; each passed row
 //! is the input record's own bytes followed by `,` and our encoded fields. Input fields
 //! are never re-encoded, so they come back byte for byte (invalid UTF-8, quoting style and
-//! all). Two exceptions are re-encoded field by field, same values: a detection row of an
-//! input that already has a column named like one of ours (a CSV header cannot name a
+//! all). Two exceptions are re-encoded field by field, same values: a row that gets our
+//! values (a detection, or any schtasks row under `action=annotate`) in an input that
+//! already has a column named like one of ours (a CSV header cannot name a
 //! field twice), and a last row that the end of the body cut inside quotes.
 //!
 //! The reply is not built as a copy of the request. [`Annotator::process`] reads the
 //! rows and records a [`ReplyPlan`]: which spans of the request body come back, and the
-//! few bytes of our own (the header, detections' cells). [`Annotator::write_reply`] then
+//! few bytes of our own (the header, judged rows' cells). [`Annotator::write_reply`] then
 //! streams those spans out of the request body. So a chunk costs its own size in
 //! memory, not twice that, and its rows are copied once, into the output buffer.
 
@@ -87,7 +88,7 @@ pub struct Annotator {
     row: ByteRecord,
     /// The reply body of the last chunk.
     reply: ReplyPlan,
-    /// One detection's added cells, CSV-encoded, and where each ends.
+    /// One judged row's added cells, CSV-encoded, and where each ends.
     cells: Vec<u8>,
     cell_ends: Vec<usize>,
     scratch: Vec<u8>,
@@ -182,7 +183,7 @@ struct Layout {
     inputs: Vec<(usize, Option<usize>)>,
     /// For each of our added columns, the input column of the same name, if any.
     clash: [Option<usize>; ADDED],
-    /// For each input column, which added column replaces it on detections.
+    /// For each input column, which added column replaces it on rows that get ours.
     replaced_by: Vec<Option<usize>>,
     any_clash: bool,
     /// What ends a row with no value of ours: `,` once per added column that the input
@@ -326,9 +327,14 @@ impl Annotator {
             } else {
                 None
             };
+            let detection = verdict.as_ref().is_some_and(Analysis::is_detection);
+            let annotate = self.opts.action == Action::Annotate;
             match verdict {
-                Some(analysis) => {
-                    stats.detections += 1;
+                // Annotate mode gives every schtasks row its parse and reason (the
+                // detection-only fields stay empty, see `Analysis::fields`): tuning
+                // reads them on the rows that are not detections.
+                Some(analysis) if detection || annotate => {
+                    stats.detections += u64::from(detection);
                     stats.rows_out += 1;
                     self.encode_cells(&analysis);
                     let own_from = self.reply.own.len();
@@ -342,7 +348,7 @@ impl Annotator {
                         self.reply.push_row(OWN, 0, 0, own_from);
                     }
                 }
-                None if self.opts.action == Action::Annotate => {
+                _ if annotate => {
                     stats.rows_out += 1;
                     if exact {
                         let gap = span.start.saturating_sub(copied_to);
@@ -355,7 +361,7 @@ impl Annotator {
                         self.reply.push_row(OWN, 0, 0, own_from);
                     }
                 }
-                None => {}
+                _ => {}
             }
         }
         if stats.rows_in > 0 && !can_detect && !self.warned_no_process {
@@ -466,8 +472,9 @@ impl Annotator {
         }
     }
 
-    /// The row's detection, if it is one. Each value of a multivalue input field is
-    /// judged; the row is a detection when any combination of values is.
+    /// The row's analysis when it is schtasks: its detection if it is one, else the
+    /// first schtasks reading of it. Each value of a multivalue input field is judged;
+    /// the row is a detection when any combination of values is.
     fn judge(&mut self, layout: &Layout, row: &ByteRecord) -> Option<Analysis> {
         let multivalue = layout
             .inputs
@@ -488,7 +495,7 @@ impl Annotator {
             }
         });
         if !irregular.get() && !multivalue {
-            return analyze(&event.as_event(), &self.opts.detector).filter(Analysis::is_detection);
+            return analyze(&event.as_event(), &self.opts.detector);
         }
         drop(event);
         self.judge_irregular(layout, row)
@@ -526,6 +533,7 @@ impl Annotator {
             ));
         }
         let mut choice = vec![0usize; lists.len()];
+        let mut first = None;
         for _ in 0..total.min(MAX_COMBINATIONS) {
             let event = layout.plan.map(|i| {
                 let k = lists.iter().position(|(c, _)| *c == i)?;
@@ -536,6 +544,7 @@ impl Annotator {
                 if a.is_detection() {
                     return Some(a);
                 }
+                first.get_or_insert(a);
             }
             // Next combination: a mixed-radix counter over the value lists.
             for (k, (_, values)) in lists.iter().enumerate() {
@@ -547,10 +556,10 @@ impl Annotator {
                 *c = 0;
             }
         }
-        None
+        first
     }
 
-    /// Encodes a detection's added fields into `cells`: the plain columns, then the
+    /// Encodes an analysis's added fields into `cells`: the plain columns, then the
     /// `__mv_` columns (set only for lists of two or more values, as the SDK writes).
     fn encode_cells(&mut self, analysis: &Analysis) {
         self.cells.clear();
@@ -596,7 +605,7 @@ impl Annotator {
     }
 
     /// Appends to the reply's own bytes `,` and each added cell the input has no column
-    /// for, then the line end: what follows a detection row's copied bytes.
+    /// for, then the line end: what follows a judged row's copied bytes.
     fn write_cells(&mut self, layout: &Layout) {
         let mut own = std::mem::take(&mut self.reply.own);
         for (k, clash) in layout.clash.iter().enumerate() {
@@ -609,7 +618,7 @@ impl Annotator {
         self.reply.own = own;
     }
 
-    /// Appends a detection row re-encoded whole: its fields, ours in the columns named
+    /// Appends a judged row re-encoded whole: its fields, ours in the columns named
     /// like ours, then the cells it has no column for.
     fn write_reencoded(&mut self, layout: &Layout, row: &ByteRecord) {
         let mut own = std::mem::take(&mut self.reply.own);

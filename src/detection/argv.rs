@@ -47,6 +47,31 @@ fn owned(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// The image file name that a process started as `program` (a command line's
+/// `argv[0]`) runs: the file-name part, with `.exe` appended when it has no extension,
+/// because `CreateProcess` appends it ("If the file name does not contain an extension,
+/// .exe is appended", CreateProcessW, `lpCommandLine`). Empty for an empty `program`.
+///
+/// ```
+/// use schtasksremote::detection::argv::image_name;
+/// assert_eq!(image_name("schtasks"), "schtasks.exe");
+/// assert_eq!(image_name(r"C:\Windows\System32\SCHTASKS"), "SCHTASKS.exe");
+/// assert_eq!(image_name("cmd.exe"), "cmd.exe");
+/// assert_eq!(image_name(""), "");
+/// ```
+pub fn image_name(program: &str) -> String {
+    let name = program
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if name.is_empty() || name.contains('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.exe")
+    }
+}
+
 /// Splits `line` into arguments the way `CommandLineToArgvW` does. An empty line has
 /// no arguments (Windows would substitute the module path, which a log never has).
 ///
@@ -120,7 +145,7 @@ pub fn split(line: &str) -> Vec<Arg> {
                 }
                 b'"' => {
                     quoted = true;
-                    if backslashes % 2 == 0 {
+                    if backslashes.is_multiple_of(2) {
                         buf.truncate(buf.len().saturating_sub(backslashes / 2));
                         quotes += 1;
                     } else {

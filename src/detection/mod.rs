@@ -280,15 +280,20 @@ impl Analysis {
         self.reason == Reason::RemoteCreate
     }
 
-    /// The fields we add, named and ordered as [`OUTPUT_FIELDS`]:
+    /// The fields we add, named and ordered as [`OUTPUT_FIELDS`]. The four that say
+    /// "this is a detection" (`detection_name`, `risk_score`, `risk_message`,
+    /// `mitre_technique_id`) are empty unless [`Analysis::is_detection`], so a
+    /// `where isnotnull(detection_name)` or an ES risk rule never counts a local task;
+    /// the others describe the parse and are filled on every schtasks event, which is
+    /// what tuning with `action=annotate` reads (issue 12, item 1):
     ///
     /// | field | value |
     /// |---|---|
-    /// | `detection_name` | [`DETECTION_NAME`] |
+    /// | `detection_name` | [`DETECTION_NAME`]; empty unless a detection |
     /// | `detection_reason` | [`Reason`]'s display name, e.g. `remote_create`, `loopback_target` |
-    /// | `risk_score` | [`Analysis::risk_score`] |
+    /// | `risk_score` | [`Analysis::risk_score`]; empty unless a detection |
     /// | `risk_message` | [`Analysis::risk_message`]; empty unless a detection |
-    /// | `mitre_technique_id` | [`MITRE_TECHNIQUE_IDS`], multivalue |
+    /// | `mitre_technique_id` | [`MITRE_TECHNIQUE_IDS`], multivalue; empty unless a detection |
     /// | `schtasks_operation` | [`Operation::as_str`]; empty without an operation switch |
     /// | `remote_host`, `remote_host_normalized` | the `/s` value as written / normalised |
     /// | `task_name` .. `task_xml_file` | `/tn`, `/tr`, `/sc`, `/ru`, `/u`, `/xml` |
@@ -305,12 +310,29 @@ impl Analysis {
         } else {
             FieldValue::Many(self.evasions.iter().map(|e| e.as_str()).collect())
         };
+        let detection = self.is_detection();
+        let if_detection = |value: FieldValue<'static>| {
+            if detection {
+                value
+            } else {
+                FieldValue::Empty
+            }
+        };
         [
-            (f0, FieldValue::One(Cow::Borrowed(DETECTION_NAME))),
+            (
+                f0,
+                if_detection(FieldValue::One(Cow::Borrowed(DETECTION_NAME))),
+            ),
             (f1, FieldValue::One(Cow::Borrowed(self.reason.as_str()))),
-            (f2, FieldValue::One(Cow::Owned(self.risk_score.to_string()))),
+            (
+                f2,
+                if_detection(FieldValue::One(Cow::Owned(self.risk_score.to_string()))),
+            ),
             (f3, one(Some(&self.risk_message))),
-            (f4, FieldValue::Many(MITRE_TECHNIQUE_IDS.to_vec())),
+            (
+                f4,
+                if_detection(FieldValue::Many(MITRE_TECHNIQUE_IDS.to_vec())),
+            ),
             (f5, one(self.operation.map(Operation::as_str))),
             (f6, one(self.remote_host.as_deref())),
             (f7, one(self.remote_host_normalized.as_deref())),
@@ -635,19 +657,22 @@ mod tests {
         assert!(!ends_in_schtasks_exe("", true));
     }
 
+    /// The value of the output field `name` in `fields` (from [`Analysis::fields`]).
+    fn field<'a>(fields: &[(&str, FieldValue<'a>)], name: &str) -> FieldValue<'a> {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
     #[test]
     fn remote_create_fills_every_field_and_masks_passwords() {
         let line = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p "s3 cret" /ru SYSTEM /rp x /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
         let a = run(line, "ws1");
         assert!(a.is_detection());
         let fields = a.fields();
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
+        let get = |name: &str| field(&fields, name);
         let masked = r#"schtasks /create /s \\FILESRV01 /u CORP\adm /p **** /ru SYSTEM /rp **** /tn \Microsoft\Up /tr C:\a.exe /sc once /xml t.xml"#;
         assert_eq!(fields.clone().map(|(n, _)| n), OUTPUT_FIELDS);
         assert_eq!(
@@ -696,6 +721,36 @@ mod tests {
         assert_eq!(a.remote_host.as_deref(), Some("HOST2"));
         assert_eq!(a.fields()[3].1, FieldValue::Empty);
         assert_eq!(a.fields()[14].1, FieldValue::One("false".into()));
+    }
+
+    /// Issue 12 item 1: a local creation (the README's tuning example) carries its
+    /// reason and parse, and none of the fields that mark a detection.
+    #[test]
+    fn a_local_create_carries_its_reason_and_parse_but_no_detection_fields() {
+        let a = run("schtasks /create /tn t /tr x /sc daily", "ws1");
+        let fields = a.fields();
+        let get = |name: &str| field(&fields, name);
+        for name in [
+            "detection_name",
+            "risk_score",
+            "risk_message",
+            "mitre_technique_id",
+            "remote_host",
+        ] {
+            assert_eq!(get(name), FieldValue::Empty, "{name}");
+        }
+        let filled = [
+            ("detection_reason", "no_target_system"),
+            ("schtasks_operation", "create"),
+            ("task_name", "t"),
+            ("task_action", "x"),
+            ("task_schedule", "daily"),
+            ("task_password_supplied", "false"),
+            ("process_masked", "schtasks /create /tn t /tr x /sc daily"),
+        ];
+        for (name, value) in filled {
+            assert_eq!(get(name), FieldValue::One(value.into()), "{name}");
+        }
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub(crate) fn scan_path(
     let format = sniff(&head);
     if format == Format::Unknown {
         if walked {
-            report.not_event_data += 1;
+            report.skip_not_event_data(&name);
         } else {
             let _ = unreadable(report, options, &name, not_event_data_message(&head, None));
         }
@@ -251,7 +251,7 @@ fn dispatch(
         Format::Tar => tar_stream(name, reader, options, report, depth + 1),
         Format::Unknown => {
             if member {
-                report.not_event_data += 1;
+                report.skip_not_event_data(name);
                 Ok(())
             } else {
                 // Only a caller that named the format `Unknown` gets here (scan_as);

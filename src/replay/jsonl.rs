@@ -38,16 +38,17 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
                     line: Some(line_no),
                     offset: Some(line_at),
                 },
-                format!("a line longer than {MAX_JSON_LINE} bytes ({n} bytes), skipped"),
+                format!("a line longer than {MAX_JSON_LINE} bytes ({n} bytes)"),
             )?;
             continue;
         }
         // A BOM on any line: `cat a.jsonl b.jsonl` of files that each start with one.
-        let text = lines.text().trim_ascii();
-        let text = text
-            .strip_prefix(b"\xef\xbb\xbf")
-            .unwrap_or(text)
-            .trim_ascii();
+        let line = lines.text();
+        let start = line.trim_ascii_start();
+        let body = start.strip_prefix(b"\xef\xbb\xbf").unwrap_or(start);
+        let text = body.trim_ascii();
+        // Bytes of the line before `text`, so an error's column counts from the line.
+        let lead = line.len() - body.trim_ascii_start().len();
         if text.is_empty() {
             continue;
         }
@@ -70,11 +71,24 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
                     line: Some(line_no),
                     offset: Some(line_at),
                 },
-                format!("not a JSON object: {e}"),
+                format!(
+                    "not a JSON object: {} at column {}",
+                    without_position(&e),
+                    lead + e.column()
+                ),
             )?,
         }
     }
     Ok(())
+}
+
+/// serde_json's message without its own " at line L column C": the text it parsed is one
+/// line, so its line is always 1, which beside the file's line number reads as a second,
+/// different line number (issue 12 item 9).
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&position).unwrap_or(&text).to_string()
 }
 
 /// Reads one JSON object into `fields`; when the strict parse fails, reads it again

@@ -54,7 +54,7 @@ pub use sniff::Format;
 pub use xml::MAX_RECORD;
 
 use crate::cim::{CimField, EventField, EventKind, FieldPlan, Missing};
-use crate::detection::{self, Analysis, DetectorConfig, FieldValue};
+use crate::detection::{self, DetectorConfig, FieldValue};
 use fields::Fields;
 
 /// How a scan behaves.
@@ -72,6 +72,12 @@ pub struct ScanOptions {
     /// Where detections go as they are found. Without a sink they are collected in
     /// [`InputReport::detections`]; with one, a scan holds no detection in memory.
     pub sink: Option<DetectionSink>,
+    /// Report every schtasks.exe event with its verdict, not only detections (`scan
+    /// --verdicts`, for tuning offline as `action=annotate` does in Splunk; issue 12
+    /// item 8). The others carry `detection_reason` and the parse, and no
+    /// `detection_name`, `risk_*` or `mitre_technique_id` ([`crate::detection::Analysis::fields`]);
+    /// [`SourceStats::detections`] still counts detections only.
+    pub every_verdict: bool,
 }
 
 /// A flag that stops a scan: cheap to clone, shared by every thread of one scan.
@@ -115,7 +121,9 @@ pub const LEAD_COLUMNS: [&str; 7] = [
     "process",
 ];
 
-/// One remote scheduled-task creation found in a record.
+/// One remote scheduled-task creation found in a record; with
+/// [`ScanOptions::every_verdict`], any schtasks.exe event with its verdict
+/// ([`Detection::is_detection`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
     /// The file (and archive member, after `!`) the record came from.
@@ -134,6 +142,13 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Whether this is a remote creation (`detection_reason` is `remote_create`), not
+    /// one of the other schtasks events [`ScanOptions::every_verdict`] reports.
+    pub fn is_detection(&self) -> bool {
+        self.field("detection_reason")
+            .is_some_and(|v| matches!(v, Value::One(r) if r == "remote_create"))
+    }
+
     /// The value of one output field (`remote_host`, `risk_score`, …).
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
@@ -283,6 +298,8 @@ pub struct InputReport {
     pub unreadable: u64,
     /// Files in a walked folder that are not event data (by content), skipped.
     pub not_event_data: u64,
+    /// The first of them by name (at most [`MAX_PROBLEMS_KEPT`]), for `--per-source`.
+    pub not_event_data_files: Vec<String>,
     /// Bytes of event data read (after decompression).
     pub bytes: u64,
     /// `--strict` stopped the scan at a problem.
@@ -315,6 +332,14 @@ impl InputReport {
         }
     }
 
+    /// Counts a file or archive member that is not event data, skipped.
+    pub(crate) fn skip_not_event_data(&mut self, name: &str) {
+        self.not_event_data += 1;
+        if self.not_event_data_files.len() < MAX_PROBLEMS_KEPT {
+            self.not_event_data_files.push(name.to_string());
+        }
+    }
+
     /// Adds another input's report to this one.
     pub fn merge(&mut self, other: InputReport) {
         self.sources.extend(other.sources);
@@ -327,6 +352,11 @@ impl InputReport {
         self.problem_count += other.problem_count;
         self.unreadable += other.unreadable;
         self.not_event_data += other.not_event_data;
+        for name in other.not_event_data_files {
+            if self.not_event_data_files.len() < MAX_PROBLEMS_KEPT {
+                self.not_event_data_files.push(name);
+            }
+        }
         self.bytes += other.bytes;
         self.aborted |= other.aborted;
         if self.first_unjudged.is_none() {
@@ -609,11 +639,11 @@ impl<'a> SourceScan<'a> {
         }
         let mapped = plan.map(get);
         let Some(analysis) = detection::analyze(&mapped.as_event(), &self.options.config)
-            .filter(Analysis::is_detection)
+            .filter(|a| a.is_detection() || self.options.every_verdict)
         else {
             return Ok(());
         };
-        self.stats.detections += 1;
+        self.stats.detections += u64::from(analysis.is_detection());
         let detection = Detection {
             source: self.stats.name.clone(),
             record,

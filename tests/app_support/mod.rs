@@ -95,44 +95,37 @@ pub fn stanza<'a>(stanzas: &'a [Stanza], name: &str) -> &'a Stanza {
 }
 
 /// A tool installed next to the Python that `.ci/test` names in `SCHTASKSREMOTE_PYTHON`
-/// (the venv's `bin/`). None, after a skip notice, when the variable is unset outside
-/// CI; a panic in CI, where a skipped check would pass silently.
-pub fn venv_tool(name: &str) -> Option<PathBuf> {
+/// (the venv's `bin/`). Fails the test, saying what to install, when it cannot be found:
+/// a check that cannot run never passes quietly (issue 12, item 12).
+pub fn venv_tool(name: &str) -> PathBuf {
     let Some(python) = std::env::var_os("SCHTASKSREMOTE_PYTHON") else {
-        skip_or_fail(&format!(
+        cannot_check(&format!(
             "SCHTASKSREMOTE_PYTHON is unset, so {name} (installed in the venv by .ci/run) \
-             cannot be found"
+             cannot be found: point it at a venv's python with .ci/requirements.txt installed \
+             (.ci/test sets it to .venv/bin/python)"
         ));
-        return None;
     };
     let tool = Path::new(&python)
         .parent()
         .map(|dir| dir.join(name))
         .unwrap_or_else(|| PathBuf::from(name));
-    assert!(
-        tool.is_file(),
-        "{} not found next to SCHTASKSREMOTE_PYTHON; install .ci/requirements.txt in that venv",
-        tool.display()
-    );
-    Some(tool)
-}
-
-/// [`venv_tool`] for tests that must not skip: panics when `SCHTASKSREMOTE_PYTHON` is
-/// unset, saying how to set it.
-pub fn require_venv_tool(name: &str) -> PathBuf {
-    assert!(
-        std::env::var_os("SCHTASKSREMOTE_PYTHON").is_some(),
-        "SCHTASKSREMOTE_PYTHON is unset, so {name} cannot be found: point it at a venv's \
-         python with .ci/requirements.txt installed (.ci/run creates .venv; .ci/test sets it)"
-    );
-    venv_tool(name).expect("SCHTASKSREMOTE_PYTHON is set")
-}
-
-pub fn skip_or_fail(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}; CI is set, so this test must run (bash .ci/run installs everything)");
+    if !tool.is_file() {
+        cannot_check(&format!(
+            "{} not found next to SCHTASKSREMOTE_PYTHON; install .ci/requirements.txt in that venv",
+            tool.display()
+        ));
     }
-    eprintln!("SKIPPED: {why}");
+    tool
+}
+
+/// Fails the test: a check that cannot run fails, in every environment, since a skipped
+/// check would pass without checking anything (issue 12, item 12). `why` says what is
+/// missing; the message adds that `bash .ci/run` (the README's test command) installs it.
+pub fn cannot_check(why: &str) -> ! {
+    panic!(
+        "{why}. This test cannot check without it: run `bash .ci/run`, which installs \
+         everything the tests need (README, Development)"
+    );
 }
 
 /// A program on PATH. Panics, naming what to install, when it is missing: a test that
@@ -144,9 +137,7 @@ pub fn require_tool(name: &str, install: &str) -> PathBuf {
                 .map(|dir| dir.join(name))
                 .find(|p| p.is_file())
         })
-        .unwrap_or_else(|| {
-            panic!("{name} is not on PATH: install {install} (bash .ci/run installs it)")
-        })
+        .unwrap_or_else(|| cannot_check(&format!("{name} is not on PATH: install {install}")))
 }
 
 /// The two packages `app/package.sh` writes.
