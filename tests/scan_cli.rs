@@ -342,3 +342,38 @@ fn verdicts_lists_every_schtasks_event_with_its_reason() {
     let fail = scan_cli(&args(&["--verdicts", "--fail-on-detection", "-q", &s]), b"");
     assert_eq!(fail.status.code(), Some(1));
 }
+
+/// Only a skipped record ends "; skipped": a problem with the source as a whole says
+/// itself what it cost, and a cut archive read up to the cut must not read
+/// "… the rest of this input is skipped; skipped".
+#[test]
+fn only_bad_records_are_reported_as_skipped() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let xml = std::fs::read(example()).unwrap().repeat(300);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&xml).unwrap();
+    let gz = gz.finish().unwrap();
+    let cut = dir.path().join("cut.xml.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+
+    let out = scan_cli(
+        &args(&["-q", "--format", "json", cut.to_str().unwrap()]),
+        b"",
+    );
+    let err = text(&out.stderr);
+    let read_error = err
+        .lines()
+        .find(|l| l.contains("read error at byte"))
+        .unwrap_or_else(|| panic!("no read error reported: {err}"));
+    assert!(
+        read_error.ends_with("the rest of this input is skipped"),
+        "{read_error}"
+    );
+    let truncated = err
+        .lines()
+        .find(|l| l.contains("truncated <Event> record"))
+        .unwrap_or_else(|| panic!("no truncated record reported: {err}"));
+    assert!(truncated.ends_with("(no </Event>); skipped"), "{truncated}");
+    assert!(!err.contains("skipped; skipped"), "{err}");
+}

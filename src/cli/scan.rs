@@ -10,7 +10,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use schtasksremote::detection::DetectorConfig;
-use schtasksremote::replay::{self, Detection, DetectionSink, InputReport, ScanOptions, Stop};
+use schtasksremote::replay::{
+    self, Detection, DetectionSink, InputReport, ProblemKind, ScanOptions, Stop,
+};
 
 use super::output::{self, OutputFormat, Printer, Totals};
 
@@ -314,12 +316,17 @@ fn exit_status(report: &InputReport, args: &ScanArgs) -> i32 {
     0
 }
 
-/// Each problem on stderr. Without `--strict` the scan skips it and goes on, and says
-/// so; with it, the scan stops there (exit_status says that), so nothing was skipped.
+/// Each problem on stderr. Without `--strict` the scan skips a bad record and goes on,
+/// and says so; with it, the scan stops there (exit_status says that), so nothing was
+/// skipped. Other problems say themselves what they cost (a source's rest, a line).
 fn report_problems(report: &InputReport, bar: Option<&indicatif::ProgressBar>, strict: bool) {
     let mut text = String::new();
-    let outcome = if strict { "" } else { "; skipped" };
     for p in &report.problems {
+        let outcome = if !strict && p.kind == ProblemKind::BadRecord {
+            "; skipped"
+        } else {
+            ""
+        };
         text.push_str(&format!("schtasksremote: {p}{outcome}\n"));
     }
     let more = report

@@ -152,7 +152,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                         scan.bad_at(
                             n,
                             base + (pos + s) as u64,
-                            format!("record larger than {} MiB, skipped", MAX_RECORD >> 20),
+                            format!("record larger than {} MiB", MAX_RECORD >> 20),
                         )?;
                         pos += body_from;
                         false
