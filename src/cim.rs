@@ -111,6 +111,36 @@ impl CimField {
             .collect()
     }
 
+    /// The input names that identify a process at all (those of `process_name`,
+    /// `process_path` and `original_file_name`, each once, best first): what
+    /// [`FieldPlan::has_process_fields`] looks for, for messages that say what is missing.
+    ///
+    /// ```
+    /// use schtasksremote::cim::CimField;
+    /// let names = CimField::process_identifying_names();
+    /// assert_eq!(names[0], "process_name");
+    /// assert!(names.contains(&"Image") && names.contains(&"FolderPath"));
+    /// ```
+    pub fn process_identifying_names() -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for field in [
+            CimField::ProcessName,
+            CimField::ProcessPath,
+            CimField::OriginalFileName,
+        ] {
+            for candidate in field.candidates() {
+                let (Candidate::Plain(name) | Candidate::Basename(name)) = *candidate else {
+                    continue;
+                };
+                let (Name::Exact(name) | Name::Leaf(name)) = name;
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
     /// Candidate sources in priority order: the CIM names first, then raw names.
     /// Sources of the names (see the module doc's table): [CIM] Splunk's
     /// `Endpoint.Processes` data model; [SYSMON] Sysmon event 1 `<Data Name=>`s;

@@ -28,7 +28,8 @@ enum Command {
     /// Show how a command line is split, parsed and judged. Exit status: 0 not a
     /// detection, 1 a detection (as `scan --fail-on-detection`), 2 an error.
     Explain(ExplainArgs),
-    /// Scan replay datasets (XmlWinEventLog, EVTX, JSON lines, CSV) without Splunk.
+    /// Scan replay datasets (XmlWinEventLog, EVTX, JSON lines, CSV, classic WinEventLog
+    /// text) without Splunk.
     Scan(cli::scan::ScanArgs),
 }
 

@@ -21,8 +21,9 @@ use super::output::{self, OutputFormat, Printer, Totals};
 #[command(after_help = "\
 Formats are told by content, not by name: XmlWinEventLog (<Event> records, any number per \
 file), EVTX, JSON lines (NXLog, winlogbeat / ECS, OTRF Security-Datasets, Defender for \
-Endpoint streaming API, CrowdStrike FDR), CSV with CIM or raw field names; inside .gz, \
-.zip, .tar or .tar.gz. Folders are walked (files that are not event data are skipped and \
+Endpoint streaming API, CrowdStrike FDR), CSV with CIM or raw field names (Splunk exports, \
+Defender Advanced Hunting), classic WinEventLog text (renderXml=false); UTF-8 or UTF-16 \
+(with or without a BOM); inside .gz, .zip, .tar or .tar.gz. Folders are walked (files that are not event data are skipped and \
 counted). Only process creations are judged: Sysmon 1, Security 4688, CrowdStrike \
 ProcessRollup2 / SyntheticProcessRollup2, Defender ProcessCreated, ECS process start, and \
 rows without an event type that name a process. A process creation without a command \

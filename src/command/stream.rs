@@ -368,11 +368,11 @@ impl Annotator {
             self.warned_no_process = true;
             self.messages.push((
                 Level::Warn,
-                "schtasksremote: the input has no field naming the process (process_name, \
-                 process_path, original_file_name, with or without the Processes. prefix, or \
-                 Image, NewProcessName, ImageFileName, OriginalFileName), so no row can be a \
-                 detection; name one with process_name_field=<field>"
-                    .to_string(),
+                format!(
+                    "schtasksremote: the input has no field naming the process (any of {}), \
+                     so no row can be a detection; name one with process_name_field=<field>",
+                    CimField::process_identifying_names().join(", ")
+                ),
             ));
         }
         Ok(())
