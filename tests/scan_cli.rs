@@ -57,6 +57,7 @@ fn json_format_is_one_object_per_detection_with_the_search_command_fields() {
         let keys: Vec<&str> = o.keys().map(String::as_str).collect();
         let mut expected: Vec<&str> = LEAD_COLUMNS
             .iter()
+            .chain(["sightings"].iter())
             .chain(OUTPUT_FIELDS.iter())
             .copied()
             .collect();
