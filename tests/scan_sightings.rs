@@ -104,7 +104,7 @@ fn otrf_one_remote_creation_seen_by_sysmon_and_security_is_one_detection_listing
         .collect();
     out.extend(grouper.finish());
     assert_eq!(out.len(), 1);
-    let ids: Vec<String> = out[0].sightings().map(|s| s.event_id).collect();
+    let ids: Vec<String> = out[0].sightings().map(|s| s.event_id.clone()).collect();
     assert_eq!(ids, ["4688", "1"]);
     assert_eq!(grouper.merged(), 1);
 

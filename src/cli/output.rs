@@ -130,12 +130,8 @@ impl<W: Write> Printer<W> {
 /// The lead columns' values for CSV: a sighting's columns hold one value per sighting,
 /// joined with [`MV_SEP`] in sighting order.
 fn lead_values(d: &Detection) -> [String; 10] {
-    let per_sighting = |f: fn(&Sighting) -> String| {
-        d.sightings()
-            .map(|s| f(&s))
-            .collect::<Vec<_>>()
-            .join(MV_SEP)
-    };
+    let per_sighting =
+        |f: fn(&Sighting) -> String| d.sightings().map(f).collect::<Vec<_>>().join(MV_SEP);
     [
         per_sighting(|s| s.source.clone()),
         per_sighting(|s| s.record.to_string()),
@@ -163,9 +159,8 @@ const JSON_BOOLEANS: [&str; 1] = ["task_password_supplied"];
 /// `null`; `record`, a numeric `event_id` or `event_record_id` and [`JSON_NUMBERS`] are
 /// numbers, [`JSON_BOOLEANS`] booleans.
 fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
-    let first = d.first_sighting();
     out.write_all(b"{")?;
-    write_sighting_keys(out, &first)?;
+    write_sighting_keys(out, &d.sighting)?;
     for (name, value) in LEAD_COLUMNS[6..].iter().zip(&lead_values(d)[6..]) {
         out.write_all(b",")?;
         write_json_key_str(out, name, value)?;
@@ -176,7 +171,7 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
             out.write_all(b",")?;
         }
         out.write_all(b"{")?;
-        write_sighting_keys(out, &s)?;
+        write_sighting_keys(out, s)?;
         out.write_all(b"}")?;
     }
     out.write_all(b"]")?;
@@ -264,7 +259,7 @@ fn write_table<W: Write>(out: &mut W, rows: &[Detection], reasons: bool) -> io::
             if reasons {
                 row.push(main(field(d, "detection_reason")));
             }
-            row.push(event_cell(&s));
+            row.push(event_cell(s));
             row.push(format!("{}:{}", s.source, s.record));
             row.push(main(truncate(&one_line(&d.process), TABLE_PROCESS_WIDTH)));
             cells.push(row);

@@ -133,19 +133,9 @@ pub const LEAD_COLUMNS: [&str; 10] = [
 /// ([`Detection::is_detection`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
-    /// The file (and archive member, after `!`) the record came from.
-    pub source: String,
-    /// The record's position in its source, from 1.
-    pub record: u64,
-    /// The Windows event ID (`1`, `4688`), or empty when the format has none.
-    pub event_id: String,
-    /// The log the event was written to (`Security`), or empty.
-    pub channel: String,
-    /// The event's own record number in its log (`EventRecordID`), or empty when the
-    /// format has none.
-    pub event_record_id: String,
-    /// The event's time, as written in the record.
-    pub time: String,
+    /// Where this detection's own record was: source, record, event ID, channel, the
+    /// event's record ID and time.
+    pub sighting: Sighting,
     pub dest: String,
     pub user: String,
     pub process_name: String,
@@ -167,23 +157,10 @@ impl Detection {
             .is_some_and(|v| matches!(v, Value::One(r) if r == "remote_create"))
     }
 
-    /// Where this detection's own record was: source, record, event ID, channel,
-    /// record ID and time.
-    pub fn first_sighting(&self) -> Sighting {
-        Sighting {
-            source: self.source.clone(),
-            record: self.record,
-            event_id: self.event_id.clone(),
-            channel: self.channel.clone(),
-            event_record_id: self.event_record_id.clone(),
-            time: self.time.clone(),
-        }
-    }
-
     /// Every sensor's sighting of this process creation, its own record first, then
     /// [`Detection::also_seen`].
-    pub fn sightings(&self) -> impl Iterator<Item = Sighting> + '_ {
-        std::iter::once(self.first_sighting()).chain(self.also_seen.iter().cloned())
+    pub fn sightings(&self) -> impl Iterator<Item = &Sighting> {
+        std::iter::once(&self.sighting).chain(&self.also_seen)
     }
 
     /// The value of one output field (`remote_host`, `risk_score`, …).
@@ -683,12 +660,14 @@ impl<'a> SourceScan<'a> {
         self.stats.detections += u64::from(analysis.is_detection());
         let event_field = |f| plan.event_field(f, get).unwrap_or_default().to_owned();
         let detection = Detection {
-            source: self.stats.name.clone(),
-            record,
-            event_id: event_field(EventField::EventId),
-            channel: event_field(EventField::Channel),
-            event_record_id: event_field(EventField::RecordId),
-            time: event_field(EventField::Time),
+            sighting: Sighting {
+                source: self.stats.name.clone(),
+                record,
+                event_id: event_field(EventField::EventId),
+                channel: event_field(EventField::Channel),
+                event_record_id: event_field(EventField::RecordId),
+                time: event_field(EventField::Time),
+            },
             dest: mapped.get(CimField::Dest).to_owned(),
             user: mapped.get(CimField::User).to_owned(),
             process_name: mapped.get(CimField::ProcessName).to_owned(),

@@ -103,9 +103,9 @@ impl SightingGrouper {
     /// Takes one detection; returns those that are final (in arrival order). A detection
     /// that is another sighting of a waiting one is added to it and not returned.
     pub fn push(&mut self, detection: Detection) -> Vec<Detection> {
-        let at = parse_time(&detection.time);
+        let at = parse_time(&detection.sighting.time);
         if self.window_ms > 0 {
-            if let (Some(at), Some(sensor)) = (at, detection.first_sighting().sensor()) {
+            if let (Some(at), Some(sensor)) = (at, detection.sighting.sensor()) {
                 let same = self.pending.iter_mut().find(|p| {
                     p.at.is_some_and(|t| t.abs_diff(at) <= self.window_ms.unsigned_abs())
                         && p.detection.process == detection.process
@@ -115,7 +115,7 @@ impl SightingGrouper {
                             .all(|s| s.sensor().is_some_and(|x| x != sensor))
                 });
                 if let Some(p) = same {
-                    p.detection.also_seen.push(detection.first_sighting());
+                    p.detection.also_seen.push(detection.sighting);
                     self.merged += 1;
                     return Vec::new();
                 }
@@ -227,12 +227,13 @@ mod tests {
 
     fn detection(dest: &str, event_id: &str, time: &str) -> Detection {
         Detection {
-            source: "s".into(),
-            record: 1,
-            event_id: event_id.into(),
-            channel: String::new(),
-            event_record_id: String::new(),
-            time: time.into(),
+            sighting: Sighting {
+                source: "s".into(),
+                record: 1,
+                event_id: event_id.into(),
+                time: time.into(),
+                ..Sighting::default()
+            },
             dest: dest.into(),
             user: String::new(),
             process_name: "schtasks.exe".into(),
