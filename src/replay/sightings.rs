@@ -21,7 +21,7 @@
 //! that are not grouped. It is a separate step after the scan, so a caller that links
 //! detections (both ends of a remote creation) can reuse it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use super::Detection;
@@ -71,6 +71,13 @@ struct Pending {
     at: Option<i64>,
 }
 
+/// A detection's grouping key: its host, lowercased, and its command line.
+type Key = (String, String);
+
+fn key(d: &Detection) -> Key {
+    (d.dest.to_ascii_lowercase(), d.process.clone())
+}
+
 /// Groups the sightings of one process creation; see the module documentation.
 ///
 /// ```
@@ -85,8 +92,13 @@ struct Pending {
 /// assert!(out.is_empty());
 /// ```
 pub struct SightingGrouper {
-    window_ms: i64,
+    window_ms: u64,
+    /// Waiting detections, oldest first; the front one is number `first_seq`.
     pending: VecDeque<Pending>,
+    first_seq: u64,
+    /// The numbers of the waiting detections by key, so a new one is matched in
+    /// constant time, not against the whole window.
+    by_key: HashMap<Key, Vec<u64>>,
     merged: u64,
 }
 
@@ -94,8 +106,10 @@ impl SightingGrouper {
     /// A grouper with this window; `Duration::ZERO` groups nothing.
     pub fn new(window: Duration) -> Self {
         SightingGrouper {
-            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+            window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
             pending: VecDeque::new(),
+            first_seq: 0,
+            by_key: HashMap::new(),
             merged: 0,
         }
     }
@@ -103,33 +117,65 @@ impl SightingGrouper {
     /// Takes one detection; returns those that are final (in arrival order). A detection
     /// that is another sighting of a waiting one is added to it and not returned.
     pub fn push(&mut self, detection: Detection) -> Vec<Detection> {
+        if self.window_ms == 0 {
+            return vec![detection];
+        }
         let at = parse_time(&detection.sighting.time);
-        if self.window_ms > 0 {
-            if let (Some(at), Some(sensor)) = (at, detection.sighting.sensor()) {
-                let same = self.pending.iter_mut().find(|p| {
-                    p.at.is_some_and(|t| t.abs_diff(at) <= self.window_ms.unsigned_abs())
-                        && p.detection.process == detection.process
-                        && p.detection.dest.eq_ignore_ascii_case(&detection.dest)
-                        && p.detection
-                            .sightings()
-                            .all(|s| s.sensor().is_some_and(|x| x != sensor))
-                });
-                if let Some(p) = same {
+        let key = key(&detection);
+        if let (Some(at), Some(sensor), Some(seqs)) =
+            (at, detection.sighting.sensor(), self.by_key.get(&key))
+        {
+            let same = seqs.iter().find_map(|seq| {
+                let p = self
+                    .pending
+                    .get(usize::try_from(seq - self.first_seq).ok()?)?;
+                let near = p.at.is_some_and(|t| t.abs_diff(at) <= self.window_ms);
+                let new_sensor = p
+                    .detection
+                    .sightings()
+                    .all(|s| s.sensor().is_some_and(|x| x != sensor));
+                (near && new_sensor).then_some(*seq)
+            });
+            if let Some(seq) = same {
+                let index = seq
+                    .checked_sub(self.first_seq)
+                    .and_then(|i| usize::try_from(i).ok());
+                if let Some(p) = index.and_then(|i| self.pending.get_mut(i)) {
                     p.detection.also_seen.push(detection.sighting);
                     self.merged += 1;
                     return Vec::new();
                 }
             }
-        } else {
-            return vec![detection];
         }
+        let seq = self.first_seq + self.pending.len() as u64;
+        self.by_key.entry(key).or_default().push(seq);
         self.pending.push_back(Pending { detection, at });
-        let over = self.pending.len().saturating_sub(MAX_PENDING);
-        self.pending.drain(..over).map(|p| p.detection).collect()
+        let mut released = Vec::new();
+        while self.pending.len() > MAX_PENDING {
+            if let Some(p) = self.pending.pop_front() {
+                self.forget(&p.detection, self.first_seq);
+                self.first_seq += 1;
+                released.push(p.detection);
+            }
+        }
+        released
+    }
+
+    /// Drops a released detection's number from the index.
+    fn forget(&mut self, d: &Detection, seq: u64) {
+        let k = key(d);
+        if let Some(seqs) = self.by_key.get_mut(&k) {
+            seqs.retain(|s| *s != seq);
+            if seqs.is_empty() {
+                self.by_key.remove(&k);
+            }
+        }
     }
 
     /// Releases every detection still waiting (at the end of a scan).
     pub fn finish(&mut self) -> Vec<Detection> {
+        self.by_key.clear();
+        self.first_seq += self.pending.len() as u64;
         self.pending.drain(..).map(|p| p.detection).collect()
     }
 
@@ -253,7 +299,19 @@ mod tests {
         let out = g.push(detection("last", "1", t));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].dest, "h0");
-        assert_eq!(g.finish().len(), MAX_PENDING);
+        // h0 has left the window: another sensor's sighting of it stands alone (and
+        // pushes h1 out); h2 is still there and takes one.
+        let out = g.push(detection("h0", "4688", t));
+        assert_eq!(
+            out.iter().map(|d| d.dest.as_str()).collect::<Vec<_>>(),
+            ["h1"]
+        );
+        assert!(g.push(detection("H2", "4688", t)).is_empty());
+        assert_eq!(g.merged(), 1);
+        let rest = g.finish();
+        assert_eq!(rest.len(), MAX_PENDING);
+        assert_eq!(rest[0].dest, "h2");
+        assert_eq!(rest[0].also_seen.len(), 1);
     }
 
     #[test]
