@@ -300,10 +300,16 @@ pub enum EventField {
     Type,
     /// The event's time.
     Time,
+    /// The log the event was written to (`Microsoft-Windows-Sysmon/Operational`,
+    /// `Security`): with the event ID, which sensor saw it (issue 12 item 7).
+    Channel,
+    /// The event's own record number in its log (`<EventRecordID>`, NXLog and Splunk's
+    /// `RecordNumber`, ECS `winlog.record_id`), where the format has one.
+    RecordId,
 }
 
 impl EventField {
-    const ALL: [EventField; 7] = [
+    const ALL: [EventField; 9] = [
         EventField::SimpleName,
         EventField::ActionType,
         EventField::EventId,
@@ -311,6 +317,8 @@ impl EventField {
         EventField::Category,
         EventField::Type,
         EventField::Time,
+        EventField::Channel,
+        EventField::RecordId,
     ];
 
     /// The names that carry this field, in preference order (sources as in
@@ -349,6 +357,16 @@ impl EventField {
                 Leaf("Timestamp"), // MDE
                 Leaf("UtcTime"),
                 Exact("time"),
+            ],
+            EventField::Channel => &[
+                Leaf("Channel"),  // XML `<System>`, NXLog, OTRF
+                Leaf("channel"),  // ECS `winlog.channel`
+                Exact("LogName"), // TA classic WinEventLog
+            ],
+            EventField::RecordId => &[
+                Leaf("EventRecordID"), // XML `<System>`, EVTX
+                Leaf("RecordNumber"),  // NXLog, TA classic WinEventLog
+                Leaf("record_id"),     // ECS `winlog.record_id`
             ],
         }
     }
@@ -452,7 +470,7 @@ pub enum Source {
 pub struct FieldPlan {
     sources: [Vec<Source>; 7],
     /// For each [`EventField`], the columns that carry it, best first.
-    event_fields: [Vec<usize>; 7],
+    event_fields: [Vec<usize>; 9],
 }
 
 impl FieldPlan {

@@ -27,7 +27,7 @@ fn the_readme_sample_holds_the_remote_and_the_evasive_creation_only() {
     let found: Vec<_> = report
         .detections
         .iter()
-        .map(|d| (d.record, d.dest.as_str(), d.user.as_str()))
+        .map(|d| (d.sighting.record, d.dest.as_str(), d.user.as_str()))
         .collect();
     // Record 2: `/create … /s FILESRV01`; record 4: `-Create -S 10.0.4.21` (dash switches,
     // 4688). Not found: `/S localhost` (record 5) and the local `/SC DAILY` (record 6).
@@ -57,6 +57,7 @@ fn json_format_is_one_object_per_detection_with_the_search_command_fields() {
         let keys: Vec<&str> = o.keys().map(String::as_str).collect();
         let mut expected: Vec<&str> = LEAD_COLUMNS
             .iter()
+            .chain(["sightings"].iter())
             .chain(OUTPUT_FIELDS.iter())
             .copied()
             .collect();

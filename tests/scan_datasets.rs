@@ -41,9 +41,12 @@ fn otrf_schtask_create_yields_exactly_the_sysmon_and_4688_remote_creations() {
     assert_eq!(d.len(), 2);
     // Record 66 is the 4688 event (user from SubjectDomainName\SubjectUserName),
     // record 480 the Sysmon one (user from User).
-    assert_eq!(d.iter().map(|d| d.record).collect::<Vec<_>>(), [66, 480]);
-    assert_eq!(d[0].time, "2020-12-19T07:00:22.190Z");
-    assert_eq!(d[1].time, "2020-12-19T07:00:22.191Z");
+    assert_eq!(
+        d.iter().map(|d| d.sighting.record).collect::<Vec<_>>(),
+        [66, 480]
+    );
+    assert_eq!(d[0].sighting.time, "2020-12-19T07:00:22.190Z");
+    assert_eq!(d[1].sighting.time, "2020-12-19T07:00:22.191Z");
     for det in d {
         assert_eq!(det.dest, "WORKSTATION5.theshire.local");
         assert_eq!(det.user, r"THESHIRE\pgustavo");

@@ -152,7 +152,7 @@ fn example_8_classic_security_4688_text_is_a_detection() {
     assert_eq!(d.dest, "WORKSTATION5.theshire.local");
     assert_eq!(d.process_name, "schtasks.exe");
     assert_eq!(d.user, r"THESHIRE\pgustavo");
-    assert_eq!(d.time, "12/19/2020 07:00:30 AM");
+    assert_eq!(d.sighting.time, "12/19/2020 07:00:30 AM");
 }
 
 #[test]

@@ -120,18 +120,21 @@ fn jsonl_nxlog_winlogbeat_and_crowdstrike_fdr_records_map_to_cim() {
         (d[0].dest.as_str(), d[0].user.as_str()),
         ("dc1.corp", r"CORP\a")
     );
-    assert_eq!(d[0].time, "2020-08-01 06:55:19");
+    assert_eq!(d[0].sighting.time, "2020-08-01 06:55:19");
     assert_eq!(
         (d[1].dest.as_str(), d[1].user.as_str()),
         ("wks7.corp", r"CORP\bob")
     );
-    assert_eq!(d[1].time, "2026-01-02T03:04:05.000Z");
+    assert_eq!(d[1].sighting.time, "2026-01-02T03:04:05.000Z");
     assert_eq!(
         (d[2].dest.as_str(), d[2].user.as_str()),
         ("WKS-CS-01", "carol")
     );
     assert_eq!(d[2].process_name, "schtasks.exe");
-    assert_eq!(d.iter().map(|d| d.record).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        d.iter().map(|d| d.sighting.record).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
 }
 
 #[test]
@@ -150,7 +153,7 @@ fn csv_splunk_export_with_cim_names_is_read() {
     assert_eq!(remote_hosts(&report), ["CSVHOST"]);
     let d = &report.detections[0];
     assert_eq!(
-        (d.record, d.time.as_str()),
+        (d.sighting.record, d.sighting.time.as_str()),
         (1, "2026-03-02T09:14:07.000+0000")
     );
     assert_eq!(
@@ -233,7 +236,10 @@ fn zip_members_are_each_a_source_and_non_event_members_are_skipped() {
             (Format::Evtx, 8)
         );
         assert_eq!(remote_hosts(&report), ["FILESRV01", "SRV9"]);
-        assert!(report.detections[0].source.ends_with("!logs/sysmon.xml"));
+        assert!(report.detections[0]
+            .sighting
+            .source
+            .ends_with("!logs/sysmon.xml"));
     }
 }
 
@@ -326,7 +332,7 @@ fn a_sink_receives_detections_as_they_are_found_and_the_report_keeps_none() {
     let seen = Arc::clone(&got);
     let options = ScanOptions {
         sink: Some(schtasksremote::replay::DetectionSink(Arc::new(move |d| {
-            seen.lock().unwrap().push(d.record)
+            seen.lock().unwrap().push(d.sighting.record)
         }))),
         ..ScanOptions::default()
     };

@@ -92,7 +92,7 @@ fn jsonl_bad_lines_are_reported_by_line_and_skipped() {
         (4, 2, 1, 1)
     );
     assert_eq!(report.detections.len(), 1);
-    assert_eq!(report.detections[0].record, 4);
+    assert_eq!(report.detections[0].sighting.record, 4);
     let lines: Vec<_> = report.problems.iter().map(|p| p.location.line).collect();
     assert_eq!(lines, [Some(3), Some(4)]);
     // The byte-order mark before the first object is not an error, and counts as bytes.
@@ -131,7 +131,7 @@ fn jsonl_overlong_line_is_reported_skipped_and_the_next_line_read() {
         (2, 1, 1)
     );
     assert_eq!(report.detections.len(), 1);
-    assert_eq!(report.detections[0].record, 2);
+    assert_eq!(report.detections[0].sighting.record, 2);
     let problem = report.problems[0].to_string();
     assert!(
         problem.starts_with("mem: record 1, line 1, byte 0: a line longer than"),
@@ -149,7 +149,7 @@ fn csv_rows_with_the_wrong_number_of_fields_are_reported_and_skipped() {
         (2, 1, 1)
     );
     assert_eq!(report.detections.len(), 1);
-    assert_eq!(report.detections[0].record, 2);
+    assert_eq!(report.detections[0].sighting.record, 2);
     assert_eq!(report.problems[0].location.record, Some(1));
     assert_eq!(report.problems[0].location.line, Some(2));
     assert!(report.problems[0]

@@ -45,7 +45,7 @@ fn example_1_winlogbeat_sysmon_ecs_names_are_a_detection_of_host2() {
     assert_eq!(d.dest, "wks01.corp.example");
     assert_eq!(d.user, r"CORP\user1");
     assert_eq!(d.process_name, "schtasks.exe");
-    assert_eq!(d.time, "2020-10-27T20:00:14.320Z");
+    assert_eq!(d.sighting.time, "2020-10-27T20:00:14.320Z");
 }
 
 /// The same event with dotted keys (Logstash / Splunk HEC flattening) and ECS arrays.
@@ -91,7 +91,7 @@ fn example_2_classic_wineventlog_names_are_a_detection_of_host2() {
         (d.dest.as_str(), d.user.as_str(), d.process_name.as_str()),
         ("wks01.corp.example", "jdoe", "schtasks.exe")
     );
-    assert_eq!(d.time, "2026-03-02T09:21:45.000+0000");
+    assert_eq!(d.sighting.time, "2026-03-02T09:21:45.000+0000");
 }
 
 /// Microsoft Defender for Endpoint `DeviceProcessEvents` names (Microsoft Learn,
@@ -114,7 +114,7 @@ fn defender_streaming_api_properties_are_a_detection_and_other_tables_are_not() 
         (d.dest.as_str(), d.user.as_str(), d.process_name.as_str()),
         ("wks01.corp.example", r"corp\user1", "schtasks.exe")
     );
-    assert_eq!(d.time, "2026-03-02T09:21:45.1234567Z");
+    assert_eq!(d.sighting.time, "2026-03-02T09:21:45.1234567Z");
 }
 
 /// Issue 10 example 5: `index=sysmon EventCode=1 | table _time host Image CommandLine
@@ -128,7 +128,7 @@ fn example_5_splunk_host_is_dest_so_own_name_is_not_remote_and_the_message_names
     let report = scan(SPLUNK_HOST_ONLY_CSV);
     assert_eq!(report.sources[0].process_events, 2);
     let d = only_detection(&report);
-    assert_eq!(d.record, 2);
+    assert_eq!(d.sighting.record, 2);
     assert_eq!(d.dest, "WKS01");
     assert!(
         field(d, "risk_message").ends_with(" in host WKS01 by CORP\\jdoe."),

@@ -5,7 +5,9 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use schtasksremote::detection::OUTPUT_FIELDS;
-use schtasksremote::replay::{Detection, InputReport, SourceStats, Value, LEAD_COLUMNS};
+use schtasksremote::replay::{
+    Detection, InputReport, Sighting, SightingGrouper, SourceStats, Value, LEAD_COLUMNS,
+};
 
 /// How detections are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -30,20 +32,46 @@ pub(crate) struct Printer<W: Write> {
     reasons: bool,
     header_done: bool,
     table: Vec<Detection>,
+    /// Folds the sightings of one process creation by two sensors into one detection
+    /// before anything is printed (issue 12 item 7).
+    grouper: SightingGrouper,
 }
 
 impl<W: Write> Printer<W> {
-    pub(crate) fn new(format: OutputFormat, out: W, reasons: bool) -> Self {
+    pub(crate) fn new(
+        format: OutputFormat,
+        out: W,
+        reasons: bool,
+        grouper: SightingGrouper,
+    ) -> Self {
         Printer {
             format,
             out,
             reasons,
             header_done: false,
             table: Vec::new(),
+            grouper,
         }
     }
 
+    /// Sightings folded into another detection (for the summary).
+    pub(crate) fn merged(&self) -> u64 {
+        self.grouper.merged()
+    }
+
+    /// Takes detections as they are found; prints those the grouper has released.
     pub(crate) fn detections(&mut self, detections: Vec<Detection>) -> io::Result<()> {
+        let ready: Vec<Detection> = detections
+            .into_iter()
+            .flat_map(|d| self.grouper.push(d))
+            .collect();
+        self.print(ready)
+    }
+
+    fn print(&mut self, detections: Vec<Detection>) -> io::Result<()> {
+        if detections.is_empty() {
+            return Ok(());
+        }
         match self.format {
             OutputFormat::Table => {
                 self.table.extend(detections);
@@ -84,6 +112,8 @@ impl<W: Write> Printer<W> {
 
     /// Writes what was held back (the table) and flushes.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
+        let rest = self.grouper.finish();
+        self.print(rest)?;
         if self.format == OutputFormat::Table && !self.table.is_empty() {
             let rows = std::mem::take(&mut self.table);
             write_table(&mut self.out, &rows, self.reasons)?;
@@ -97,11 +127,18 @@ impl<W: Write> Printer<W> {
     }
 }
 
-fn lead_values(d: &Detection) -> [String; 7] {
+/// The lead columns' values for CSV: a sighting's columns hold one value per sighting,
+/// joined with [`MV_SEP`] in sighting order.
+fn lead_values(d: &Detection) -> [String; 10] {
+    let per_sighting =
+        |f: fn(&Sighting) -> String| d.sightings().map(f).collect::<Vec<_>>().join(MV_SEP);
     [
-        d.source.clone(),
-        d.record.to_string(),
-        d.time.clone(),
+        per_sighting(|s| s.source.clone()),
+        per_sighting(|s| s.record.to_string()),
+        per_sighting(|s| s.event_id.clone()),
+        per_sighting(|s| s.channel.clone()),
+        per_sighting(|s| s.event_record_id.clone()),
+        per_sighting(|s| s.time.clone()),
         d.dest.clone(),
         d.user.clone(),
         d.process_name.clone(),
@@ -115,26 +152,29 @@ fn lead_values(d: &Detection) -> [String; 7] {
 const JSON_NUMBERS: [&str; 1] = ["risk_score"];
 const JSON_BOOLEANS: [&str; 1] = ["task_password_supplied"];
 
-/// One detection as a JSON object, keys in output order (lead columns, then
-/// [`OUTPUT_FIELDS`]); multivalues are arrays, empty values `null`, `record` and
-/// [`JSON_NUMBERS`] numbers, [`JSON_BOOLEANS`] booleans.
+/// One detection as a JSON object, keys in output order: the lead columns (the first
+/// sighting's source, record, event ID, channel, record ID and time; then dest, user,
+/// process_name, process), `sightings` (every sensor's, an array of objects with the
+/// sighting's six keys), then [`OUTPUT_FIELDS`]. Multivalues are arrays, empty values
+/// `null`; `record`, a numeric `event_id` or `event_record_id` and [`JSON_NUMBERS`] are
+/// numbers, [`JSON_BOOLEANS`] booleans.
 fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
     out.write_all(b"{")?;
-    for (i, (name, value)) in LEAD_COLUMNS.iter().zip(lead_values(d)).enumerate() {
+    write_sighting_keys(out, &d.sighting)?;
+    for (name, value) in LEAD_COLUMNS[6..].iter().zip(&lead_values(d)[6..]) {
+        out.write_all(b",")?;
+        write_json_key_str(out, name, value)?;
+    }
+    out.write_all(b",\"sightings\":[")?;
+    for (i, s) in d.sightings().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
-        serde_json::to_writer(&mut *out, name)?;
-        out.write_all(b":")?;
-        if *name == "record" {
-            write!(out, "{}", d.record)?;
-        } else if value.is_empty() {
-            // The README's promise: empty fields are `null`, lead columns too.
-            out.write_all(b"null")?;
-        } else {
-            serde_json::to_writer(&mut *out, &value)?;
-        }
+        out.write_all(b"{")?;
+        write_sighting_keys(out, s)?;
+        out.write_all(b"}")?;
     }
+    out.write_all(b"]")?;
     for (name, value) in &d.fields {
         out.write_all(b",")?;
         serde_json::to_writer(&mut *out, name)?;
@@ -154,36 +194,77 @@ fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
     out.write_all(b"}\n")
 }
 
+/// `"source":…,"record":…,"event_id":…,"channel":…,"event_record_id":…,"time":…`.
+fn write_sighting_keys<W: Write>(out: &mut W, s: &Sighting) -> io::Result<()> {
+    write_json_key_str(out, "source", &s.source)?;
+    write!(out, ",\"record\":{}", s.record)?;
+    out.write_all(b",")?;
+    write_json_key_number(out, "event_id", &s.event_id)?;
+    out.write_all(b",")?;
+    write_json_key_str(out, "channel", &s.channel)?;
+    out.write_all(b",")?;
+    write_json_key_number(out, "event_record_id", &s.event_record_id)?;
+    out.write_all(b",")?;
+    write_json_key_str(out, "time", &s.time)
+}
+
+/// `"name":"value"`, or `"name":null` when empty.
+fn write_json_key_str<W: Write>(out: &mut W, name: &str, value: &str) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, name)?;
+    out.write_all(b":")?;
+    if value.is_empty() {
+        out.write_all(b"null")
+    } else {
+        serde_json::to_writer(&mut *out, value).map_err(io::Error::from)
+    }
+}
+
+/// `"name":123` when the value is a whole number, else as [`write_json_key_str`].
+fn write_json_key_number<W: Write>(out: &mut W, name: &str, value: &str) -> io::Result<()> {
+    match value.parse::<u64>() {
+        Ok(n) => {
+            serde_json::to_writer(&mut *out, name)?;
+            write!(out, ":{n}")
+        }
+        Err(_) => write_json_key_str(out, name, value),
+    }
+}
+
 /// The longest command line shown in the table; the CSV and JSON outputs have it whole.
 const TABLE_PROCESS_WIDTH: usize = 90;
 
 /// The table; with `reasons` (`--verdicts`) a REASON column (`detection_reason`) after
-/// REMOTE HOST.
+/// REMOTE HOST. EVENT names the sensor (`1 Microsoft-Windows-Sysmon/Operational
+/// #EventRecordID`) and SOURCE the whole path and record number; a detection seen by
+/// more sensors gets one more line per sighting, with only its TIME, EVENT and SOURCE.
 fn write_table<W: Write>(out: &mut W, rows: &[Detection], reasons: bool) -> io::Result<()> {
     let mut headers = vec!["TIME", "DEST", "USER", "REMOTE HOST"];
     if reasons {
         headers.push("REASON");
     }
-    headers.extend(["SOURCE", "PROCESS"]);
+    headers.extend(["EVENT", "SOURCE", "PROCESS"]);
     let field =
         |d: &Detection, name: &str| d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|d| {
+    let mut cells: Vec<Vec<String>> = Vec::new();
+    for d in rows {
+        for (i, s) in d.sightings().enumerate() {
+            let first = i == 0;
+            let main = |v: String| if first { v } else { String::new() };
             let mut row = vec![
-                d.time.clone(),
-                d.dest.clone(),
-                d.user.clone(),
-                field(d, "remote_host"),
+                s.time.clone(),
+                main(d.dest.clone()),
+                main(d.user.clone()),
+                main(field(d, "remote_host")),
             ];
             if reasons {
-                row.push(field(d, "detection_reason"));
+                row.push(main(field(d, "detection_reason")));
             }
-            row.push(format!("{}:{}", short_source(&d.source), d.record));
-            row.push(truncate(&one_line(&d.process), TABLE_PROCESS_WIDTH));
-            row
-        })
-        .collect();
+            row.push(event_cell(s));
+            row.push(format!("{}:{}", s.source, s.record));
+            row.push(main(truncate(&one_line(&d.process), TABLE_PROCESS_WIDTH)));
+            cells.push(row);
+        }
+    }
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -208,19 +289,18 @@ fn write_table<W: Write>(out: &mut W, rows: &[Detection], reasons: bool) -> io::
     Ok(())
 }
 
-/// The last two path components (the file and its folder), which is what tells datasets
-/// apart; CSV and JSON carry the whole path.
-fn short_source(source: &str) -> &str {
-    let file = match source.find('!') {
-        Some(i) => source.get(..i).unwrap_or(source),
-        None => source,
-    };
-    let start = file
-        .rmatch_indices(['/', '\\'])
-        .nth(1)
-        .map(|(i, _)| i + 1)
-        .unwrap_or(0);
-    source.get(start..).unwrap_or(source)
+/// The table's EVENT cell: event ID, channel, `#` and the event's own record ID, each
+/// when the record has it (`4688 Security #1208317`).
+fn event_cell(s: &Sighting) -> String {
+    let mut parts: Vec<String> = [&s.event_id, &s.channel]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect();
+    if !s.event_record_id.is_empty() {
+        parts.push(format!("#{}", s.event_record_id));
+    }
+    parts.join(" ")
 }
 
 fn one_line(s: &str) -> String {
@@ -244,6 +324,8 @@ fn truncate(s: &str, max: usize) -> String {
 pub(crate) struct Totals {
     pub files: u64,
     pub report: InputReport,
+    /// Sightings folded into another detection ([`SightingGrouper::merged`]).
+    pub merged_sightings: u64,
 }
 
 /// `n` with its thousands separated by commas (`1,024`).
@@ -306,6 +388,12 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
         count(sum(|s| s.process_events), "process event", "process events"),
         count(r.detection_count(), "detection", "detections"),
     ));
+    if totals.merged_sightings > 0 {
+        s.push_str(&format!(
+            "grouped: {} of one process creation by another sensor, listed with it\n",
+            count(totals.merged_sightings, "sighting", "sightings"),
+        ));
+    }
     if let Some(first) = &r.first_unjudged {
         let n = r.unjudged_events();
         s.push_str(&format!(
@@ -356,12 +444,6 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(9005), "9,005");
         assert_eq!(thousands(1234567), "1,234,567");
-    }
-
-    #[test]
-    fn table_sources_keep_folder_file_and_member() {
-        assert_eq!(short_source("a/b/c/x.zip!y.json"), "c/x.zip!y.json");
-        assert_eq!(short_source("x.xml"), "x.xml");
     }
 
     #[test]

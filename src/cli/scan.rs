@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use schtasksremote::detection::DetectorConfig;
 use schtasksremote::replay::{
-    self, Detection, DetectionSink, InputReport, ProblemKind, ScanOptions, Stop,
+    self, Detection, DetectionSink, InputReport, ProblemKind, ScanOptions, SightingGrouper, Stop,
 };
 
 use super::output::{self, OutputFormat, Printer, Totals};
@@ -56,6 +56,12 @@ pub struct ScanArgs {
     /// Files scanned at once (default: the number of CPUs).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// Sightings of one process creation by two sensors (Sysmon 1 and Security 4688: same
+    /// host, same command line) at most this many seconds apart are one detection that
+    /// lists both; 0 lists every event on its own. The last 4096 detections are held
+    /// for this.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_window)]
+    pub group_window: f64,
     /// Print per-source counts (records, process events, …) and the names of the files
     /// skipped as not event data, before the summary (also with -q: it was asked for).
     #[arg(long)]
@@ -75,6 +81,15 @@ fn parse_threads(value: &str) -> Result<std::num::NonZeroUsize, String> {
         .ok_or_else(|| {
             format!("{value:?} is not a number of threads: give a whole number of at least 1")
         })
+}
+
+/// `--group-window`: seconds, 0 or more.
+fn parse_window(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .ok_or_else(|| format!("{value:?} is not a window: give seconds, from 0 to 86400"))
 }
 
 /// A progress bar is shown only for scans at least this large.
@@ -120,9 +135,16 @@ pub fn run(args: &ScanArgs) -> i32 {
     let mut totals = Totals {
         files: inputs.len() as u64,
         report: InputReport::default(),
+        merged_sightings: 0,
     };
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(args.format, io::BufWriter::new(stdout), args.verdicts);
+    let grouper = SightingGrouper::new(Duration::from_secs_f64(args.group_window));
+    let mut printer = Printer::new(
+        args.format,
+        io::BufWriter::new(stdout),
+        args.verdicts,
+        grouper,
+    );
     let mut output_error: Option<io::Error> = None;
     report_problems(&pre, bar.as_ref(), args.strict);
     totals.report.merge(pre);
@@ -193,6 +215,7 @@ pub fn run(args: &ScanArgs) -> i32 {
             output_error = Some(e);
         }
     }
+    totals.merged_sightings = printer.merged();
     let elapsed = started.elapsed();
     let mut text = String::new();
     if args.per_source {

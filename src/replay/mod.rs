@@ -37,6 +37,7 @@ mod jsonl;
 mod lines;
 mod lossy;
 mod seen;
+mod sightings;
 mod sniff;
 mod xml;
 
@@ -50,6 +51,7 @@ pub use container::MAX_NESTING;
 pub use encoding::Utf16;
 pub use evtx::MAX_ERRORS_PER_CHUNK;
 pub use jsonl::MAX_JSON_LINE;
+pub use sightings::{parse_time, Sighting, SightingGrouper, DEFAULT_WINDOW, MAX_PENDING};
 pub use sniff::Format;
 pub use xml::MAX_RECORD;
 
@@ -110,10 +112,15 @@ impl fmt::Debug for DetectionSink {
 pub const MAX_PROBLEMS_KEPT: usize = 100;
 
 /// The names of a [`Detection`]'s own fields, in output order; the scan's CSV and JSON
-/// outputs write them before [`crate::detection::OUTPUT_FIELDS`].
-pub const LEAD_COLUMNS: [&str; 7] = [
+/// outputs write them before [`crate::detection::OUTPUT_FIELDS`]. The first six are
+/// the [`Sighting`]'s; a grouped detection ([`SightingGrouper`]) has one value of each
+/// per sighting.
+pub const LEAD_COLUMNS: [&str; 10] = [
     "source",
     "record",
+    "event_id",
+    "channel",
+    "event_record_id",
     "time",
     "dest",
     "user",
@@ -126,11 +133,9 @@ pub const LEAD_COLUMNS: [&str; 7] = [
 /// ([`Detection::is_detection`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
-    /// The file (and archive member, after `!`) the record came from.
-    pub source: String,
-    /// The record's position in its source, from 1.
-    pub record: u64,
-    pub time: String,
+    /// Where this detection's own record was: source, record, event ID, channel, the
+    /// event's record ID and time.
+    pub sighting: Sighting,
     pub dest: String,
     pub user: String,
     pub process_name: String,
@@ -139,6 +144,9 @@ pub struct Detection {
     /// The fields the search command adds, named and ordered as
     /// [`crate::detection::OUTPUT_FIELDS`].
     pub fields: Vec<(&'static str, Value)>,
+    /// The same process creation as other sensors logged it (Security 4688 beside
+    /// Sysmon 1), added by [`SightingGrouper`]; empty until then.
+    pub also_seen: Vec<Sighting>,
 }
 
 impl Detection {
@@ -147,6 +155,12 @@ impl Detection {
     pub fn is_detection(&self) -> bool {
         self.field("detection_reason")
             .is_some_and(|v| matches!(v, Value::One(r) if r == "remote_create"))
+    }
+
+    /// Every sensor's sighting of this process creation, its own record first, then
+    /// [`Detection::also_seen`].
+    pub fn sightings(&self) -> impl Iterator<Item = &Sighting> {
+        std::iter::once(&self.sighting).chain(&self.also_seen)
     }
 
     /// The value of one output field (`remote_host`, `risk_score`, …).
@@ -644,13 +658,16 @@ impl<'a> SourceScan<'a> {
             return Ok(());
         };
         self.stats.detections += u64::from(analysis.is_detection());
+        let event_field = |f| plan.event_field(f, get).unwrap_or_default().to_owned();
         let detection = Detection {
-            source: self.stats.name.clone(),
-            record,
-            time: plan
-                .event_field(EventField::Time, get)
-                .unwrap_or_default()
-                .to_owned(),
+            sighting: Sighting {
+                source: self.stats.name.clone(),
+                record,
+                event_id: event_field(EventField::EventId),
+                channel: event_field(EventField::Channel),
+                event_record_id: event_field(EventField::RecordId),
+                time: event_field(EventField::Time),
+            },
             dest: mapped.get(CimField::Dest).to_owned(),
             user: mapped.get(CimField::User).to_owned(),
             process_name: mapped.get(CimField::ProcessName).to_owned(),
@@ -660,6 +677,7 @@ impl<'a> SourceScan<'a> {
                 .iter()
                 .map(|(n, v)| (*n, Value::from(v)))
                 .collect(),
+            also_seen: Vec::new(),
         };
         match &self.options.sink {
             Some(sink) => (sink.0)(detection),

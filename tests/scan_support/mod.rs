@@ -113,7 +113,11 @@ pub fn remote_hosts(report: &schtasksremote::replay::InputReport) -> Vec<String>
 
 /// The record number of each detection, in order.
 pub fn detection_records(report: &schtasksremote::replay::InputReport) -> Vec<u64> {
-    report.detections.iter().map(|d| d.record).collect()
+    report
+        .detections
+        .iter()
+        .map(|d| d.sighting.record)
+        .collect()
 }
 
 /// `text` in UTF-16LE, after a byte-order mark when `bom`.
