@@ -249,6 +249,14 @@ fn same_scan(name: &str, linux_path: &Path, windows_path: &str) -> Vec<Value> {
     for detection in &mut ours {
         let source = detection["source"].as_str().expect("a source").to_string();
         detection["source"] = Value::from(unix_source(&source));
+        // Each sighting names its own source too (`scan` groups one process creation
+        // seen by two sensors).
+        if let Some(sightings) = detection["sightings"].as_array_mut() {
+            for sighting in sightings {
+                let source = sighting["source"].as_str().expect("a source").to_string();
+                sighting["source"] = Value::from(unix_source(&source));
+            }
+        }
     }
     let theirs = detections(&linux.stdout);
     assert_eq!(ours, theirs, "{name}: detections");
