@@ -1,8 +1,8 @@
 //! The two packages `app/package.sh` builds (Linux; all-platforms = Linux + Windows):
-//! their layout and permissions, their binaries, Splunk AppInspect's verdict on each, the
-//! launcher's choice of binary, and the same protocol session answered identically by
-//! the aarch64 build (under qemu-user) and the x86_64 build. The Windows build's
-//! sessions under Wine are in `tests/app_windows.rs`.
+//! their layout and permissions, their binaries, Splunk AppInspect's verdict on each, and
+//! the same protocol session answered identically by the aarch64 build (under qemu-user)
+//! and the x86_64 build. The Windows build's sessions under Wine are in
+//! `tests/app_windows.rs`; the launcher started every other way, in `tests/app_launcher.rs`.
 //!
 //! `.ci/test` builds the packages before `cargo test`; without them these tests fail,
 //! saying how to build them.
@@ -11,12 +11,11 @@ mod app_support;
 mod crossbuild_support;
 mod scp_support;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use app_support::*;
-use crossbuild_support::{run, without_timings, Outcome};
+use crossbuild_support::{run, without_timings};
 use serde_json::Value;
 
 /// (CPU name in the package, ELF e_machine).
@@ -442,91 +441,6 @@ fn appinspect_on_the_all_platforms_package_fails_nothing_and_warns_only_as_the_r
             Some("success"),
             "{extra:?}"
         );
-    }
-}
-
-/// The launcher, copied with stub "binaries" that print their name and arguments, run
-/// with a `uname` on PATH that reports `system` and `machine`.
-fn launch_as(system: &str, machine: &str) -> Outcome {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    let fake = dir.path().join("fake");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::create_dir_all(&fake).unwrap();
-    let script = |path: PathBuf, text: String| {
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
-    std::fs::copy(repo("bin/schtasksremote"), bin.join("schtasksremote")).unwrap();
-    for (cpu, _) in BINARIES {
-        script(
-            bin.join(format!("schtasksremote-linux-{cpu}")),
-            format!("#!/bin/sh\nprintf '%s|' {cpu} \"$@\"\n"),
-        );
-    }
-    script(
-        fake.join("uname"),
-        format!("#!/bin/sh\ncase $1 in -s) echo {system};; -m) echo {machine};; esac\n"),
-    );
-    let path = format!(
-        "{}:{}",
-        fake.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut command = Command::new(bin.join("schtasksremote"));
-    command
-        .env("PATH", path)
-        .args(["explain", "a b", "--dest=x"]);
-    run(command, b"")
-}
-
-#[test]
-fn launcher_execs_the_binary_for_the_cpu_and_passes_arguments_unchanged() {
-    for (system, machine, chosen) in [
-        ("Linux", "x86_64", "x86_64"),
-        ("Linux", "aarch64", "aarch64"),
-        ("Linux", "arm64", "aarch64"),
-    ] {
-        let Outcome {
-            status,
-            stdout,
-            stderr,
-        } = launch_as(system, machine);
-        assert_eq!(status, 0, "{system} {machine}: {stderr}");
-        assert_eq!(
-            String::from_utf8(stdout).unwrap(),
-            format!("{chosen}|explain|a b|--dest=x|"),
-            "{system} {machine}"
-        );
-    }
-}
-
-#[test]
-fn launcher_on_a_platform_without_a_binary_answers_with_an_scp_error() {
-    for (system, machine) in [
-        ("Linux", "riscv64"),
-        ("Darwin", "arm64"),
-        ("Linux", "x86_64\"; x"),
-    ] {
-        let Outcome {
-            status,
-            stdout,
-            stderr,
-        } = launch_as(system, machine);
-        assert_eq!(status, 1, "{system} {machine}");
-        let chunks = scp_support::split_chunks(&stdout);
-        assert_eq!(chunks.len(), 1, "{system} {machine}");
-        let (meta, body) = &chunks[0];
-        assert!(body.is_empty());
-        let meta: Value = serde_json::from_slice(meta).expect("the error reply is JSON");
-        assert_eq!(meta["finished"], true);
-        let error = meta["error"].as_str().unwrap();
-        assert!(
-            error.contains("no binary for") && error.contains(system),
-            "{error}"
-        );
-        assert_eq!(meta["inspector"]["messages"][0][0], "ERROR");
-        assert!(stderr.contains(error), "stderr: {stderr}");
     }
 }
 
