@@ -696,3 +696,46 @@ fn launcher_execs_the_build_for_each_cpu_name_and_passes_arguments_unchanged() {
         }
     }
 }
+
+#[test]
+fn the_app_readme_troubleshooting_table_lists_every_reason_the_launcher_gives() {
+    let readme = fs::read_to_string(repo("app/README.md")).unwrap();
+    let section = readme
+        .split("<!-- section:troubleshooting -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- /section:troubleshooting -->").next())
+        .expect("app/README.md has a section:troubleshooting");
+    let phrases: Vec<String> = section
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .skip(2) // the header and the |---| line
+        .map(|line| {
+            let cell = line
+                .trim_start_matches('|')
+                .split('|')
+                .next()
+                .unwrap()
+                .trim();
+            cell.trim_matches('`').to_string()
+        })
+        .collect();
+    let script = fs::read_to_string(repo("bin/schtasksremote")).unwrap();
+    let messages: Vec<&str> = script
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("stop 12")?;
+            rest.split_once('"').map(|(_, message)| message)
+        })
+        .collect();
+    assert!(messages.len() >= 10, "{messages:#?}");
+    for message in &messages {
+        let rows: Vec<&String> = phrases.iter().filter(|p| message.contains(*p)).collect();
+        assert_eq!(rows.len(), 1, "rows of the table for {message:?}: {rows:?}");
+    }
+    for phrase in &phrases {
+        assert!(
+            messages.iter().any(|m| m.contains(phrase.as_str())),
+            "the table lists {phrase:?}, which the launcher never says"
+        );
+    }
+}
