@@ -436,8 +436,14 @@ fn exec_that_fails_after_every_check_passed_still_gets_one_error_reply() {
         .write(true)
         .open(app.binary())
         .unwrap();
+    assert_exec_failed(&app, &SHELLS, "Text file busy");
+}
+
+/// Under each of `shells`, the launcher's exec of the build fails: one error reply saying
+/// so, with the shell's own line giving the system's `reason` on stderr.
+fn assert_exec_failed(app: &App, shells: &[Shell], reason: &str) {
     let binary = app.binary().display().to_string();
-    for shell in SHELLS {
+    for shell in shells {
         let outcome = launch(shell.command(&app.launcher()), &getinfo()).outcome;
         let error = error_reply(&format!("{shell:?}"), &outcome, 126);
         assert!(
@@ -447,7 +453,7 @@ fn exec_that_fails_after_every_check_passed_still_gets_one_error_reply() {
             "{shell:?}: {error}"
         );
         assert!(
-            outcome.stderr.contains("Text file busy"),
+            outcome.stderr.contains(reason),
             "{shell:?}: the shell's reason is not on stderr: {}",
             outcome.stderr
         );
@@ -796,22 +802,11 @@ fn a_damaged_build_that_the_kernel_refuses_gets_one_error_reply_from_dash_and_ba
     // comments and README state, so busybox is not in this loop.
     let app = App::new();
     write_executable(&app.binary(), "\u{7f}ELF\u{2}\u{1}\u{1}damaged\n");
-    let binary = app.binary().display().to_string();
-    for shell in [Shell::Exec, Shell::Dash, Shell::Bash] {
-        let outcome = launch(shell.command(&app.launcher()), &getinfo()).outcome;
-        let error = error_reply(&format!("{shell:?}"), &outcome, 126);
-        assert!(
-            error.contains(&format!(
-                "the shell could not run {binary} (exit status 126"
-            )),
-            "{shell:?}: {error}"
-        );
-        assert!(
-            outcome.stderr.contains("Exec format error"),
-            "{shell:?}: {}",
-            outcome.stderr
-        );
-    }
+    assert_exec_failed(
+        &app,
+        &[Shell::Exec, Shell::Dash, Shell::Bash],
+        "Exec format error",
+    );
 }
 
 /// Writes `text` to `path` with mode 755, through sh, not this process (see install_app:
