@@ -824,3 +824,42 @@ fn write_executable(path: &Path, text: &str) {
         done.stderr
     );
 }
+
+#[test]
+fn the_error_reply_is_valid_json_when_the_path_holds_quotes_backslashes_and_non_ascii() {
+    // The reply's text is the stderr line with `"` and `\` escaped by JSON and every byte
+    // outside printable ASCII written `?`; stderr keeps the path's own bytes.
+    let root = tempfile::tempdir().unwrap();
+    let bin = root
+        .path()
+        .join("spl\u{fc}nk \"home\" back\\slash\ttab/etc/apps")
+        .join(APP_ID)
+        .join("bin");
+    install_app(&bin);
+    fs::remove_file(bin.join(format!("{APP_ID}-linux-{}", host_cpu()))).unwrap();
+    for shell in SHELLS {
+        let outcome = launch(shell.command(&bin.join(APP_ID)), &getinfo()).outcome;
+        assert_eq!(outcome.status, 127, "{shell:?}: {}", outcome.stderr);
+        let chunks = scp_support::split_chunks(&outcome.stdout);
+        assert_eq!(chunks.len(), 1, "{shell:?}");
+        let json: Value = serde_json::from_slice(&chunks[0].0)
+            .unwrap_or_else(|e| panic!("{shell:?}: not JSON ({e})"));
+        let line = outcome.stderr.lines().last().unwrap();
+        assert!(
+            line.contains("spl\u{fc}nk \"home\" back\\slash\ttab"),
+            "{line}"
+        );
+        let expected: String = line
+            .bytes()
+            .map(|b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        assert_eq!(json["error"], expected.as_str(), "{shell:?}");
+        assert!(expected.contains("spl??nk \"home\" back\\slash?tab"));
+    }
+}
