@@ -731,6 +731,21 @@ fn the_app_readme_troubleshooting_table_lists_every_reason_the_launcher_gives() 
             cell.trim_matches('`').to_string()
         })
         .collect();
+    // What each host must have, in Install, with the fixes the messages give.
+    let hosts = readme
+        .split("<!-- section:host-requirements -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- /section:host-requirements -->").next())
+        .expect("app/README.md has a section:host-requirements");
+    for need in [
+        "755",
+        "chown -R",
+        "`noexec`",
+        "var/run/searchpeers",
+        "/bin/sh",
+    ] {
+        assert!(hosts.contains(need), "Install does not say {need:?}");
+    }
     let script = fs::read_to_string(repo("bin/schtasksremote")).unwrap();
     let messages: Vec<&str> = script
         .lines()
