@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use schtasksremote::detection::OUTPUT_FIELDS;
 use schtasksremote::replay::{
-    Detection, InputReport, Sighting, SightingGrouper, Value, LEAD_COLUMNS,
+    Detection, Edge, InputReport, Linker, Sighting, SightingGrouper, Value, LEAD_COLUMNS, LINKED,
 };
 
 /// How detections are written to stdout.
@@ -51,6 +51,9 @@ pub(crate) struct Printer<W: Write> {
     /// Folds the sightings of one process creation by two sensors into one detection
     /// before anything is printed (issue 12 item 7).
     grouper: SightingGrouper,
+    /// Links the source and target ends of one movement (issue 13), after grouping;
+    /// holds the detections that may link until the end (bounded, see `replay::link`).
+    linker: Linker,
 }
 
 impl<W: Write> Printer<W> {
@@ -60,6 +63,7 @@ impl<W: Write> Printer<W> {
         reasons: bool,
         guard_formulas: bool,
         grouper: SightingGrouper,
+        linker: Linker,
     ) -> Self {
         Printer {
             format,
@@ -70,7 +74,18 @@ impl<W: Write> Printer<W> {
             table: Vec::new(),
             widths: Vec::new(),
             grouper,
+            linker,
         }
+    }
+
+    /// The lateral-movement edges found (for the summary).
+    pub(crate) fn edges(&self) -> Vec<Edge> {
+        self.linker.edges().cloned().collect()
+    }
+
+    /// Detections the linker had to release before the end (its bound was reached).
+    pub(crate) fn links_released_early(&self) -> u64 {
+        self.linker.released_early()
     }
 
     /// Sightings folded into another detection (for the summary).
@@ -78,11 +93,16 @@ impl<W: Write> Printer<W> {
         self.grouper.merged()
     }
 
-    /// Takes detections as they are found; prints those the grouper has released.
+    /// Takes detections as they are found; prints those the grouper and then the
+    /// linker have released.
     pub(crate) fn detections(&mut self, detections: Vec<Detection>) -> io::Result<()> {
-        let ready: Vec<Detection> = detections
+        let grouped: Vec<Detection> = detections
             .into_iter()
             .flat_map(|d| self.grouper.push(d))
+            .collect();
+        let ready: Vec<Detection> = grouped
+            .into_iter()
+            .flat_map(|d| self.linker.push(d))
             .collect();
         self.print(ready)
     }
@@ -114,7 +134,10 @@ impl<W: Write> Printer<W> {
     fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(&mut self.out);
         if !self.header_done {
-            let header = LEAD_COLUMNS.iter().chain(OUTPUT_FIELDS.iter());
+            let header = LEAD_COLUMNS
+                .iter()
+                .chain(OUTPUT_FIELDS.iter())
+                .chain(std::iter::once(&LINKED));
             w.write_record(header)?;
             self.header_done = true;
         }
@@ -122,6 +145,7 @@ impl<W: Write> Printer<W> {
             let lead = lead_values(d);
             let rest = OUTPUT_FIELDS
                 .iter()
+                .chain(std::iter::once(&LINKED))
                 .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
             let guard = self.guard_formulas;
             let cells = lead
@@ -163,7 +187,12 @@ impl<W: Write> Printer<W> {
 
     /// Writes what was held back (the table) and flushes.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
-        let rest = self.grouper.finish();
+        let grouped = self.grouper.finish();
+        let mut rest: Vec<Detection> = grouped
+            .into_iter()
+            .flat_map(|d| self.linker.push(d))
+            .collect();
+        rest.extend(self.linker.finish());
         self.print(rest)?;
         if self.format == OutputFormat::Table && !self.table.is_empty() {
             self.write_table_block()?;
@@ -321,11 +350,17 @@ fn table_rows(d: &Detection, reasons: bool) -> Vec<Vec<String>> {
     for (i, s) in d.sightings().enumerate() {
         let first = i == 0;
         let main = |v: String| if first { v } else { String::new() };
+        let target = matches!(d.field("detection_side"), Some(Value::One(v)) if v == "target");
         let mut row = vec![
             cell(&s.time),
             main(cell(&d.dest)),
             main(cell(&d.user)),
-            main(field("remote_host")),
+            main(if target {
+                // The target side was the remote host; its caller, when known.
+                cell(&format!("(target) from {}", field_text(d, "src")))
+            } else {
+                field("remote_host")
+            }),
         ];
         if reasons {
             row.push(main(field("detection_reason")));
@@ -335,10 +370,26 @@ fn table_rows(d: &Detection, reasons: bool) -> Vec<Vec<String>> {
             &visible(&format!("{}:{}", s.source, s.record)),
             TABLE_SOURCE_WIDTH,
         ));
-        row.push(main(cut_end(&visible(&d.process), TABLE_PROCESS_WIDTH)));
+        let process = if target {
+            // No process on this side: what was registered and what it runs.
+            format!(
+                "{}: {} -> {}",
+                field_text(d, "detection_name"),
+                field_text(d, "task_name"),
+                field_text(d, "task_action")
+            )
+        } else {
+            d.process.clone()
+        };
+        row.push(main(cut_end(&visible(&process), TABLE_PROCESS_WIDTH)));
         rows.push(row);
     }
     rows
+}
+
+/// A field's text (multivalues joined), empty when absent.
+fn field_text(d: &Detection, name: &str) -> String {
+    d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default()
 }
 
 /// One table line: cells padded to `widths`, two spaces apart, no trailing blanks.
@@ -455,6 +506,32 @@ pub(crate) struct Totals {
     /// Stdout was closed before the scan ended (`| head`): the counts are of what was
     /// read until then.
     pub output_closed: bool,
+    /// Lateral-movement edges: both ends of one movement linked (issue 13).
+    pub edges: Vec<Edge>,
+    /// Detections the linker released before the end of the scan (its bound).
+    pub links_released_early: u64,
+}
+
+/// Milliseconds since the epoch as `2020-12-19T07:00:22.191Z` (civil from days:
+/// Howard Hinnant's algorithm, the inverse of `replay::parse_time`'s).
+fn utc(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
 }
 
 /// `n` with its thousands separated by commas (`1,024`).
@@ -533,6 +610,27 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
         s.push_str(&format!(
             "grouped: {} of one process creation by another sensor, listed with it\n",
             count(totals.merged_sightings, "sighting", "sightings"),
+        ));
+    }
+    for e in &totals.edges {
+        let line = format!(
+            "lateral movement: {} -> {}: {}, {} .. {}; source seen by {}; target seen by {}; source confirmed {}\n",
+            e.source_host,
+            e.target_host,
+            count(e.count, "linked pair", "linked pairs"),
+            utc(e.first_ms),
+            utc(e.last_ms),
+            e.source_seen.iter().cloned().collect::<Vec<_>>().join(", "),
+            e.target_seen.iter().cloned().collect::<Vec<_>>().join(", "),
+            e.how.iter().copied().collect::<Vec<_>>().join(", "),
+        );
+        s.push_str(&visible(&line));
+    }
+    if totals.links_released_early > 0 {
+        s.push_str(&format!(
+            "not linked: {} released before the end of the scan ({} were waiting for the other end); links found after that are missing\n",
+            count(totals.links_released_early, "detection", "detections"),
+            thousands(schtasksremote::replay::MAX_HELD as u64),
         ));
     }
     if let Some(first) = &r.first_unjudged {

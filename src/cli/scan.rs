@@ -17,9 +17,10 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use schtasksremote::detection::DetectorConfig;
+use schtasksremote::detection::{DetectorConfig, Operations};
 use schtasksremote::replay::{
-    self, Detection, DetectionSink, InputReport, ProblemKind, ScanOptions, SightingGrouper, Stop,
+    self, Detection, DetectionSink, HostMatch, InputReport, Linker, ProblemKind, ScanOptions,
+    SightingGrouper, Stop,
 };
 
 use super::output::{self, OutputFormat, Printer, Totals};
@@ -87,6 +88,21 @@ pub struct ScanArgs {
     /// for this.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_window)]
     pub group_window: f64,
+    /// The remote schtasks operations that are detections: a comma list of create,
+    /// change and run, or all (the default; the search command's default is create,
+    /// ESCU's rule). Each has its own detection_name; create is always on.
+    #[arg(long, value_name = "LIST", default_value = "all", value_parser = parse_operations)]
+    pub operations: Operations,
+    /// A source-side detection (schtasks on A with /s B) and a target-side one (a task
+    /// registered on B) at most this many seconds apart are linked: each lists the
+    /// other in `linked`, and the summary prints the edge A -> B. 0 links nothing. The
+    /// detections that may link (at most 4096) are printed at the end of the scan.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = parse_window)]
+    pub link_window: f64,
+    /// How B's names are compared when linking: short (the first DNS label, any case:
+    /// WS6 = ws6.corp.local) or exact (the whole name, any case).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = LinkHosts::Short)]
+    pub link_hosts: LinkHosts,
     /// Print per-source counts (records, process events, …) and the names of the files
     /// skipped (not event data, not regular files, links), before the summary (also with
     /// -q: it was asked for). The first 10,000 sources and 100 skipped files are listed.
@@ -95,6 +111,22 @@ pub struct ScanArgs {
     /// No summary and no progress bar on stderr (problems are still reported).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--link-hosts` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LinkHosts {
+    /// The first DNS label, any case.
+    Short,
+    /// The whole name, any case.
+    Exact,
+}
+
+/// `--operations`: the search command's `operations=` grammar.
+fn parse_operations(value: &str) -> Result<Operations, String> {
+    Operations::parse(value).map_err(|word| {
+        format!("{word:?} is not an operation: give a comma list of create, change and run, or all")
+    })
 }
 
 /// `--max-archive-bytes`: a whole number of bytes, optionally with a binary unit
@@ -161,7 +193,10 @@ pub fn run(args: &ScanArgs) -> i32 {
     let progress_counter = Arc::new(AtomicU64::new(0));
     let stop = Stop::default();
     let options = ScanOptions {
-        config: DetectorConfig::default(),
+        config: DetectorConfig {
+            operations: args.operations,
+            ..DetectorConfig::default()
+        },
         strict: args.strict,
         stop: stop.clone(),
         progress: Some(Arc::clone(&progress_counter)),
@@ -199,15 +234,23 @@ pub fn run(args: &ScanArgs) -> i32 {
         report: InputReport::default(),
         merged_sightings: 0,
         output_closed: false,
+        edges: Vec::new(),
+        links_released_early: 0,
     };
     let stdout = io::stdout().lock();
     let grouper = SightingGrouper::new(Duration::from_secs_f64(args.group_window));
+    let hosts = match args.link_hosts {
+        LinkHosts::Short => HostMatch::Short,
+        LinkHosts::Exact => HostMatch::Exact,
+    };
+    let linker = Linker::new(Duration::from_secs_f64(args.link_window), hosts);
     let mut printer = Printer::new(
         args.format,
         io::BufWriter::new(stdout),
         args.verdicts,
         !args.no_formula_guard,
         grouper,
+        linker,
     );
     report_problems(&pre, bar.as_ref(), args.strict);
     totals.report.merge(pre);
@@ -260,6 +303,8 @@ pub fn run(args: &ScanArgs) -> i32 {
         }
     }
     totals.merged_sightings = printer.merged();
+    totals.edges = printer.edges();
+    totals.links_released_early = printer.links_released_early();
     totals.output_closed = output_error
         .as_ref()
         .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe);

@@ -176,8 +176,8 @@ impl Linker {
     /// held (see the module doc) and returned by a later call or by [`Linker::finish`].
     pub fn push(&mut self, mut detection: Detection) -> Vec<Detection> {
         let side = match text(&detection, "detection_side") {
-            "target" if detection.is_detection_of_any_kind() => Side::Target,
-            "source" if detection.is_detection_of_any_kind() => Side::Source,
+            "target" if detection.is_detection() => Side::Target,
+            "source" if detection.is_detection() => Side::Source,
             _ => return vec![detection],
         };
         let target_key = match side {
@@ -344,13 +344,6 @@ fn push_linked(d: &mut Detection, references: Vec<String>) {
 /// The name of the field that lists the other end's sightings (`source:record`).
 pub const LINKED: &str = "linked";
 
-impl Detection {
-    /// Whether this is a detection of any [`crate::detection::Kind`] (not only ESCU's
-    /// remote creation): its `detection_name` is set.
-    pub fn is_detection_of_any_kind(&self) -> bool {
-        matches!(self.field("detection_name"), Some(Value::One(s)) if !s.is_empty())
-    }
-}
 
 #[cfg(test)]
 mod tests {

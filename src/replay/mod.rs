@@ -29,12 +29,14 @@
 
 mod classic;
 mod container;
+mod correlate;
 mod csv;
 mod encoding;
 mod evtx;
 mod fields;
 mod jsonl;
 mod lines;
+mod link;
 mod lossy;
 mod seen;
 mod sightings;
@@ -50,13 +52,19 @@ use std::sync::Arc;
 pub use container::MAX_NESTING;
 pub use encoding::Utf16;
 pub use evtx::MAX_ERRORS_PER_CHUNK;
+pub use link::{Edge, HostMatch, Linker, DEFAULT_LINK_WINDOW, LINKED, MAX_HELD};
 pub use jsonl::{MAX_JSON_DEPTH, MAX_JSON_LINE};
 pub use sightings::{parse_time, Sighting, SightingGrouper, DEFAULT_WINDOW, MAX_PENDING};
 pub use sniff::{Format, SNIFF_LEN};
 pub use xml::MAX_RECORD;
 
-use crate::cim::{CimField, EventField, EventKind, FieldPlan, Missing};
-use crate::detection::{self, DetectorConfig, FieldValue};
+use crate::cim::{CimField, EventField, EventKind, FieldPlan, Missing, TargetField, TargetPlan};
+use crate::detection::task::{
+    analyze_network_logon_task, analyze_share_access, analyze_task, ShareAccess, TaskEvent,
+    TaskEventId,
+};
+use crate::detection::{self, Analysis, DetectorConfig, FieldValue};
+use correlate::{Correlator, OwnedLogon, OwnedTask, Paired};
 use fields::Fields;
 
 /// At most this many bytes are decompressed from one archive by default (16 GiB): all
@@ -184,11 +192,36 @@ pub struct Detection {
 }
 
 impl Detection {
-    /// Whether this is a remote creation (`detection_reason` is `remote_create`), not
-    /// one of the other schtasks events [`ScanOptions::every_verdict`] reports.
+    /// Whether this is a detection of any [`crate::detection::Kind`] (its
+    /// `detection_name` is set), not one of the other events
+    /// [`ScanOptions::every_verdict`] reports.
     pub fn is_detection(&self) -> bool {
-        self.field("detection_reason")
-            .is_some_and(|v| matches!(v, Value::One(r) if r == "remote_create"))
+        matches!(self.field("detection_name"), Some(Value::One(s)) if !s.is_empty())
+    }
+
+    /// An analysis's fields as a detection holds them: [`crate::detection::OUTPUT_FIELDS`],
+    /// then [`LINKED`] (empty until a [`Linker`] fills it).
+    fn fields_of(analysis: &Analysis) -> Vec<(&'static str, Value)> {
+        analysis
+            .fields()
+            .iter()
+            .map(|(n, v)| (*n, Value::from(v)))
+            .chain(std::iter::once((LINKED, Value::Empty)))
+            .collect()
+    }
+
+    /// A target-side detection: no process, `dest` is the host the task was
+    /// registered on.
+    fn target(sighting: Sighting, dest: &str, user: &str, analysis: &Analysis) -> Detection {
+        Detection {
+            sighting,
+            dest: dest.to_owned(),
+            user: user.to_owned(),
+            process_name: String::new(),
+            process: String::new(),
+            fields: Detection::fields_of(analysis),
+            also_seen: Vec::new(),
+        }
     }
 
     /// Every sensor's sighting of this process creation, its own record first, then
@@ -645,15 +678,16 @@ const MAX_PLANS: usize = 64;
 /// JSON), so a plan is built once per layout instead of once per record.
 #[derive(Debug, Default)]
 struct PlanCache {
-    entries: Vec<(Vec<String>, FieldPlan)>,
+    entries: Vec<(Vec<String>, FieldPlan, TargetPlan)>,
 }
 
 impl PlanCache {
-    fn plan(&mut self, fields: &Fields) -> Option<&FieldPlan> {
+    /// The process plan and the target side's plan for this layout.
+    fn plan(&mut self, fields: &Fields) -> Option<(&FieldPlan, &TargetPlan)> {
         let same = |names: &Vec<String>| {
             names.len() == fields.len() && names.iter().map(String::as_str).eq(fields.names())
         };
-        match self.entries.iter().position(|(names, _)| same(names)) {
+        match self.entries.iter().position(|(names, _, _)| same(names)) {
             Some(0) => {}
             Some(i) => {
                 let hit = self.entries.remove(i);
@@ -663,10 +697,11 @@ impl PlanCache {
                 self.entries.truncate(MAX_PLANS - 1);
                 let names: Vec<String> = fields.names().map(str::to_owned).collect();
                 let plan = FieldPlan::from_names(names.iter().map(String::as_str));
-                self.entries.insert(0, (names, plan));
+                let target = TargetPlan::from_names(names.iter().map(String::as_str));
+                self.entries.insert(0, (names, plan, target));
             }
         }
-        self.entries.first().map(|(_, plan)| plan)
+        self.entries.first().map(|(_, plan, target)| (plan, target))
     }
 }
 
@@ -676,6 +711,8 @@ pub(crate) struct SourceScan<'a> {
     report: &'a mut InputReport,
     stats: SourceStats,
     plans: PlanCache,
+    /// Task events waiting for their network logon, and the logons seen (issue 13).
+    correlator: Correlator<Sighting>,
 }
 
 impl<'a> SourceScan<'a> {
@@ -700,6 +737,7 @@ impl<'a> SourceScan<'a> {
                 truncated_records: 0,
             },
             plans: PlanCache::default(),
+            correlator: Correlator::default(),
         }
     }
 
@@ -837,7 +875,19 @@ impl<'a> SourceScan<'a> {
             self.stats.other_events += count;
             return Ok(());
         }
-        let Some(plan) = self.plans.plan(fields) else {
+        if kind.is_target_side() {
+            // Counted with the other events, as before issue 13; judged once.
+            self.stats.other_events += count;
+            if !again {
+                let mut plans = std::mem::take(&mut self.plans);
+                if let Some((plan, target)) = plans.plan(fields) {
+                    self.judge_target(kind, plan, target, fields, record);
+                }
+                self.plans = plans;
+            }
+            return Ok(());
+        }
+        let Some((plan, _)) = self.plans.plan(fields) else {
             return Ok(());
         };
         let get = |i| fields.value(i);
@@ -862,33 +912,106 @@ impl<'a> SourceScan<'a> {
         else {
             return Ok(());
         };
-        self.stats.detections += u64::from(analysis.is_detection());
-        let event_field = |f| plan.event_field(f, get).unwrap_or_default().to_owned();
+        let sighting = sighting(&self.stats.name, plan, fields, record);
         let detection = Detection {
-            sighting: Sighting {
-                source: self.stats.name.clone(),
-                record,
-                event_id: event_field(EventField::EventId),
-                channel: event_field(EventField::Channel),
-                event_record_id: event_field(EventField::RecordId),
-                time: event_field(EventField::Time),
-            },
+            sighting,
             dest: mapped.get(CimField::Dest).to_owned(),
             user: mapped.get(CimField::User).to_owned(),
             process_name: mapped.get(CimField::ProcessName).to_owned(),
             process: analysis.process_masked.clone(),
-            fields: analysis
-                .fields()
-                .iter()
-                .map(|(n, v)| (*n, Value::from(v)))
-                .collect(),
+            fields: Detection::fields_of(&analysis),
             also_seen: Vec::new(),
         };
+        self.emit(detection, analysis.is_detection());
+        Ok(())
+    }
+
+    /// Hands a detection (or, with `--verdicts`, a judged event) to the sink or the
+    /// report.
+    fn emit(&mut self, detection: Detection, is_detection: bool) {
+        self.stats.detections += u64::from(is_detection);
         match &self.options.sink {
             Some(sink) => (sink.0)(detection),
             None => self.report.detections.push(detection),
         }
-        Ok(())
+    }
+
+    /// The target side of a record (issue 13): a 4698/4702 judged by its RPC fields, or
+    /// paired with the network logon (4624 type 3) whose `TargetLogonId` is its
+    /// `SubjectLogonId` (the [`correlate`] module: within this source, bounded); a 5145
+    /// write to the `atsvc` pipe.
+    fn judge_target(
+        &mut self,
+        kind: EventKind,
+        plan: &FieldPlan,
+        target: &TargetPlan,
+        fields: &Fields,
+        record: u64,
+    ) {
+        let get = |i| fields.value(i);
+        let mapped = plan.map(get);
+        let (dest, user) = (mapped.get(CimField::Dest), mapped.get(CimField::User));
+        let field = |f| target.get(f, get);
+        let sighting = sighting(&self.stats.name, plan, fields, record);
+        let paired = match kind {
+            EventKind::TaskRegistered => {
+                let Some(id) = TaskEventId::from_event_id(&sighting.event_id) else {
+                    return;
+                };
+                let task = OwnedTask::new(&TaskEvent {
+                    id,
+                    dest,
+                    user,
+                    logon_id: field(TargetField::SubjectLogonId),
+                    task_name: field(TargetField::TaskName),
+                    task_content: field(TargetField::TaskContent),
+                    rpc_call_client_locality: field(TargetField::RpcCallClientLocality),
+                    client_process_id: field(TargetField::ClientProcessId),
+                });
+                self.correlator.task(task, sighting)
+            }
+            EventKind::Logon if field(TargetField::LogonType).trim() == "3" => {
+                let logon = OwnedLogon {
+                    ip_address: field(TargetField::IpAddress).to_owned(),
+                    workstation: field(TargetField::WorkstationName).to_owned(),
+                };
+                self.correlator
+                    .logon(dest, field(TargetField::TargetLogonId), logon)
+            }
+            EventKind::ShareAccess => {
+                let event = ShareAccess {
+                    dest,
+                    user,
+                    share_name: field(TargetField::ShareName),
+                    relative_target_name: field(TargetField::RelativeTargetName),
+                    access_list: field(TargetField::AccessList),
+                    ip_address: field(TargetField::IpAddress),
+                };
+                if let Some(analysis) = analyze_share_access(&event, &self.options.config) {
+                    let detection = Detection::target(sighting, dest, user, &analysis);
+                    self.emit(detection, true);
+                }
+                return;
+            }
+            _ => return,
+        };
+        for p in paired {
+            self.emit_task(p);
+        }
+    }
+
+    /// Judges a task event with its logon, if one was found, and emits it when it is a
+    /// detection (or with `--verdicts`).
+    fn emit_task(&mut self, p: Paired<Sighting>) {
+        let config = &self.options.config;
+        let analysis = match &p.logon {
+            Some(logon) => analyze_network_logon_task(&p.task.event(), &logon.logon(), config),
+            None => analyze_task(&p.task.event(), config),
+        };
+        if analysis.is_detection() || self.options.every_verdict {
+            let detection = Detection::target(p.payload, &p.task.dest, &p.task.user, &analysis);
+            self.emit(detection, analysis.is_detection());
+        }
     }
 
     /// A process creation without what the verdict needs: counted and named; with
@@ -913,8 +1036,28 @@ impl<'a> SourceScan<'a> {
         self.problem(ProblemKind::Unjudged, location, message)
     }
 
-    fn finish(self) {
+    fn finish(mut self) {
+        for p in self.correlator.finish() {
+            self.emit_task(p);
+        }
         self.report.add_source(self.stats);
+    }
+}
+
+/// Where a record is: its source, its number, and its event fields.
+fn sighting(source: &str, plan: &FieldPlan, fields: &Fields, record: u64) -> Sighting {
+    let event_field = |f| {
+        plan.event_field(f, |i| fields.value(i))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Sighting {
+        source: source.to_owned(),
+        record,
+        event_id: event_field(EventField::EventId),
+        channel: event_field(EventField::Channel),
+        event_record_id: event_field(EventField::RecordId),
+        time: event_field(EventField::Time),
     }
 }
 
