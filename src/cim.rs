@@ -863,10 +863,12 @@ impl TargetField {
 
     /// Candidate names, best first (the table in [`TargetField`]'s doc).
     fn candidates(self) -> &'static [(Name, Occurrence)] {
-        use Occurrence::{First, Last};
         use Name::Leaf;
+        use Occurrence::{First, Last};
         match self {
-            TargetField::SubjectLogonId => &[(Leaf("SubjectLogonId"), First), (Leaf("Logon_ID"), First)],
+            TargetField::SubjectLogonId => {
+                &[(Leaf("SubjectLogonId"), First), (Leaf("Logon_ID"), First)]
+            }
             TargetField::TaskName => &[(Leaf("TaskName"), First), (Leaf("Task_Name"), First)],
             TargetField::TaskContent => &[
                 (Leaf("TaskContent"), First),
@@ -876,7 +878,9 @@ impl TargetField {
             ],
             TargetField::RpcCallClientLocality => &[(Leaf("RpcCallClientLocality"), First)],
             TargetField::ClientProcessId => &[(Leaf("ClientProcessId"), First)],
-            TargetField::TargetLogonId => &[(Leaf("TargetLogonId"), First), (Leaf("Logon_ID"), Last)],
+            TargetField::TargetLogonId => {
+                &[(Leaf("TargetLogonId"), First), (Leaf("Logon_ID"), Last)]
+            }
             TargetField::LogonType => &[(Leaf("LogonType"), First), (Leaf("Logon_Type"), First)],
             TargetField::IpAddress => &[
                 (Leaf("IpAddress"), First),
@@ -933,7 +937,7 @@ impl TargetPlan {
                 let mut found = names.iter().enumerate().filter(|(_, n)| wanted.matches(n));
                 let column = match copy {
                     Occurrence::First => found.next(),
-                    Occurrence::Last => found.last(),
+                    Occurrence::Last => found.next_back(),
                 };
                 if let Some((i, _)) = column {
                     columns.push(i);
@@ -1133,7 +1137,9 @@ mod tests {
             assert!(kind.is_target_side());
         }
         assert_eq!(
-            plan.event_kind(|i| ["4698", "Microsoft-Windows-Sysmon/Operational"].get(i).copied()),
+            plan.event_kind(|i| ["4698", "Microsoft-Windows-Sysmon/Operational"]
+                .get(i)
+                .copied()),
             EventKind::Other
         );
         assert!(!EventKind::ProcessCreation.is_target_side());
@@ -1141,8 +1147,18 @@ mod tests {
 
     #[test]
     fn raw_and_classic_task_names_map_to_the_same_target_fields() {
-        let raw = TargetPlan::from_names(["SubjectLogonId", "TaskName", "TaskContentNew", "ClientProcessId"]);
-        let classic = TargetPlan::from_names(["Logon_ID", "Task_Name", "Task_New_Content", "ClientProcessId"]);
+        let raw = TargetPlan::from_names([
+            "SubjectLogonId",
+            "TaskName",
+            "TaskContentNew",
+            "ClientProcessId",
+        ]);
+        let classic = TargetPlan::from_names([
+            "Logon_ID",
+            "Task_Name",
+            "Task_New_Content",
+            "ClientProcessId",
+        ]);
         let row = ["0x1", r"\T", "<Task/>", "0"];
         for plan in [raw, classic] {
             let get = |i: usize| row.get(i).copied();

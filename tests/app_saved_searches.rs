@@ -48,7 +48,9 @@ fn every_detection_kind_has_one_saved_search_in_escus_shape() {
         covered.extend(kinds_of(title));
         let meta: Value =
             serde_json::from_str(search.get("action.correlationsearch.metadata").unwrap()).unwrap();
-        assert!(meta["detection_id"].as_str().is_some_and(|id| id.len() == 36));
+        assert!(meta["detection_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36));
     }
     covered.sort_by_key(|k| Kind::ALL.iter().position(|x| x == k));
     assert_eq!(covered, Kind::ALL, "one saved search per detection kind");
@@ -89,7 +91,11 @@ fn the_target_host_is_a_risk_object_beside_dest_and_user_with_the_kinds_score() 
             Side::Source => "remote_host_normalized",
             Side::Target => "dest",
         };
-        for (field, kind) in [("dest", "system"), (target_host, "system"), ("user", "user")] {
+        for (field, kind) in [
+            ("dest", "system"),
+            (target_host, "system"),
+            ("user", "user"),
+        ] {
             assert!(
                 objects.contains(&(field, kind, score)),
                 "[{}] lacks {field} ({kind}, {score}): {objects:?}",
@@ -114,7 +120,11 @@ fn every_search_calls_defined_macros_and_accepted_options() {
     for search in saved_searches() {
         let spl = search.get("search").unwrap();
         let parts: Vec<&str> = spl.split('`').collect();
-        assert!(parts.len() % 2 == 1, "[{}] unbalanced backticks", search.name);
+        assert!(
+            parts.len() % 2 == 1,
+            "[{}] unbalanced backticks",
+            search.name
+        );
         for call in parts.iter().skip(1).step_by(2) {
             let name = match call.split_once('(') {
                 Some((name, _)) => format!("{name}(1)"),
@@ -138,9 +148,6 @@ fn every_search_calls_defined_macros_and_accepted_options() {
         // Each search ends in its own, empty, tuning macro, as ESCU's do.
         let filter = parts.iter().rev().nth(1).unwrap();
         assert!(filter.ends_with("_filter"), "[{}] {filter}", search.name);
-        assert_eq!(
-            stanza(&macros, filter).get("definition"),
-            Some("search *")
-        );
+        assert_eq!(stanza(&macros, filter).get("definition"), Some("search *"));
     }
 }

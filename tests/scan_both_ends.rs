@@ -63,7 +63,10 @@ fn the_otrf_remote_creation_is_seen_from_both_ends_and_linked() {
         .iter()
         .find(|o| s(o, "detection_side") == "target")
         .expect("the target side");
-    assert_eq!(s(source, "detection_name"), "Schtasks scheduling job on remote system");
+    assert_eq!(
+        s(source, "detection_name"),
+        "Schtasks scheduling job on remote system"
+    );
     assert_eq!(s(source, "dest"), "WORKSTATION5.theshire.local");
     let sensors: Vec<i64> = source["sightings"]
         .as_array()
@@ -72,9 +75,15 @@ fn the_otrf_remote_creation_is_seen_from_both_ends_and_linked() {
         .map(|x| x["event_id"].as_i64().unwrap())
         .collect();
     assert_eq!(sensors.len(), 2);
-    assert!(sensors.contains(&1) && sensors.contains(&4688), "{sensors:?}");
+    assert!(
+        sensors.contains(&1) && sensors.contains(&4688),
+        "{sensors:?}"
+    );
 
-    assert_eq!(s(target, "detection_name"), "Remote Scheduled Task Creation via RPC");
+    assert_eq!(
+        s(target, "detection_name"),
+        "Remote Scheduled Task Creation via RPC"
+    );
     assert_eq!(s(target, "dest"), "WORKSTATION6.theshire.local");
     assert_eq!(target["event_id"], 4698);
     assert_eq!(s(target, "src"), "172.18.39.5");
@@ -103,7 +112,10 @@ fn the_otrf_remote_change_is_one_target_side_detection() {
     let (objects, stderr) = scan_json(&[OTRF_MODIFICATION], &[]);
     assert_eq!(objects.len(), 1, "{objects:#?}");
     let o = &objects[0];
-    assert_eq!(s(o, "detection_name"), "Remote Scheduled Task Update via RPC");
+    assert_eq!(
+        s(o, "detection_name"),
+        "Remote Scheduled Task Update via RPC"
+    );
     assert_eq!(s(o, "detection_side"), "target");
     assert_eq!(s(o, "schtasks_operation"), "change");
     assert_eq!(o["event_id"], 4702);
@@ -117,7 +129,13 @@ fn the_otrf_remote_change_is_one_target_side_detection() {
 #[test]
 fn local_task_events_in_the_shared_datasets_are_not_detections() {
     let (objects, stderr) = scan_json(
-        &[OTRF_EMPIRE, ATTACK_DATA, EVTX_RUNDLL32, EVTX_VSS, EVTX_MSHTA],
+        &[
+            OTRF_EMPIRE,
+            ATTACK_DATA,
+            EVTX_RUNDLL32,
+            EVTX_VSS,
+            EVTX_MSHTA,
+        ],
         &[],
     );
     assert!(objects.is_empty(), "{objects:#?}");

@@ -334,7 +334,10 @@ fn verdicts_lists_every_schtasks_event_with_its_reason() {
             (6, "no_target_system")
         ]
     );
-    for o in objects.iter().filter(|o| o["detection_reason"] != "remote_create") {
+    for o in objects
+        .iter()
+        .filter(|o| o["detection_reason"] != "remote_create")
+    {
         assert!(
             o["detection_name"].is_null() && o["risk_score"].is_null(),
             "{o}"

@@ -42,7 +42,10 @@ fn verdicts(args: &[&str], body: &str) -> Vec<(String, String, String)> {
 fn process_rows(lines: &[&str]) -> String {
     let mut body = String::from("process_name,process,dest\n");
     for line in lines {
-        body.push_str(&format!("schtasks.exe,\"{}\",WS5\n", line.replace('"', "\"\"")));
+        body.push_str(&format!(
+            "schtasks.exe,\"{}\",WS5\n",
+            line.replace('"', "\"\"")
+        ));
     }
     body
 }
@@ -64,7 +67,7 @@ fn change_and_run_on_a_remote_host_are_detections_only_when_named_in_operations(
         "source".to_string(),
     );
     // The default is ESCU's rule: only the /create.
-    assert_eq!(verdicts(&[], &body), [create.clone()]);
+    assert_eq!(verdicts(&[], &body), std::slice::from_ref(&create));
     let change = (
         "Schtasks changing job on remote system".to_string(),
         "remote_change".to_string(),
@@ -83,10 +86,7 @@ fn change_and_run_on_a_remote_host_are_detections_only_when_named_in_operations(
         verdicts(&["operations=run"], &body),
         [run.clone(), create.clone()]
     );
-    assert_eq!(
-        verdicts(&["operations=all"], &body),
-        [change, run, create]
-    );
+    assert_eq!(verdicts(&["operations=all"], &body), [change, run, create]);
     // Annotate: the local /change and the /run without /s say why they are not ones.
     let all = verdicts(&["operations=all", "action=annotate"], &body);
     let reasons: Vec<&str> = all.iter().map(|(_, r, _)| r.as_str()).collect();
@@ -115,8 +115,18 @@ fn csv_field(v: &str) -> String {
 fn task_events_are_detections_only_when_both_rpc_fields_are_zero() {
     let header = "EventCode,Channel,Computer,SubjectDomainName,SubjectUserName,SubjectLogonId,TaskName,TaskContent,RpcCallClientLocality,ClientProcessId\n";
     let table = [
-        ("4698", "0", "0", Some(("Remote Scheduled Task Creation via RPC", "remote_rpc_task"))),
-        ("4702", "0", "0", Some(("Remote Scheduled Task Update via RPC", "remote_rpc_task"))),
+        (
+            "4698",
+            "0",
+            "0",
+            Some(("Remote Scheduled Task Creation via RPC", "remote_rpc_task")),
+        ),
+        (
+            "4702",
+            "0",
+            "0",
+            Some(("Remote Scheduled Task Update via RPC", "remote_rpc_task")),
+        ),
         ("4698", "1", "0", None),
         ("4698", "0", "5520", None),
         ("4698", "", "", None),
@@ -166,7 +176,10 @@ fn a_detected_task_event_carries_the_task_fields_from_its_xml() {
         r"Scheduled task \T was created on WORKSTATION6 by THESHIRE\pgustavo over RPC from a remote client."
     );
     // The input row comes back byte for byte before our fields.
-    assert!(rows[1].iter().take(8).eq(records(body.as_bytes())[1].iter()));
+    assert!(rows[1]
+        .iter()
+        .take(8)
+        .eq(records(body.as_bytes())[1].iter()));
 }
 
 /// Classic (`renderXml = false`) names: `Task_Name`, `Task_Content`, `ClientProcessId`;

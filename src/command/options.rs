@@ -310,12 +310,20 @@ mod tests {
     #[test]
     fn operations_adds_change_and_run_to_create() {
         use crate::detection::Operation;
-        let ops = parse(&args(&["operations=run"])).unwrap().detector.operations;
+        let ops = parse(&args(&["operations=run"]))
+            .unwrap()
+            .detector
+            .operations;
         assert!(ops.contains(Operation::Create) && ops.contains(Operation::Run));
         assert!(!ops.contains(Operation::Change));
-        let all = parse(&args(&["operations=ALL"])).unwrap().detector.operations;
+        let all = parse(&args(&["operations=ALL"]))
+            .unwrap()
+            .detector
+            .operations;
         assert_eq!(all, Operations::ALL);
-        let err = parse(&args(&["operations=create,chnage"])).unwrap_err().to_string();
+        let err = parse(&args(&["operations=create,chnage"]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"chnage\" is not an operation"), "{err}");
         assert!(err.contains("did you mean operation change?"), "{err}");
         assert!(parse(&args(&["operations=query"])).is_err());

@@ -24,7 +24,9 @@ use crate::cim::{
     is_target_event_id, CimField, EventField, EventKind, FieldPlan, Missing, Source, TargetField,
     TargetPlan,
 };
-use crate::detection::task::{analyze_share_access, analyze_task, ShareAccess, TaskEvent, TaskEventId};
+use crate::detection::task::{
+    analyze_share_access, analyze_task, ShareAccess, TaskEvent, TaskEventId,
+};
 use crate::detection::{analyze, Analysis, DetectorConfig, FieldValue, OUTPUT_FIELDS};
 use crate::protocol::body::{mv_decode, mv_encode, write_field, BodyError, BodyReader};
 use crate::protocol::metadata::Level;
@@ -493,10 +495,9 @@ impl Annotator {
             .iter()
             .any(|&(_, mv)| mv.and_then(|m| row.get(m)).is_some_and(|v| !v.is_empty()));
         if !multivalue && !layout.plan.may_name_schtasks(|i| row.get(i)) {
-            return layout
-                .target
-                .as_ref()
-                .and_then(|(plan, ids)| judge_target(&layout.plan, plan, ids, row, &self.opts.detector));
+            return layout.target.as_ref().and_then(|(plan, ids)| {
+                judge_target(&layout.plan, plan, ids, row, &self.opts.detector)
+            });
         }
         let irregular = Cell::new(false);
         let event = layout.plan.map(|i| {
@@ -663,7 +664,9 @@ fn judge_target(
     row: &ByteRecord,
     config: &DetectorConfig,
 ) -> Option<Analysis> {
-    let id = event_ids.iter().find_map(|&i| row.get(i).filter(|v| !v.is_empty()))?;
+    let id = event_ids
+        .iter()
+        .find_map(|&i| row.get(i).filter(|v| !v.is_empty()))?;
     if !is_target_event_id(id) {
         return None;
     }

@@ -611,7 +611,9 @@ impl Analysis {
         [
             (
                 f0,
-                kind.map_or(FieldValue::Empty, |k| FieldValue::One(Cow::Borrowed(k.name()))),
+                kind.map_or(FieldValue::Empty, |k| {
+                    FieldValue::One(Cow::Borrowed(k.name()))
+                }),
             ),
             (f1, FieldValue::One(Cow::Borrowed(self.reason.as_str()))),
             (

@@ -276,7 +276,9 @@ fn read_definition(xml: &str, task: &mut TaskDefinition) -> Result<(), TaskXmlEr
                     .unescape()
                     .map_err(|e| fail(&reader, e.to_string()))?
                     .into_owned();
-                let at = |tail: &[&str]| path.ends_with(&tail.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+                let at = |tail: &[&str]| {
+                    path.ends_with(&tail.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                };
                 if at(&["RegistrationInfo", "Author"]) {
                     task.author = Some(value);
                 } else if at(&["RegistrationInfo", "URI"]) {
@@ -345,7 +347,8 @@ fn close(
         }
         (Some("Triggers"), _) => {
             if let Some((kind, calendar)) = trigger.take() {
-                task.schedules.push(schedule_name(&kind, calendar.as_deref()));
+                task.schedules
+                    .push(schedule_name(&kind, calendar.as_deref()));
             }
         }
         _ => {}
@@ -365,8 +368,7 @@ fn task_analysis(
     let non_empty = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
     analysis.task_name = non_empty(event.task_name).or(definition.uri);
     analysis.task_action = (!definition.actions.is_empty()).then(|| definition.actions.join("; "));
-    analysis.schedule =
-        (!definition.schedules.is_empty()).then(|| definition.schedules.join(","));
+    analysis.schedule = (!definition.schedules.is_empty()).then(|| definition.schedules.join(","));
     analysis.run_as = definition.run_as;
     analysis.task_author = definition.author;
     analysis.src = non_empty(src);
@@ -553,7 +555,11 @@ mod tests {
             ("", "0", RpcCaller::Unknown),
         ];
         for (locality, pid, expected) in table {
-            assert_eq!(event(locality, pid).caller(), expected, "{locality:?} {pid:?}");
+            assert_eq!(
+                event(locality, pid).caller(),
+                expected,
+                "{locality:?} {pid:?}"
+            );
         }
     }
 

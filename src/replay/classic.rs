@@ -179,7 +179,8 @@ impl ClassicParser {
         if self.task_xml {
             // The message's own labels are tab-indented, its headings unindented words;
             // the XML's lines are space-indented or start with `<`.
-            let message_again = label(line).is_some() && !line.trim_start().starts_with('<')
+            let message_again = label(line).is_some()
+                && !line.trim_start().starts_with('<')
                 && (line.starts_with('\t') || !line.starts_with(' '));
             if !message_again {
                 let text = fields.value_text();
@@ -572,7 +573,10 @@ Other Information:\r\n\
         assert_eq!(get(e, "Logon_ID"), Some("0xEAD4335"));
         assert_eq!(get(e, "Other_Information"), None);
         // An event cut inside the XML still has it, up to the cut.
-        let cut = SECURITY_4698.split("  </Actions>").next().unwrap_or_default();
+        let cut = SECURITY_4698
+            .split("  </Actions>")
+            .next()
+            .unwrap_or_default();
         let events = parse(cut);
         assert!(get(&events[0], "Task_Content").is_some_and(|x| x.contains("<Exec>")));
     }

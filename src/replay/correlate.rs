@@ -120,7 +120,12 @@ impl<T> Default for Correlator<T> {
 impl<T> Correlator<T> {
     /// A network logon (4624 type 3) on `host` with this `TargetLogonId`. Returns the
     /// waiting task events it completes.
-    pub fn logon(&mut self, host: &str, target_logon_id: &str, logon: OwnedLogon) -> Vec<Paired<T>> {
+    pub fn logon(
+        &mut self,
+        host: &str,
+        target_logon_id: &str,
+        logon: OwnedLogon,
+    ) -> Vec<Paired<T>> {
         let k = key(host, target_logon_id);
         let mut done = Vec::new();
         let mut i = 0;
@@ -226,7 +231,10 @@ mod tests {
         let mut c = Correlator::default();
         assert!(c.task(task("WS6", "0x10", ""), 2).is_empty());
         let out = c.logon("ws6", "0x10", logon("10.0.0.5"));
-        assert_eq!((out[0].payload, out[0].logon.clone()), (2, Some(logon("10.0.0.5"))));
+        assert_eq!(
+            (out[0].payload, out[0].logon.clone()),
+            (2, Some(logon("10.0.0.5")))
+        );
         assert!(c.finish().is_empty());
     }
 

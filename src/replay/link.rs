@@ -205,7 +205,7 @@ impl Linker {
                 let Some(Some(held)) = self.held.get(index) else {
                     continue;
                 };
-                if !held.at.is_some_and(|t| t.abs_diff(at) <= self.window_ms) {
+                if held.at.is_none_or(|t| t.abs_diff(at) > self.window_ms) {
                     continue;
                 }
                 let (source, target) = match side {
@@ -226,7 +226,10 @@ impl Linker {
                 self.linked_pairs += 1;
                 let edge = self
                     .edges
-                    .entry((source_host.to_ascii_lowercase(), target_host.to_ascii_lowercase()))
+                    .entry((
+                        source_host.to_ascii_lowercase(),
+                        target_host.to_ascii_lowercase(),
+                    ))
                     .or_insert_with(|| Edge {
                         source_host,
                         target_host,
@@ -344,13 +347,19 @@ fn push_linked(d: &mut Detection, references: Vec<String>) {
 /// The name of the field that lists the other end's sightings (`source:record`).
 pub const LINKED: &str = "linked";
 
-
 #[cfg(test)]
 mod tests {
     use super::super::Sighting;
     use super::*;
 
-    fn detection(side: &str, dest: &str, remote: &str, src: &str, time: &str, record: u64) -> Detection {
+    fn detection(
+        side: &str,
+        dest: &str,
+        remote: &str,
+        src: &str,
+        time: &str,
+        record: u64,
+    ) -> Detection {
         let one = |s: &str| {
             if s.is_empty() {
                 Value::Empty
@@ -401,10 +410,24 @@ mod tests {
         let mut l = Linker::new(DEFAULT_LINK_WINDOW, HostMatch::Short);
         let t = "2020-12-19T07:00:22.264Z";
         assert!(l
-            .push(detection("source", "WORKSTATION5.theshire.local", "workstation6", "", "2020-12-19T07:00:22.191Z", 7))
+            .push(detection(
+                "source",
+                "WORKSTATION5.theshire.local",
+                "workstation6",
+                "",
+                "2020-12-19T07:00:22.191Z",
+                7
+            ))
             .is_empty());
         assert!(l
-            .push(detection("target", "WORKSTATION6.theshire.local", "", "172.18.39.5", t, 9))
+            .push(detection(
+                "target",
+                "WORKSTATION6.theshire.local",
+                "",
+                "172.18.39.5",
+                t,
+                9
+            ))
             .is_empty());
         let out = l.finish();
         assert_eq!(linked(&out[0]), ["otrf.json:9"]);
@@ -415,8 +438,16 @@ mod tests {
         assert_eq!(edges[0].source_host, "WORKSTATION5.theshire.local");
         assert_eq!(edges[0].target_host, "WORKSTATION6.theshire.local");
         assert!(edges[0].how.contains("by target and time"));
-        assert!(edges[0].source_seen.contains("Sysmon 1"), "{:?}", edges[0].source_seen);
-        assert!(edges[0].target_seen.contains("Security 4698"), "{:?}", edges[0].target_seen);
+        assert!(
+            edges[0].source_seen.contains("Sysmon 1"),
+            "{:?}",
+            edges[0].source_seen
+        );
+        assert!(
+            edges[0].target_seen.contains("Security 4698"),
+            "{:?}",
+            edges[0].target_seen
+        );
         assert_eq!(edges[0].last_ms - edges[0].first_ms, 73);
     }
 
@@ -427,7 +458,14 @@ mod tests {
             // Another target host.
             detection("target", "WORKSTATION7", "", "", t, 2),
             // Ten minutes later.
-            detection("target", "WORKSTATION6", "", "", "2020-12-19T07:10:22.000Z", 2),
+            detection(
+                "target",
+                "WORKSTATION6",
+                "",
+                "",
+                "2020-12-19T07:10:22.000Z",
+                2,
+            ),
             // The caller named by name is another host.
             detection("target", "WORKSTATION6", "", "WORKSTATION9", t, 2),
             // The caller's address belongs to another host.
@@ -436,7 +474,14 @@ mod tests {
         for target in cases {
             let mut l = Linker::new(DEFAULT_LINK_WINDOW, HostMatch::Short);
             l.learn_address("WORKSTATION9", "10.0.0.9");
-            l.push(detection("source", "WORKSTATION5", "workstation6", "", t, 1));
+            l.push(detection(
+                "source",
+                "WORKSTATION5",
+                "workstation6",
+                "",
+                t,
+                1,
+            ));
             l.push(target.clone());
             let out = l.finish();
             assert!(out.iter().all(|d| linked(d).is_empty()), "{target:?}");
@@ -444,8 +489,22 @@ mod tests {
         }
         // Exact host matching tells the short name from the FQDN.
         let mut l = Linker::new(DEFAULT_LINK_WINDOW, HostMatch::Exact);
-        l.push(detection("source", "WORKSTATION5", "workstation6", "", t, 1));
-        l.push(detection("target", "WORKSTATION6.theshire.local", "", "", t, 2));
+        l.push(detection(
+            "source",
+            "WORKSTATION5",
+            "workstation6",
+            "",
+            t,
+            1,
+        ));
+        l.push(detection(
+            "target",
+            "WORKSTATION6.theshire.local",
+            "",
+            "",
+            t,
+            2,
+        ));
         assert_eq!(l.edges().count(), 0);
     }
 
@@ -455,7 +514,14 @@ mod tests {
         let mut l = Linker::new(DEFAULT_LINK_WINDOW, HostMatch::Short);
         l.learn_address("WORKSTATION5.theshire.local", "172.18.39.5");
         l.push(detection("target", "WORKSTATION6", "", "172.18.39.5", t, 2));
-        l.push(detection("source", "WORKSTATION5", "WORKSTATION6", "", t, 1));
+        l.push(detection(
+            "source",
+            "WORKSTATION5",
+            "WORKSTATION6",
+            "",
+            t,
+            1,
+        ));
         l.finish();
         let edge = l.edges().next().expect("an edge");
         assert_eq!(edge.how.iter().copied().collect::<Vec<_>>(), ["by address"]);
@@ -469,7 +535,16 @@ mod tests {
         local.fields[0].1 = Value::Empty;
         assert_eq!(l.push(local).len(), 1);
         for i in 0..MAX_HELD {
-            assert!(l.push(detection("source", "WS5", &format!("h{i}"), "", t, i as u64)).is_empty());
+            assert!(l
+                .push(detection(
+                    "source",
+                    "WS5",
+                    &format!("h{i}"),
+                    "",
+                    t,
+                    i as u64
+                ))
+                .is_empty());
         }
         let out = l.push(detection("source", "WS5", "last", "", t, 0));
         assert_eq!(out.len(), 1);
