@@ -248,7 +248,13 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
         "why           {}",
         why(&reason, host, normalized.as_deref(), event.dest)
     );
-    if analysis.is_detection() {
+    if let Some(kind) = analysis.kind() {
+        let _ = writeln!(
+            out,
+            "detection     {} ({} side)",
+            kind.name(),
+            kind.side().as_str()
+        );
         let _ = writeln!(out, "risk score    {}", analysis.risk_score);
         let _ = writeln!(out, "risk message  {}", analysis.risk_message);
     }
@@ -279,7 +285,10 @@ mod tests {
         assert!(text.contains(r#"(written /cr"ea"te)"#), "{text}");
         assert!(text.contains("value of /tr"), "{text}");
         assert!(
-            text.contains("verdict       DETECTION (remote_create)"),
+            text.contains("verdict       DETECTION (remote_create)")
+                && text.contains(
+                    "detection     Schtasks scheduling job on remote system (source side)"
+                ),
             "{text}"
         );
         assert!(text.contains("dash_prefix, quote_insertion"), "{text}");
