@@ -32,6 +32,7 @@
 
 use std::borrow::Cow;
 
+use crate::detection::task::{ShareAccess, TaskEvent, TaskEventId};
 use crate::detection::{basename, ProcessEvent};
 
 /// A field of the CIM `Endpoint.Processes` dataset that the detection reads.
@@ -967,6 +968,45 @@ impl TargetPlan {
         self.columns.iter().flatten().copied()
     }
 
+    /// One record as a 4698/4702 ([`TaskEvent`]); `dest` and `user` come from the
+    /// record's [`FieldPlan`].
+    pub fn task_event<'a, F>(
+        &self,
+        id: TaskEventId,
+        dest: &'a str,
+        user: &'a str,
+        get: F,
+    ) -> TaskEvent<'a>
+    where
+        F: Fn(usize) -> Option<&'a str> + Copy,
+    {
+        TaskEvent {
+            id,
+            dest,
+            user,
+            logon_id: self.get(TargetField::SubjectLogonId, get),
+            task_name: self.get(TargetField::TaskName, get),
+            task_content: self.get(TargetField::TaskContent, get),
+            rpc_call_client_locality: self.get(TargetField::RpcCallClientLocality, get),
+            client_process_id: self.get(TargetField::ClientProcessId, get),
+        }
+    }
+
+    /// One record as a 5145 ([`ShareAccess`]).
+    pub fn share_access<'a, F>(&self, dest: &'a str, user: &'a str, get: F) -> ShareAccess<'a>
+    where
+        F: Fn(usize) -> Option<&'a str> + Copy,
+    {
+        ShareAccess {
+            dest,
+            user,
+            share_name: self.get(TargetField::ShareName, get),
+            relative_target_name: self.get(TargetField::RelativeTargetName, get),
+            access_list: self.get(TargetField::AccessList, get),
+            ip_address: self.get(TargetField::IpAddress, get),
+        }
+    }
+
     /// The first non-empty value of `field` in one record (empty when none).
     pub fn get<'a, F>(&self, field: TargetField, get: F) -> &'a str
     where
@@ -989,7 +1029,10 @@ impl TargetPlan {
 /// assert!(!schtasksremote::cim::is_target_event_id(b"4688"));
 /// ```
 pub fn is_target_event_id(value: &[u8]) -> bool {
-    matches!(value.trim_ascii(), b"4698" | b"4702" | b"4624" | b"5145")
+    let id = |v: &[u8]| matches!(v, b"4698" | b"4702" | b"4624" | b"5145");
+    // The classification trims Unicode blanks too; only non-ASCII bytes can hold them.
+    id(value.trim_ascii())
+        || (!value.is_ascii() && std::str::from_utf8(value).is_ok_and(|s| id(s.trim().as_bytes())))
 }
 
 #[cfg(test)]
@@ -1143,6 +1186,38 @@ mod tests {
             EventKind::Other
         );
         assert!(!EventKind::ProcessCreation.is_target_side());
+    }
+
+    /// The search command's byte-level pretest for target rows must pass every event
+    /// ID that the classification makes a target-side kind (else a task event would be
+    /// dropped unjudged), whatever blanks surround it.
+    #[test]
+    fn target_event_id_pretest_never_drops_a_row_the_classification_keeps() {
+        let plan = FieldPlan::from_names(["EventCode", "LogName"]);
+        for id in [
+            "4698",
+            " 4702",
+            "4624 ",
+            "\t5145",
+            "4688",
+            "1",
+            "46980",
+            "",
+            "0x1262",
+            "４６９８",
+            "\u{3000}4698\u{a0}",
+        ] {
+            let id = id.replace("\\t", "\t");
+            let kind = plan.event_kind(|i| [id.as_str(), "Security"].get(i).copied());
+            if kind.is_target_side() {
+                assert!(
+                    is_target_event_id(id.as_bytes()),
+                    "{id:?} is {kind:?} but rejected"
+                );
+            } else {
+                assert!(!is_target_event_id(id.as_bytes()), "{id:?}");
+            }
+        }
     }
 
     #[test]

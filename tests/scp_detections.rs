@@ -8,8 +8,8 @@
 mod scp_support;
 
 use csv::ByteRecord;
-use schtasksremote::cim::{CimField, EventField, FieldPlan, TargetField, TargetPlan};
-use schtasksremote::detection::task::{analyze_task, TaskEvent, TaskEventId};
+use schtasksremote::cim::{CimField, EventField, FieldPlan, TargetPlan};
+use schtasksremote::detection::task::{analyze_task, TaskEventId};
 use schtasksremote::detection::{analyze, Analysis, DetectorConfig, FieldValue, OUTPUT_FIELDS};
 use scp_support::*;
 
@@ -45,20 +45,9 @@ fn expected(body: &[u8]) -> Vec<Option<Vec<(String, String)>>> {
             let event = plan.map(get);
             let config = DetectorConfig::default();
             let task = |id: TaskEventId| -> Analysis {
-                let field = |f| target.get(f, get);
-                analyze_task(
-                    &TaskEvent {
-                        id,
-                        dest: event.get(CimField::Dest),
-                        user: event.get(CimField::User),
-                        logon_id: field(TargetField::SubjectLogonId),
-                        task_name: field(TargetField::TaskName),
-                        task_content: field(TargetField::TaskContent),
-                        rpc_call_client_locality: field(TargetField::RpcCallClientLocality),
-                        client_process_id: field(TargetField::ClientProcessId),
-                    },
-                    &config,
-                )
+                let dest = event.get(CimField::Dest);
+                let user = event.get(CimField::User);
+                analyze_task(&target.task_event(id, dest, user, get), &config)
             };
             let analysis = analyze(&event.as_event(), &config).or_else(|| {
                 plan.event_field(EventField::EventId, get)

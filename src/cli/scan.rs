@@ -91,7 +91,7 @@ pub struct ScanArgs {
     /// The remote schtasks operations that are detections: a comma list of create,
     /// change and run, or all (the default; the search command's default is create,
     /// ESCU's rule). Each has its own detection_name; create is always on.
-    #[arg(long, value_name = "LIST", default_value = "all", value_parser = parse_operations)]
+    #[arg(long, value_name = "LIST", default_value = "all")]
     pub operations: Operations,
     /// A source-side detection (schtasks on A with /s B) and a target-side one (a task
     /// registered on B) at most this many seconds apart are linked: each lists the
@@ -120,13 +120,6 @@ pub enum LinkHosts {
     Short,
     /// The whole name, any case.
     Exact,
-}
-
-/// `--operations`: the search command's `operations=` grammar.
-fn parse_operations(value: &str) -> Result<Operations, String> {
-    Operations::parse(value).map_err(|word| {
-        format!("{word:?} is not an operation: give a comma list of create, change and run, or all")
-    })
 }
 
 /// `--max-archive-bytes`: a whole number of bytes, optionally with a binary unit

@@ -21,12 +21,9 @@ use std::io::{self, Write};
 use csv::ByteRecord;
 
 use crate::cim::{
-    is_target_event_id, CimField, EventField, EventKind, FieldPlan, Missing, Source, TargetField,
-    TargetPlan,
+    is_target_event_id, CimField, EventField, EventKind, FieldPlan, Missing, Source, TargetPlan,
 };
-use crate::detection::task::{
-    analyze_share_access, analyze_task, ShareAccess, TaskEvent, TaskEventId,
-};
+use crate::detection::task::{analyze_share_access, analyze_task, TaskEventId};
 use crate::detection::{analyze, Analysis, DetectorConfig, FieldValue, OUTPUT_FIELDS};
 use crate::protocol::body::{mv_decode, mv_encode, write_field, BodyError, BodyReader};
 use crate::protocol::metadata::Level;
@@ -675,33 +672,14 @@ fn judge_target(
     let kind = plan.event_kind(get);
     let mapped = plan.map(get);
     let id = String::from_utf8_lossy(id);
-    let dest = mapped.get(CimField::Dest);
-    let user = mapped.get(CimField::User);
-    let field = |f: TargetField| target.get(f, get);
+    let (dest, user) = (mapped.get(CimField::Dest), mapped.get(CimField::User));
     match kind {
         EventKind::TaskRegistered => {
-            let event = TaskEvent {
-                id: TaskEventId::from_event_id(&id)?,
-                dest,
-                user,
-                logon_id: field(TargetField::SubjectLogonId),
-                task_name: field(TargetField::TaskName),
-                task_content: field(TargetField::TaskContent),
-                rpc_call_client_locality: field(TargetField::RpcCallClientLocality),
-                client_process_id: field(TargetField::ClientProcessId),
-            };
+            let event = target.task_event(TaskEventId::from_event_id(&id)?, dest, user, get);
             Some(analyze_task(&event, config))
         }
         EventKind::ShareAccess => {
-            let event = ShareAccess {
-                dest,
-                user,
-                share_name: field(TargetField::ShareName),
-                relative_target_name: field(TargetField::RelativeTargetName),
-                access_list: field(TargetField::AccessList),
-                ip_address: field(TargetField::IpAddress),
-            };
-            analyze_share_access(&event, config)
+            analyze_share_access(&target.share_access(dest, user, get), config)
         }
         _ => None,
     }

@@ -70,6 +70,20 @@ pub struct DetectorConfig {
     pub operations: Operations,
 }
 
+/// A word of an operation list that is not an operation ([`Operations::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an operation: give a comma list of create, change and run, or all")]
+pub struct UnknownOperation(pub String);
+
+/// The command line's `--operations`: [`Operations::parse`] with a typed error.
+impl std::str::FromStr for Operations {
+    type Err = UnknownOperation;
+
+    fn from_str(value: &str) -> Result<Operations, UnknownOperation> {
+        Operations::parse(value).map_err(UnknownOperation)
+    }
+}
+
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {

@@ -101,7 +101,13 @@ fn key(host: &str, logon_id: &str) -> Key {
 pub struct Correlator<T> {
     logons: HashMap<Key, OwnedLogon>,
     logon_order: VecDeque<Key>,
-    waiting: VecDeque<(Key, OwnedTask, T)>,
+    /// Waiting task events, oldest first (`None` once a logon took it); the front one is
+    /// number `first_seq`.
+    waiting: VecDeque<Option<(Key, OwnedTask, T)>>,
+    first_seq: u64,
+    /// The numbers of the waiting events by key, so that a logon (a log may hold
+    /// millions) finds its events in constant time, not by a walk over the waiting ones.
+    by_key: HashMap<Key, Vec<u64>>,
     /// Logons forgotten and task events given up because a bound was reached.
     pub overflowed: u64,
 }
@@ -112,6 +118,8 @@ impl<T> Default for Correlator<T> {
             logons: HashMap::new(),
             logon_order: VecDeque::new(),
             waiting: VecDeque::new(),
+            first_seq: 0,
+            by_key: HashMap::new(),
             overflowed: 0,
         }
     }
@@ -128,18 +136,17 @@ impl<T> Correlator<T> {
     ) -> Vec<Paired<T>> {
         let k = key(host, target_logon_id);
         let mut done = Vec::new();
-        let mut i = 0;
-        while i < self.waiting.len() {
-            if self.waiting.get(i).is_some_and(|(wk, _, _)| *wk == k) {
-                if let Some((_, task, payload)) = self.waiting.remove(i) {
-                    done.push(Paired {
-                        task,
-                        payload,
-                        logon: Some(logon.clone()),
-                    });
-                }
-            } else {
-                i += 1;
+        for seq in self.by_key.remove(&k).unwrap_or_default() {
+            let slot = seq
+                .checked_sub(self.first_seq)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.waiting.get_mut(i));
+            if let Some((_, task, payload)) = slot.and_then(Option::take) {
+                done.push(Paired {
+                    task,
+                    payload,
+                    logon: Some(logon.clone()),
+                });
             }
         }
         if self.logons.insert(k.clone(), logon).is_none() {
@@ -167,10 +174,21 @@ impl<T> Correlator<T> {
                 logon,
             }];
         }
-        self.waiting.push_back((k, task, payload));
+        let seq = self.first_seq + self.waiting.len() as u64;
+        self.by_key.entry(k.clone()).or_default().push(seq);
+        self.waiting.push_back(Some((k, task, payload)));
         let mut out = Vec::new();
         while self.waiting.len() > MAX_WAITING {
-            if let Some((_, task, payload)) = self.waiting.pop_front() {
+            let front = self.waiting.pop_front().flatten();
+            let seq = self.first_seq;
+            self.first_seq += 1;
+            if let Some((k, task, payload)) = front {
+                if let Some(seqs) = self.by_key.get_mut(&k) {
+                    seqs.retain(|s| *s != seq);
+                    if seqs.is_empty() {
+                        self.by_key.remove(&k);
+                    }
+                }
                 self.overflowed += 1;
                 out.push(Paired {
                     task,
@@ -186,8 +204,11 @@ impl<T> Correlator<T> {
     pub fn finish(&mut self) -> Vec<Paired<T>> {
         self.logons.clear();
         self.logon_order.clear();
+        self.by_key.clear();
+        self.first_seq += self.waiting.len() as u64;
         self.waiting
             .drain(..)
+            .flatten()
             .map(|(_, task, payload)| Paired {
                 task,
                 payload,

@@ -60,8 +60,7 @@ pub use xml::MAX_RECORD;
 
 use crate::cim::{CimField, EventField, EventKind, FieldPlan, Missing, TargetField, TargetPlan};
 use crate::detection::task::{
-    analyze_network_logon_task, analyze_share_access, analyze_task, ShareAccess, TaskEvent,
-    TaskEventId,
+    analyze_network_logon_task, analyze_share_access, analyze_task, TaskEventId,
 };
 use crate::detection::{self, Analysis, DetectorConfig, FieldValue};
 use correlate::{Correlator, OwnedLogon, OwnedTask, Paired};
@@ -958,16 +957,7 @@ impl<'a> SourceScan<'a> {
                 let Some(id) = TaskEventId::from_event_id(&sighting.event_id) else {
                     return;
                 };
-                let task = OwnedTask::new(&TaskEvent {
-                    id,
-                    dest,
-                    user,
-                    logon_id: field(TargetField::SubjectLogonId),
-                    task_name: field(TargetField::TaskName),
-                    task_content: field(TargetField::TaskContent),
-                    rpc_call_client_locality: field(TargetField::RpcCallClientLocality),
-                    client_process_id: field(TargetField::ClientProcessId),
-                });
+                let task = OwnedTask::new(&target.task_event(id, dest, user, get));
                 self.correlator.task(task, sighting)
             }
             EventKind::Logon if field(TargetField::LogonType).trim() == "3" => {
@@ -979,14 +969,7 @@ impl<'a> SourceScan<'a> {
                     .logon(dest, field(TargetField::TargetLogonId), logon)
             }
             EventKind::ShareAccess => {
-                let event = ShareAccess {
-                    dest,
-                    user,
-                    share_name: field(TargetField::ShareName),
-                    relative_target_name: field(TargetField::RelativeTargetName),
-                    access_list: field(TargetField::AccessList),
-                    ip_address: field(TargetField::IpAddress),
-                };
+                let event = target.share_access(dest, user, get);
                 if let Some(analysis) = analyze_share_access(&event, &self.options.config) {
                     let detection = Detection::target(sighting, dest, user, &analysis);
                     self.emit(detection, true);
