@@ -948,19 +948,23 @@ impl<'a> SourceScan<'a> {
         record: u64,
     ) {
         let get = |i| fields.value(i);
+        let field = |f| target.get(f, get);
+        // Most logons are not network logons: they cost no mapping and no copy.
+        if kind == EventKind::Logon && field(TargetField::LogonType).trim() != "3" {
+            return;
+        }
         let mapped = plan.map(get);
         let (dest, user) = (mapped.get(CimField::Dest), mapped.get(CimField::User));
-        let field = |f| target.get(f, get);
-        let sighting = sighting(&self.stats.name, plan, fields, record);
         let paired = match kind {
             EventKind::TaskRegistered => {
+                let sighting = sighting(&self.stats.name, plan, fields, record);
                 let Some(id) = TaskEventId::from_event_id(&sighting.event_id) else {
                     return;
                 };
                 let task = OwnedTask::new(&target.task_event(id, dest, user, get));
                 self.correlator.task(task, sighting)
             }
-            EventKind::Logon if field(TargetField::LogonType).trim() == "3" => {
+            EventKind::Logon => {
                 let logon = OwnedLogon {
                     ip_address: field(TargetField::IpAddress).to_owned(),
                     workstation: field(TargetField::WorkstationName).to_owned(),
@@ -971,6 +975,7 @@ impl<'a> SourceScan<'a> {
             EventKind::ShareAccess => {
                 let event = target.share_access(dest, user, get);
                 if let Some(analysis) = analyze_share_access(&event, &self.options.config) {
+                    let sighting = sighting(&self.stats.name, plan, fields, record);
                     let detection = Detection::target(sighting, dest, user, &analysis);
                     self.emit(detection, true);
                 }
