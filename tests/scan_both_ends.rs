@@ -174,3 +174,71 @@ fn linking_and_operations_are_options() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("\"query\" is not an operation"));
 }
+
+/// A Security 4624 as Splunk_TA_windows indexes it with `renderXml = false` (the layout
+/// of Microsoft's "4624(S): An account was successfully logged on", values from the
+/// OTRF schtask_create logon on WORKSTATION6).
+fn classic_4624(address: &str) -> String {
+    format!(
+        "12/19/2020 07:00:22 AM\r\nLogName=Security\r\nEventCode=4624\r\n\
+         ComputerName=WORKSTATION6.theshire.local\r\n\
+         SourceName=Microsoft Windows security auditing.\r\n\
+         Message=An account was successfully logged on.\r\n\r\n\
+         Subject:\r\n\tSecurity ID:\t\tS-1-0-0\r\n\tAccount Name:\t\t-\r\n\
+         \tAccount Domain:\t\t-\r\n\tLogon ID:\t\t0x0\r\n\r\n\
+         Logon Information:\r\n\tLogon Type:\t\t3\r\n\tRestricted Admin Mode:\t-\r\n\r\n\
+         New Logon:\r\n\tSecurity ID:\t\tS-1-5-21-3786818125-2382361537-3207726629-1104\r\n\
+         \tAccount Name:\t\tpgustavo\r\n\tAccount Domain:\t\tTHESHIRE.LOCAL\r\n\
+         \tLogon ID:\t\t0xEAD4335\r\n\tLinked Logon ID:\t\t0x0\r\n\r\n\
+         Network Information:\r\n\tWorkstation Name:\t-\r\n\
+         \tSource Network Address:\t{address}\r\n\tSource Port:\t\t56588\r\n"
+    )
+}
+
+/// The same registration's 4698 in classic text: its message carries `ClientProcessId`
+/// but no `RpcCallClientLocality`, so only the network logon can tell it was remote.
+const CLASSIC_4698: &str = "12/19/2020 07:00:22 AM\r\nLogName=Security\r\nEventCode=4698\r\n\
+ComputerName=WORKSTATION6.theshire.local\r\nSourceName=Microsoft Windows security auditing.\r\n\
+Message=A scheduled task was created.\r\n\r\nSubject:\r\n\
+\tSecurity ID:\t\tS-1-5-21-3786818125-2382361537-3207726629-1104\r\n\
+\tAccount Name:\t\tpgustavo\r\n\tAccount Domain:\t\tTHESHIRE\r\n\tLogon ID:\t\t0xEAD4335\r\n\r\n\
+Task Information:\r\n\tTask Name: \t\t\\EventCacheManager\r\n\
+\tTask Content: \t\t<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n\
+<Task version=\"1.2\" xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\r\n\
+  <Actions Context=\"Author\">\r\n    <Exec>\r\n\
+      <Command>C:\\Windows\\system32\\cmd.exe</Command>\r\n    </Exec>\r\n  </Actions>\r\n\
+</Task>\r\n\r\nOther Information:\r\n\tProcessCreationTime: \t\t0\r\n\
+\tClientProcessId: \t\t\t0\r\n\tParentProcessId: \t\t\t0\r\n\tFQDN: \t\t0\r\n";
+
+/// The correlated rule in `scan` (older Windows, or classic events): a task registered
+/// in a network logon from another machine is a detection; from the loopback address
+/// it is not.
+#[test]
+fn a_classic_task_event_registered_in_a_network_logon_is_a_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    for (address, expected) in [("172.18.39.5", 1), ("::1", 0)] {
+        let path = dir.path().join("security.log");
+        std::fs::write(&path, format!("{}{CLASSIC_4698}", classic_4624(address))).unwrap();
+        let out = scan_cli(
+            &[OsStr::new("--format"), OsStr::new("json"), path.as_os_str()],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let objects: Vec<Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(objects.len(), expected, "{address}: {objects:#?}");
+        if let Some(o) = objects.first() {
+            assert_eq!(
+                s(o, "detection_name"),
+                "Scheduled Task Registered in a Network Logon"
+            );
+            assert_eq!(s(o, "detection_reason"), "network_logon_task");
+            assert_eq!(s(o, "src"), address);
+            assert_eq!(s(o, "user"), r"THESHIRE\pgustavo");
+            assert_eq!(s(o, "task_action"), r"C:\Windows\system32\cmd.exe");
+            assert_eq!(o["event_id"], 4698);
+        }
+    }
+}

@@ -33,10 +33,13 @@ file), EVTX, JSON lines (NXLog, winlogbeat / ECS, OTRF Security-Datasets, Defend
 Endpoint streaming API, CrowdStrike FDR), CSV with CIM or raw field names (Splunk exports, \
 Defender Advanced Hunting), classic WinEventLog text (renderXml=false); UTF-8 or UTF-16 \
 (with or without a BOM); inside .gz, .zip, .tar or .tar.gz. Folders are walked like `find -type f` (files that are not event data, \
-FIFOs, sockets, devices and symbolic links are skipped and counted; --follow follows links). Only process creations are judged: Sysmon 1, Security 4688, CrowdStrike \
+FIFOs, sockets, devices and symbolic links are skipped and counted; --follow follows links). Process creations are judged (the source side): Sysmon 1, Security 4688, CrowdStrike \
 ProcessRollup2 / SyntheticProcessRollup2, Defender ProcessCreated, ECS process start, and \
 rows without an event type that name a process. A process creation without a command \
-line or any image name is counted as not judged and named in the summary.
+line or any image name is counted as not judged and named in the summary. So are \
+Security 4698/4702 (a task registered by a remote RPC caller, or in a network logon: \
+4624 type 3 in the same source) and 5145 (the atsvc pipe) on the target side; the two \
+ends of one movement are linked (--link-window) and the summary prints each edge.
 
 Exit status:
   0  the scan ran (whether or not anything was found)
