@@ -32,6 +32,7 @@
 
 use std::borrow::Cow;
 
+use crate::detection::task::{ShareAccess, TaskEvent, TaskEventId};
 use crate::detection::{basename, ProcessEvent};
 
 /// A field of the CIM `Endpoint.Processes` dataset that the detection reads.
@@ -387,6 +388,23 @@ pub enum EventKind {
     /// No event type at all (a CSV export of `Endpoint.Processes`): a process creation
     /// when it carries process fields ([`FieldPlan::has_process_fields`]).
     Untyped,
+    /// Security 4698 or 4702: a scheduled task created or updated (the target side,
+    /// issue 13; read through [`TargetPlan`]).
+    TaskRegistered,
+    /// Security 4624: a logon (the target side reads logon type 3 only).
+    Logon,
+    /// Security 5145: a network share object access check.
+    ShareAccess,
+}
+
+impl EventKind {
+    /// Whether the target side reads this kind ([`TargetPlan`]).
+    pub fn is_target_side(self) -> bool {
+        matches!(
+            self,
+            EventKind::TaskRegistered | EventKind::Logon | EventKind::ShareAccess
+        )
+    }
 }
 
 /// Classifies an event from its event-type fields. `first(field)` is the field's first
@@ -419,9 +437,19 @@ pub fn classify_event<'a>(
     // The Windows event ID first: most records have one, and no rendering that has
     // `event_simpleName` or `ActionType` also has one.
     if let Some(eid) = first(EventField::EventId) {
+        let security = |yes: EventKind| {
+            if says(EventField::Provider, "security").unwrap_or(true) {
+                yes
+            } else {
+                EventKind::Other
+            }
+        };
         let word = match eid.trim() {
             "1" => "sysmon",
             "4688" => "security",
+            "4698" | "4702" => return security(EventKind::TaskRegistered),
+            "4624" => return security(EventKind::Logon),
+            "5145" => return security(EventKind::ShareAccess),
             _ => return EventKind::Other,
         };
         return kind(says(EventField::Provider, word).unwrap_or(true));
@@ -528,6 +556,11 @@ impl FieldPlan {
         self.event_fields[field.index()]
             .iter()
             .find_map(|&i| get(i))
+    }
+
+    /// The columns that carry an event-type field, best first.
+    pub fn event_field_columns(&self, field: EventField) -> &[usize] {
+        &self.event_fields[field.index()]
     }
 
     /// Classifies one record ([`classify_event`]) from the columns this plan found;
@@ -769,6 +802,239 @@ impl<'a> MappedEvent<'a> {
     }
 }
 
+/// A field of the target-side events (Security 4698, 4702, 4624, 5145) that the
+/// detection reads, beside `dest` and `user` (which come from [`FieldPlan`]).
+///
+/// | field | raw `XmlWinEventLog:Security` `<Data Name=>` | classic WinEventLog (Splunk_TA_windows) |
+/// |---|---|---|
+/// | `SubjectLogonId` | `SubjectLogonId` | first `Logon_ID` |
+/// | `TaskName` | `TaskName` | `Task_Name` |
+/// | `TaskContent` | `TaskContent` (4698), `TaskContentNew` (4702) | `Task_Content`, `Task_New_Content` (multi-line, see `replay::classic`) |
+/// | `RpcCallClientLocality` | `RpcCallClientLocality` | — (not in the message) |
+/// | `ClientProcessId` | `ClientProcessId` | `ClientProcessId` |
+/// | `TargetLogonId` | `TargetLogonId` | last `Logon_ID` (the New Logon section's) |
+/// | `LogonType` | `LogonType` | `Logon_Type` |
+/// | `IpAddress` | `IpAddress` | `Source_Network_Address` |
+/// | `WorkstationName` | `WorkstationName` | `Workstation_Name` |
+/// | `ShareName` | `ShareName` | `Share_Name` |
+/// | `RelativeTargetName` | `RelativeTargetName` | `Relative_Target_Name` |
+/// | `AccessList` | `AccessList` | `Accesses` |
+///
+/// Sources: Microsoft's event documentation for 4698, 4702, 4624 and 5145 (the
+/// `<EventData>` schema), and the field extractions of Splunk_TA_windows for classic
+/// events (label with spaces turned into `_`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetField {
+    SubjectLogonId,
+    TaskName,
+    TaskContent,
+    RpcCallClientLocality,
+    ClientProcessId,
+    TargetLogonId,
+    LogonType,
+    IpAddress,
+    WorkstationName,
+    ShareName,
+    RelativeTargetName,
+    AccessList,
+}
+
+/// Which copy of a repeated name a candidate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Occurrence {
+    First,
+    Last,
+}
+
+impl TargetField {
+    const ALL: [TargetField; 12] = [
+        TargetField::SubjectLogonId,
+        TargetField::TaskName,
+        TargetField::TaskContent,
+        TargetField::RpcCallClientLocality,
+        TargetField::ClientProcessId,
+        TargetField::TargetLogonId,
+        TargetField::LogonType,
+        TargetField::IpAddress,
+        TargetField::WorkstationName,
+        TargetField::ShareName,
+        TargetField::RelativeTargetName,
+        TargetField::AccessList,
+    ];
+
+    /// Candidate names, best first (the table in [`TargetField`]'s doc).
+    fn candidates(self) -> &'static [(Name, Occurrence)] {
+        use Name::Leaf;
+        use Occurrence::{First, Last};
+        match self {
+            TargetField::SubjectLogonId => {
+                &[(Leaf("SubjectLogonId"), First), (Leaf("Logon_ID"), First)]
+            }
+            TargetField::TaskName => &[(Leaf("TaskName"), First), (Leaf("Task_Name"), First)],
+            TargetField::TaskContent => &[
+                (Leaf("TaskContent"), First),
+                (Leaf("TaskContentNew"), First),
+                (Leaf("Task_Content"), First),
+                (Leaf("Task_New_Content"), First),
+            ],
+            TargetField::RpcCallClientLocality => &[(Leaf("RpcCallClientLocality"), First)],
+            TargetField::ClientProcessId => &[(Leaf("ClientProcessId"), First)],
+            TargetField::TargetLogonId => {
+                &[(Leaf("TargetLogonId"), First), (Leaf("Logon_ID"), Last)]
+            }
+            TargetField::LogonType => &[(Leaf("LogonType"), First), (Leaf("Logon_Type"), First)],
+            TargetField::IpAddress => &[
+                (Leaf("IpAddress"), First),
+                (Leaf("Source_Network_Address"), First),
+                (Leaf("Source_Address"), First),
+            ],
+            TargetField::WorkstationName => &[
+                (Leaf("WorkstationName"), First),
+                (Leaf("Workstation_Name"), First),
+            ],
+            TargetField::ShareName => &[(Leaf("ShareName"), First), (Leaf("Share_Name"), First)],
+            TargetField::RelativeTargetName => &[
+                (Leaf("RelativeTargetName"), First),
+                (Leaf("Relative_Target_Name"), First),
+            ],
+            TargetField::AccessList => &[(Leaf("AccessList"), First), (Leaf("Accesses"), First)],
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// For each [`TargetField`], the columns to read, best first; with the [`FieldPlan`]
+/// for `dest`, `user` and the event ID. Built once per set of field names, like
+/// [`FieldPlan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetPlan {
+    columns: [Vec<usize>; 12],
+}
+
+impl TargetPlan {
+    /// Plans the target-side fields for records whose field names are `names`.
+    ///
+    /// ```
+    /// use schtasksremote::cim::{TargetField, TargetPlan};
+    /// let plan = TargetPlan::from_names(["Logon_ID", "Task_Name", "Logon_ID"]);
+    /// let row = ["0x1", r"\T", "0x2"];
+    /// let get = |i: usize| row.get(i).copied();
+    /// assert_eq!(plan.get(TargetField::SubjectLogonId, get), "0x1");
+    /// assert_eq!(plan.get(TargetField::TargetLogonId, get), "0x2");
+    /// assert!(plan.has_target_fields());
+    /// ```
+    pub fn from_names<'n, I>(names: I) -> TargetPlan
+    where
+        I: IntoIterator<Item = &'n str>,
+    {
+        let names: Vec<&str> = names.into_iter().collect();
+        let mut plan = TargetPlan::default();
+        for field in TargetField::ALL {
+            let mut columns = Vec::new();
+            for (wanted, copy) in field.candidates() {
+                let mut found = names.iter().enumerate().filter(|(_, n)| wanted.matches(n));
+                let column = match copy {
+                    Occurrence::First => found.next(),
+                    Occurrence::Last => found.next_back(),
+                };
+                if let Some((i, _)) = column {
+                    columns.push(i);
+                }
+            }
+            plan.columns[field.index()] = columns;
+        }
+        plan
+    }
+
+    /// Whether the records can be task, logon or share events at all (any task name,
+    /// task content, target logon ID or share name column): without one, no row is
+    /// judged on the target side, and the search command's reject path is unchanged.
+    pub fn has_target_fields(&self) -> bool {
+        [
+            TargetField::TaskName,
+            TargetField::TaskContent,
+            TargetField::TargetLogonId,
+            TargetField::RelativeTargetName,
+        ]
+        .into_iter()
+        .any(|f| !self.columns[f.index()].is_empty())
+    }
+
+    /// Every column the plan may read.
+    pub fn columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.columns.iter().flatten().copied()
+    }
+
+    /// One record as a 4698/4702 ([`TaskEvent`]); `dest` and `user` come from the
+    /// record's [`FieldPlan`].
+    pub fn task_event<'a, F>(
+        &self,
+        id: TaskEventId,
+        dest: &'a str,
+        user: &'a str,
+        get: F,
+    ) -> TaskEvent<'a>
+    where
+        F: Fn(usize) -> Option<&'a str> + Copy,
+    {
+        TaskEvent {
+            id,
+            dest,
+            user,
+            logon_id: self.get(TargetField::SubjectLogonId, get),
+            task_name: self.get(TargetField::TaskName, get),
+            task_content: self.get(TargetField::TaskContent, get),
+            rpc_call_client_locality: self.get(TargetField::RpcCallClientLocality, get),
+            client_process_id: self.get(TargetField::ClientProcessId, get),
+        }
+    }
+
+    /// One record as a 5145 ([`ShareAccess`]).
+    pub fn share_access<'a, F>(&self, dest: &'a str, user: &'a str, get: F) -> ShareAccess<'a>
+    where
+        F: Fn(usize) -> Option<&'a str> + Copy,
+    {
+        ShareAccess {
+            dest,
+            user,
+            share_name: self.get(TargetField::ShareName, get),
+            relative_target_name: self.get(TargetField::RelativeTargetName, get),
+            access_list: self.get(TargetField::AccessList, get),
+            ip_address: self.get(TargetField::IpAddress, get),
+        }
+    }
+
+    /// The first non-empty value of `field` in one record (empty when none).
+    pub fn get<'a, F>(&self, field: TargetField, get: F) -> &'a str
+    where
+        F: Fn(usize) -> Option<&'a str>,
+    {
+        self.columns[field.index()]
+            .iter()
+            .filter_map(|&i| get(i))
+            .find(|v| !v.trim().is_empty())
+            .unwrap_or("")
+    }
+}
+
+/// Whether a record's event-ID bytes are one the target side reads (4698, 4702, 4624,
+/// 5145; blanks ignored): the byte-level test the search command runs before any
+/// mapping on inputs with target-side columns.
+///
+/// ```
+/// assert!(schtasksremote::cim::is_target_event_id(b" 4698"));
+/// assert!(!schtasksremote::cim::is_target_event_id(b"4688"));
+/// ```
+pub fn is_target_event_id(value: &[u8]) -> bool {
+    let id = |v: &[u8]| matches!(v, b"4698" | b"4702" | b"4624" | b"5145");
+    // The classification trims Unicode blanks too; only non-ASCII bytes can hold them.
+    id(value.trim_ascii())
+        || (!value.is_ascii() && std::str::from_utf8(value).is_ok_and(|s| id(s.trim().as_bytes())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -898,6 +1164,86 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Issue 13: the target-side events are told apart by event ID (Security only).
+    #[test]
+    fn task_logon_and_share_events_are_target_side_kinds() {
+        let plan = FieldPlan::from_names(["EventID", "Channel"]);
+        for (eid, kind) in [
+            ("4698", EventKind::TaskRegistered),
+            ("4702", EventKind::TaskRegistered),
+            ("4624", EventKind::Logon),
+            ("5145", EventKind::ShareAccess),
+        ] {
+            assert_eq!(plan.event_kind(|i| [eid, "Security"].get(i).copied()), kind);
+            assert!(kind.is_target_side());
+        }
+        assert_eq!(
+            plan.event_kind(|i| ["4698", "Microsoft-Windows-Sysmon/Operational"]
+                .get(i)
+                .copied()),
+            EventKind::Other
+        );
+        assert!(!EventKind::ProcessCreation.is_target_side());
+    }
+
+    /// The search command's byte-level pretest for target rows must pass every event
+    /// ID that the classification makes a target-side kind (else a task event would be
+    /// dropped unjudged), whatever blanks surround it.
+    #[test]
+    fn target_event_id_pretest_never_drops_a_row_the_classification_keeps() {
+        let plan = FieldPlan::from_names(["EventCode", "LogName"]);
+        for id in [
+            "4698",
+            " 4702",
+            "4624 ",
+            "\t5145",
+            "4688",
+            "1",
+            "46980",
+            "",
+            "0x1262",
+            "４６９８",
+            "\u{3000}4698\u{a0}",
+        ] {
+            let id = id.replace("\\t", "\t");
+            let kind = plan.event_kind(|i| [id.as_str(), "Security"].get(i).copied());
+            if kind.is_target_side() {
+                assert!(
+                    is_target_event_id(id.as_bytes()),
+                    "{id:?} is {kind:?} but rejected"
+                );
+            } else {
+                assert!(!is_target_event_id(id.as_bytes()), "{id:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn raw_and_classic_task_names_map_to_the_same_target_fields() {
+        let raw = TargetPlan::from_names([
+            "SubjectLogonId",
+            "TaskName",
+            "TaskContentNew",
+            "ClientProcessId",
+        ]);
+        let classic = TargetPlan::from_names([
+            "Logon_ID",
+            "Task_Name",
+            "Task_New_Content",
+            "ClientProcessId",
+        ]);
+        let row = ["0x1", r"\T", "<Task/>", "0"];
+        for plan in [raw, classic] {
+            let get = |i: usize| row.get(i).copied();
+            assert_eq!(plan.get(TargetField::SubjectLogonId, get), "0x1");
+            assert_eq!(plan.get(TargetField::TaskName, get), r"\T");
+            assert_eq!(plan.get(TargetField::TaskContent, get), "<Task/>");
+            assert_eq!(plan.get(TargetField::ClientProcessId, get), "0");
+            assert_eq!(plan.get(TargetField::RpcCallClientLocality, get), "");
+        }
+        assert!(!TargetPlan::from_names(["Image", "CommandLine"]).has_target_fields());
     }
 
     #[test]

@@ -51,6 +51,11 @@ struct ExplainArgs {
     /// The account that ran the command (CIM `user`), for the risk message.
     #[arg(long, default_value = "")]
     user: String,
+    /// The remote schtasks operations that are detections, as `scan --operations`: a
+    /// comma list of create, change and run, or all (the search command's default is
+    /// create, ESCU's rule).
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    operations: detection::Operations,
 }
 
 fn main() -> ExitCode {
@@ -122,7 +127,10 @@ fn explain(args: &ExplainArgs) -> i32 {
         user: &args.user,
         ..Default::default()
     };
-    let config = detection::DetectorConfig::default();
+    let config = detection::DetectorConfig {
+        operations: args.operations,
+        ..detection::DetectorConfig::default()
+    };
     let text = detection::explain(&event, &config);
     let verdict = if detection::analyze(&event, &config).is_some_and(|a| a.is_detection()) {
         EXPLAIN_DETECTION

@@ -264,13 +264,14 @@ fn detection_schedule_risk_and_notable_match_escu() {
         )
     );
     // The risk objects carry the command's own default score (ESCU's 63), and every
-    // JSON-valued key is JSON.
+    // JSON-valued key is JSON. Issue 13: the target host is a risk object too.
     let score = DetectorConfig::default().risk_score;
     let risk: Value = serde_json::from_str(d.get("action.risk.param._risk").unwrap()).unwrap();
     assert_eq!(
         risk,
         serde_json::json!([
             {"risk_object_field": "dest", "risk_object_type": "system", "risk_score": score},
+            {"risk_object_field": "remote_host_normalized", "risk_object_type": "system", "risk_score": score},
             {"risk_object_field": "user", "risk_object_type": "user", "risk_score": score},
             {"threat_object_field": "process_name", "threat_object_type": "process_name"}
         ])

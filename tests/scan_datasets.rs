@@ -35,9 +35,16 @@ fn otrf_schtask_create_yields_exactly_the_sysmon_and_4688_remote_creations() {
     assert_eq!(src.format, Format::JsonLines);
     // 1,041 events: 10 Sysmon EID 1 + 10 Security 4688 process creations.
     assert_eq!(counts(src), (1041, 20, 1021, 0));
-    assert_eq!(src.detections, 2);
-
-    let d = &report.detections;
+    // Issue 13: the target side's 4698 on WORKSTATION6 (record 578) is a detection too.
+    assert_eq!(src.detections, 3);
+    let (d, target): (Vec<_>, Vec<_>) = report
+        .detections
+        .iter()
+        .partition(|d| d.field("detection_side") == Some(&Value::One("source".into())));
+    assert_eq!(
+        target.iter().map(|d| d.sighting.record).collect::<Vec<_>>(),
+        [578]
+    );
     assert_eq!(d.len(), 2);
     // Record 66 is the 4688 event (user from SubjectDomainName\SubjectUserName),
     // record 480 the Sysmon one (user from User).
@@ -84,13 +91,21 @@ fn otrf_empire_local_creation_is_not_a_detection() {
     assert!(report.detections.is_empty(), "{:?}", report.detections);
 }
 
+/// Issue 13: no schtasks.exe at all, so nothing on the source side; the target side's
+/// 4702 (both RPC caller fields 0) is the one detection.
 #[test]
-fn otrf_remote_modification_without_schtasks_is_not_a_detection() {
+fn otrf_remote_modification_without_schtasks_is_one_target_side_detection() {
     let report = scan(OTRF_MODIFICATION);
     let src = only_source(&report);
     // 15 Sysmon EID 1 + 13 Security 4688.
     assert_eq!(counts(src), (2657, 28, 2629, 0));
-    assert!(report.detections.is_empty(), "{:?}", report.detections);
+    let d = &report.detections;
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].sighting.event_id, "4702");
+    assert_eq!(
+        d[0].field("detection_name"),
+        Some(&Value::One("Remote Scheduled Task Update via RPC".into()))
+    );
 }
 
 #[test]

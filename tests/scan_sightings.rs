@@ -7,7 +7,7 @@ mod scan_support;
 use std::ffi::OsStr;
 
 use scan_support::*;
-use schtasksremote::replay::{scan_path, ScanOptions, SightingGrouper, DEFAULT_WINDOW};
+use schtasksremote::replay::{scan_path, ScanOptions, SightingGrouper, Value, DEFAULT_WINDOW};
 
 fn args<'a>(a: &'a [&'a str]) -> Vec<&'a OsStr> {
     a.iter().map(OsStr::new).collect()
@@ -62,6 +62,11 @@ fn otrf_one_remote_creation_seen_by_sysmon_and_security_is_one_detection_listing
     let path = dataset(OTRF_CREATE);
     let p = path.display().to_string();
     let objects = json_lines(&scan_cli(&args(&["--format", "json", &p]), b""));
+    // Issue 13: the target side's 4698 is a detection of its own, never grouped.
+    let objects: Vec<_> = objects
+        .into_iter()
+        .filter(|o| o["detection_side"] == "source")
+        .collect();
     assert_eq!(objects.len(), 1, "{objects:?}");
     let o = &objects[0];
     let sightings = o["sightings"].as_array().expect("a sightings array");
@@ -103,6 +108,7 @@ fn otrf_one_remote_creation_seen_by_sysmon_and_security_is_one_detection_listing
         .flat_map(|d| grouper.push(d))
         .collect();
     out.extend(grouper.finish());
+    out.retain(|d| d.field("detection_side") == Some(&Value::One("source".into())));
     assert_eq!(out.len(), 1);
     let ids: Vec<String> = out[0].sightings().map(|s| s.event_id.clone()).collect();
     assert_eq!(ids, ["4688", "1"]);
@@ -113,7 +119,7 @@ fn otrf_one_remote_creation_seen_by_sysmon_and_security_is_one_detection_listing
         &args(&["--format", "json", "--group-window", "0", &p]),
         b"",
     ));
-    assert_eq!(apart.len(), 2);
+    assert_eq!(apart.len(), 3);
     assert!(apart
         .iter()
         .all(|o| o["sightings"].as_array().map(Vec::len) == Some(1)));
@@ -125,28 +131,37 @@ fn otrf_grouped_detection_is_one_table_row_and_one_csv_row_naming_both_sensors()
     let out = scan_cli(&args(&[&p]), b"");
     let table = text(&out.stdout);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 3, "{table}");
+    // The header, the target side's 4698 (issue 13), and the grouped detection's two.
+    assert_eq!(lines.len(), 4, "{table}");
     assert!(
         lines[0].contains("EVENT") && lines[0].contains("SOURCE"),
         "{table}"
     );
-    assert!(lines[1].contains("4688 Security") && lines[1].contains("WORKSTATION6"));
-    assert!(lines[1].contains(&format!("{p}!schtask_create_2020-12-1907003032.json:66")));
+    let at = lines
+        .iter()
+        .position(|l| l.contains("4688 Security"))
+        .expect("the 4688 line");
+    assert!(lines[at].contains("WORKSTATION6"));
+    assert!(lines[at].contains(&format!("{p}!schtask_create_2020-12-1907003032.json:66")));
     // The second sighting's line: its sensor and source, not the detection again.
     assert!(
-        lines[2].contains("1 Microsoft-Windows-Sysmon/Operational"),
+        lines[at + 1].contains("1 Microsoft-Windows-Sysmon/Operational"),
         "{table}"
     );
-    assert!(lines[2].ends_with(".json:480"), "{table}");
-    assert!(!lines[2].contains("WORKSTATION6"), "{table}");
+    assert!(lines[at + 1].ends_with(".json:480"), "{table}");
+    assert!(!lines[at + 1].contains("WORKSTATION6"), "{table}");
     assert!(text(&out.stderr).contains("grouped: 1 sighting"));
 
     let out = scan_cli(&args(&["--format", "csv", &p]), b"");
     let mut r = csv::Reader::from_reader(&out.stdout[..]);
     let header = r.headers().unwrap().clone();
-    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 1);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = r
+        .records()
+        .map(Result::unwrap)
+        .filter(|row| &row[col("detection_side")] == "source")
+        .collect();
+    assert_eq!(rows.len(), 1);
     assert_eq!(&rows[0][col("record")], "66;480");
     assert_eq!(&rows[0][col("event_id")], "4688;1");
     assert_eq!(

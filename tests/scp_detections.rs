@@ -2,13 +2,15 @@
 //! `../shared/datasets/derived/schtasks_related_events.jsonl` among 50,000 rows, once
 //! under their raw Sysmon/4688 names and once under CIM `Processes.` names. The rows
 //! that come back, and the fields added to them, are exactly what the detection core
-//! says about each row through the same field mapping.
+//! says about each row through the same field mapping. Since issue 13 the raw rows'
+//! Security 4698/4702 are judged too (the target side), by the same library calls.
 
 mod scp_support;
 
 use csv::ByteRecord;
-use schtasksremote::cim::{CimField, FieldPlan};
-use schtasksremote::detection::{analyze, DetectorConfig, FieldValue, OUTPUT_FIELDS};
+use schtasksremote::cim::{CimField, EventField, FieldPlan, TargetPlan};
+use schtasksremote::detection::task::{analyze_task, TaskEventId};
+use schtasksremote::detection::{analyze, Analysis, DetectorConfig, FieldValue, OUTPUT_FIELDS};
 use scp_support::*;
 
 const ROWS: usize = 50_000;
@@ -34,12 +36,24 @@ fn expected(body: &[u8]) -> Vec<Option<Vec<(String, String)>>> {
         .iter()
         .map(|n| std::str::from_utf8(n).unwrap())
         .collect();
-    let plan = FieldPlan::from_names(names);
+    let plan = FieldPlan::from_names(names.iter().copied());
+    let target = TargetPlan::from_names(names.iter().copied());
     recs[1..]
         .iter()
         .map(|r| {
-            let event = plan.map(|i| r.get(i).map(|v| std::str::from_utf8(v).unwrap()));
-            let analysis = analyze(&event.as_event(), &DetectorConfig::default())?;
+            let get = |i: usize| r.get(i).map(|v| std::str::from_utf8(v).unwrap());
+            let event = plan.map(get);
+            let config = DetectorConfig::default();
+            let task = |id: TaskEventId| -> Analysis {
+                let dest = event.get(CimField::Dest);
+                let user = event.get(CimField::User);
+                analyze_task(&target.task_event(id, dest, user, get), &config)
+            };
+            let analysis = analyze(&event.as_event(), &config).or_else(|| {
+                plan.event_field(EventField::EventId, get)
+                    .and_then(TaskEventId::from_event_id)
+                    .map(task)
+            })?;
             analysis.is_detection().then(|| {
                 analysis
                     .fields()
@@ -160,10 +174,13 @@ fn filter_mode_passes_exactly_the_cores_detections_on_raw_and_cim_names() {
     );
     let raw_hits = check(&raw, &replies[1]);
     let cim_hits = check(&cim, &replies[2]);
-    // The dataset holds two true remote creations (OTRF schtask_create: /S WORKSTATION6).
-    assert!(raw_hits >= 2, "{raw_hits}");
+    // The dataset holds two true remote creations (OTRF schtask_create: /S WORKSTATION6),
+    // and under raw names the target side's 4698 and 4702 whose RPC fields are both 0
+    // (OTRF schtask_create, schtask_modification); CIM Processes rows cannot carry those.
+    assert_eq!(cim_hits, 2, "{cim_hits}");
     assert_eq!(
-        raw_hits, cim_hits,
-        "raw and CIM names give the same verdicts"
+        raw_hits,
+        cim_hits + 2,
+        "raw and CIM names give the same verdicts, plus the two target-side events"
     );
 }

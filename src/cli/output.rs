@@ -1,18 +1,28 @@
 //! Output: detections on stdout (a table, CSV, or one JSON object per line); problems
 //! and the summary on stderr.
+//!
+//! Values come from the scanned records, which an attacker may have written (issue 15
+//! case 8). So: every table cell and every name or message on stderr goes through
+//! [`visible`] (control and bidi characters escaped, so that a value can neither move
+//! the cursor nor forge a row); CSV cells that a spreadsheet would run as a formula get
+//! a leading `'` unless `--no-formula-guard` ([`formula_guard`]); JSON is exact (its
+//! escaping is JSON's own).
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
 use schtasksremote::detection::OUTPUT_FIELDS;
 use schtasksremote::replay::{
-    Detection, InputReport, Sighting, SightingGrouper, SourceStats, Value, LEAD_COLUMNS,
+    Detection, Edge, InputReport, Linker, Sighting, SightingGrouper, Value, LEAD_COLUMNS, LINKED,
 };
 
 /// How detections are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// A table for people, written when the scan ends.
+    /// A table for people, written in blocks of 1,000 rows (when the scan ends for
+    /// fewer), so that memory stays flat.
     #[default]
     Table,
     /// CSV with a header row, one row per detection.
@@ -30,11 +40,20 @@ pub(crate) struct Printer<W: Write> {
     /// `--verdicts`: the table gets a REASON column (CSV and JSON carry
     /// `detection_reason` anyway).
     reasons: bool,
+    /// `--no-formula-guard` not given: CSV cells pass through [`formula_guard`].
+    guard_formulas: bool,
     header_done: bool,
-    table: Vec<Detection>,
+    /// The table rows not written yet (at most [`TABLE_BLOCK`]), as the cells printed.
+    table: Vec<Vec<String>>,
+    /// The column widths of the table blocks written so far (a later block is never
+    /// narrower, so columns stay aligned across blocks as far as they can).
+    widths: Vec<usize>,
     /// Folds the sightings of one process creation by two sensors into one detection
     /// before anything is printed (issue 12 item 7).
     grouper: SightingGrouper,
+    /// Links the source and target ends of one movement (issue 13), after grouping;
+    /// holds the detections that may link until the end (bounded, see `replay::link`).
+    linker: Linker,
 }
 
 impl<W: Write> Printer<W> {
@@ -42,16 +61,31 @@ impl<W: Write> Printer<W> {
         format: OutputFormat,
         out: W,
         reasons: bool,
+        guard_formulas: bool,
         grouper: SightingGrouper,
+        linker: Linker,
     ) -> Self {
         Printer {
             format,
             out,
             reasons,
+            guard_formulas,
             header_done: false,
             table: Vec::new(),
+            widths: Vec::new(),
             grouper,
+            linker,
         }
+    }
+
+    /// The lateral-movement edges found (for the summary).
+    pub(crate) fn edges(&self) -> Vec<Edge> {
+        self.linker.edges().cloned().collect()
+    }
+
+    /// Detections the linker had to release before the end (its bound was reached).
+    pub(crate) fn links_released_early(&self) -> u64 {
+        self.linker.released_early()
     }
 
     /// Sightings folded into another detection (for the summary).
@@ -59,11 +93,16 @@ impl<W: Write> Printer<W> {
         self.grouper.merged()
     }
 
-    /// Takes detections as they are found; prints those the grouper has released.
+    /// Takes detections as they are found; prints those the grouper and then the
+    /// linker have released.
     pub(crate) fn detections(&mut self, detections: Vec<Detection>) -> io::Result<()> {
-        let ready: Vec<Detection> = detections
+        let grouped: Vec<Detection> = detections
             .into_iter()
             .flat_map(|d| self.grouper.push(d))
+            .collect();
+        let ready: Vec<Detection> = grouped
+            .into_iter()
+            .flat_map(|d| self.linker.push(d))
             .collect();
         self.print(ready)
     }
@@ -74,7 +113,12 @@ impl<W: Write> Printer<W> {
         }
         match self.format {
             OutputFormat::Table => {
-                self.table.extend(detections);
+                for d in &detections {
+                    self.table.extend(table_rows(d, self.reasons));
+                    if self.table.len() >= TABLE_BLOCK {
+                        self.write_table_block()?;
+                    }
+                }
                 Ok(())
             }
             OutputFormat::Csv => self.csv(&detections),
@@ -90,7 +134,10 @@ impl<W: Write> Printer<W> {
     fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(&mut self.out);
         if !self.header_done {
-            let header = LEAD_COLUMNS.iter().chain(OUTPUT_FIELDS.iter());
+            let header = LEAD_COLUMNS
+                .iter()
+                .chain(OUTPUT_FIELDS.iter())
+                .chain(std::iter::once(&LINKED));
             w.write_record(header)?;
             self.header_done = true;
         }
@@ -98,10 +145,38 @@ impl<W: Write> Printer<W> {
             let lead = lead_values(d);
             let rest = OUTPUT_FIELDS
                 .iter()
+                .chain(std::iter::once(&LINKED))
                 .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
-            w.write_record(lead.into_iter().chain(rest))?;
+            let guard = self.guard_formulas;
+            let cells = lead
+                .into_iter()
+                .chain(rest)
+                .map(|c| if guard { formula_guard(c) } else { c });
+            w.write_record(cells)?;
         }
         w.flush()
+    }
+
+    /// Writes the rows held so far (the header before the first block).
+    fn write_table_block(&mut self) -> io::Result<()> {
+        let headers = table_headers(self.reasons);
+        if self.widths.is_empty() {
+            self.widths = headers.iter().map(|h| h.chars().count()).collect();
+        }
+        for row in &self.table {
+            for (w, c) in self.widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        if !self.header_done {
+            let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+            write_table_line(&mut self.out, &headers, &self.widths)?;
+            self.header_done = true;
+        }
+        for row in std::mem::take(&mut self.table) {
+            write_table_line(&mut self.out, &row, &self.widths)?;
+        }
+        Ok(())
     }
 
     /// Pushes what was written so far to stdout (between batches, so that a pipe sees
@@ -112,11 +187,15 @@ impl<W: Write> Printer<W> {
 
     /// Writes what was held back (the table) and flushes.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
-        let rest = self.grouper.finish();
+        let grouped = self.grouper.finish();
+        let mut rest: Vec<Detection> = grouped
+            .into_iter()
+            .flat_map(|d| self.linker.push(d))
+            .collect();
+        rest.extend(self.linker.finish());
         self.print(rest)?;
         if self.format == OutputFormat::Table && !self.table.is_empty() {
-            let rows = std::mem::take(&mut self.table);
-            write_table(&mut self.out, &rows, self.reasons)?;
+            self.write_table_block()?;
         }
         // A CSV with no detection is still a CSV: its header, so that a script reading
         // the columns by name gets zero rows, not an empty file (issue 12 item 6).
@@ -233,60 +312,97 @@ fn write_json_key_number<W: Write>(out: &mut W, name: &str, value: &str) -> io::
 /// The longest command line shown in the table; the CSV and JSON outputs have it whole.
 const TABLE_PROCESS_WIDTH: usize = 90;
 
-/// The table; with `reasons` (`--verdicts`) a REASON column (`detection_reason`) after
-/// REMOTE HOST. EVENT names the sensor (`1 Microsoft-Windows-Sysmon/Operational
-/// #EventRecordID`) and SOURCE the whole path and record number; a detection seen by
-/// more sensors gets one more line per sighting, with only its TIME, EVENT and SOURCE.
-fn write_table<W: Write>(out: &mut W, rows: &[Detection], reasons: bool) -> io::Result<()> {
+/// The longest other table cell (after escaping): these are values from the records,
+/// which an attacker could make as long as a record, and every row is padded to the
+/// widest.
+const TABLE_CELL_WIDTH: usize = 100;
+
+/// The longest SOURCE cell: a path and archive member names (a longer one keeps its
+/// end, the file name and record number).
+const TABLE_SOURCE_WIDTH: usize = 300;
+
+/// Table rows held before they are written: the table's memory is bounded by this,
+/// whatever the number of detections.
+pub(crate) const TABLE_BLOCK: usize = 1000;
+
+/// The table's headers; with `reasons` (`--verdicts`) a REASON column
+/// (`detection_reason`) after REMOTE HOST.
+fn table_headers(reasons: bool) -> Vec<&'static str> {
     let mut headers = vec!["TIME", "DEST", "USER", "REMOTE HOST"];
     if reasons {
         headers.push("REASON");
     }
     headers.extend(["EVENT", "SOURCE", "PROCESS"]);
-    let field =
-        |d: &Detection, name: &str| d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default();
-    let mut cells: Vec<Vec<String>> = Vec::new();
-    for d in rows {
-        for (i, s) in d.sightings().enumerate() {
-            let first = i == 0;
-            let main = |v: String| if first { v } else { String::new() };
-            let mut row = vec![
-                s.time.clone(),
-                main(d.dest.clone()),
-                main(d.user.clone()),
-                main(field(d, "remote_host")),
-            ];
-            if reasons {
-                row.push(main(field(d, "detection_reason")));
-            }
-            row.push(event_cell(s));
-            row.push(format!("{}:{}", s.source, s.record));
-            row.push(main(truncate(&one_line(&d.process), TABLE_PROCESS_WIDTH)));
-            cells.push(row);
-        }
-    }
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |out: &mut W, row: &[&str]| -> io::Result<()> {
-        let mut s = String::new();
-        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            s.push_str(cell);
-            if i + 1 < row.len() {
-                s.push_str(&" ".repeat(w - cell.chars().count() + 2));
-            }
-        }
-        writeln!(out, "{}", s.trim_end())
+    headers
+}
+
+/// One detection's table rows, as printed (escaped with [`visible`], cut to width).
+/// EVENT names the sensor (`1 Microsoft-Windows-Sysmon/Operational #EventRecordID`)
+/// and SOURCE the whole path and record number; a detection seen by more sensors gets
+/// one more row per sighting, with only its TIME, EVENT and SOURCE.
+fn table_rows(d: &Detection, reasons: bool) -> Vec<Vec<String>> {
+    let cell = |v: &str| cut_end(&visible(v), TABLE_CELL_WIDTH);
+    let field = |name: &str| {
+        let v = d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default();
+        cell(&v)
     };
-    line(out, &headers)?;
-    for row in &cells {
-        let refs: Vec<&str> = row.iter().map(String::as_str).collect();
-        line(out, &refs)?;
+    let mut rows = Vec::new();
+    for (i, s) in d.sightings().enumerate() {
+        let first = i == 0;
+        let main = |v: String| if first { v } else { String::new() };
+        let target = matches!(d.field("detection_side"), Some(Value::One(v)) if v == "target");
+        let mut row = vec![
+            cell(&s.time),
+            main(cell(&d.dest)),
+            main(cell(&d.user)),
+            main(if target {
+                // The target side was the remote host; its caller, when known.
+                cell(&format!("(target) from {}", field_text(d, "src")))
+            } else {
+                field("remote_host")
+            }),
+        ];
+        if reasons {
+            row.push(main(field("detection_reason")));
+        }
+        row.push(cell(&event_cell(s)));
+        row.push(cut_start(
+            &visible(&format!("{}:{}", s.source, s.record)),
+            TABLE_SOURCE_WIDTH,
+        ));
+        let process = if target {
+            // No process on this side: what was registered and what it runs.
+            format!(
+                "{}: {} -> {}",
+                field_text(d, "detection_name"),
+                field_text(d, "task_name"),
+                field_text(d, "task_action")
+            )
+        } else {
+            d.process.clone()
+        };
+        row.push(main(cut_end(&visible(&process), TABLE_PROCESS_WIDTH)));
+        rows.push(row);
     }
-    Ok(())
+    rows
+}
+
+/// A field's text (multivalues joined), empty when absent.
+fn field_text(d: &Detection, name: &str) -> String {
+    d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default()
+}
+
+/// One table line: cells padded to `widths`, two spaces apart, no trailing blanks.
+fn write_table_line<W: Write>(out: &mut W, row: &[String], widths: &[usize]) -> io::Result<()> {
+    let mut s = String::new();
+    for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        s.push_str(cell);
+        if i + 1 < row.len() {
+            let pad = w.saturating_sub(cell.chars().count()) + 2;
+            s.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    writeln!(out, "{}", s.trim_end())
 }
 
 /// The table's EVENT cell: event ID, channel, `#` and the event's own record ID, each
@@ -303,18 +419,79 @@ fn event_cell(s: &Sighting) -> String {
     parts.join(" ")
 }
 
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+/// Whether `c` must not reach a terminal as it is: a control character (C0, DEL, C1:
+/// cursor moves, erases, a newline that forges a row) or one that reorders what
+/// follows it (Unicode bidi embeddings, overrides and isolates, the implicit marks,
+/// and the line and paragraph separators). Unicode TR#9 and CVE-2021-42574 ("Trojan
+/// Source") list the bidi ones.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` safe to print on a terminal: each character [`needs_escape`] says is unsafe is
+/// written as Rust and JSON readers know it, `\n`, `\r`, `\t` or `\u{1b}`; the rest
+/// is unchanged (a backslash too: Windows paths are full of them, so the escaping
+/// is for people, not reversible; JSON output is the exact one).
+pub(crate) fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The CSV-injection guard (OWASP "CSV Injection"): a cell that starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return is one a spreadsheet may run as a formula
+/// (`=HYPERLINK(…)`, `@SUM(…)`, DDE), so it gets a leading `'`, which spreadsheets show
+/// as text and do not display. On by default for `--format csv`; `--no-formula-guard`
+/// writes cells as they are.
+pub(crate) fn formula_guard(cell: String) -> String {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}"),
+        _ => cell,
+    }
+}
+
+/// `s` cut to `max` characters, ending with `…` when cut.
+fn cut_end(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
         let mut t: String = s.chars().take(max - 1).collect();
         t.push('…');
+        t
+    }
+}
+
+/// `s` cut to its last `max` characters, starting with `…` when cut.
+fn cut_start(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        s.to_owned()
+    } else {
+        let mut t = String::from("…");
+        t.extend(s.chars().skip(n - (max - 1)));
         t
     }
 }
@@ -326,6 +503,35 @@ pub(crate) struct Totals {
     pub report: InputReport,
     /// Sightings folded into another detection ([`SightingGrouper::merged`]).
     pub merged_sightings: u64,
+    /// Stdout was closed before the scan ended (`| head`): the counts are of what was
+    /// read until then.
+    pub output_closed: bool,
+    /// Lateral-movement edges: both ends of one movement linked (issue 13).
+    pub edges: Vec<Edge>,
+    /// Detections the linker released before the end of the scan (its bound).
+    pub links_released_early: u64,
+}
+
+/// Milliseconds since the epoch as `2020-12-19T07:00:22.191Z` (civil from days:
+/// Howard Hinnant's algorithm, the inverse of `replay::parse_time`'s).
+fn utc(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
 }
 
 /// `n` with its thousands separated by commas (`1,024`).
@@ -346,8 +552,11 @@ fn count(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-/// `--per-source`: one tab-separated line per source, then one per file or archive
-/// member that was skipped as not event data (the first 100), by name.
+/// `--per-source`: one tab-separated line per source listed (the first
+/// [`schtasksremote::replay::MAX_SOURCES_LISTED`]), a line for those not listed, then
+/// one per file or archive member skipped (the first 100), by name and reason. Names
+/// go through [`visible`] (a tab or newline in a member name cannot forge a column or
+/// a line).
 pub(crate) fn per_source(totals: &Totals) -> String {
     let r = &totals.report;
     let mut s = String::from(
@@ -356,7 +565,7 @@ pub(crate) fn per_source(totals: &Totals) -> String {
     for src in &r.sources {
         s.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            src.name,
+            visible(&src.name),
             src.format,
             src.records,
             src.process_events,
@@ -366,8 +575,15 @@ pub(crate) fn per_source(totals: &Totals) -> String {
             src.detections
         ));
     }
-    for name in &r.not_event_data_files {
-        s.push_str(&format!("{name}\tnot event data, skipped\n"));
+    let unlisted = r.counts.sources.saturating_sub(r.sources.len() as u64);
+    if unlisted > 0 {
+        s.push_str(&format!(
+            "… and {} not listed (counted in the summary)\n",
+            count(unlisted, "more source", "more sources")
+        ));
+    }
+    for skipped in &r.skipped_files {
+        s.push_str(&format!("{}\t{}\n", visible(&skipped.name), skipped.reason));
     }
     s
 }
@@ -376,17 +592,19 @@ pub(crate) fn per_source(totals: &Totals) -> String {
 /// decompression, which is what the throughput is measured on.
 pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> String {
     let r = &totals.report;
-    let sum = |f: fn(&SourceStats) -> u64| r.sources.iter().map(f).sum::<u64>();
-    let records = sum(|s| s.records);
+    let c = &r.counts;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut s = String::new();
+    if totals.output_closed {
+        s.push_str("stopped early: stdout was closed; the counts are of what was read\n");
+    }
     s.push_str(&format!(
         "scanned {} ({}): {}, {}, {}\n",
         count(totals.files, "file", "files"),
-        count(r.sources.len() as u64, "source", "sources"),
-        count(records, "record", "records"),
-        count(sum(|s| s.process_events), "process event", "process events"),
-        count(r.detection_count(), "detection", "detections"),
+        count(c.sources, "source", "sources"),
+        count(c.records, "record", "records"),
+        count(c.process_events, "process event", "process events"),
+        count(c.detections, "detection", "detections"),
     ));
     if totals.merged_sightings > 0 {
         s.push_str(&format!(
@@ -394,18 +612,46 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
             count(totals.merged_sightings, "sighting", "sightings"),
         ));
     }
-    if let Some(first) = &r.first_unjudged {
-        let n = r.unjudged_events();
+    for e in &totals.edges {
+        let line = format!(
+            "lateral movement: {} -> {}: {}, {} .. {}; source seen by {}; target seen by {}; source confirmed {}\n",
+            e.source_host,
+            e.target_host,
+            count(e.count, "linked pair", "linked pairs"),
+            utc(e.first_ms),
+            utc(e.last_ms),
+            e.source_seen.iter().cloned().collect::<Vec<_>>().join(", "),
+            e.target_seen.iter().cloned().collect::<Vec<_>>().join(", "),
+            e.how.iter().copied().collect::<Vec<_>>().join(", "),
+        );
+        s.push_str(&visible(&line));
+    }
+    if totals.links_released_early > 0 {
         s.push_str(&format!(
-            "not judged: {} without what the verdict needs; first {}\n",
-            count(n, "process event", "process events"),
+            "not linked: {} released before the end of the scan ({} were waiting for the other end); links found after that are missing\n",
+            count(totals.links_released_early, "detection", "detections"),
+            thousands(schtasksremote::replay::MAX_HELD as u64),
+        ));
+    }
+    if let Some(first) = &r.first_unjudged {
+        let line = format!(
+            "not judged: {} without what the verdict needs; first {}",
+            count(c.unjudged_events, "process event", "process events"),
             first,
+        );
+        s.push_str(&visible(&line));
+        s.push('\n');
+    }
+    if c.truncated_records > 0 {
+        s.push_str(&format!(
+            "truncated: {} cut short, judged from what they have\n",
+            count(c.truncated_records, "record", "records"),
         ));
     }
     s.push_str(&format!(
         "skipped: {}, {}, {}, {}\n",
-        count(sum(|s| s.other_events), "other event", "other events"),
-        count(sum(|s| s.bad_records), "bad record", "bad records"),
+        count(c.other_events, "other event", "other events"),
+        count(c.bad_records, "bad record", "bad records"),
         count(r.unreadable, "unreadable file", "unreadable files"),
         count(
             r.not_event_data,
@@ -413,11 +659,39 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
             "files not event data"
         ),
     ));
+    let walk = [
+        (
+            r.not_regular,
+            "FIFO, socket or device",
+            "FIFOs, sockets or devices",
+        ),
+        (
+            r.links_skipped,
+            "symbolic link not followed (--follow follows links)",
+            "symbolic links not followed (--follow follows links)",
+        ),
+        (
+            r.already_seen,
+            "link loop or file reached twice",
+            "link loops or files reached twice",
+        ),
+    ];
+    let walk: Vec<String> = walk
+        .iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|&(n, one, many)| count(n, one, many))
+        .collect();
+    if !walk.is_empty() {
+        s.push_str(&format!(
+            "not walked into: {} (--per-source names them)\n",
+            walk.join(", ")
+        ));
+    }
     s.push_str(&format!(
         "{:.1} MB of event data (decompressed) in {:.2} s: {} records/s, {:.1} MB/s, {}\n",
         r.bytes as f64 / 1e6,
         secs,
-        thousands((records as f64 / secs) as u64),
+        thousands((c.records as f64 / secs) as u64),
         r.bytes as f64 / 1e6 / secs,
         count(threads as u64, "thread", "threads"),
     ));
@@ -447,9 +721,37 @@ mod tests {
     }
 
     #[test]
-    fn long_command_lines_are_cut_with_an_ellipsis() {
-        assert_eq!(truncate("abcdef", 4), "abc…");
-        assert_eq!(truncate("abc", 4), "abc");
-        assert_eq!(one_line("a\r\nb"), "a  b");
+    fn long_cells_are_cut_with_an_ellipsis_at_the_end_or_the_start() {
+        assert_eq!(cut_end("abcdef", 4), "abc…");
+        assert_eq!(cut_end("abc", 4), "abc");
+        assert_eq!(cut_start("abcdef", 4), "…def");
+        assert_eq!(cut_start("abc", 4), "abc");
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped_visibly() {
+        assert_eq!(visible("a\r\nb\tc"), "a\\r\\nb\\tc");
+        assert_eq!(visible("X\u{1b}[1A\u{1b}[2K"), "X\\u{1b}[1A\\u{1b}[2K");
+        assert_eq!(visible("\u{202E}exe.txt"), "\\u{202e}exe.txt");
+        assert_eq!(
+            visible("\u{2066}a\u{2069}\u{85}\u{7f}"),
+            "\\u{2066}a\\u{2069}\\u{85}\\u{7f}"
+        );
+        // Borrowed when nothing is escaped: no copy on the common path.
+        assert!(matches!(
+            visible(r"C:\Windows\schtasks.exe"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(visible("héllo ＝"), "héllo ＝");
+    }
+
+    #[test]
+    fn formula_cells_get_a_leading_quote_and_others_are_untouched() {
+        for cell in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(formula_guard(cell.to_owned()), format!("'{cell}"));
+        }
+        for cell in ["", "schtasks /create", "1=1", "'=x", "4688"] {
+            assert_eq!(formula_guard(cell.to_owned()), cell);
+        }
     }
 }

@@ -1,17 +1,26 @@
 //! `schtasksremote scan`: inputs are scanned by worker threads (one file each at a
 //! time); the main thread prints results in input order, drives the progress bar, and
 //! writes the summary.
+//!
+//! Memory stays flat whatever the inputs and however slowly stdout is read (issue 15):
+//! each input's detections go through a bounded queue ([`QUEUE_LEN`]) and workers stay
+//! within a window of the input being printed ([`Pipeline`]), so a slow reader slows
+//! the scan. A closed stdout raises the scan's [`Stop`] within [`TICK`], seen by a
+//! write error or, when nothing is being written, by `poll(2)`; readers look at it at
+//! every record and every read.
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use schtasksremote::detection::DetectorConfig;
+use schtasksremote::detection::{DetectorConfig, Operations};
 use schtasksremote::replay::{
-    self, Detection, DetectionSink, InputReport, ProblemKind, ScanOptions, SightingGrouper, Stop,
+    self, Detection, DetectionSink, HostMatch, InputReport, Linker, ProblemKind, ScanOptions,
+    SightingGrouper, Stop,
 };
 
 use super::output::{self, OutputFormat, Printer, Totals};
@@ -23,11 +32,14 @@ Formats are told by content, not by name: XmlWinEventLog (<Event> records, any n
 file), EVTX, JSON lines (NXLog, winlogbeat / ECS, OTRF Security-Datasets, Defender for \
 Endpoint streaming API, CrowdStrike FDR), CSV with CIM or raw field names (Splunk exports, \
 Defender Advanced Hunting), classic WinEventLog text (renderXml=false); UTF-8 or UTF-16 \
-(with or without a BOM); inside .gz, .zip, .tar or .tar.gz. Folders are walked (files that are not event data are skipped and \
-counted). Only process creations are judged: Sysmon 1, Security 4688, CrowdStrike \
+(with or without a BOM); inside .gz, .zip, .tar or .tar.gz. Folders are walked like `find -type f` (files that are not event data, \
+FIFOs, sockets, devices and symbolic links are skipped and counted; --follow follows links). Process creations are judged (the source side): Sysmon 1, Security 4688, CrowdStrike \
 ProcessRollup2 / SyntheticProcessRollup2, Defender ProcessCreated, ECS process start, and \
 rows without an event type that name a process. A process creation without a command \
-line or any image name is counted as not judged and named in the summary.
+line or any image name is counted as not judged and named in the summary. So are \
+Security 4698/4702 (a task registered by a remote RPC caller, or in a network logon: \
+4624 type 3 in the same source) and 5145 (the atsvc pipe) on the target side; the two \
+ends of one movement are linked (--link-window) and the summary prints each edge.
 
 Exit status:
   0  the scan ran (whether or not anything was found)
@@ -56,19 +68,87 @@ pub struct ScanArgs {
     /// Files scanned at once (default: the number of CPUs).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// Follow symbolic links met while walking a folder (links named on the command line
+    /// are always followed). Without it, links are skipped and counted, as `find` and
+    /// ripgrep do; with it, a loop back to a folder being walked is detected by device
+    /// and inode and skipped, and a file reached by two paths is scanned once.
+    #[arg(long, short = 'L')]
+    pub follow: bool,
+    /// At most this many bytes are decompressed from one archive (all its members and
+    /// nested archives together); the rest is not read and is reported. Bytes, or with
+    /// a unit: K, M, G, T (powers of 1024; KiB, MB… read the same).
+    #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
+    pub max_archive_bytes: u64,
+    /// CSV output: write cells that start with = + - @, a tab or a carriage return as
+    /// they are. By default such a cell gets a leading ' (OWASP's CSV-injection guard),
+    /// so that a spreadsheet shows an attacker-chosen command line instead of running it
+    /// as a formula. JSON output is always exact.
+    #[arg(long)]
+    pub no_formula_guard: bool,
     /// Sightings of one process creation by two sensors (Sysmon 1 and Security 4688: same
     /// host, same command line) at most this many seconds apart are one detection that
     /// lists both; 0 lists every event on its own. The last 4096 detections are held
     /// for this.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_window)]
     pub group_window: f64,
+    /// The remote schtasks operations that are detections: a comma list of create,
+    /// change and run, or all (the default; the search command's default is create,
+    /// ESCU's rule). Each has its own detection_name; create is always on.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub operations: Operations,
+    /// A source-side detection (schtasks on A with /s B) and a target-side one (a task
+    /// registered on B) at most this many seconds apart are linked: each lists the
+    /// other in `linked`, and the summary prints the edge A -> B. 0 links nothing. The
+    /// detections that may link (at most 4096) are printed at the end of the scan.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = parse_window)]
+    pub link_window: f64,
+    /// How B's names are compared when linking: short (the first DNS label, any case:
+    /// WS6 = ws6.corp.local) or exact (the whole name, any case).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = LinkHosts::Short)]
+    pub link_hosts: LinkHosts,
     /// Print per-source counts (records, process events, …) and the names of the files
-    /// skipped as not event data, before the summary (also with -q: it was asked for).
+    /// skipped (not event data, not regular files, links), before the summary (also with
+    /// -q: it was asked for). The first 10,000 sources and 100 skipped files are listed.
     #[arg(long)]
     pub per_source: bool,
     /// No summary and no progress bar on stderr (problems are still reported).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--link-hosts` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LinkHosts {
+    /// The first DNS label, any case.
+    Short,
+    /// The whole name, any case.
+    Exact,
+}
+
+/// `--max-archive-bytes`: a whole number of bytes, optionally with a binary unit
+/// (`16G`, `512MiB`, `1t`). Units are powers of 1024 whichever spelling is used: the
+/// cap is a guard, not a measure.
+fn parse_size(value: &str) -> Result<u64, String> {
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => 64,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|_| shift < 64)
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!("{value:?} is not a size: give bytes, or a number with K, M, G or T (16G)")
+        })
 }
 
 /// `--threads`: a whole number of at least 1, with a message that says so (clap's own
@@ -95,25 +175,38 @@ fn parse_window(value: &str) -> Result<f64, String> {
 /// A progress bar is shown only for scans at least this large.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 
+/// Detections one input may have waiting for the printer. A worker whose queue is full
+/// waits: a slow reader of stdout slows the scan instead of growing its memory
+/// (issue 15 case 6).
+const QUEUE_LEN: usize = 256;
+
+/// How often the printer flushes a quiet output and looks whether stdout was closed.
+const TICK: Duration = Duration::from_millis(100);
+
 /// Runs a scan and returns the process exit status (see `--help`).
 pub fn run(args: &ScanArgs) -> i32 {
     let started = Instant::now();
-    let (mut inputs, mut pre) = replay::expand_paths(&args.paths);
-    if args.strict && pre.problem_count > 0 {
-        pre.aborted = true;
-        inputs.clear();
-    }
-    let total_bytes: u64 = inputs.iter().map(replay::Input::size).sum();
     let progress_counter = Arc::new(AtomicU64::new(0));
     let stop = Stop::default();
     let options = ScanOptions {
-        config: DetectorConfig::default(),
+        config: DetectorConfig {
+            operations: args.operations,
+            ..DetectorConfig::default()
+        },
         strict: args.strict,
         stop: stop.clone(),
         progress: Some(Arc::clone(&progress_counter)),
         sink: None,
         every_verdict: args.verdicts,
+        follow_links: args.follow,
+        max_archive_bytes: args.max_archive_bytes,
     };
+    let (mut inputs, mut pre) = replay::expand_paths(&args.paths, &options);
+    if args.strict && pre.problem_count > 0 {
+        pre.aborted = true;
+        inputs.clear();
+    }
+    let total_bytes: u64 = inputs.iter().map(replay::Input::size).sum();
     let threads = args
         .threads
         .map(|n| n.get())
@@ -136,86 +229,81 @@ pub fn run(args: &ScanArgs) -> i32 {
         files: inputs.len() as u64,
         report: InputReport::default(),
         merged_sightings: 0,
+        output_closed: false,
+        edges: Vec::new(),
+        links_released_early: 0,
     };
     let stdout = io::stdout().lock();
     let grouper = SightingGrouper::new(Duration::from_secs_f64(args.group_window));
+    let hosts = match args.link_hosts {
+        LinkHosts::Short => HostMatch::Short,
+        LinkHosts::Exact => HostMatch::Exact,
+    };
+    let linker = Linker::new(Duration::from_secs_f64(args.link_window), hosts);
     let mut printer = Printer::new(
         args.format,
         io::BufWriter::new(stdout),
         args.verdicts,
+        !args.no_formula_guard,
         grouper,
+        linker,
     );
-    let mut output_error: Option<io::Error> = None;
     report_problems(&pre, bar.as_ref(), args.strict);
     totals.report.merge(pre);
 
+    let pipeline = Pipeline::new(threads);
     let next = AtomicUsize::new(0);
-    let inputs = &inputs;
-    let options = &options;
+    let mut out = Out {
+        printer: &mut printer,
+        output_error: None,
+        stop: &stop,
+        last_tick: Instant::now(),
+    };
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<Msg>();
         for _ in 0..threads {
-            let tx = tx.clone();
-            let (next, stop) = (&next, &stop);
-            s.spawn(move || loop {
-                if stop.is_raised() {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(input) = inputs.get(i) else { return };
-                // Detections go to the printer as they are found, not at the end of
-                // the input: memory stays flat even when a file is full of them.
-                let sink_tx = tx.clone();
-                let options = ScanOptions {
-                    sink: Some(DetectionSink(Arc::new(move |d| {
-                        let _ = sink_tx.send(Msg::Detection(i, d));
-                    }))),
-                    ..options.clone()
-                };
-                let report = replay::scan_input(input, &options);
-                if tx.send(Msg::Done(i, report)).is_err() {
-                    return;
-                }
-            });
+            let (pipeline, next, inputs, options) = (&pipeline, &next, &inputs, &options);
+            s.spawn(move || pipeline.work(inputs, next, options));
         }
-        drop(tx);
-        // Inputs finish in any order; their detections are printed in input order.
-        // Only detections of inputs after the one being printed wait in memory.
-        let mut out = Ordered {
-            printer: &mut printer,
-            output_error: &mut output_error,
-            stop: &stop,
-            strict: args.strict,
-            current: 0,
-            ahead: BTreeMap::new(),
-            done: BTreeMap::new(),
-        };
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Msg::Detection(i, d)) => out.detection(i, d),
-                Ok(Msg::Done(i, report)) => {
-                    out.done.insert(i, report);
-                    out.advance(&mut totals, bar.as_ref());
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => out.flush(),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            if let Some(bar) = &bar {
-                bar.set_position(progress_counter.load(Ordering::Relaxed));
-            }
+        // Inputs finish in any order; their detections are printed in input order,
+        // each input's as they are found.
+        let mut printing = 0;
+        while let Some(queue) = pipeline.queue_of(printing, &mut out) {
+            out.drain(
+                queue,
+                &mut totals,
+                bar.as_ref(),
+                args.strict,
+                &progress_counter,
+            );
+            printing += 1;
+            pipeline.printed(printing);
         }
-        // After a --strict stop, inputs may be missing from the sequence.
-        out.drain(&mut totals, bar.as_ref());
+        // After a stop, inputs after a gap may have run: their reports still count.
+        for queue in pipeline.leftovers() {
+            out.drain(
+                queue,
+                &mut totals,
+                bar.as_ref(),
+                args.strict,
+                &progress_counter,
+            );
+        }
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let mut output_error = out.output_error;
     if output_error.is_none() {
         if let Err(e) = printer.finish() {
             output_error = Some(e);
         }
     }
     totals.merged_sightings = printer.merged();
+    totals.edges = printer.edges();
+    totals.links_released_early = printer.links_released_early();
+    totals.output_closed = output_error
+        .as_ref()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe);
     let elapsed = started.elapsed();
     let mut text = String::new();
     if args.per_source {
@@ -223,7 +311,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     }
     // With nothing read there is nothing to sum up: the problems and exit_status's
     // "nothing could be read" say it all.
-    if !args.quiet && !totals.report.sources.is_empty() {
+    if !args.quiet && totals.report.counts.sources > 0 {
         text.push_str(&output::summary(&totals, elapsed, threads));
     }
     let _ = io::stderr().lock().write_all(text.as_bytes());
@@ -232,97 +320,229 @@ pub fn run(args: &ScanArgs) -> i32 {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return 0;
         }
-        eprintln!("schtasksremote: cannot write to stdout: {e}");
+        eprintln!(
+            "schtasksremote: cannot write to stdout: {}",
+            output::visible(&e.to_string())
+        );
         return 2;
     }
     exit_status(&totals.report, args)
 }
 
+/// What a worker sends the printer about its input.
 enum Msg {
-    Detection(usize, Detection),
-    Done(usize, InputReport),
+    Detection(Detection),
+    Done(InputReport),
 }
 
-/// Prints detections in input order while inputs finish in any order.
-struct Ordered<'a, W: Write> {
+/// Workers and the printer: each input gets its own bounded queue, and a worker starts
+/// an input only within `window` inputs of the one being printed. So at most `window`
+/// queues of [`QUEUE_LEN`] detections wait, whatever the inputs hold, and since the
+/// input being printed always has its worker, nothing waits on itself.
+struct Pipeline {
+    state: Mutex<PipeState>,
+    changed: Condvar,
+    window: usize,
+}
+
+struct PipeState {
+    /// The input being printed; workers stay within `window` of it.
+    printing: usize,
+    /// The queues of inputs started and not yet printed.
+    queues: BTreeMap<usize, Receiver<Msg>>,
+    /// Workers still running.
+    workers: usize,
+}
+
+impl Pipeline {
+    fn new(threads: usize) -> Self {
+        Pipeline {
+            state: Mutex::new(PipeState {
+                printing: 0,
+                queues: BTreeMap::new(),
+                workers: threads,
+            }),
+            changed: Condvar::new(),
+            window: 2 * threads,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PipeState> {
+        // A worker that panicked holding the lock left nothing half-done in it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One worker: takes the next input, scans it into its own queue, until the inputs
+    /// run out or the scan is stopped.
+    fn work(&self, inputs: &[replay::Input], next: &AtomicUsize, options: &ScanOptions) {
+        // Counted out even if a reader panics, so that the printer does not wait.
+        struct Leaving<'a>(&'a Pipeline);
+        impl Drop for Leaving<'_> {
+            fn drop(&mut self) {
+                self.0.lock().workers -= 1;
+                self.0.changed.notify_all();
+            }
+        }
+        let _leaving = Leaving(self);
+        while !options.stop.is_raised() {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(input) = inputs.get(i) else { return };
+            let mut state = self.lock();
+            while i >= state.printing + self.window && !options.stop.is_raised() {
+                state = match self.changed.wait_timeout(state, TICK) {
+                    Ok((state, _)) => state,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
+            if options.stop.is_raised() {
+                return;
+            }
+            let (tx, rx) = mpsc::sync_channel(QUEUE_LEN);
+            state.queues.insert(i, rx);
+            drop(state);
+            self.changed.notify_all();
+            let sink_tx = tx.clone();
+            let options = ScanOptions {
+                // The printer gone (it never is before the workers) only drops these.
+                sink: Some(DetectionSink(Arc::new(move |d| {
+                    let _ = sink_tx.send(Msg::Detection(d));
+                }))),
+                ..options.clone()
+            };
+            let report = replay::scan_input(input, &options);
+            let _ = tx.send(Msg::Done(report));
+        }
+    }
+
+    /// The queue of input `i`, once its worker has started it; `None` when no worker
+    /// is left to start it (the inputs ran out, or the scan was stopped).
+    fn queue_of<W: Write>(&self, i: usize, out: &mut Out<'_, W>) -> Option<Receiver<Msg>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(queue) = state.queues.remove(&i) {
+                return Some(queue);
+            }
+            if state.workers == 0 {
+                return None;
+            }
+            state = match self.changed.wait_timeout(state, TICK) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            drop(state);
+            out.tick();
+            state = self.lock();
+        }
+    }
+
+    /// Input `i` is the one printed now: workers may start the inputs up to its window.
+    fn printed(&self, i: usize) {
+        self.lock().printing = i;
+        self.changed.notify_all();
+    }
+
+    /// The queues left when no worker runs any more, in input order.
+    fn leftovers(&self) -> Vec<Receiver<Msg>> {
+        std::mem::take(&mut self.lock().queues)
+            .into_values()
+            .collect()
+    }
+}
+
+/// The printer's side: stdout, its first error, and the stop it raises on that error.
+struct Out<'a, W: Write> {
     printer: &'a mut Printer<W>,
-    output_error: &'a mut Option<io::Error>,
+    output_error: Option<io::Error>,
     stop: &'a Stop,
-    /// `--strict`: problems stop the scan instead of being skipped.
-    strict: bool,
-    /// The input whose detections are printed as they come.
-    current: usize,
-    ahead: BTreeMap<usize, Vec<Detection>>,
-    done: BTreeMap<usize, InputReport>,
+    last_tick: Instant,
 }
 
-impl<W: Write> Ordered<'_, W> {
-    fn print(&mut self, detections: Vec<Detection>) {
-        if self.output_error.is_some() || detections.is_empty() {
+impl<W: Write> Out<'_, W> {
+    /// Prints one input's detections as its worker finds them, then takes its report.
+    fn drain(
+        &mut self,
+        queue: Receiver<Msg>,
+        totals: &mut Totals,
+        bar: Option<&indicatif::ProgressBar>,
+        strict: bool,
+        progress: &AtomicU64,
+    ) {
+        loop {
+            let msg = queue.recv_timeout(TICK);
+            if self.last_tick.elapsed() >= TICK {
+                self.tick();
+                if let Some(bar) = bar {
+                    bar.set_position(progress.load(Ordering::Relaxed));
+                }
+            }
+            match msg {
+                Ok(Msg::Detection(d)) => self.detection(d),
+                Ok(Msg::Done(report)) => {
+                    report_problems(&report, bar, strict);
+                    totals.report.merge(report);
+                    self.flush();
+                    return;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Its worker panicked (the panic ends the scan when the threads join).
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn detection(&mut self, d: Detection) {
+        if self.output_error.is_some() {
             return;
         }
-        if let Err(e) = self.printer.detections(detections) {
-            // Nobody reads the output any more: stop scanning.
-            self.stop.raise();
-            *self.output_error = Some(e);
+        if let Err(e) = self.printer.detections(vec![d]) {
+            self.fail(e);
         }
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        // Nobody reads the output any more: stop scanning.
+        self.stop.raise();
+        self.output_error = Some(e);
     }
 
     fn flush(&mut self) {
         if self.output_error.is_none() {
             if let Err(e) = self.printer.flush() {
-                self.stop.raise();
-                *self.output_error = Some(e);
+                self.fail(e);
             }
         }
     }
 
-    fn detection(&mut self, input: usize, d: Detection) {
-        if input == self.current {
-            self.print(vec![d]);
-        } else {
-            self.ahead.entry(input).or_default().push(d);
-        }
-    }
-
-    fn finish_input(
-        &mut self,
-        report: InputReport,
-        totals: &mut Totals,
-        bar: Option<&indicatif::ProgressBar>,
-    ) {
-        report_problems(&report, bar, self.strict);
-        totals.report.merge(report);
-    }
-
-    /// Moves past every finished input at the head of the sequence.
-    fn advance(&mut self, totals: &mut Totals, bar: Option<&indicatif::ProgressBar>) {
-        while let Some(report) = self.done.remove(&self.current) {
-            self.finish_input(report, totals, bar);
-            self.current += 1;
-            let waiting = self.ahead.remove(&self.current).unwrap_or_default();
-            self.print(waiting);
-        }
+    /// Every [`TICK`]: pushes what was written to stdout, and stops the scan when
+    /// stdout was closed, even if nothing is being written (issue 15 case 9: `| head
+    /// -1` on a file with one detection at its start).
+    fn tick(&mut self) {
+        self.last_tick = Instant::now();
         self.flush();
+        if self.output_error.is_none() && stdout_closed() {
+            self.fail(io::ErrorKind::BrokenPipe.into());
+        }
     }
+}
 
-    /// Prints what is left, in input order.
-    fn drain(&mut self, totals: &mut Totals, bar: Option<&indicatif::ProgressBar>) {
-        let mut left: BTreeMap<usize, (Vec<Detection>, Option<InputReport>)> = BTreeMap::new();
-        for (i, d) in std::mem::take(&mut self.ahead) {
-            left.entry(i).or_default().0 = d;
-        }
-        for (i, r) in std::mem::take(&mut self.done) {
-            left.entry(i).or_default().1 = Some(r);
-        }
-        for (_, (detections, report)) in left {
-            self.print(detections);
-            if let Some(report) = report {
-                self.finish_input(report, totals, bar);
-            }
-        }
-        self.flush();
-    }
+/// Whether the reader of stdout is gone, without writing: `poll(2)` reports `POLLERR`
+/// on a pipe whose read end is closed and `POLLHUP` on a hung-up terminal.
+#[cfg(target_os = "linux")]
+fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: 1,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd we own, with a zero timeout; it only fills `revents`.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Elsewhere a closed stdout is seen at the next write.
+#[cfg(not(target_os = "linux"))]
+fn stdout_closed() -> bool {
+    false
 }
 
 fn exit_status(report: &InputReport, args: &ScanArgs) -> i32 {
@@ -330,7 +550,7 @@ fn exit_status(report: &InputReport, args: &ScanArgs) -> i32 {
         eprintln!("schtasksremote: stopped at the first problem (--strict)");
         return 2;
     }
-    if report.sources.is_empty() {
+    if report.counts.sources == 0 {
         eprintln!("schtasksremote: nothing could be read");
         return 2;
     }
@@ -343,6 +563,8 @@ fn exit_status(report: &InputReport, args: &ScanArgs) -> i32 {
 /// Each problem on stderr. Without `--strict` the scan skips a bad record and goes on,
 /// and says so; with it, the scan stops there (exit_status says that), so nothing was
 /// skipped. Other problems say themselves what they cost (a source's rest, a line).
+/// Source names and messages carry attacker-chosen text (archive member names, values),
+/// so control and bidi characters are escaped ([`output::visible`]).
 fn report_problems(report: &InputReport, bar: Option<&indicatif::ProgressBar>, strict: bool) {
     let mut text = String::new();
     for p in &report.problems {
@@ -351,7 +573,9 @@ fn report_problems(report: &InputReport, bar: Option<&indicatif::ProgressBar>, s
         } else {
             ""
         };
-        text.push_str(&format!("schtasksremote: {p}{outcome}\n"));
+        let line = format!("schtasksremote: {p}{outcome}");
+        text.push_str(&output::visible(&line));
+        text.push('\n');
     }
     let more = report
         .problem_count

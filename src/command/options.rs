@@ -4,7 +4,7 @@
 //! mean action=annotate?") by the rule the command line's clap parser uses.
 
 use crate::cim::CimField;
-use crate::detection::DetectorConfig;
+use crate::detection::{DetectorConfig, Operations};
 use crate::protocol::framing::DEFAULT_MAX_CHUNK_BYTES;
 
 /// What happens to rows that are not detections.
@@ -51,7 +51,7 @@ pub const MAX_RISK_SCORE: u32 = 10_000;
 pub const MAX_CHUNK_MB: std::ops::RangeInclusive<u64> = 1..=16_384;
 
 /// Every option name, for error messages and the README.
-pub const OPTION_NAMES: [&str; 11] = [
+pub const OPTION_NAMES: [&str; 12] = [
     "action",
     "risk_score",
     "max_chunk_mb",
@@ -63,6 +63,7 @@ pub const OPTION_NAMES: [&str; 11] = [
     "dest_field",
     "user_field",
     "strict",
+    "operations",
 ];
 
 /// A bad option. `Display` is the message shown in Splunk.
@@ -152,6 +153,18 @@ pub fn parse(args: &[String]) -> Result<Options, OptionError> {
                         ))
                     })?;
                 opts.max_chunk_bytes = mb << 20;
+            }
+            "operations" => {
+                opts.detector.operations = Operations::parse(value).map_err(|word| {
+                    let guess = nearest(&word, Operations::NAMES.map(|op| op.as_str()))
+                        .map(|op| format!("operation {op}"));
+                    bad_value(&format!(
+                        "{word:?} is not an operation; allowed values are a comma list of \
+                         create, change and run, or all (the default is create: ESCU's \
+                         rule){}",
+                        did_you_mean(&guess)
+                    ))
+                })?;
             }
             "strict" => {
                 opts.strict = parse_bool(value).ok_or_else(|| {
@@ -291,6 +304,29 @@ mod tests {
             assert!(err.to_string().contains(expected), "{list:?}: {err}");
             assert!(err.to_string().starts_with("schtasksremote: "), "{err}");
         }
+    }
+
+    /// Issue 13: `operations=` adds `/change` and `/run`; `/create` stays on.
+    #[test]
+    fn operations_adds_change_and_run_to_create() {
+        use crate::detection::Operation;
+        let ops = parse(&args(&["operations=run"]))
+            .unwrap()
+            .detector
+            .operations;
+        assert!(ops.contains(Operation::Create) && ops.contains(Operation::Run));
+        assert!(!ops.contains(Operation::Change));
+        let all = parse(&args(&["operations=ALL"]))
+            .unwrap()
+            .detector
+            .operations;
+        assert_eq!(all, Operations::ALL);
+        let err = parse(&args(&["operations=create,chnage"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"chnage\" is not an operation"), "{err}");
+        assert!(err.contains("did you mean operation change?"), "{err}");
+        assert!(parse(&args(&["operations=query"])).is_err());
     }
 
     /// Issue 12 item 2: a typo gets the nearest option or value, as the CLI does.

@@ -20,8 +20,11 @@ use std::io::{self, Write};
 
 use csv::ByteRecord;
 
-use crate::cim::{CimField, EventKind, FieldPlan, Missing, Source};
-use crate::detection::{analyze, Analysis, FieldValue, OUTPUT_FIELDS};
+use crate::cim::{
+    is_target_event_id, CimField, EventField, EventKind, FieldPlan, Missing, Source, TargetPlan,
+};
+use crate::detection::task::{analyze_share_access, analyze_task, TaskEventId};
+use crate::detection::{analyze, Analysis, DetectorConfig, FieldValue, OUTPUT_FIELDS};
 use crate::protocol::body::{mv_decode, mv_encode, write_field, BodyError, BodyReader};
 use crate::protocol::metadata::Level;
 
@@ -177,6 +180,9 @@ fn next_varint(steps: &mut &[u8]) -> Option<u64> {
 /// has its own header and the field set may change.
 struct Layout {
     plan: FieldPlan,
+    /// The target side's columns (4698/4702/5145 rows), when the input has any and an
+    /// event ID column; `None` keeps the reject path as it was before issue 13.
+    target: Option<(TargetPlan, Vec<usize>)>,
     /// Splunk's `source` column, to name a row in a warning.
     source: Option<usize>,
     /// The columns the plan reads, each with its `__mv_` companion column.
@@ -309,7 +315,7 @@ impl Annotator {
         let mut copied_to = 0usize;
 
         // Without a field naming the process no row can be schtasks: skip judging.
-        let can_detect = layout.plan.has_process_fields();
+        let can_detect = layout.plan.has_process_fields() || layout.target.is_some();
         while let Some(span) = reader.next_row(row)? {
             stats.rows_in += 1;
             self.rows_seen += 1;
@@ -461,8 +467,13 @@ impl Annotator {
             }
         }
         empty_tail.push(b'\n');
+        let target_plan = TargetPlan::from_names(names.iter().copied());
+        let event_ids = plan.event_field_columns(EventField::EventId).to_vec();
+        let target = (target_plan.has_target_fields() && !event_ids.is_empty())
+            .then_some((target_plan, event_ids));
         Layout {
             source: position("source"),
+            target,
             plan,
             inputs,
             any_clash: clash.iter().any(Option::is_some),
@@ -481,7 +492,9 @@ impl Annotator {
             .iter()
             .any(|&(_, mv)| mv.and_then(|m| row.get(m)).is_some_and(|v| !v.is_empty()));
         if !multivalue && !layout.plan.may_name_schtasks(|i| row.get(i)) {
-            return None;
+            return layout.target.as_ref().and_then(|(plan, ids)| {
+                judge_target(&layout.plan, plan, ids, row, &self.opts.detector)
+            });
         }
         let irregular = Cell::new(false);
         let event = layout.plan.map(|i| {
@@ -633,6 +646,42 @@ impl Annotator {
         }
         self.reply.own = own;
         self.write_cells(layout);
+    }
+}
+
+/// The target side of one row (issue 13): a 4698/4702 judged by its RPC fields, or a
+/// 5145 write to the `atsvc` pipe. 4624 rows are not judged here: linking a logon to a
+/// task event needs both, which is a search's job (the shipped saved search), not a
+/// streaming command's. Rare rows: read lossily, allocating.
+#[cold]
+fn judge_target(
+    plan: &FieldPlan,
+    target: &TargetPlan,
+    event_ids: &[usize],
+    row: &ByteRecord,
+    config: &DetectorConfig,
+) -> Option<Analysis> {
+    let id = event_ids
+        .iter()
+        .find_map(|&i| row.get(i).filter(|v| !v.is_empty()))?;
+    if !is_target_event_id(id) {
+        return None;
+    }
+    let text: Vec<Cow<str>> = row.iter().map(String::from_utf8_lossy).collect();
+    let get = |i: usize| text.get(i).map(|v| v.as_ref());
+    let kind = plan.event_kind(get);
+    let mapped = plan.map(get);
+    let id = String::from_utf8_lossy(id);
+    let (dest, user) = (mapped.get(CimField::Dest), mapped.get(CimField::User));
+    match kind {
+        EventKind::TaskRegistered => {
+            let event = target.task_event(TaskEventId::from_event_id(&id)?, dest, user, get);
+            Some(analyze_task(&event, config))
+        }
+        EventKind::ShareAccess => {
+            analyze_share_access(&target.share_access(dest, user, get), config)
+        }
+        _ => None,
     }
 }
 

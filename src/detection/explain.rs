@@ -97,6 +97,12 @@ fn why(reason: &Reason, host: Option<&str>, normalized: Option<&str>, dest: &str
             format!("the /s target {host} ({normalized}) is a name or address of the local machine")
         }
         Reason::SelfTarget => format!("the /s target {host} ({normalized}) is this host ({dest})"),
+        Reason::RemoteChange | Reason::RemoteRun => format!(
+            "the operation targets {host} ({normalized}): not loopback and not this host ({})",
+            if dest.is_empty() { "dest is unknown" } else { dest }
+        ),
+        // Target-side reasons never come from a command line.
+        other => other.as_str().to_owned(),
     }
 }
 
@@ -193,7 +199,7 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
         );
     }
 
-    let (reason, host, normalized) = judge(&parse, event.dest);
+    let (reason, host, normalized) = judge(&parse, event.dest, config.operations);
     let host = host.as_deref();
     let _ = writeln!(out);
     let _ = writeln!(
@@ -242,7 +248,13 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
         "why           {}",
         why(&reason, host, normalized.as_deref(), event.dest)
     );
-    if analysis.is_detection() {
+    if let Some(kind) = analysis.kind() {
+        let _ = writeln!(
+            out,
+            "detection     {} ({} side)",
+            kind.name(),
+            kind.side().as_str()
+        );
         let _ = writeln!(out, "risk score    {}", analysis.risk_score);
         let _ = writeln!(out, "risk message  {}", analysis.risk_message);
     }
@@ -273,7 +285,10 @@ mod tests {
         assert!(text.contains(r#"(written /cr"ea"te)"#), "{text}");
         assert!(text.contains("value of /tr"), "{text}");
         assert!(
-            text.contains("verdict       DETECTION (remote_create)"),
+            text.contains("verdict       DETECTION (remote_create)")
+                && text.contains(
+                    "detection     Schtasks scheduling job on remote system (source side)"
+                ),
             "{text}"
         );
         assert!(text.contains("dash_prefix, quote_insertion"), "{text}");

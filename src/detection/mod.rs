@@ -36,6 +36,7 @@ mod explain;
 pub mod grammar;
 pub mod locality;
 mod risk;
+pub mod task;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -61,15 +62,101 @@ pub struct ProcessEvent<'a> {
 /// Settings of the detection that a user may change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectorConfig {
-    /// ESCU's risk score is 63 (impact 70 x confidence 90 / 100).
+    /// The risk score of ESCU's detection (`remote_create`). ESCU's is 63 (impact 70 x
+    /// confidence 90 / 100). The other kinds keep their own ([`Kind::risk_score`]).
     pub risk_score: u32,
+    /// Which remote schtasks operations are detections ([`Operations`]); the default,
+    /// `create` only, is ESCU's rule.
+    pub operations: Operations,
+}
+
+/// A word of an operation list that is not an operation ([`Operations::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an operation: give a comma list of create, change and run, or all")]
+pub struct UnknownOperation(pub String);
+
+/// The command line's `--operations`: [`Operations::parse`] with a typed error.
+impl std::str::FromStr for Operations {
+    type Err = UnknownOperation;
+
+    fn from_str(value: &str) -> Result<Operations, UnknownOperation> {
+        Operations::parse(value).map_err(UnknownOperation)
+    }
 }
 
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
             risk_score: RISK_SCORE,
+            operations: Operations::CREATE,
         }
+    }
+}
+
+/// The set of schtasks operations that are judged as remote-task detections when they
+/// target another machine with `/s`: `/create` (ESCU's rule, always on), `/change` and
+/// `/run` (issue 13). `/query` is inventory, `/delete` and `/end` clean up after a
+/// `/create` or `/run` that was already seen; none of them is a detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Operations(u8);
+
+impl Operations {
+    /// `/create` only: ESCU's rule, the search command's default.
+    pub const CREATE: Operations = Operations(1);
+    /// `/create`, `/change` and `/run`: `operations=all`, and `scan`'s default.
+    pub const ALL: Operations = Operations(1 | 2 | 4);
+    /// The operations that may be named, in the order the option lists them.
+    pub const NAMES: [Operation; 3] = [Operation::Create, Operation::Change, Operation::Run];
+
+    fn bit(op: Operation) -> u8 {
+        match op {
+            Operation::Create => 1,
+            Operation::Change => 2,
+            Operation::Run => 4,
+            _ => 0,
+        }
+    }
+
+    /// Whether `op` is judged as a detection.
+    pub fn contains(self, op: Operation) -> bool {
+        self.0 & Self::bit(op) != 0
+    }
+
+    /// Parses the `operations=` value: a comma list of `create`, `change`, `run`
+    /// (ASCII case ignored, blanks around names ignored), or `all`. `/create` is always
+    /// included: ESCU's detection cannot be switched off. `Err` names the word that is
+    /// not an operation.
+    ///
+    /// ```
+    /// use schtasksremote::detection::{Operation, Operations};
+    /// let ops = Operations::parse("Change, run").unwrap();
+    /// assert!(ops.contains(Operation::Create) && ops.contains(Operation::Run));
+    /// assert_eq!(Operations::parse("all"), Ok(Operations::ALL));
+    /// assert_eq!(Operations::parse("create,query"), Err("query".to_string()));
+    /// ```
+    pub fn parse(value: &str) -> Result<Operations, String> {
+        if value.trim().eq_ignore_ascii_case("all") {
+            return Ok(Operations::ALL);
+        }
+        let mut set = Operations::CREATE;
+        for word in value.split(',') {
+            let word = word.trim();
+            let op = Self::NAMES
+                .into_iter()
+                .find(|op| op.as_str().eq_ignore_ascii_case(word))
+                .ok_or_else(|| word.to_owned())?;
+            set.0 |= Self::bit(op);
+        }
+        Ok(set)
+    }
+
+    /// The operations in the set, as the option writes them (`create,change`).
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(|op| self.contains(*op))
+            .map(Operation::as_str)
+            .collect()
     }
 }
 
@@ -85,7 +172,7 @@ pub const RISK_MESSAGE_TEMPLATE: &str =
 
 /// The names of the fields that [`Analysis::fields`] yields, in output order.
 /// The search command adds exactly these columns; the scanner reports them.
-pub const OUTPUT_FIELDS: [&str; 17] = [
+pub const OUTPUT_FIELDS: [&str; 20] = [
     "detection_name",
     "detection_reason",
     "risk_score",
@@ -103,6 +190,9 @@ pub const OUTPUT_FIELDS: [&str; 17] = [
     "task_password_supplied",
     "evasion_markers",
     "process_masked",
+    "detection_side",
+    "task_author",
+    "src",
 ];
 
 /// The schtasks operation (the first operation switch on the command line).
@@ -187,6 +277,23 @@ pub enum Reason {
     LoopbackTarget,
     /// The `/s` target is the host the command ran on (`dest`).
     SelfTarget,
+    /// `/change` with a remote `/s` target (when [`Operations`] holds `change`).
+    RemoteChange,
+    /// `/run` with a remote `/s` target (when [`Operations`] holds `run`).
+    RemoteRun,
+    /// Target side: a 4698/4702 whose `RpcCallClientLocality` and `ClientProcessId`
+    /// are both 0 ([`task::analyze_task`]).
+    RemoteRpcTask,
+    /// Target side: a 4698/4702 whose RPC fields name a local caller.
+    LocalRpcCaller,
+    /// Target side: a 4698/4702 without (both) RPC fields, and no network logon known.
+    NoRpcCallerFields,
+    /// Target side: a 4698/4702 without the RPC fields, registered in a network logon
+    /// (4624 type 3) from another machine ([`task::analyze_network_logon_task`]).
+    NetworkLogonTask,
+    /// Target side: a 5145 write to the `atsvc` pipe on `IPC$`
+    /// ([`task::analyze_share_access`]).
+    AtsvcPipeWrite,
 }
 
 impl Reason {
@@ -199,6 +306,148 @@ impl Reason {
             Reason::EmptyTargetSystem => "empty_target_system",
             Reason::LoopbackTarget => "loopback_target",
             Reason::SelfTarget => "self_target",
+            Reason::RemoteChange => "remote_change",
+            Reason::RemoteRun => "remote_run",
+            Reason::RemoteRpcTask => "remote_rpc_task",
+            Reason::LocalRpcCaller => "local_rpc_caller",
+            Reason::NoRpcCallerFields => "no_rpc_caller_fields",
+            Reason::NetworkLogonTask => "network_logon_task",
+            Reason::AtsvcPipeWrite => "atsvc_pipe_write",
+        }
+    }
+
+    /// The detection this reason makes, if any; `operation` tells a 4698 from a 4702.
+    pub fn kind(&self, operation: Option<Operation>) -> Option<Kind> {
+        match self {
+            Reason::RemoteCreate => Some(Kind::RemoteCreate),
+            Reason::RemoteChange => Some(Kind::RemoteChange),
+            Reason::RemoteRun => Some(Kind::RemoteRun),
+            Reason::RemoteRpcTask if operation == Some(Operation::Change) => {
+                Some(Kind::RpcTaskUpdated)
+            }
+            Reason::RemoteRpcTask => Some(Kind::RpcTaskCreated),
+            Reason::NetworkLogonTask => Some(Kind::NetworkLogonTask),
+            Reason::AtsvcPipeWrite => Some(Kind::AtsvcPipe),
+            _ => None,
+        }
+    }
+
+    /// Which end of the lateral movement the event was logged on.
+    pub fn side(&self) -> Side {
+        match self {
+            Reason::RemoteRpcTask
+            | Reason::LocalRpcCaller
+            | Reason::NoRpcCallerFields
+            | Reason::NetworkLogonTask
+            | Reason::AtsvcPipeWrite => Side::Target,
+            _ => Side::Source,
+        }
+    }
+}
+
+/// Which end saw it (`detection_side`): the machine the attacker typed on (`source`,
+/// where schtasks.exe ran) or the machine the task was registered on (`target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    /// `source` or `target`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+/// Every detection this crate makes, each with its own name, risk score and message.
+///
+/// | kind | `detection_name` | side | risk | where the name, score and message come from |
+/// |---|---|---|---|---|
+/// | `RemoteCreate` | Schtasks scheduling job on remote system | source | 63 | ESCU 1297fb80 (impact 70 x confidence 90) |
+/// | `RemoteChange` | Schtasks changing job on remote system | source | 63 | ours: a new action on a trusted task name is as much a remote task as a new one, so ESCU's create figures |
+/// | `RemoteRun` | Scheduled Task Initiation on Remote Endpoint | source | 54 | ESCU 95cf4608 (impact 90 x confidence 60) and its message |
+/// | `RpcTaskCreated` | Remote Scheduled Task Creation via RPC | target | 56 | Elastic's rule name; ours: impact 70 x confidence 80 (tool-agnostic, both fields needed) |
+/// | `RpcTaskUpdated` | Remote Scheduled Task Update via RPC | target | 56 | as above, for 4702 |
+/// | `NetworkLogonTask` | Scheduled Task Registered in a Network Logon | target | 49 | Sigma's unsupported win_remote_schtask; ours: impact 70 x confidence 70 (a correlation of two events) |
+/// | `AtsvcPipe` | Remote Task Creation via ATSVC Named Pipe | target | 49 | Sigma win_security_atsvc_task (level medium); ours: impact 70 x confidence 70 |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    RemoteCreate,
+    RemoteChange,
+    RemoteRun,
+    RpcTaskCreated,
+    RpcTaskUpdated,
+    NetworkLogonTask,
+    AtsvcPipe,
+}
+
+impl Kind {
+    /// Every kind, in the table's order.
+    pub const ALL: [Kind; 7] = [
+        Kind::RemoteCreate,
+        Kind::RemoteChange,
+        Kind::RemoteRun,
+        Kind::RpcTaskCreated,
+        Kind::RpcTaskUpdated,
+        Kind::NetworkLogonTask,
+        Kind::AtsvcPipe,
+    ];
+
+    /// The `detection_name`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::RemoteCreate => DETECTION_NAME,
+            Kind::RemoteChange => "Schtasks changing job on remote system",
+            Kind::RemoteRun => "Scheduled Task Initiation on Remote Endpoint",
+            Kind::RpcTaskCreated => "Remote Scheduled Task Creation via RPC",
+            Kind::RpcTaskUpdated => "Remote Scheduled Task Update via RPC",
+            Kind::NetworkLogonTask => "Scheduled Task Registered in a Network Logon",
+            Kind::AtsvcPipe => "Remote Task Creation via ATSVC Named Pipe",
+        }
+    }
+
+    /// The default risk score (the table's); `remote_create`'s is
+    /// [`DetectorConfig::risk_score`].
+    pub fn risk_score(self) -> u32 {
+        match self {
+            Kind::RemoteCreate | Kind::RemoteChange => RISK_SCORE,
+            Kind::RemoteRun => 54,
+            Kind::RpcTaskCreated | Kind::RpcTaskUpdated => 56,
+            Kind::NetworkLogonTask | Kind::AtsvcPipe => 49,
+        }
+    }
+
+    /// The risk message template (`$field$` is the field's value).
+    pub fn message_template(self) -> &'static str {
+        match self {
+            Kind::RemoteCreate => RISK_MESSAGE_TEMPLATE,
+            Kind::RemoteChange => "A schedule task process $process_name$ changed a job on remote host $remote_host$ with command-line $process$ in host $dest$ by $user$.",
+            Kind::RemoteRun => "A Windows Scheduled Task was ran on a remote endpoint from $dest$",
+            Kind::RpcTaskCreated => "Scheduled task $task_name$ was created on $dest$ by $user$ over RPC from a remote client.",
+            Kind::RpcTaskUpdated => "Scheduled task $task_name$ was updated on $dest$ by $user$ over RPC from a remote client.",
+            Kind::NetworkLogonTask => "Scheduled task $task_name$ was registered on $dest$ by $user$ in a network logon from $src$.",
+            Kind::AtsvcPipe => "The AT service pipe atsvc on $dest$ was opened for writing by $user$ from $src$.",
+        }
+    }
+
+    /// MITRE ATT&CK technique IDs: T1053.005 (Scheduled Task), T1053.002 (At) for the
+    /// AT service.
+    pub fn mitre_technique_ids(self) -> &'static [&'static str] {
+        match self {
+            Kind::AtsvcPipe => &["T1053.002", "T1053"],
+            _ => &MITRE_TECHNIQUE_IDS,
+        }
+    }
+
+    /// Which end sees it.
+    pub fn side(self) -> Side {
+        match self {
+            Kind::RemoteCreate | Kind::RemoteChange | Kind::RemoteRun => Side::Source,
+            _ => Side::Target,
         }
     }
 }
@@ -257,6 +506,11 @@ pub struct Analysis {
     /// The command line with `/p` and `/rp` values replaced by `****`
     /// (`process_masked`). The event's own `process` field is never changed.
     pub process_masked: String,
+    /// Target side: the task XML's `RegistrationInfo/Author` (`task_author`).
+    pub task_author: Option<String>,
+    /// Target side: the remote caller's address or name, from the network logon or
+    /// the share access (`src`, the CIM name for a connection's source).
+    pub src: Option<String>,
 }
 
 /// One output field's value: absent, a single value, or a multivalue list.
@@ -275,13 +529,67 @@ fn one(value: Option<&str>) -> FieldValue<'_> {
 }
 
 impl Analysis {
-    /// Whether this event is a remote scheduled-task creation.
+    /// An analysis with this verdict and nothing else filled (the target side fills
+    /// the task fields it knows, then calls [`Analysis::finish`]).
+    pub(crate) fn empty(reason: Reason, operation: Option<Operation>) -> Analysis {
+        Analysis {
+            reason,
+            operation,
+            argv: Vec::new(),
+            remote_host: None,
+            remote_host_normalized: None,
+            task_name: None,
+            task_action: None,
+            schedule: None,
+            run_as: None,
+            connect_user: None,
+            xml_file: None,
+            password_supplied: false,
+            evasions: Vec::new(),
+            risk_score: 0,
+            risk_message: String::new(),
+            process_masked: String::new(),
+            task_author: None,
+            src: None,
+        }
+    }
+
+    /// Sets the risk score and renders the risk message of a detection (`lookup` gives
+    /// the template's `$field$`s); leaves both empty otherwise.
+    pub(crate) fn finish<'v>(
+        &mut self,
+        config: &DetectorConfig,
+        lookup: impl Fn(&str) -> Option<&'v str>,
+    ) {
+        let Some(kind) = self.kind() else {
+            self.risk_score = config.risk_score;
+            return;
+        };
+        self.risk_score = match kind {
+            Kind::RemoteCreate => config.risk_score,
+            other => other.risk_score(),
+        };
+        self.risk_message = risk::expand_template(kind.message_template(), lookup);
+    }
+
+    /// The detection this analysis is, if any.
+    pub fn kind(&self) -> Option<Kind> {
+        self.reason.kind(self.operation)
+    }
+
+    /// Which end of the movement the event was logged on (`detection_side`).
+    pub fn side(&self) -> Side {
+        self.reason.side()
+    }
+
+    /// Whether this event is a detection: ESCU's remote creation, or one of the other
+    /// [`Kind`]s (which [`DetectorConfig::operations`] and the event type enable).
     pub fn is_detection(&self) -> bool {
-        self.reason == Reason::RemoteCreate
+        self.kind().is_some()
     }
 
     /// The fields we add, named and ordered as [`OUTPUT_FIELDS`]. The four that say
-    /// "this is a detection" (`detection_name`, `risk_score`, `risk_message`,
+    /// "this is a detection" (`detection_name` of its [`Kind`], `risk_score`, `risk_message`,
     /// `mitre_technique_id`) are empty unless [`Analysis::is_detection`], so a
     /// `where isnotnull(detection_name)` or an ES risk rule never counts a local task;
     /// the others describe the parse and are filled on every schtasks event, which is
@@ -300,38 +608,40 @@ impl Analysis {
     /// | `task_password_supplied` | `true` or `false` |
     /// | `evasion_markers` | [`Evasion::as_str`] of each marker, multivalue; empty when none |
     /// | `process_masked` | [`Analysis::process_masked`] |
+    /// | `detection_side` | [`Side::as_str`]: `source` or `target`, on every judged event |
+    /// | `task_author` | target side: the task XML's author |
+    /// | `src` | target side: the remote caller's address or name, when an event says it |
     ///
     /// Absent and empty values are [`FieldValue::Empty`].
     pub fn fields(&self) -> [(&'static str, FieldValue<'_>); OUTPUT_FIELDS.len()] {
-        let [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16] =
+        let [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, side, author, src] =
             OUTPUT_FIELDS;
         let evasions = if self.evasions.is_empty() {
             FieldValue::Empty
         } else {
             FieldValue::Many(self.evasions.iter().map(|e| e.as_str()).collect())
         };
-        let detection = self.is_detection();
-        let if_detection = |value: FieldValue<'static>| {
-            if detection {
-                value
-            } else {
-                FieldValue::Empty
-            }
-        };
+        let kind = self.kind();
         [
             (
                 f0,
-                if_detection(FieldValue::One(Cow::Borrowed(DETECTION_NAME))),
+                kind.map_or(FieldValue::Empty, |k| {
+                    FieldValue::One(Cow::Borrowed(k.name()))
+                }),
             ),
             (f1, FieldValue::One(Cow::Borrowed(self.reason.as_str()))),
             (
                 f2,
-                if_detection(FieldValue::One(Cow::Owned(self.risk_score.to_string()))),
+                kind.map_or(FieldValue::Empty, |_| {
+                    FieldValue::One(Cow::Owned(self.risk_score.to_string()))
+                }),
             ),
             (f3, one(Some(&self.risk_message))),
             (
                 f4,
-                if_detection(FieldValue::Many(MITRE_TECHNIQUE_IDS.to_vec())),
+                kind.map_or(FieldValue::Empty, |k| {
+                    FieldValue::Many(k.mitre_technique_ids().to_vec())
+                }),
             ),
             (f5, one(self.operation.map(Operation::as_str))),
             (f6, one(self.remote_host.as_deref())),
@@ -352,6 +662,9 @@ impl Analysis {
             ),
             (f15, evasions),
             (f16, one(Some(&self.process_masked))),
+            (side, FieldValue::One(Cow::Borrowed(self.side().as_str()))),
+            (author, one(self.task_author.as_deref())),
+            (src, one(self.src.as_deref())),
         ]
     }
 }
@@ -452,8 +765,14 @@ pub fn is_schtasks(event: &ProcessEvent<'_>) -> bool {
     image_is_schtasks(event) || is_schtasks_exe(event.original_file_name)
 }
 
-/// The verdict on a parsed command line, with the `/s` value as written.
-fn judge(parse: &Parse, dest: &str) -> (Reason, Option<String>, Option<String>) {
+/// The verdict on a parsed command line, with the `/s` value as written. `/create` is
+/// always judged (ESCU); `/change` and `/run` only when `operations` holds them, by the
+/// same target and locality rules; every other operation is `not_create`.
+fn judge(
+    parse: &Parse,
+    dest: &str,
+    operations: Operations,
+) -> (Reason, Option<String>, Option<String>) {
     let target = parse.first(Switch::S).map(|s| {
         s.value
             .and_then(|v| parse.args.get(v))
@@ -461,17 +780,24 @@ fn judge(parse: &Parse, dest: &str) -> (Reason, Option<String>, Option<String>) 
     });
     let host = target.flatten();
     let normalized = host.map(locality::normalize);
-    let reason = match (parse.operation, target) {
-        (Some(Operation::Create), None) => Reason::NoTargetSystem,
-        (Some(Operation::Create), Some(_)) => {
+    let judged = parse
+        .operation
+        .filter(|op| *op == Operation::Create || operations.contains(*op));
+    let reason = match (judged, target) {
+        (None, _) => Reason::NotCreate(parse.operation),
+        (Some(_), None) => Reason::NoTargetSystem,
+        (Some(op), Some(_)) => {
             match locality::locate(normalized.as_deref().unwrap_or_default(), dest) {
                 Locality::Empty => Reason::EmptyTargetSystem,
                 Locality::Loopback => Reason::LoopbackTarget,
                 Locality::SelfHost => Reason::SelfTarget,
-                Locality::Remote => Reason::RemoteCreate,
+                Locality::Remote => match op {
+                    Operation::Change => Reason::RemoteChange,
+                    Operation::Run => Reason::RemoteRun,
+                    _ => Reason::RemoteCreate,
+                },
             }
         }
-        (other, _) => Reason::NotCreate(other),
     };
     (reason, host.map(str::to_owned), normalized)
 }
@@ -487,7 +813,7 @@ fn display_name<'a>(event: &ProcessEvent<'a>) -> &'a str {
 }
 
 fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Analysis {
-    let (reason, host, normalized) = judge(&parse, event.dest);
+    let (reason, host, normalized) = judge(&parse, event.dest, config.operations);
     let secrets: Vec<usize> = parse.secret_args().collect();
     let spans: Vec<_> = secrets
         .iter()
@@ -509,17 +835,6 @@ fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Ana
         evasions.sort_unstable();
         evasions.dedup();
     }
-    let risk_message = if reason == Reason::RemoteCreate {
-        risk::expand_template(RISK_MESSAGE_TEMPLATE, |name| match name {
-            "process_name" => Some(display_name(event)),
-            "process" => Some(process_masked.as_str()),
-            "dest" => Some(event.dest),
-            "user" => Some(event.user),
-            _ => None,
-        })
-    } else {
-        String::new()
-    };
     let operation = parse.operation;
     let argv = parse
         .args
@@ -533,9 +848,7 @@ fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Ana
             }
         })
         .collect();
-    Analysis {
-        reason,
-        operation,
+    let mut analysis = Analysis {
         argv,
         remote_host: host,
         remote_host_normalized: normalized,
@@ -547,10 +860,19 @@ fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Ana
         xml_file,
         password_supplied,
         evasions,
-        risk_score: config.risk_score,
-        risk_message,
-        process_masked,
-    }
+        ..Analysis::empty(reason, operation)
+    };
+    let (masked, remote_host) = (process_masked, analysis.remote_host.clone());
+    analysis.finish(config, |name| match name {
+        "process_name" => Some(display_name(event)),
+        "process" => Some(masked.as_str()),
+        "dest" => Some(event.dest),
+        "user" => Some(event.user),
+        "remote_host" => remote_host.as_deref(),
+        _ => None,
+    });
+    analysis.process_masked = masked;
+    analysis
 }
 
 /// Analyse one event. `None` when it is not schtasks (no allocation on that path).
@@ -771,7 +1093,10 @@ mod tests {
     fn risk_score_comes_from_the_config() {
         let a = analyze(
             &event("schtasks.exe", "schtasks /create /s h2 /tn t", ""),
-            &DetectorConfig { risk_score: 90 },
+            &DetectorConfig {
+                risk_score: 90,
+                ..DetectorConfig::default()
+            },
         )
         .unwrap();
         assert_eq!(a.risk_score, 90);

@@ -31,7 +31,10 @@
 //! `CommandLine`, `Image` stay as they are). A label that repeats (4688's two
 //! `Account Name:` lines, creator then target) keeps every copy; lookups take the first,
 //! the creator's, which is the one that ran the command. Section headings
-//! (`Process Information:`) and prose are not fields.
+//! (`Process Information:`) and prose are not fields. One label spans lines: the task
+//! XML of 4698 (`Task Content:`) and 4702 (`Task New Content:`) starts on the label's
+//! line and goes on, unindented, to its `</Task>`; its lines are one field
+//! (`Task_Content`, `Task_New_Content`), joined by `\n` (issue 13).
 //!
 //! [`ClassicParser`] is a pure state machine over lines, writing into the caller's
 //! reused field store; [`scan`] feeds it the lines of a stream. Bytes that are not
@@ -70,6 +73,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             text
         };
         if parser.starts_event(text) && parser.in_event() {
+            parser.finish(&mut fields);
             scan.judge(&fields, record)?;
             fields.clear();
             parser.reset();
@@ -81,6 +85,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
         }
     }
     if parser.in_event() {
+        parser.finish(&mut fields);
         scan.judge(&fields, record)?;
     }
     Ok(())
@@ -109,6 +114,8 @@ enum Part {
 pub(crate) struct ClassicParser {
     part: Part,
     seen_log_name: bool,
+    /// A `Task Content:` field is open: the lines that follow are its XML.
+    task_xml: bool,
 }
 
 /// The field a timestamp line is written to.
@@ -123,6 +130,14 @@ impl ClassicParser {
     /// Forgets the event read so far.
     pub(crate) fn reset(&mut self) {
         *self = ClassicParser::default();
+    }
+
+    /// Ends a field still open (the task XML of an event cut before its `</Task>`);
+    /// call before taking an event's fields.
+    pub(crate) fn finish(&mut self, fields: &mut Fields) {
+        if std::mem::take(&mut self.task_xml) {
+            fields.end();
+        }
     }
 
     /// Whether `line` is the first line of a new event.
@@ -161,12 +176,34 @@ impl ClassicParser {
             }
             return;
         }
+        if self.task_xml {
+            // The message's own labels are tab-indented, its headings unindented words;
+            // the XML's lines are space-indented or start with `<`.
+            let message_again = label(line).is_some()
+                && !line.trim_start().starts_with('<')
+                && (line.starts_with('\t') || !line.starts_with(' '));
+            if !message_again {
+                let text = fields.value_text();
+                text.push('\n');
+                text.push_str(line);
+                if line.trim_end().ends_with("</Task>") {
+                    self.finish(fields);
+                }
+                return;
+            }
+            self.finish(fields);
+        }
         if let Some((label, value)) = label(line) {
             fields.begin_with(|name| {
                 name.extend(label.chars().map(|c| if c == ' ' { '_' } else { c }));
             });
             fields.value_text().push_str(value);
-            fields.end();
+            let xml = matches!(label, "Task Content" | "Task New Content");
+            if xml && value.starts_with('<') && !value.ends_with("</Task>") {
+                self.task_xml = true;
+            } else {
+                fields.end();
+            }
         }
     }
 }
@@ -341,6 +378,7 @@ ParentCommandLine: cmd.exe\n";
         };
         for line in text.lines() {
             if parser.starts_event(line) && parser.in_event() {
+                parser.finish(&mut fields);
                 take(&fields, &mut events);
                 fields.clear();
                 parser.reset();
@@ -348,6 +386,7 @@ ParentCommandLine: cmd.exe\n";
             parser.feed(line, &mut fields);
         }
         if parser.in_event() {
+            parser.finish(&mut fields);
             take(&fields, &mut events);
         }
         events
@@ -475,6 +514,71 @@ ParentCommandLine: cmd.exe\n";
         assert!(!looks_like_classic(b"10/27/2020 08:00:14 PM\nhello\n"));
         assert!(!looks_like_classic(b"_time,LogName\n"));
         assert!(!looks_like_classic(b""));
+    }
+
+    /// A Security 4698 as Splunk_TA_windows indexes it with `renderXml = false`: the
+    /// layout of the `Message` of OTRF's schtask_create 4698 (WORKSTATION6), abridged.
+    pub(crate) const SECURITY_4698: &str = "12/19/2020 07:00:22 AM\r\n\
+LogName=Security\r\n\
+EventCode=4698\r\n\
+ComputerName=WORKSTATION6.theshire.local\r\n\
+SourceName=Microsoft Windows security auditing.\r\n\
+Message=A scheduled task was created.\r\n\
+\r\n\
+Subject:\r\n\
+\tSecurity ID:\t\tS-1-5-21-3786818125-2382361537-3207726629-1104\r\n\
+\tAccount Name:\t\tpgustavo\r\n\
+\tAccount Domain:\t\tTHESHIRE\r\n\
+\tLogon ID:\t\t0xEAD4335\r\n\
+\r\n\
+Task Information:\r\n\
+\tTask Name: \t\t\\Microsoft\\Windows\\SoftwareProtectionPlatform\\EventCacheManager\r\n\
+\tTask Content: \t\t<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n\
+<Task version=\"1.2\" xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\r\n\
+  <RegistrationInfo>\r\n\
+    <Author>THESHIRE\\pgustavo</Author>\r\n\
+  </RegistrationInfo>\r\n\
+  <Actions Context=\"Author\">\r\n\
+    <Exec>\r\n\
+      <Command>C:\\Windows\\system32\\cmd.exe</Command>\r\n\
+      <Arguments>/C C:\\Windows\\System32\\notepad.exe</Arguments>\r\n\
+    </Exec>\r\n\
+  </Actions>\r\n\
+</Task>\r\n\
+\r\n\
+Other Information:\r\n\
+\tProcessCreationTime: \t\t0\r\n\
+\tClientProcessId: \t\t\t0\r\n\
+\tParentProcessId: \t\t\t0\r\n\
+\tFQDN: \t\t0\r\n";
+
+    /// Issue 13: the task XML spans many lines; it is one field, and the labels after
+    /// it are read as before.
+    #[test]
+    fn the_multi_line_task_content_of_a_4698_is_one_field() {
+        let events = parse(SECURITY_4698);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        let xml = get(e, "Task_Content").expect("Task_Content");
+        assert!(xml.starts_with("<?xml version=\"1.0\""), "{xml}");
+        assert!(xml.ends_with("</Task>"), "{xml}");
+        assert!(xml.contains("<Command>C:\\Windows\\system32\\cmd.exe</Command>"));
+        let (task, error) = crate::detection::task::TaskDefinition::parse(xml);
+        assert_eq!(error, None);
+        assert_eq!(
+            task.actions,
+            [r"C:\Windows\system32\cmd.exe /C C:\Windows\System32\notepad.exe"]
+        );
+        assert_eq!(get(e, "ClientProcessId"), Some("0"));
+        assert_eq!(get(e, "Logon_ID"), Some("0xEAD4335"));
+        assert_eq!(get(e, "Other_Information"), None);
+        // An event cut inside the XML still has it, up to the cut.
+        let cut = SECURITY_4698
+            .split("  </Actions>")
+            .next()
+            .unwrap_or_default();
+        let events = parse(cut);
+        assert!(get(&events[0], "Task_Content").is_some_and(|x| x.contains("<Exec>")));
     }
 
     #[test]

@@ -3,12 +3,12 @@
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::encoding::{decode_utf16, Utf16};
 use super::sniff::{sniff, Format, SNIFF_LEN};
 use super::{
-    Counting, InputReport, Location, Problem, ProblemKind, ScanOptions, SourceScan, Stopped,
+    Counting, InputReport, Location, Problem, ProblemKind, ScanOptions, Skip, SourceScan, Stopped,
 };
 
 /// Archives inside archives are followed this deep (a zip bomb of nested archives stops).
@@ -37,29 +37,76 @@ fn unreadable(
     Ok(())
 }
 
-/// Lists the files under `dir` (any depth), sorted by name within each folder.
-/// A folder that cannot be read is reported as unreadable.
-pub(crate) fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>, report: &mut InputReport) {
-    let mut entries: Vec<std::path::PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            report.unreadable += 1;
-            report.problem(Problem {
-                source: dir.display().to_string(),
-                kind: ProblemKind::Unreadable,
-                location: Location::default(),
-                message: format!("cannot read folder: {e}"),
-            });
-            return;
-        }
-    };
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, files, report);
+/// Lists the regular files under `dir` (any depth), sorted by name within each folder,
+/// like `find -type f` and ripgrep: symbolic links are not followed unless
+/// [`ScanOptions::follow_links`] (then a loop back to a folder being walked is detected
+/// by device and inode, by `walkdir`, and a file reached twice is listed once);
+/// non-regular files (FIFOs, sockets, devices) are skipped. What is skipped is counted
+/// in `report` ([`InputReport::skip`]); a folder that cannot be read is reported as
+/// unreadable.
+pub(crate) fn walk(
+    dir: &Path,
+    options: &ScanOptions,
+    files: &mut Vec<PathBuf>,
+    report: &mut InputReport,
+) {
+    let mut seen = SeenFiles::default();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(options.follow_links)
+        .sort_by_file_name();
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let name = e.path().unwrap_or(dir).display().to_string();
+                if e.loop_ancestor().is_some() {
+                    report.skip(&name, Skip::AlreadySeen);
+                } else {
+                    report.unreadable += 1;
+                    report.problem(Problem {
+                        source: name,
+                        kind: ProblemKind::Unreadable,
+                        location: Location::default(),
+                        message: format!("cannot read: {}", io::Error::from(e)),
+                    });
+                }
+                continue;
+            }
+        };
+        let kind = entry.file_type();
+        let name = || entry.path().display().to_string();
+        if kind.is_dir() {
+            continue;
+        } else if kind.is_symlink() {
+            report.skip(&name(), Skip::Link);
+        } else if !kind.is_file() {
+            report.skip(&name(), Skip::NotRegular);
+        } else if options.follow_links && !seen.first_time(&entry) {
+            report.skip(&name(), Skip::AlreadySeen);
         } else {
-            files.push(path);
+            files.push(entry.into_path());
         }
+    }
+}
+
+/// The files a walk that follows links has listed, by device and inode (Unix), so
+/// that a file reached by two links is scanned once.
+#[derive(Default)]
+struct SeenFiles(std::collections::HashSet<(u64, u64)>);
+
+impl SeenFiles {
+    #[cfg(unix)]
+    fn first_time(&mut self, entry: &walkdir::DirEntry) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match entry.metadata() {
+            Ok(m) => self.0.insert((m.dev(), m.ino())),
+            Err(_) => true,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn first_time(&mut self, _entry: &walkdir::DirEntry) -> bool {
+        true
     }
 }
 
@@ -81,7 +128,7 @@ pub(crate) fn scan_path(
     };
     if meta.is_dir() {
         let mut files = Vec::new();
-        walk(path, &mut files, report);
+        walk(path, options, &mut files, report);
         if options.strict && report.unreadable > 0 {
             report.aborted = true;
             options.stop.raise();
@@ -119,19 +166,16 @@ pub(crate) fn scan_path(
     if let Some(p) = &options.progress {
         p.fetch_add(head.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
-    let rest = Counting {
-        inner: file,
-        counter: options.progress.clone(),
-    };
+    let rest = Counting::new(file, options);
     if format == Format::Zip {
         // A zip on disk is read through its central directory, which is reliable where
         // streaming is not (entries written with data descriptors have no sizes up front).
         let mut rest = rest;
-        if let Err(e) = rest.inner.seek(SeekFrom::Start(0)) {
+        if let Err(e) = rest.seek(SeekFrom::Start(0)) {
             let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
             return;
         }
-        let _ = zip_archive(&name, rest.inner, options, report, 0);
+        let _ = zip_archive(&name, rest, options, report, 0);
         return;
     }
     let mut whole = Cursor::new(head).chain(rest);
@@ -378,6 +422,11 @@ fn tar_stream<R: Read>(
 
 /// Reading stdin (`-`).
 pub(crate) fn scan_stdin(options: &ScanOptions, report: &mut InputReport) {
-    let stdin = io::stdin().lock();
+    // Not counted for the progress bar, whose total is the size of the files.
+    let stdin = Counting {
+        inner: io::stdin().lock(),
+        counter: None,
+        stop: options.stop.clone(),
+    };
     let _ = scan_stream("-", stdin, options, report, 0);
 }

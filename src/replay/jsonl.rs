@@ -24,6 +24,10 @@ use super::{Location, SourceScan, Stopped};
 /// reported and skipped without being held in memory.
 pub const MAX_JSON_LINE: usize = 64 << 20;
 
+/// JSON nested deeper than this (arrays and objects) is not parsed: serde_json's
+/// recursion limit, which keeps a hostile line from overflowing the stack.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
     let mut lines = Lines::new(reader, MAX_JSON_LINE);
     let mut fields = Fields::default();

@@ -14,6 +14,7 @@
 //! | times within the window (default [`DEFAULT_WINDOW`], 2 s) | the sensors log the same process within milliseconds; the same command run again later is another creation |
 //! | a sensor (event ID + channel) not already in the group, and a known one | one sensor logs a process once: two Sysmon 1 events are two processes, and a record naming no sensor cannot be told apart |
 //! | both times readable ([`parse_time`]) | without a time the window cannot be judged: never grouped |
+//! | a source-side detection (`detection_side` is not `target`) | a target-side event has no process: two task events on one host are two registrations (issue 13) |
 //!
 //! Memory stays flat in the input size: the grouper holds at most [`MAX_PENDING`]
 //! recent detections (a bounded window, keyed by host + command line), and releases the
@@ -117,7 +118,10 @@ impl SightingGrouper {
     /// Takes one detection; returns those that are final (in arrival order). A detection
     /// that is another sighting of a waiting one is added to it and not returned.
     pub fn push(&mut self, detection: Detection) -> Vec<Detection> {
-        if self.window_ms == 0 {
+        let target_side = detection
+            .field("detection_side")
+            .is_some_and(|v| matches!(v, super::Value::One(s) if s == "target"));
+        if self.window_ms == 0 || target_side {
             return vec![detection];
         }
         let at = parse_time(&detection.sighting.time);
@@ -312,6 +316,21 @@ mod tests {
         assert_eq!(rest.len(), MAX_PENDING);
         assert_eq!(rest[0].dest, "h2");
         assert_eq!(rest[0].also_seen.len(), 1);
+    }
+
+    /// Issue 13: a 4698 and a 4702 on one host a moment apart are two registrations.
+    #[test]
+    fn target_side_detections_are_never_grouped() {
+        let mut g = SightingGrouper::new(DEFAULT_WINDOW);
+        let t = "2020-12-19T07:00:22.190Z";
+        for id in ["4698", "4702"] {
+            let mut d = detection("ws6", id, t);
+            d.process.clear();
+            d.fields
+                .push(("detection_side", super::super::Value::One("target".into())));
+            assert_eq!(g.push(d).len(), 1);
+        }
+        assert!(g.finish().is_empty());
     }
 
     #[test]

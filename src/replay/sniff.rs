@@ -53,7 +53,7 @@ impl fmt::Display for Format {
 
 /// How many bytes [`sniff`] wants to see (a tar header is 512 bytes; a CSV header row
 /// can be long).
-pub(crate) const SNIFF_LEN: usize = 8192;
+pub const SNIFF_LEN: usize = 8192;
 
 /// Tells the format from the first bytes of a stream (`head` may be shorter than
 /// [`SNIFF_LEN`] when the stream is).
