@@ -7,6 +7,7 @@ use std::io::{self, BufRead, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::encoding::{decode_utf16, Utf16};
+use super::jsonl::MAX_JSON_LINE;
 use super::sniff::{sniff, Format, SNIFF_LEN};
 use super::{
     Counting, InputReport, Location, Problem, ProblemKind, ScanOptions, Skip, SourceScan, Stopped,
@@ -273,11 +274,13 @@ pub(crate) fn scan_path(
             return;
         }
     };
-    let mut head = Vec::with_capacity(SNIFF_LEN);
-    if let Err(e) = (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut head) {
-        let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
-        return;
-    }
+    let head = match read_head(&mut file) {
+        Ok(head) => head,
+        Err(e) => {
+            let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
+            return;
+        }
+    };
     let format = sniff(&head);
     if format == Format::Unknown {
         if walked {
@@ -305,6 +308,39 @@ pub(crate) fn scan_path(
     }
     let mut whole = Cursor::new(head).chain(rest);
     let _ = dispatch(&name, format, &mut whole, options, report, nest, walked);
+}
+
+/// The first bytes of a stream, enough to tell its format: [`SNIFF_LEN`] bytes, and
+/// more while they are all white space or the first line is not whole (9,000 blank
+/// lines before the first record, a CSV header row longer than 8 KiB: issue 15 case
+/// 11), up to [`MAX_JSON_LINE`] (the longest line any reader takes). Reads grow
+/// geometrically, so a long head costs linear time.
+fn read_head(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    reader.take(SNIFF_LEN as u64).read_to_end(&mut head)?;
+    let mut want = SNIFF_LEN;
+    while head.len() < MAX_JSON_LINE && first_line_unfinished(&head) {
+        want = want.saturating_mul(2).min(MAX_JSON_LINE - head.len());
+        let before = head.len();
+        reader.take(want as u64).read_to_end(&mut head)?;
+        if head.len() < before + want {
+            break;
+        }
+    }
+    Ok(head)
+}
+
+/// Whether `head` is text whose first line that is not blank has not ended yet (a
+/// binary format or a told one needs nothing more).
+fn first_line_unfinished(head: &[u8]) -> bool {
+    if head.len() < SNIFF_LEN || sniff(head) != Format::Unknown {
+        return false;
+    }
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    match text.iter().position(|b| !b.is_ascii_whitespace()) {
+        None => true,
+        Some(first) => memchr::memchr(b'\n', text.get(first..).unwrap_or_default()).is_none(),
+    }
 }
 
 /// The message for an input no reader takes: what was seen (from its first bytes,
@@ -362,10 +398,10 @@ fn scan_member(
     member: bool,
     encoding: Option<Utf16>,
 ) -> Result<(), Stopped> {
-    let mut head = Vec::with_capacity(SNIFF_LEN);
-    if let Err(e) = (&mut *reader).take(SNIFF_LEN as u64).read_to_end(&mut head) {
-        return unreadable(report, options, name, format!("cannot read: {e}"));
-    }
+    let head = match read_head(reader) {
+        Ok(head) => head,
+        Err(e) => return unreadable(report, options, name, format!("cannot read: {e}")),
+    };
     let format = sniff(&head);
     if format == Format::Unknown {
         if member {

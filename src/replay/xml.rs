@@ -21,7 +21,7 @@ use memchr::memmem;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::fields::Fields;
+use super::fields::{judge_every_reading, Fields};
 use super::{lossy, Location, SourceScan, Stopped};
 use crate::cim::EventKind;
 
@@ -470,7 +470,10 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
             Some((start, Frame::Whole(end))) => {
                 let n = scan.next_record()?;
                 match read_record(framer.bytes(start, end), &mut fields, true, false) {
-                    Ok(kind) => scan.judge_as(kind, &fields, n)?,
+                    Ok(kind) => {
+                        scan.judge_as(kind, &fields, n)?;
+                        judge_every_reading(&mut fields, scan, n)?;
+                    }
                     Err(msg) => scan.bad_at(n, start, msg)?,
                 }
             }
