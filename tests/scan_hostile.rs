@@ -4,6 +4,8 @@
 //! (the exact figures are in benches/README.md, "Hostile inputs").
 
 mod scan_support;
+#[path = "scan_support/zipgen.rs"]
+mod zipgen;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -234,69 +236,18 @@ fn zip_of(members: &[(String, String)]) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-/// A zip as a streaming writer (Python's `zipfile` on a pipe) writes it: each member's
-/// CRC and sizes in a data descriptor after its data (APPNOTE.TXT 4.3.9), zeros in its
-/// local header; `signature`: whether the descriptors carry their optional signature.
-fn zip_with_descriptors(members: &[(String, String)], signature: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in members {
-        let offset = out.len() as u32;
-        let mut deflate =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        deflate.write_all(data.as_bytes()).unwrap();
-        let packed = deflate.finish().unwrap();
-        let mut crc = flate2::Crc::new();
-        crc.update(data.as_bytes());
-        let sizes = [crc.sum(), packed.len() as u32, data.len() as u32];
-        let header = |out: &mut Vec<u8>, central: bool| {
-            let sig: u32 = if central { 0x0201_4b50 } else { 0x0403_4b50 };
-            out.extend(sig.to_le_bytes());
-            if central {
-                out.extend(20u16.to_le_bytes());
-            }
-            out.extend(20u16.to_le_bytes());
-            out.extend(0x08u16.to_le_bytes());
-            out.extend(8u16.to_le_bytes());
-            out.extend([0u8; 4]);
-            for v in sizes {
-                out.extend(if central { v } else { 0 }.to_le_bytes());
-            }
-            out.extend((name.len() as u16).to_le_bytes());
-            out.extend(0u16.to_le_bytes());
-            if central {
-                out.extend([0u8; 6]);
-                out.extend(0u32.to_le_bytes());
-                out.extend(offset.to_le_bytes());
-            }
-            out.extend(name.as_bytes());
-        };
-        header(&mut out, false);
-        out.extend(&packed);
-        if signature {
-            out.extend(0x0807_4b50u32.to_le_bytes());
-        }
-        for v in sizes {
-            out.extend(v.to_le_bytes());
-        }
-        header(&mut central, true);
-    }
-    let start = out.len() as u32;
-    out.extend(&central);
-    out.extend(0x0605_4b50u32.to_le_bytes());
-    out.extend([0u8; 4]);
-    out.extend((members.len() as u16).to_le_bytes());
-    out.extend((members.len() as u16).to_le_bytes());
-    out.extend((central.len() as u32).to_le_bytes());
-    out.extend(start.to_le_bytes());
-    out.extend(0u16.to_le_bytes());
-    out
-}
-
 fn twenty_members() -> Vec<(String, String)> {
     (0..20)
         .map(|i| (format!("m{i:02}.xml"), one(&format!("R{i:02}"))))
         .collect()
+}
+
+fn zip_with_descriptors(members: &[(String, String)], signature: bool) -> Vec<u8> {
+    let members: Vec<(String, Vec<u8>)> = members
+        .iter()
+        .map(|(n, d)| (n.clone(), d.clone().into_bytes()))
+        .collect();
+    zipgen::zip_with_descriptors(&members, signature)
 }
 
 #[test]

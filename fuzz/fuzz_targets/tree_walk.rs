@@ -14,6 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/scan_support/zipgen.rs"]
+mod zipgen;
 use schtasksremote::replay::{
     expand_paths, scan_input, Input, ScanOptions, MAX_PROBLEMS_KEPT, MAX_SOURCES_LISTED,
 };
@@ -79,7 +82,7 @@ fn content(p: &mut Program<'_>, depth: u32) -> Vec<u8> {
                 }
                 w.finish().map(|c| c.into_inner()).unwrap_or_default()
             } else {
-                zip_with_descriptors(&members)
+                zipgen::zip_with_descriptors(&members, true)
             }
         }
         5 => {
@@ -235,61 +238,4 @@ fn meta_len(input: &Input) -> u64 {
         Input::Path { path, .. } => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         Input::Stdin => 0,
     }
-}
-
-/// A zip as a streaming writer makes it: deflated members whose sizes and CRC follow
-/// their data in a data descriptor (APPNOTE.TXT 4.3.9), then the central directory.
-fn zip_with_descriptors(members: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in members {
-        let offset = out.len() as u32;
-        let mut deflate =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-        let _ = deflate.write_all(data);
-        let packed = deflate.finish().unwrap_or_default();
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
-        let (crc, csize, usize_) = (crc.sum(), packed.len() as u32, data.len() as u32);
-        let name = name.as_bytes();
-        let header = |sig: u32, central: bool, out: &mut Vec<u8>| {
-            out.extend(sig.to_le_bytes());
-            if central {
-                out.extend(20u16.to_le_bytes());
-            }
-            out.extend(20u16.to_le_bytes());
-            out.extend(8u16.to_le_bytes()); // flags: data descriptor
-            out.extend(8u16.to_le_bytes()); // deflate
-            out.extend([0u8; 4]); // time, date
-            let (c, s, u) = if central { (crc, csize, usize_) } else { (0, 0, 0) };
-            out.extend(c.to_le_bytes());
-            out.extend(s.to_le_bytes());
-            out.extend(u.to_le_bytes());
-            out.extend((name.len() as u16).to_le_bytes());
-            out.extend(0u16.to_le_bytes());
-            if central {
-                out.extend([0u8; 6]); // comment length, disk, internal attributes
-                out.extend(0u32.to_le_bytes()); // external attributes
-                out.extend(offset.to_le_bytes());
-            }
-            out.extend(name);
-        };
-        header(0x0403_4b50, false, &mut out);
-        out.extend(&packed);
-        out.extend(0x0807_4b50u32.to_le_bytes());
-        out.extend(crc.to_le_bytes());
-        out.extend(csize.to_le_bytes());
-        out.extend(usize_.to_le_bytes());
-        header(0x0201_4b50, true, &mut central);
-    }
-    let start = out.len() as u32;
-    out.extend(&central);
-    out.extend(0x0605_4b50u32.to_le_bytes());
-    out.extend([0u8; 4]);
-    out.extend((members.len() as u16).to_le_bytes());
-    out.extend((members.len() as u16).to_le_bytes());
-    out.extend((central.len() as u32).to_le_bytes());
-    out.extend(start.to_le_bytes());
-    out.extend(0u16.to_le_bytes());
-    out
 }

@@ -30,14 +30,26 @@ fn unreadable(
     source: &str,
     message: String,
 ) -> Result<(), Stopped> {
+    reported(report, options, source, ProblemKind::Unreadable, message)
+}
+
+/// Reports a problem of a whole file, archive or member (an unreadable one is also
+/// counted); with `--strict`, the scan stops. Once the scan is stopped, what a reader
+/// meets while winding down is not news: nothing is reported.
+fn reported(
+    report: &mut InputReport,
+    options: &ScanOptions,
+    source: &str,
+    kind: ProblemKind,
+    message: String,
+) -> Result<(), Stopped> {
     if options.stop.is_raised() {
-        // The scan is over: what a reader meets while winding down is not news.
         return Err(Stopped);
     }
-    report.unreadable += 1;
+    report.unreadable += u64::from(kind == ProblemKind::Unreadable);
     report.problem(Problem {
         source: source.to_owned(),
-        kind: ProblemKind::Unreadable,
+        kind,
         location: Location::default(),
         message,
     });
@@ -131,21 +143,7 @@ fn archive_problem(
     source: &str,
     message: String,
 ) -> Result<(), Stopped> {
-    if options.stop.is_raised() {
-        return Err(Stopped);
-    }
-    report.problem(Problem {
-        source: source.to_owned(),
-        kind: ProblemKind::Source,
-        location: Location::default(),
-        message,
-    });
-    if options.strict {
-        report.aborted = true;
-        options.stop.raise();
-        return Err(Stopped);
-    }
-    Ok(())
+    reported(report, options, source, ProblemKind::Source, message)
 }
 
 /// How deep a stream lies in archives and layers, and what is left of its input's
