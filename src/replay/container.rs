@@ -113,24 +113,29 @@ pub(crate) fn walk(
     }
 }
 
-/// The files a walk that follows links has listed, by device and inode (Unix), so
-/// that a file reached by two links is scanned once.
+/// The files a walk that follows links has listed, so that a file reached by two links
+/// is scanned once: by device and inode on Unix, by canonical path elsewhere.
 #[derive(Default)]
-struct SeenFiles(std::collections::HashSet<(u64, u64)>);
+struct SeenFiles {
+    #[cfg(unix)]
+    ids: std::collections::HashSet<(u64, u64)>,
+    #[cfg(not(unix))]
+    paths: std::collections::HashSet<PathBuf>,
+}
 
 impl SeenFiles {
     #[cfg(unix)]
     fn first_time(&mut self, entry: &walkdir::DirEntry) -> bool {
         use std::os::unix::fs::MetadataExt;
         match entry.metadata() {
-            Ok(m) => self.0.insert((m.dev(), m.ino())),
+            Ok(m) => self.ids.insert((m.dev(), m.ino())),
             Err(_) => true,
         }
     }
 
     #[cfg(not(unix))]
-    fn first_time(&mut self, _entry: &walkdir::DirEntry) -> bool {
-        true
+    fn first_time(&mut self, entry: &walkdir::DirEntry) -> bool {
+        std::fs::canonicalize(entry.path()).map_or(true, |p| self.paths.insert(p))
     }
 }
 
@@ -621,17 +626,15 @@ fn read_local_header(reader: &mut impl Read) -> io::Result<LocalHeader> {
     // The zip64 extended information field (0x0001): the 64-bit sizes, uncompressed
     // first, each present only when its 32-bit field is 0xFFFFFFFF.
     let mut rest = extra.as_slice();
-    while let (Some(id), Some(len)) = (rest.get(..2), rest.get(2..4)) {
-        let id = u16::from_le_bytes([id[0], id[1]]);
-        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+    let le16 = |b: Option<&[u8]>| b.and_then(|b| b.try_into().ok()).map(u16::from_le_bytes);
+    while let (Some(id), Some(len)) = (le16(rest.get(..2)), le16(rest.get(2..4))) {
+        let len = usize::from(len);
         let data = rest.get(4..4 + len).unwrap_or_default();
         if id == 1 {
             zip64 = true;
-            let mut fields = data.chunks_exact(8).map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                u64::from_le_bytes(b)
-            });
+            let mut fields = data
+                .chunks_exact(8)
+                .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes));
             if uncompressed == u32::MAX {
                 fields.next();
             }

@@ -195,10 +195,15 @@ impl Framer {
                         if rest.len() < LOOKAHEAD && !self.eof {
                             return Ok(None);
                         }
+                        // Copied out of the window, which `markup` moves on.
                         let mut head = [0u8; LOOKAHEAD];
                         let n = rest.len().min(LOOKAHEAD);
-                        head[..n].copy_from_slice(rest.get(..n).unwrap_or_default());
-                        if let Some(boundary) = self.markup(&head[..n], scan)? {
+                        for (to, from) in head.iter_mut().zip(rest) {
+                            *to = *from;
+                        }
+                        if let Some(boundary) =
+                            self.markup(head.get(..n).unwrap_or_default(), scan)?
+                        {
                             return Ok(Some(boundary));
                         }
                     }
