@@ -513,6 +513,15 @@ fn zip_file<R: Read + Seek>(
     report: &mut InputReport,
     nest: Nest<'_>,
 ) -> Result<(), Stopped> {
+    let entries = directory_entries(&mut reader);
+    if let Err(e) = reader.seek(SeekFrom::Start(0)) {
+        return unreadable(report, options, name, format!("cannot read: {e}"));
+    }
+    if entries.is_some_and(|n| n > MAX_ZIP_DIRECTORY) {
+        // Its central directory would be held whole (about 200 bytes a member): read
+        // the members from their local headers instead, in flat memory.
+        return zip_stream(name, &mut reader, options, report, nest);
+    }
     let error = match zip::ZipArchive::new(&mut reader) {
         Ok(archive) => return zip_directory(name, archive, options, report, nest),
         Err(e) => e,
@@ -531,6 +540,49 @@ fn zip_file<R: Read + Seek>(
     }
     zip_stream(name, &mut reader, options, report, nest)
 }
+
+/// The number of members a zip's end of central directory record (or its zip64 form)
+/// declares, if it can be found (APPNOTE.TXT 4.3.14–4.3.16).
+fn directory_entries<R: Read + Seek>(reader: &mut R) -> Option<u64> {
+    let len = reader.seek(SeekFrom::End(0)).ok()?;
+    // The record is 22 bytes and ends the file, after a comment of up to 65,535 bytes.
+    let tail_len = len.min(22 + 65_535);
+    reader.seek(SeekFrom::Start(len - tail_len)).ok()?;
+    let mut tail = vec![0u8; usize::try_from(tail_len).ok()?];
+    reader.read_exact(&mut tail).ok()?;
+    let le16 = |b: Option<&[u8]>| b.and_then(|b| b.try_into().ok()).map(u16::from_le_bytes);
+    let le64 = |b: Option<&[u8]>| b.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    // The last signature whose comment length reaches exactly the end of the file (a
+    // comment may hold the signature's bytes).
+    let at = (0..tail.len().saturating_sub(21)).rev().find(|&at| {
+        tail.get(at..at + 4) == Some(&ZIP_END.to_le_bytes()[..])
+            && le16(tail.get(at + 20..at + 22))
+                .is_some_and(|c| at + 22 + usize::from(c) == tail.len())
+    })?;
+    let entries = le16(tail.get(at + 10..at + 12))?;
+    if entries != u16::MAX {
+        return Some(u64::from(entries));
+    }
+    // Zip64: a locator 20 bytes before the record gives the zip64 record's offset.
+    let locator = tail.get(at.checked_sub(20)?..at)?;
+    if locator.get(..4) != Some(&ZIP64_LOCATOR.to_le_bytes()[..]) {
+        return None;
+    }
+    reader
+        .seek(SeekFrom::Start(le64(locator.get(8..16))?))
+        .ok()?;
+    let mut record = [0u8; 56];
+    reader.read_exact(&mut record).ok()?;
+    if record.get(..4) != Some(&ZIP64_END.to_le_bytes()[..]) {
+        return None;
+    }
+    le64(record.get(32..40))
+}
+
+/// A zip declaring more members than this is read from its local headers, as a stream,
+/// instead of through its central directory (which the `zip` crate holds whole: about
+/// 200 bytes a member), so that memory stays flat (issue 15 case 7).
+pub const MAX_ZIP_DIRECTORY: u64 = 100_000;
 
 /// The members of a zip read through its central directory. A member whose bytes
 /// overlap another's (the overlapping-entries zip bomb: every entry points at one
@@ -592,6 +644,7 @@ const ZIP_LOCAL: u32 = 0x0403_4b50;
 const ZIP_CENTRAL: u32 = 0x0201_4b50;
 const ZIP_END: u32 = 0x0605_4b50;
 const ZIP64_END: u32 = 0x0606_4b50;
+const ZIP64_LOCATOR: u32 = 0x0706_4b50;
 const ZIP_DESCRIPTOR: u32 = 0x0807_4b50;
 
 /// What a local header says about its member (APPNOTE.TXT 4.3.7, 4.5.3).
@@ -889,4 +942,60 @@ pub(crate) fn scan_stdin(options: &ScanOptions, report: &mut InputReport) {
         stop: options.stop.clone(),
     };
     let _ = scan_stream("-", stdin, options, report, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(n: usize, comment: &str) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for i in 0..n {
+            let _ = w.start_file(format!("m{i}"), zip::write::SimpleFileOptions::default());
+            let _ = w.write_all(b"x");
+        }
+        w.set_comment(comment);
+        w.finish().map(Cursor::into_inner).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_member_count_is_read_from_the_end_of_central_directory() {
+        for (n, comment) in [(0, ""), (3, ""), (7, "a comment holding PK\x05\x06 too")] {
+            let zip = zip_of(n, comment);
+            assert_eq!(directory_entries(&mut Cursor::new(&zip)), Some(n as u64));
+        }
+        // A zip64 end record (count 0xFFFF in the classic one) is followed.
+        let mut zip = zip_of(2, "");
+        let end = zip.len() - 22;
+        let mut zip64 = Vec::new();
+        zip64.extend(ZIP64_END.to_le_bytes());
+        zip64.extend(44u64.to_le_bytes());
+        zip64.extend([0u8; 20]);
+        zip64.extend(250_000u64.to_le_bytes());
+        zip64.extend(250_000u64.to_le_bytes());
+        zip64.extend([0u8; 16]);
+        let at = end as u64;
+        let mut locator = Vec::new();
+        locator.extend(ZIP64_LOCATOR.to_le_bytes());
+        locator.extend(0u32.to_le_bytes());
+        locator.extend(at.to_le_bytes());
+        locator.extend(1u32.to_le_bytes());
+        let mut classic = zip.split_off(end);
+        classic[8..12].copy_from_slice(&[0xFF; 4]);
+        classic[10..12].copy_from_slice(&[0xFF, 0xFF]);
+        zip.extend(zip64);
+        zip.extend(locator);
+        zip.extend(classic);
+        let n = directory_entries(&mut Cursor::new(&zip));
+        assert_eq!(n, Some(250_000));
+        assert!(n.is_some_and(|n| n > MAX_ZIP_DIRECTORY));
+        // Not a zip, or cut before its end record: unknown.
+        assert_eq!(directory_entries(&mut Cursor::new(b"not a zip")), None);
+        let zip = zip_of(3, "");
+        assert_eq!(
+            directory_entries(&mut Cursor::new(&zip[..zip.len() - 22])),
+            None
+        );
+    }
 }
