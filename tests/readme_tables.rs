@@ -7,7 +7,8 @@ use schtasksremote::command::options::MAX_CHUNK_MB;
 use schtasksremote::command::stream::MAX_COMBINATIONS;
 use schtasksremote::protocol::framing::{DEFAULT_MAX_CHUNK_BYTES, MAX_HEADER_LINE};
 use schtasksremote::replay::{
-    MAX_ERRORS_PER_CHUNK, MAX_JSON_LINE, MAX_NESTING, MAX_PROBLEMS_KEPT, MAX_RECORD,
+    DEFAULT_MAX_ARCHIVE_BYTES, MAX_ERRORS_PER_CHUNK, MAX_JSON_DEPTH, MAX_JSON_LINE, MAX_NESTING,
+    MAX_PROBLEMS_KEPT, MAX_RECORD, MAX_SOURCES_LISTED, SNIFF_LEN,
 };
 
 /// The first table row of the README's section `name` that `is_row` picks.
@@ -66,6 +67,13 @@ fn the_readme_limits_table_states_the_defaults_the_code_enforces() {
         ("MAX_ERRORS_PER_CHUNK", MAX_ERRORS_PER_CHUNK.to_string()),
         ("MAX_NESTING", format!("{MAX_NESTING} levels")),
         ("MAX_PROBLEMS_KEPT", MAX_PROBLEMS_KEPT.to_string()),
+        (
+            "DEFAULT_MAX_ARCHIVE_BYTES",
+            format!("{} GiB", DEFAULT_MAX_ARCHIVE_BYTES >> 30),
+        ),
+        ("SNIFF_LEN", format!("{SNIFF_LEN} bytes")),
+        ("MAX_JSON_DEPTH", format!("{MAX_JSON_DEPTH} levels")),
+        ("MAX_SOURCES_LISTED", MAX_SOURCES_LISTED.to_string()),
     ];
     for (constant, default) in expected {
         let cells = row(constant);

@@ -82,6 +82,7 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
             fields.end();
         }
         scan.judge(&fields, n)?;
+        super::fields::judge_every_reading(&mut fields, scan, n)?;
     }
     scan.add_bytes(reader.position().byte());
     Ok(())

@@ -51,8 +51,10 @@ const MIN_PROBE_UNITS: usize = 4;
 /// - Without a BOM, the bytes say it when the text is mostly ASCII, as event data is:
 ///   every ASCII character is one code unit whose high byte is 0. The stream is UTF-16LE
 ///   when, over its first 256 code units, at most 1 in 4 is a NUL (`00 00`), at least
-///   3 in 4 of the others are `xx 00` with `xx` non-zero, and none is `00 xx`;
-///   UTF-16BE mirrored. UTF-8 text has no zero
+///   3 in 4 of the others are `xx 00` with `xx` non-zero, and at most 1 in 16 of those
+///   as many are `00 xx` (a character such as U+0100 `Ā`, or a surrogate half of an
+///   emoji or a CJK extension character, is `00 xx` in UTF-16LE: one in a value must
+///   not make the stream binary); UTF-16BE mirrored. UTF-8 text has no zero
 ///   bytes at all, and binary formats are told by their magic numbers before this runs.
 pub(crate) fn utf16_of(head: &[u8]) -> Option<Utf16> {
     if head.starts_with(&[0xFF, 0xFE]) {
@@ -82,9 +84,9 @@ pub(crate) fn utf16_of(head: &[u8]) -> Option<Utf16> {
         return None;
     }
     let mostly = |n: usize| n * 4 >= (units - nul) * 3;
-    if high_first == 0 && mostly(low_first) {
+    if mostly(low_first) && high_first * 16 <= low_first {
         Some(Utf16::Le)
-    } else if low_first == 0 && mostly(high_first) {
+    } else if mostly(high_first) && low_first * 16 <= high_first {
         Some(Utf16::Be)
     } else {
         None
@@ -148,6 +150,18 @@ mod tests {
             utf16_of(&le("LogName=Security\r\nComputerName=a\0b\r\n")),
             Some(Utf16::Le)
         );
+    }
+
+    /// Found by scan_lossy's property test: U+D0000 (a surrogate pair `00 DB 00 DC` in
+    /// UTF-16LE) at the start of a value made BOM-less UTF-16 text "binary data".
+    #[test]
+    fn a_few_code_units_with_a_zero_low_byte_do_not_hide_utf16() {
+        let text = "10/27/2020 08:00:14 PM\r\nLogName=Security\r\nEventCode=4688\r\n";
+        for odd in ["\u{d0000}", "\u{100}", "\u{4e00}\u{d0000}"] {
+            let with = format!("{text}Process_Command_Line={odd}schtasks\r\n");
+            assert_eq!(utf16_of(&le(&with)), Some(Utf16::Le), "{odd:?}");
+            assert_eq!(utf16_of(&be(&with)), Some(Utf16::Be), "{odd:?}");
+        }
     }
 
     #[test]

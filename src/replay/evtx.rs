@@ -121,7 +121,7 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                     continue;
                 }
             };
-            match super::xml::read_record(&xml.data, &mut fields, true) {
+            match super::xml::read_record(&xml.data, &mut fields, true, false) {
                 Ok(kind) => scan.judge_as(kind, &fields, n)?,
                 Err(msg) => scan.bad_record(
                     here,

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
+use super::{SourceScan, Stopped};
 use crate::cim::{self, EventField, EventKind};
 
 #[derive(Debug, Clone)]
@@ -13,17 +14,123 @@ struct Span {
     value: Range<usize>,
 }
 
-/// The fields of the record being read. Names may repeat (leaf names of nested JSON);
-/// lookups take the first.
+/// The fields of the record being read. Names may repeat (a JSON key given twice, two
+/// `<Data Name="CommandLine">`, two CSV columns of one name); lookups take the first,
+/// and [`judge_every_reading`] judges the record once per value of a repeated name, so
+/// that a second value cannot hide the first, nor the first the second.
 #[derive(Debug, Default)]
 pub(crate) struct Fields {
     text: String,
     spans: Vec<Span>,
     /// A name written by [`Fields::begin`] whose value is still being written.
     open: Option<(Range<usize>, usize)>,
+    /// Scratch for [`judge_every_reading`]: span indices sorted by name.
+    order: Vec<usize>,
+}
+
+/// At most this many readings of one record (every combination of the values of its
+/// repeated names) are judged; beyond, each value of each repeated name is judged
+/// with the other names at their first value.
+pub const MAX_READINGS: usize = 64;
+
+/// Judges the other readings of a record already judged with its first values: one per
+/// combination of the values of its repeated names (issue 15 case 10: an attacker who
+/// writes `CommandLine` twice cannot choose which one is judged). A record without a
+/// repeated name (nearly all) costs one sort of its field indices.
+pub(crate) fn judge_every_reading(
+    fields: &mut Fields,
+    scan: &mut SourceScan<'_>,
+    record: u64,
+) -> Result<(), Stopped> {
+    let groups = fields.repeated_groups();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let product = groups
+        .iter()
+        .try_fold(1usize, |acc, g| acc.checked_mul(g.len()))
+        .filter(|&p| p <= MAX_READINGS);
+    if product.is_some() {
+        // Every combination (an odometer over the groups' choices), the first skipped.
+        let mut choice = vec![0usize; groups.len()];
+        loop {
+            let mut g = 0;
+            loop {
+                let Some((c, group)) = choice.get_mut(g).zip(groups.get(g)) else {
+                    return Ok(());
+                };
+                *c += 1;
+                if *c < group.len() {
+                    break;
+                }
+                *c = 0;
+                g += 1;
+            }
+            fields.reading(&groups, &choice, scan, record)?;
+        }
+    }
+    for (g, group) in groups.iter().enumerate() {
+        for c in 1..group.len() {
+            let mut choice = vec![0usize; groups.len()];
+            if let Some(slot) = choice.get_mut(g) {
+                *slot = c;
+            }
+            fields.reading(&groups, &choice, scan, record)?;
+        }
+    }
+    Ok(())
 }
 
 impl Fields {
+    /// The span indices of each name given more than once, in record order.
+    fn repeated_groups(&mut self) -> Vec<Vec<usize>> {
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(0..self.spans.len());
+        let name = |i: &usize| {
+            self.spans
+                .get(*i)
+                .and_then(|s| self.text.get(s.name.clone()))
+                .unwrap_or("")
+        };
+        // Stable: indices of one name stay in record order.
+        order.sort_by(|a, b| name(a).cmp(name(b)));
+        let mut groups = Vec::new();
+        for run in order.chunk_by(|a, b| name(a) == name(b)) {
+            if run.len() > 1 {
+                groups.push(run.to_vec());
+            }
+        }
+        self.order = order;
+        groups
+    }
+
+    /// Judges the reading where group `g` takes its value `choice[g]`: that span is
+    /// swapped to where the group's first value was (lookups take the first), then
+    /// swapped back.
+    fn reading(
+        &mut self,
+        groups: &[Vec<usize>],
+        choice: &[usize],
+        scan: &mut SourceScan<'_>,
+        record: u64,
+    ) -> Result<(), Stopped> {
+        let swaps: Vec<(usize, usize)> = groups
+            .iter()
+            .zip(choice)
+            .filter_map(|(g, &c)| Some((*g.first()?, *g.get(c)?)))
+            .filter(|(a, b)| a != b)
+            .collect();
+        for &(a, b) in &swaps {
+            self.spans.swap(a, b);
+        }
+        let judged = scan.judge_again(self, record);
+        for &(a, b) in swaps.iter().rev() {
+            self.spans.swap(a, b);
+        }
+        judged
+    }
+
     pub(crate) fn clear(&mut self) {
         self.text.clear();
         self.spans.clear();

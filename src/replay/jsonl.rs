@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 
 use memchr::memmem;
 
-use super::fields::Fields;
+use super::fields::{judge_every_reading, Fields};
 use super::lines::{Line, Lines};
 use super::lossy;
 use super::{Location, SourceScan, Stopped};
@@ -68,7 +68,10 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
                     (line_no, line_at),
                 )?;
             }
-            Ok(()) => scan.judge(&fields, record)?,
+            Ok(()) => {
+                scan.judge(&fields, record)?;
+                judge_every_reading(&mut fields, scan, record)?;
+            }
             Err(e) => scan.bad_record(
                 Location {
                     record: Some(record),

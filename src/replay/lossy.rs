@@ -21,7 +21,10 @@ pub(crate) const REPLACEMENT: char = char::REPLACEMENT_CHARACTER;
 /// - a backslash that starts no valid escape (`"C:\Windows"` written without escaping,
 ///   `\u` without four hex digits, a `\` at the end) is read as a literal backslash.
 ///
-/// Outside strings, a control character other than JSON white space (a NUL left by a
+/// Outside strings, a number that does not fit an `f64` (`1e400`, an integer of a
+/// million digits: serde_json's "number out of range") becomes a string of its digits,
+/// so that the record is judged and the value kept as written (issue 15 case 10);
+/// a control character other than JSON white space (a NUL left by a
 /// crash or padding) becomes a space, and the non-numbers `NaN`, `Infinity` and
 /// `-Infinity` (which Python's `json.dumps` writes by default) become `null`. `text` must be UTF-8 (the caller decodes
 /// lossily first); every repair rewrites ASCII only, so `out` stays UTF-8.
@@ -38,6 +41,28 @@ pub(crate) fn repair_json(text: &[u8], out: &mut Vec<u8>) -> bool {
                 out.extend_from_slice(b"null");
                 changed = true;
                 i += token.len();
+                continue;
+            }
+            if b == b'-' || b.is_ascii_digit() {
+                let len = rest
+                    .iter()
+                    .take_while(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .count();
+                let token = rest.get(..len).unwrap_or_default();
+                let fits = std::str::from_utf8(token)
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .is_some_and(f64::is_finite);
+                if fits {
+                    out.extend_from_slice(token);
+                } else {
+                    // Beyond f64 (`1e400`, a million digits): kept as text, exactly.
+                    out.push(b'"');
+                    out.extend_from_slice(token);
+                    out.push(b'"');
+                    changed = true;
+                }
+                i += len.max(1);
                 continue;
             }
             match b {

@@ -1,11 +1,19 @@
 //! XmlWinEventLog: `<Event xmlns=…>…</Event>` records, one or many per file, with or
 //! without line breaks between them, with or without an `<Events>` wrapper.
 //!
-//! Records are framed with a byte search for `<Event` / `</Event>` in a window that
-//! slides over the stream, so a record is parsed in place (no copy) and a broken record
-//! cannot take the records after it down with it. Each record is then read with
-//! quick-xml's borrowed events. The `<System>` part is read first; when it says the
-//! event is not a process creation, the rest of the record is not parsed at all.
+//! Records are framed by [`Framer`], a small XML lexer that reads each byte once
+//! (linear in the input whatever it holds, issue 15 case 4) and knows what is markup:
+//! an `<Event>` inside a comment, a processing instruction, a DTD (an entity value)
+//! or a CDATA section is not a record (issue 15 case 5). A record is kept in a window
+//! that slides over the stream and parsed in place (no copy), so a broken record cannot
+//! take the records after it down with it. Each record is then read with quick-xml's
+//! borrowed events. The `<System>` part is read first; when it says the event is not a
+//! process creation, the rest of the record is not parsed at all.
+//!
+//! A record cut short (a new `<Event` before its `</Event>`, as Splunk's `TRUNCATE`
+//! leaves events, or the end of the input) is reported as truncated with its size and
+//! judged from the fields it holds whole; when even its `<System>` part is cut, it
+//! cannot be judged and is a bad record.
 
 use std::io::Read;
 
@@ -13,194 +21,504 @@ use memchr::memmem;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::fields::Fields;
-use super::{lossy, SourceScan, Stopped};
+use super::fields::{judge_every_reading, Fields};
+use super::{lossy, Location, SourceScan, Stopped};
 use crate::cim::EventKind;
 
 /// The window grows to hold one record; a record larger than this is reported and skipped.
 pub const MAX_RECORD: usize = 64 << 20;
 const READ_SIZE: usize = 1 << 20;
 
-const START: &[u8] = b"<Event";
-/// An end tag is `</Event`, optional XML white space, then `>` (`</Event >` is legal).
-const END: &[u8] = b"</Event";
+/// The longest markup opener the lexer must see whole to tell what follows a `<`
+/// (`<![CDATA[`).
+const LOOKAHEAD: usize = 9;
 
-/// Finds the next `<Event` start tag (not `<EventData`, `<EventID`, …) in `hay`.
-fn find_start(finder: &memmem::Finder<'_>, hay: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = hay.get(from..).and_then(|h| finder.find(h)) {
-        let at = from + i;
-        match hay.get(at + START.len()) {
-            Some(b' ' | b'>' | b'\t' | b'\r' | b'\n' | b'/') => return Some(at),
-            // Not known yet: the caller reads more and looks again.
-            None => return Some(at),
-            Some(_) => from = at + START.len(),
-        }
-    }
-    None
+/// What the lexer is inside, between two reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lex {
+    /// Character data: the next `<` is looked for.
+    Text,
+    /// A comment, a processing instruction or a CDATA section: its terminator is.
+    Until(&'static [u8]),
+    /// A start or end tag: its `>` outside quoted attribute values is. `event`: the
+    /// tag is `<Event …>` or `</Event>`.
+    Tag {
+        end: bool,
+        event: bool,
+        quote: Option<u8>,
+        /// The last byte that was not blank (a `/` before `>` is an empty element).
+        last: u8,
+    },
+    /// A `<!DOCTYPE …>` (or another `<!…>` declaration): its `>` outside quotes,
+    /// brackets (the internal subset) and comments.
+    Declaration {
+        depth: u32,
+        quote: Option<u8>,
+        comment: bool,
+    },
 }
 
-/// Finds the first complete `</Event\s*>` in `data`: where it starts and where it ends
-/// (after the `>`). `</EventData>` and `</EventID>` are not it.
-fn find_end(finder: &memmem::Finder<'_>, data: &[u8]) -> Option<(usize, usize)> {
-    let mut from = 0;
-    while let Some(i) = data.get(from..).and_then(|d| finder.find(d)) {
-        let at = from + i;
-        let after = at + END.len();
-        let rest = data.get(after..).unwrap_or_default();
-        let blanks = rest
-            .iter()
-            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-            .count();
-        if rest.get(blanks) == Some(&b'>') {
-            return Some((at, after + blanks + 1));
+impl Lex {
+    /// What an input that ends inside this construct lost, for the report.
+    fn name(self) -> &'static str {
+        match self {
+            Lex::Until(b"-->") => "comment (<!--)",
+            Lex::Until(b"]]>") => "CDATA section (<![CDATA[)",
+            Lex::Until(_) => "processing instruction (<?)",
+            Lex::Declaration { .. } => "declaration (<!DOCTYPE or <!…)",
+            Lex::Text | Lex::Tag { .. } => "tag",
         }
-        from = after;
-    }
-    None
-}
-
-/// Where the tag that `data` may end in begins (at or after `from`): a prefix of
-/// `<Event`, or of `</Event` and blanks. `data.len()` when there is none. Only the last
-/// `<` can begin one, as neither holds a second `<`.
-fn partial_tag_at(data: &[u8], from: usize) -> usize {
-    let tail_at = data
-        .get(from..)
-        .and_then(|d| memchr::memrchr(b'<', d))
-        .map_or(data.len(), |i| from + i);
-    let tail = data.get(tail_at..).unwrap_or_default();
-    let name = tail.len().min(END.len());
-    let could_be = START.starts_with(tail)
-        || (tail.get(..name) == END.get(..name)
-            && tail
-                .get(name..)
-                .unwrap_or_default()
-                .iter()
-                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-            && tail.len() <= MAX_RECORD);
-    if could_be {
-        tail_at
-    } else {
-        data.len()
     }
 }
 
-/// Reads XML records from `reader` and hands each to the judge.
-pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
-    let start_finder = memmem::Finder::new(START);
-    let end_finder = memmem::Finder::new(END);
-    let mut buf: Vec<u8> = vec![0; READ_SIZE];
-    let mut len = 0usize; // bytes of buf that hold data
-    let mut pos = 0usize; // bytes of buf already consumed
-    let mut base: u64 = 0; // stream offset of buf[0]
-    let mut eof = false;
-    let mut fields = Fields::default();
-    loop {
-        let data = buf.get(pos..len).unwrap_or_default();
-        let start = find_start(&start_finder, data);
-        // What lies between records is skipped (line breaks, `<Events>`, a prolog); an
-        // end tag there is what is left of a record whose start tag is damaged.
-        let gap = data.get(..start.unwrap_or(data.len())).unwrap_or_default();
-        let mut gap_done = 0;
-        while let Some((g, g_end)) = gap
-            .get(gap_done..)
-            .and_then(|rest| find_end(&end_finder, rest))
-        {
-            let n = scan.next_record()?;
-            scan.bad_at(
-                n,
-                base + (pos + gap_done + g) as u64,
-                "</Event> without its <Event> start tag: a damaged record",
-            )?;
-            gap_done += g_end;
+/// Where a record's framing ended.
+enum Frame {
+    /// `</Event>` ended it at this stream offset.
+    Whole(u64),
+    /// A new `<Event` started at this offset before its `</Event>`, or the input ended.
+    Cut(u64),
+}
+
+/// The record framer: a window over the stream, the lexer's state and where the record
+/// being framed starts. Every position is a stream offset; the window holds
+/// `base..base + len`.
+struct Framer {
+    buf: Vec<u8>,
+    base: u64,
+    len: usize,
+    /// Where the lexer goes on.
+    pos: u64,
+    lex: Lex,
+    /// Where the current construct began (a comment's `<!--`, for the report).
+    construct_at: u64,
+    /// The `<` of the record being framed.
+    record: Option<u64>,
+    /// A record larger than [`MAX_RECORD`] was reported and dropped; its `</Event>`
+    /// is not an orphan.
+    oversized: bool,
+    eof: bool,
+    tag_finder: memmem::Finder<'static>,
+}
+
+impl Framer {
+    fn new() -> Self {
+        Framer {
+            buf: vec![0; READ_SIZE],
+            base: 0,
+            len: 0,
+            pos: 0,
+            lex: Lex::Text,
+            construct_at: 0,
+            record: None,
+            oversized: false,
+            eof: false,
+            tag_finder: memmem::Finder::new(b"<"),
         }
-        let need_more = match start {
-            None => {
-                // Keep only a tail that a later read may complete into a tag.
-                pos += partial_tag_at(data, gap_done);
-                true
-            }
-            Some(s) => {
-                let body_from = s + START.len();
-                match data.get(body_from..).and_then(|d| find_end(&end_finder, d)) {
-                    Some((e, e_end)) => {
-                        let end = body_from + e_end;
-                        let record_at = base + (pos + s) as u64;
-                        let inner = data.get(body_from..body_from + e).unwrap_or_default();
-                        if let Some(next) = find_start(&start_finder, inner) {
-                            // A start tag before this record's end: the record was cut off.
-                            let n = scan.next_record()?;
-                            scan.bad_at(
-                                n,
-                                record_at,
-                                "truncated <Event> record (a new <Event> starts before </Event>)",
-                            )?;
-                            pos += body_from + next;
-                        } else {
-                            let record = data.get(s..end).unwrap_or_default();
-                            let n = scan.next_record()?;
-                            match read_record(record, &mut fields, true) {
-                                Ok(kind) => scan.judge_as(kind, &fields, n)?,
-                                Err(msg) => scan.bad_at(n, record_at, msg)?,
-                            }
-                            pos += end;
-                        }
-                        false
-                    }
-                    None if len - (pos + s) > MAX_RECORD => {
-                        let n = scan.next_record()?;
-                        scan.bad_at(
-                            n,
-                            base + (pos + s) as u64,
-                            format!("record larger than {} MiB", MAX_RECORD >> 20),
-                        )?;
-                        pos += body_from;
-                        false
-                    }
-                    None => {
-                        // Drop what precedes the record; keep the record's start.
-                        pos += s;
-                        true
-                    }
-                }
-            }
-        };
-        if !need_more {
-            continue;
+    }
+
+    fn at(&self, offset: u64) -> usize {
+        usize::try_from(offset.saturating_sub(self.base)).unwrap_or(usize::MAX)
+    }
+
+    fn end(&self) -> u64 {
+        self.base + self.len as u64
+    }
+
+    fn bytes(&self, from: u64, to: u64) -> &[u8] {
+        self.buf.get(self.at(from)..self.at(to)).unwrap_or_default()
+    }
+
+    /// Slides the window (keeping the record being framed, or what the lexer still
+    /// needs) and reads more. `Ok(false)` at the end of the input.
+    fn fill<R: Read>(
+        &mut self,
+        reader: &mut R,
+        scan: &mut SourceScan<'_>,
+    ) -> Result<bool, Stopped> {
+        if self.eof {
+            return Ok(false);
         }
-        if eof {
-            let rest = buf.get(pos..len).unwrap_or_default();
-            if let Some(s) = find_start(&start_finder, rest) {
-                let n = scan.next_record()?;
-                scan.bad_at(
-                    n,
-                    base + (pos + s) as u64,
-                    "truncated <Event> record at end of input (no </Event>)",
-                )?;
-            }
-            return Ok(());
+        let keep = self.record.unwrap_or(self.pos).min(self.pos);
+        let drop = self.at(keep).min(self.len);
+        if drop > 0 {
+            self.buf.copy_within(drop..self.len, 0);
+            self.base += drop as u64;
+            self.len -= drop;
         }
-        // Slide the window: move the unconsumed tail to the front, then read.
-        buf.copy_within(pos..len, 0);
-        base += pos as u64;
-        len -= pos;
-        pos = 0;
-        if buf.len() - len < READ_SIZE / 4 {
-            let grown = (buf.len() * 2).max(READ_SIZE);
-            buf.resize(grown, 0);
+        if self.buf.len() - self.len < READ_SIZE / 4 {
+            let grown = (self.buf.len() * 2).max(READ_SIZE);
+            self.buf.resize(grown, 0);
         }
-        match read_some(&mut reader, buf.get_mut(len..).unwrap_or_default()) {
-            Ok(0) => eof = true,
+        match read_some(reader, self.buf.get_mut(self.len..).unwrap_or_default()) {
+            Ok(0) => self.eof = true,
             Ok(n) => {
-                len += n;
+                self.len += n;
                 scan.add_bytes(n as u64);
             }
             Err(e) => {
                 scan.source_error(format!(
                     "read error at byte {}: {e}; the rest of this input is skipped",
-                    base + len as u64
+                    self.end()
                 ))?;
-                eof = true;
+                self.eof = true;
+            }
+        }
+        Ok(!self.eof)
+    }
+
+    /// Lexes on to the next record boundary in the window. `Ok(None)`: more input
+    /// is needed (or, at the end of the input, there is nothing more).
+    fn next(&mut self, scan: &mut SourceScan<'_>) -> Result<Option<(u64, Frame)>, Stopped> {
+        loop {
+            let end = self.end();
+            if self.pos >= end {
+                self.check_size(scan)?;
+                return Ok(match self.record.take() {
+                    // The input ended inside a record.
+                    Some(record) if self.eof => Some((record, Frame::Cut(end))),
+                    record => {
+                        self.record = record;
+                        None
+                    }
+                });
+            }
+            let data = self
+                .buf
+                .get(self.at(self.pos)..self.len)
+                .unwrap_or_default();
+            match self.lex {
+                Lex::Text => match self.tag_finder.find(data) {
+                    None => self.pos = end,
+                    Some(i) => {
+                        self.pos += i as u64;
+                        let rest = data.get(i..).unwrap_or_default();
+                        if rest.len() < LOOKAHEAD && !self.eof {
+                            return Ok(None);
+                        }
+                        // Copied out of the window, which `markup` moves on.
+                        let mut head = [0u8; LOOKAHEAD];
+                        let n = rest.len().min(LOOKAHEAD);
+                        for (to, from) in head.iter_mut().zip(rest) {
+                            *to = *from;
+                        }
+                        if let Some(boundary) =
+                            self.markup(head.get(..n).unwrap_or_default(), scan)?
+                        {
+                            return Ok(Some(boundary));
+                        }
+                    }
+                },
+                Lex::Until(terminator) => match memmem::find(data, terminator) {
+                    Some(i) => {
+                        self.pos += (i + terminator.len()) as u64;
+                        self.lex = Lex::Text;
+                    }
+                    None if self.eof => self.pos = end,
+                    None => {
+                        // Keep what may be the start of the terminator.
+                        let keep = (terminator.len() - 1).min(data.len());
+                        self.pos = end - keep as u64;
+                        return Ok(None);
+                    }
+                },
+                Lex::Tag {
+                    end: is_end,
+                    event,
+                    quote,
+                    last,
+                } => {
+                    let (consumed, done, quote, last) = scan_tag(data, quote, last);
+                    self.pos += consumed as u64;
+                    if !done {
+                        self.lex = Lex::Tag {
+                            end: is_end,
+                            event,
+                            quote,
+                            last,
+                        };
+                        continue;
+                    }
+                    self.lex = Lex::Text;
+                    if let Some(boundary) = self.tag_done(is_end, event, last == b'/', scan)? {
+                        return Ok(Some(boundary));
+                    }
+                }
+                Lex::Declaration {
+                    depth,
+                    quote,
+                    comment,
+                } => {
+                    let (consumed, next) = scan_declaration(data, depth, quote, comment, self.eof);
+                    self.pos += consumed as u64;
+                    match next {
+                        Some(lex) => {
+                            self.lex = lex;
+                            if self.eof {
+                                self.pos = end;
+                            } else if self.pos < end {
+                                // A `<` at the end of the window: its next bytes tell.
+                                return Ok(None);
+                            }
+                        }
+                        None => self.lex = Lex::Text,
+                    }
+                }
+            }
+        }
+    }
+
+    /// At a `<` (`rest` starts with it, with [`LOOKAHEAD`] bytes or the end of the
+    /// input): tells the markup and enters its state.
+    fn markup(
+        &mut self,
+        rest: &[u8],
+        scan: &mut SourceScan<'_>,
+    ) -> Result<Option<(u64, Frame)>, Stopped> {
+        self.construct_at = self.pos;
+        let (skip, lex) = if rest.starts_with(b"<!--") {
+            (4, Lex::Until(b"-->"))
+        } else if rest.starts_with(b"<![CDATA[") {
+            (9, Lex::Until(b"]]>"))
+        } else if rest.starts_with(b"<!") {
+            (
+                2,
+                Lex::Declaration {
+                    depth: 0,
+                    quote: None,
+                    comment: false,
+                },
+            )
+        } else if rest.starts_with(b"<?") {
+            (2, Lex::Until(b"?>"))
+        } else if rest.starts_with(b"</") {
+            let event = is_event_name(rest.get(2..).unwrap_or_default(), false);
+            (
+                2,
+                Lex::Tag {
+                    end: true,
+                    event,
+                    quote: None,
+                    last: b'<',
+                },
+            )
+        } else if rest.get(1).is_some_and(|&b| is_name_start(b)) {
+            let event = is_event_name(rest.get(1..).unwrap_or_default(), true);
+            let lex = Lex::Tag {
+                end: false,
+                event,
+                quote: None,
+                last: b'<',
+            };
+            if event {
+                // A record starts here; one being framed was cut short.
+                let start = self.pos;
+                let cut = self.record.replace(start);
+                self.oversized = false;
+                self.pos += 1;
+                self.lex = lex;
+                if let Some(record) = cut {
+                    return Ok(Some((record, Frame::Cut(start))));
+                }
+                return self.check_size(scan);
+            }
+            (1, lex)
+        } else {
+            // A `<` that starts no markup (damaged text): step over it.
+            (1, Lex::Text)
+        };
+        self.pos += skip;
+        self.lex = lex;
+        self.check_size(scan)
+    }
+
+    /// An end tag or a start tag has ended (`empty`: `<…/>`).
+    fn tag_done(
+        &mut self,
+        is_end: bool,
+        event: bool,
+        empty: bool,
+        scan: &mut SourceScan<'_>,
+    ) -> Result<Option<(u64, Frame)>, Stopped> {
+        if event && (is_end || empty) {
+            if let Some(record) = self.record.take() {
+                return Ok(Some((record, Frame::Whole(self.pos))));
+            }
+            if is_end && !std::mem::take(&mut self.oversized) {
+                // What is left of a record whose start tag is damaged.
+                let n = scan.next_record()?;
+                let at = self.construct_at;
+                scan.bad_at(
+                    n,
+                    at,
+                    "</Event> without its <Event> start tag: a damaged record",
+                )?;
+            }
+        }
+        self.check_size(scan)
+    }
+
+    /// A record that outgrows [`MAX_RECORD`] is reported and dropped.
+    fn check_size(&mut self, scan: &mut SourceScan<'_>) -> Result<Option<(u64, Frame)>, Stopped> {
+        if let Some(record) = self.record {
+            if self.pos - record > MAX_RECORD as u64 {
+                self.record = None;
+                self.oversized = true;
+                let n = scan.next_record()?;
+                scan.bad_at(
+                    n,
+                    record,
+                    format!("record larger than {} MiB", MAX_RECORD >> 20),
+                )?;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Whether `name` (the bytes after `<` or `</`) is `Event` followed by the end of a
+/// name: blank, `>`, or `/` in a start tag.
+fn is_event_name(name: &[u8], start: bool) -> bool {
+    name.starts_with(b"Event")
+        && match name.get(5) {
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'>') => true,
+            Some(b'/') => start,
+            _ => false,
+        }
+}
+
+fn is_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80
+}
+
+/// Scans a tag for its `>`: (bytes consumed, whether the tag ended, the quote open,
+/// the last byte that is not blank). A `<` ends a damaged tag before it (not even an
+/// attribute value may hold one), so that an unclosed quote cannot hide what follows.
+fn scan_tag(data: &[u8], mut quote: Option<u8>, mut last: u8) -> (usize, bool, Option<u8>, u8) {
+    for (i, &b) in data.iter().enumerate() {
+        match (quote, b) {
+            (_, b'<') => return (i, true, None, last),
+            (Some(q), b) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'>') => return (i + 1, true, None, last),
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b' ' | b'\t' | b'\r' | b'\n') => continue,
+            (None, _) => {}
+        }
+        last = b;
+    }
+    (data.len(), false, quote, last)
+}
+
+/// Scans a declaration (`<!DOCTYPE x [ <!ENTITY e "…<Event>…"> ]>`) for its end:
+/// (bytes consumed, the state to go on in, `None` once it ended). Quoted values may
+/// hold `<`; comments in the internal subset may hold quotes.
+fn scan_declaration(
+    data: &[u8],
+    mut depth: u32,
+    mut quote: Option<u8>,
+    mut comment: bool,
+    eof: bool,
+) -> (usize, Option<Lex>) {
+    let state = |depth, quote, comment| {
+        Some(Lex::Declaration {
+            depth,
+            quote,
+            comment,
+        })
+    };
+    let mut i = 0;
+    while let Some(&b) = data.get(i) {
+        if comment {
+            match memmem::find(data.get(i..).unwrap_or_default(), b"-->") {
+                Some(j) => {
+                    i += j + 3;
+                    comment = false;
+                    continue;
+                }
+                None => {
+                    let keep = if eof { 0 } else { 2.min(data.len() - i) };
+                    return (data.len() - keep, state(depth, quote, true));
+                }
+            }
+        }
+        match (quote, b) {
+            (Some(q), b) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'[') => depth += 1,
+            (None, b']') => depth = depth.saturating_sub(1),
+            (None, b'>') if depth == 0 => return (i + 1, None),
+            (None, b'<') => {
+                let rest = data.get(i..).unwrap_or_default();
+                if rest.len() < 4 && !eof {
+                    return (i, state(depth, quote, false));
+                }
+                if rest.starts_with(b"<!--") {
+                    comment = true;
+                    i += 4;
+                    continue;
+                }
+            }
+            (None, _) => {}
+        }
+        i += 1;
+    }
+    (data.len(), state(depth, quote, comment))
+}
+
+/// Reads XML records from `reader` and hands each to the judge.
+pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
+    let mut framer = Framer::new();
+    let mut fields = Fields::default();
+    loop {
+        match framer.next(scan)? {
+            Some((start, Frame::Whole(end))) => {
+                let n = scan.next_record()?;
+                match read_record(framer.bytes(start, end), &mut fields, true, false) {
+                    Ok(kind) => {
+                        scan.judge_as(kind, &fields, n)?;
+                        judge_every_reading(&mut fields, scan, n)?;
+                    }
+                    Err(msg) => scan.bad_at(n, start, msg)?,
+                }
+            }
+            Some((start, Frame::Cut(end))) => {
+                let n = scan.next_record()?;
+                let size = end - start;
+                let why = if end == framer.end() && framer.eof {
+                    "the input ends"
+                } else {
+                    "a new <Event> starts"
+                };
+                let what =
+                    format!("truncated <Event> record of {size} bytes ({why} before its </Event>)");
+                match read_record(framer.bytes(start, end), &mut fields, true, true) {
+                    Ok(kind) => {
+                        let location = Location {
+                            record: Some(n),
+                            offset: Some(start),
+                            ..Location::default()
+                        };
+                        scan.truncated(location, format!("{what}; judged from its whole fields"))?;
+                        scan.judge_as(kind, &fields, n)?;
+                    }
+                    Err(msg) => scan.bad_at(n, start, format!("{what}: {msg}"))?,
+                }
+            }
+            None if !framer.eof => {
+                framer.fill(&mut reader, scan)?;
+            }
+            None => {
+                if !matches!(framer.lex, Lex::Text | Lex::Tag { .. }) {
+                    let from = framer.construct_at;
+                    scan.source_error(format!(
+                        "unterminated {} from byte {from} to the end: its {} bytes were \
+                             not read as records",
+                        framer.lex.name(),
+                        framer.end() - from
+                    ))?;
+                }
+                return Ok(());
             }
         }
     }
@@ -230,10 +548,16 @@ enum Part {
 /// says (classified once, there). With `filter`, stops after `<System>` when the event
 /// is not a process creation; without it, reads everything.
 /// Allocation-free once `fields` has warmed up.
+///
+/// With `cut` (a record cut short, no end tag), the end of the bytes (or XML broken
+/// there) ends the reading instead of being an error: the fields read whole are kept,
+/// one cut in its value is dropped, and the kind is what `<System>` says. `Err` when
+/// even `<System>` is not whole: such a record cannot be judged.
 pub(crate) fn read_record(
     record: &[u8],
     fields: &mut Fields,
     filter: bool,
+    cut: bool,
 ) -> Result<EventKind, String> {
     fields.clear();
     let mut reader = Reader::from_reader(record);
@@ -247,12 +571,22 @@ pub(crate) fn read_record(
     // The kind `<System>` says, once it has been read.
     let mut kind: Option<EventKind> = None;
     loop {
-        let event = reader.read_event().map_err(|e| {
-            format!(
-                "malformed XML at byte {} of the record: {e}",
-                reader.error_position()
-            )
-        })?;
+        let event = match reader.read_event() {
+            Ok(Event::Eof) | Err(_) if cut => {
+                fields.abandon();
+                return match kind {
+                    Some(kind) => Ok(kind),
+                    None => Err("its <System> part is cut too, so it cannot be judged".into()),
+                };
+            }
+            Ok(event) => event,
+            Err(e) => {
+                return Err(format!(
+                    "malformed XML at byte {} of the record: {e}",
+                    reader.error_position()
+                ))
+            }
+        };
         match event {
             Event::Start(e) => {
                 depth += 1;
@@ -433,7 +767,7 @@ mod tests {
     fn reads_system_and_event_data_with_either_quote_style() {
         let mut f = Fields::default();
         assert_eq!(
-            read_record(SYSMON, &mut f, true),
+            read_record(SYSMON, &mut f, true, false),
             Ok(EventKind::ProcessCreation)
         );
         assert_eq!(f.get("Provider"), Some("Microsoft-Windows-Sysmon"));
@@ -452,15 +786,21 @@ mod tests {
     fn filtered_record_stops_after_system_for_other_events() {
         let other = br#"<Event><System><Provider Name="Microsoft-Windows-Sysmon"/><EventID>10</EventID></System><EventData><Data Name="X">1</Data></EventData></Event>"#;
         let mut f = Fields::default();
-        assert_eq!(read_record(other, &mut f, true), Ok(EventKind::Other));
+        assert_eq!(
+            read_record(other, &mut f, true, false),
+            Ok(EventKind::Other)
+        );
         assert_eq!(f.get("X"), None);
-        assert_eq!(read_record(other, &mut f, false), Ok(EventKind::Other));
+        assert_eq!(
+            read_record(other, &mut f, false, false),
+            Ok(EventKind::Other)
+        );
         assert_eq!(f.get("X"), Some("1"));
     }
 
     #[test]
     fn mismatched_tags_are_an_error_not_a_panic() {
         let bad = br#"<Event><System><EventID>1</EventIDx></System></Event>"#;
-        assert!(read_record(bad, &mut Fields::default(), true).is_err());
+        assert!(read_record(bad, &mut Fields::default(), true, false).is_err());
     }
 }
