@@ -49,9 +49,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub use container::MAX_NESTING;
+pub use container::{MAX_LAYERS, MAX_NESTING, MAX_ZIP_DIRECTORY};
+pub use correlate::{MAX_LOGONS, MAX_WAITING};
 pub use encoding::Utf16;
 pub use evtx::MAX_ERRORS_PER_CHUNK;
+pub use fields::MAX_READINGS;
 pub use jsonl::{MAX_JSON_DEPTH, MAX_JSON_LINE};
 pub use link::{Edge, HostMatch, Linker, DEFAULT_LINK_WINDOW, LINKED, MAX_HELD};
 pub use sightings::{parse_time, Sighting, SightingGrouper, DEFAULT_WINDOW, MAX_PENDING};
@@ -792,8 +794,6 @@ impl<'a> SourceScan<'a> {
     /// A record cut short (no end tag before the next record): reported with where it
     /// is and its real size (in `message`) and counted; the reader still judges it
     /// from what it has. With `--strict`, the scan stops instead.
-    // Used by the readers of issue 15 phase B (xml.rs, jsonl.rs); the allow can go then.
-    #[allow(dead_code)]
     pub(crate) fn truncated(
         &mut self,
         location: Location,
@@ -852,8 +852,6 @@ impl<'a> SourceScan<'a> {
     /// value of a repeated key is judged, so a second `CommandLine` cannot hide the
     /// first). Its detection, if any, is reported and counted; the record's event
     /// counts (process, other, not judged) are not added a second time.
-    // Used by the readers of issue 15 phase B (xml.rs, jsonl.rs); the allow can go then.
-    #[allow(dead_code)]
     pub(crate) fn judge_again(&mut self, fields: &Fields, record: u64) -> Result<(), Stopped> {
         self.judge_kind(fields.event_kind(), fields, record, true)
     }
