@@ -83,12 +83,17 @@ if [ "$build" = 1 ]; then
         echo "package.sh: x86_64-w64-mingw32-gcc not found: install Debian's gcc-mingw-w64-x86-64 (and rustup target add $windows_target) to build the Windows binary" >&2
         exit 1
     fi
-    CARGO_ENCODED_RUSTFLAGS=$(remap_rustflags)
-    export CARGO_ENCODED_RUSTFLAGS
+    remap=$(remap_rustflags)
     unset RUSTFLAGS
     for target in "${targets[@]#*:}" "$windows_target"; do
+        flags=$remap
+        # MinGW-w64's ld writes the link time into the PE header unless told not to.
+        if [ "$target" = "$windows_target" ]; then
+            flags+=$'\x1f-Clink-arg=-Wl,--no-insert-timestamp'
+        fi
         start=$(date +%s)
-        cargo build --locked --profile dist --target "$target" --bin schtasksremote
+        CARGO_ENCODED_RUSTFLAGS=$flags \
+            cargo build --locked --profile dist --target "$target" --bin schtasksremote
         echo "package.sh: built $target in $(($(date +%s) - start)) s" >&2
     done
 fi

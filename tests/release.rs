@@ -122,6 +122,27 @@ fn shipped_binaries_contain_no_absolute_path_of_the_build_machine() {
     }
 }
 
+/// MinGW-w64's ld writes the link time into the PE file header unless
+/// `--no-insert-timestamp` (app/package.sh): the Windows build must carry zero there, or two
+/// builds a second apart differ (seen in the first double build).
+#[test]
+fn windows_build_has_no_link_time_in_its_pe_header() {
+    let exe = package_member(
+        Package::AllPlatforms,
+        "windows_x86_64/bin/schtasksremote.exe",
+    );
+    let u32_at = |at: usize| {
+        exe.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .expect("PE header in range")
+    };
+    // MS-DOS header: e_lfanew at 0x3c; then "PE\0\0", Machine, NumberOfSections,
+    // TimeDateStamp (Microsoft PE format, "COFF File Header").
+    let pe = u32_at(0x3c) as usize;
+    assert_eq!(exe.get(pe..pe + 4), Some(&b"PE\0\0"[..]), "PE signature");
+    assert_eq!(u32_at(pe + 8), 0, "TimeDateStamp of the Windows build");
+}
+
 /// The SBOM of one binary as released in `dist/`.
 fn dist_sbom(platform: &str) -> Value {
     let path = repo(&format!("dist/{APP_ID}-{VERSION}-{platform}.cdx.json"));
@@ -510,4 +531,68 @@ fn cargo_deny_refuses_a_licence_outside_the_allow_list() {
     let dir = planted_project("MIT", "{ path = \"PLANTED\" }");
     let out = deny_planted(dir.path(), &["licenses"]);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+// --- .ci/reproduce's comparison ---------------------------------------------------------
+
+/// The files `.ci/reproduce` compares, below a checkout: dist/ and the three binaries.
+fn release_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo("dist"))
+        .unwrap_or_else(|e| panic!("dist/: {e}: run `bash app/package.sh` first (.ci/test does)"))
+        .map(|e| format!("dist/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    files.sort();
+    files.extend([
+        "target/x86_64-unknown-linux-musl/dist/schtasksremote".to_string(),
+        "target/aarch64-unknown-linux-musl/dist/schtasksremote".to_string(),
+        "target/x86_64-pc-windows-gnu/dist/schtasksremote.exe".to_string(),
+    ]);
+    files
+}
+
+/// `bash .ci/reproduce --compare OTHER`: (success, stderr).
+fn reproduce_compare(other: &Path) -> (bool, String) {
+    let out = Command::new("bash")
+        .arg(repo(".ci/reproduce"))
+        .arg("--compare")
+        .arg(other)
+        .output()
+        .expect("bash runs");
+    (out.status.success(), stderr(&out))
+}
+
+/// The comparison CI's double build ends with: a copy of this build is byte-identical; a
+/// copy with one byte changed in the Linux x86_64 binary fails, naming the file and the
+/// byte; a copy with an extra file in dist/ fails, naming the file.
+#[test]
+fn reproduce_names_the_first_file_and_byte_that_differ() {
+    let other = tempfile::tempdir().unwrap();
+    for file in release_files() {
+        let to = other.path().join(&file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo(&file), &to)
+            .unwrap_or_else(|e| panic!("{file}: {e}: run `bash app/package.sh` first"));
+    }
+    let (same, err) = reproduce_compare(other.path());
+    assert!(same, "{err}");
+    assert!(err.contains("byte-identical"), "{err}");
+
+    let changed = other
+        .path()
+        .join("target/x86_64-unknown-linux-musl/dist/schtasksremote");
+    let mut bytes = std::fs::read(&changed).unwrap();
+    bytes[4096] ^= 0xff;
+    std::fs::write(&changed, &bytes).unwrap();
+    let (same, err) = reproduce_compare(other.path());
+    assert!(!same, "a changed byte passed: {err}");
+    assert!(
+        err.contains("first difference: target/x86_64-unknown-linux-musl/dist/schtasksremote"),
+        "{err}"
+    );
+    assert!(err.contains("byte 4097"), "{err}");
+
+    std::fs::write(other.path().join("dist/extra"), b"").unwrap();
+    let (same, err) = reproduce_compare(other.path());
+    assert!(!same, "an extra file passed: {err}");
+    assert!(err.contains("> ./extra"), "{err}");
 }
