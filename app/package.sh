@@ -85,14 +85,23 @@ if [ "$build" = 1 ]; then
     fi
     remap=$(remap_rustflags)
     unset RUSTFLAGS
+    # The Windows link: app/mingw-link.sh names these folders ./t, ./h, ./s and ./c for
+    # GNU ld, whose import tables follow the sort order of its input paths.
+    checkout=$(pwd -P)
+    SCHTASKSREMOTE_LINK_PREFIXES="t=${CARGO_TARGET_DIR:-$checkout/target}
+h=${CARGO_HOME:-$HOME/.cargo}
+s=$(rustc --print sysroot)
+c=$checkout"
+    export SCHTASKSREMOTE_LINK_PREFIXES
     for target in "${targets[@]#*:}" "$windows_target"; do
-        flags=$remap
-        # MinGW-w64's ld writes the link time into the PE header unless told not to.
+        flags=$remap linker=()
         if [ "$target" = "$windows_target" ]; then
+            # MinGW-w64's ld writes the link time into the PE header unless told not to.
             flags+=$'\x1f-Clink-arg=-Wl,--no-insert-timestamp'
+            linker=(env "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=$checkout/app/mingw-link.sh")
         fi
         start=$(date +%s)
-        CARGO_ENCODED_RUSTFLAGS=$flags \
+        CARGO_ENCODED_RUSTFLAGS=$flags "${linker[@]}" \
             cargo build --locked --profile dist --target "$target" --bin schtasksremote
         echo "package.sh: built $target in $(($(date +%s) - start)) s" >&2
     done
