@@ -22,7 +22,7 @@ use serde_json::Value;
 const BINARIES: [(&str, u16); 2] = [("x86_64", 62), ("aarch64", 183)];
 
 /// The files of the Linux package, below the app folder.
-const LINUX_FILES: [&str; 16] = [
+const LINUX_FILES: [&str; 18] = [
     "LICENSE",
     "README.md",
     "app.manifest",
@@ -35,6 +35,9 @@ const LINUX_FILES: [&str; 16] = [
     "default/savedsearches.conf",
     "default/searchbnf.conf",
     "metadata/default.meta",
+    // The CycloneDX SBOM of each binary (issue 17; tests/release.rs checks them).
+    "sbom/schtasksremote-linux-aarch64.cdx.json",
+    "sbom/schtasksremote-linux-x86_64.cdx.json",
     "static/appIcon.png",
     "static/appIconAlt.png",
     "static/appIconAlt_2x.png",
@@ -42,8 +45,9 @@ const LINUX_FILES: [&str; 16] = [
 ];
 
 /// What the all-platforms package adds to the Linux package's files.
-const WINDOWS_FILES: [&str; 3] = [
+const WINDOWS_FILES: [&str; 4] = [
     "default/distsearch.conf",
+    "sbom/schtasksremote-windows-x86_64.cdx.json",
     "windows_x86_64/bin/schtasksremote",
     "windows_x86_64/bin/schtasksremote.exe",
 ];
