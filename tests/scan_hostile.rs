@@ -606,7 +606,14 @@ fn closing_stdout_stops_the_scan_well_before_its_end() {
     // Neither grouped nor held for linking (a remote detection may link to a target-side
     // one, so by default it is printed at the end of the scan): written as soon as found.
     let mut child = bin()
-        .args(["--format", "json", "--group-window", "0", "--link-window", "0"])
+        .args([
+            "--format",
+            "json",
+            "--group-window",
+            "0",
+            "--link-window",
+            "0",
+        ])
         .arg(&path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
