@@ -131,7 +131,15 @@ fn explain(args: &ExplainArgs) -> i32 {
         operations: args.operations,
         ..detection::DetectorConfig::default()
     };
-    let text = detection::explain(&event, &config);
+    // The command line and dest are the attacker's: escape control and bidi characters
+    // visibly, as `scan`'s table does, keeping the report's own line ends.
+    let text: String = detection::explain(&event, &config)
+        .split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(body) => format!("{}\n", cli::output::visible(body)),
+            None => cli::output::visible(line).into_owned(),
+        })
+        .collect();
     let verdict = if detection::analyze(&event, &config).is_some_and(|a| a.is_detection()) {
         EXPLAIN_DETECTION
     } else {

@@ -95,6 +95,29 @@ fn explain_takes_the_process_from_argv0_and_exits_1_only_on_a_detection() {
     assert!(text.contains("(process_name cmd.exe,"), "{text}");
 }
 
+/// Issue 15 case 8 applies to `explain` too (found by a newcomer's run): the command
+/// line and dest are attacker-controlled, so escape sequences and bidi overrides in them
+/// are shown escaped, never sent to the terminal.
+#[test]
+fn explain_shows_control_and_bidi_characters_escaped() {
+    let out = explain(&[
+        "schtasks /create /s EV\u{202E}IL /tn t /tr \"a\u{1b}[2Jb\"",
+        "--dest",
+        "w\u{1b}[31m",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{202E}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains("\\u{1b}[2J") && stdout.contains("\\u{202e}"),
+        "{stdout}"
+    );
+    assert!(stdout.lines().count() > 10, "{stdout}");
+}
+
 #[test]
 fn explain_errors_exit_2() {
     let out = explain(&["schtasks /create /s H", "--no-such-flag"]);

@@ -103,6 +103,19 @@ fn the_otrf_remote_creation_is_seen_from_both_ends_and_linked() {
         "{stderr}"
     );
     assert!(stderr.contains("target seen by Security 4698"), "{stderr}");
+    // The edge is one line of the summary: its end is not escaped into the next line.
+    let edge = stderr
+        .lines()
+        .find(|l| l.starts_with("lateral movement:"))
+        .expect("an edge line");
+    assert!(
+        !edge.contains("\\n") && !edge.contains("skipped:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().any(|l| l.starts_with("skipped:")),
+        "{stderr}"
+    );
 }
 
 /// OTRF SDWIN-201219075059: a remote change over COM (Blacksmith's Update-RemoteTask),

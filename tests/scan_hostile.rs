@@ -288,6 +288,49 @@ fn a_zip_cut_on_disk_keeps_every_member_before_the_cut_as_on_stdin() {
     }
 }
 
+/// A gzip cut inside its first 8 KiB of text (the format-detection window): the records
+/// before the cut are still read and judged, on disk and on stdin
+/// (found by a newcomer's run: it said "nothing could be read").
+#[test]
+fn a_gzip_cut_before_the_format_window_fills_keeps_its_whole_records() {
+    // The first record, flushed (so the deflate stream holds it whole), then 8 KiB more
+    // that the cut removes.
+    let first = one("EARLY");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(first.as_bytes()).unwrap();
+    gz.flush().unwrap();
+    let at = gz.get_ref().len();
+    gz.write_all(other().repeat(40).as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(first.len() < 8192 && at < gz.len());
+    let cut = &gz[..at];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.xml.gz");
+    fs::write(&path, cut).unwrap();
+    let on_disk = scan_path(&path, &ScanOptions::default());
+    let on_stdin = scan_reader("-", cut, &ScanOptions::default());
+    for report in [&on_disk, &on_stdin] {
+        assert_eq!(report.detection_count(), 1, "{:?}", report.problems);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.message.contains("incomplete deflate stream")),
+            "{:?}",
+            report.problems
+        );
+    }
+    let out = scan_within(
+        &["--format".as_ref(), "json".as_ref(), path.as_os_str()],
+        Duration::from_secs(60),
+    );
+    assert!(
+        hosts(&out).contains(&"EARLY".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn zips_with_data_descriptors_are_read_on_disk_on_stdin_and_nested() {
     let members = twenty_members();

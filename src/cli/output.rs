@@ -357,7 +357,10 @@ fn table_rows(d: &Detection, reasons: bool) -> Vec<Vec<String>> {
             main(cell(&d.user)),
             main(if target {
                 // The target side was the remote host; its caller, when known.
-                cell(&format!("(target) from {}", field_text(d, "src")))
+                match field_text(d, "src").as_str() {
+                    "" => cell("(target)"),
+                    src => cell(&format!("(target) from {src}")),
+                }
             } else {
                 field("remote_host")
             }),
@@ -614,7 +617,7 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
     }
     for e in &totals.edges {
         let line = format!(
-            "lateral movement: {} -> {}: {}, {} .. {}; source seen by {}; target seen by {}; source confirmed {}\n",
+            "lateral movement: {} -> {}: {}, {} .. {}; source seen by {}; target seen by {}; source confirmed {}",
             e.source_host,
             e.target_host,
             count(e.count, "linked pair", "linked pairs"),
@@ -624,11 +627,13 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
             e.target_seen.iter().cloned().collect::<Vec<_>>().join(", "),
             e.how.iter().copied().collect::<Vec<_>>().join(", "),
         );
+        // Escape the attacker-named hosts, not the line's own end.
         s.push_str(&visible(&line));
+        s.push('\n');
     }
     if totals.links_released_early > 0 {
         s.push_str(&format!(
-            "not linked: {} released before the end of the scan ({} were waiting for the other end); links found after that are missing\n",
+            "linking: {} printed before the end of the scan, as at most {} wait for the other end; a link to one of them found later is not shown\n",
             count(totals.links_released_early, "detection", "detections"),
             thousands(schtasksremote::replay::MAX_HELD as u64),
         ));
@@ -644,8 +649,13 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
     }
     if c.truncated_records > 0 {
         s.push_str(&format!(
-            "truncated: {} cut short, judged from what they have\n",
+            "truncated: {} cut short, {}\n",
             count(c.truncated_records, "record", "records"),
+            if c.truncated_records == 1 {
+                "judged from what it has"
+            } else {
+                "judged from what they have"
+            },
         ));
     }
     s.push_str(&format!(
@@ -667,8 +677,8 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
         ),
         (
             r.links_skipped,
-            "symbolic link not followed (--follow follows links)",
-            "symbolic links not followed (--follow follows links)",
+            "symbolic link not followed (see --follow)",
+            "symbolic links not followed (see --follow)",
         ),
         (
             r.already_seen,
@@ -683,7 +693,7 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
         .collect();
     if !walk.is_empty() {
         s.push_str(&format!(
-            "not walked into: {} (--per-source names them)\n",
+            "not walked into: {}; --per-source names them\n",
             walk.join(", ")
         ));
     }

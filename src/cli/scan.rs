@@ -36,10 +36,10 @@ Defender Advanced Hunting), classic WinEventLog text (renderXml=false); UTF-8 or
 FIFOs, sockets, devices and symbolic links are skipped and counted; --follow follows links). Process creations are judged (the source side): Sysmon 1, Security 4688, CrowdStrike \
 ProcessRollup2 / SyntheticProcessRollup2, Defender ProcessCreated, ECS process start, and \
 rows without an event type that name a process. A process creation without a command \
-line or any image name is counted as not judged and named in the summary. So are \
-Security 4698/4702 (a task registered by a remote RPC caller, or in a network logon: \
-4624 type 3 in the same source) and 5145 (the atsvc pipe) on the target side; the two \
-ends of one movement are linked (--link-window) and the summary prints each edge.
+line or any image name is counted as not judged and named in the summary. On the target \
+side, Security 4698/4702 are judged (a task registered by a remote RPC caller, or in a \
+network logon: 4624 type 3 in the same source), and 5145 (writes to the atsvc pipe); the \
+two ends of one movement are linked (--link-window) and the summary prints each edge.
 
 Exit status:
   0  the scan ran (whether or not anything was found)
@@ -74,8 +74,9 @@ pub struct ScanArgs {
     /// and inode and skipped, and a file reached by two paths is scanned once.
     #[arg(long, short = 'L')]
     pub follow: bool,
-    /// At most this many bytes are decompressed from one archive (all its members and
-    /// nested archives together); the rest is not read and is reported. Bytes, or with
+    /// At most this many bytes are decompressed from one input, a file or stdin (all its
+    /// archive members and nested archives together); the rest is not read and is
+    /// reported. Bytes, or with
     /// a unit: K, M, G, T (powers of 1024; KiB, MB… read the same).
     #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
     pub max_archive_bytes: u64,

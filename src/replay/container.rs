@@ -277,14 +277,16 @@ pub(crate) fn scan_path(
             return;
         }
     };
-    let head = match read_head(&mut file) {
-        Ok(head) => head,
-        Err(e) => {
-            let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
-            return;
-        }
-    };
+    let (head, error) = read_head(&mut file);
+    if let (true, Some(e)) = (head.is_empty(), &error) {
+        let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
+        return;
+    }
     let format = sniff(&head);
+    if let (Format::Unknown, Some(e)) = (format, &error) {
+        let _ = unreadable(report, options, &name, format!("cannot read: {e}"));
+        return;
+    }
     if format == Format::Unknown {
         if walked {
             report.skip_not_event_data(&name);
@@ -309,6 +311,7 @@ pub(crate) fn scan_path(
         let _ = zip_file(&name, rest, options, report, nest.inner(true));
         return;
     }
+    let rest = AfterHead { error, inner: rest };
     let mut whole = Cursor::new(head).chain(rest);
     let _ = dispatch(&name, format, &mut whole, options, report, nest, walked);
 }
@@ -318,19 +321,43 @@ pub(crate) fn scan_path(
 /// lines before the first record, a CSV header row longer than 8 KiB: issue 15 case
 /// 11), up to [`MAX_JSON_LINE`] (the longest line any reader takes). Reads grow
 /// geometrically, so a long head costs linear time.
-fn read_head(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
+///
+/// A read error ends the head early and comes back beside the bytes read before it, so
+/// a stream cut inside its first 8 KiB (a gzip cut short) still gives its whole records:
+/// the reader meets the same error after the head's bytes ([`AfterHead`]).
+fn read_head(reader: &mut dyn Read) -> (Vec<u8>, Option<io::Error>) {
     let mut head = Vec::with_capacity(SNIFF_LEN);
-    reader.take(SNIFF_LEN as u64).read_to_end(&mut head)?;
+    if let Err(e) = reader.take(SNIFF_LEN as u64).read_to_end(&mut head) {
+        return (head, Some(e));
+    }
     let mut want = SNIFF_LEN;
     while head.len() < MAX_JSON_LINE && first_line_unfinished(&head) {
         want = want.saturating_mul(2).min(MAX_JSON_LINE - head.len());
         let before = head.len();
-        reader.take(want as u64).read_to_end(&mut head)?;
+        if let Err(e) = reader.take(want as u64).read_to_end(&mut head) {
+            return (head, Some(e));
+        }
         if head.len() < before + want {
             break;
         }
     }
-    Ok(head)
+    (head, None)
+}
+
+/// The rest of a stream after its head: the error that ended the head, if one did,
+/// then the stream itself.
+struct AfterHead<R> {
+    error: Option<io::Error>,
+    inner: R,
+}
+
+impl<R: Read> Read for AfterHead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.inner.read(buf),
+        }
+    }
 }
 
 /// Whether `head` is text whose first line that is not blank has not ended yet (a
@@ -401,11 +428,14 @@ fn scan_member(
     member: bool,
     encoding: Option<Utf16>,
 ) -> Result<(), Stopped> {
-    let head = match read_head(reader) {
-        Ok(head) => head,
-        Err(e) => return unreadable(report, options, name, format!("cannot read: {e}")),
-    };
+    let (head, error) = read_head(reader);
+    if let (true, Some(e)) = (head.is_empty(), &error) {
+        return unreadable(report, options, name, format!("cannot read: {e}"));
+    }
     let format = sniff(&head);
+    if let (Format::Unknown, Some(e)) = (format, &error) {
+        return unreadable(report, options, name, format!("cannot read: {e}"));
+    }
     if format == Format::Unknown {
         if member {
             report.skip_not_event_data(name);
@@ -418,7 +448,11 @@ fn scan_member(
             not_event_data_message(&head, encoding),
         );
     }
-    let mut whole = Cursor::new(head).chain(reader);
+    let rest = AfterHead {
+        error,
+        inner: reader,
+    };
+    let mut whole = Cursor::new(head).chain(rest);
     dispatch(name, format, &mut whole, options, report, nest, member)
 }
 
