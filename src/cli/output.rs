@@ -464,6 +464,13 @@ pub(crate) fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Appends `line` with its characters shown by [`visible`], then a line end: the
+/// attacker-named values in a message are escaped, the message's own end is not.
+pub(crate) fn push_visible_line(out: &mut String, line: &str) {
+    out.push_str(&visible(line));
+    out.push('\n');
+}
+
 /// The CSV-injection guard (OWASP "CSV Injection"): a cell that starts with `=`, `+`,
 /// `-`, `@`, a tab or a carriage return is one a spreadsheet may run as a formula
 /// (`=HYPERLINK(…)`, `@SUM(…)`, DDE), so it gets a leading `'`, which spreadsheets show
@@ -627,9 +634,7 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
             e.target_seen.iter().cloned().collect::<Vec<_>>().join(", "),
             e.how.iter().copied().collect::<Vec<_>>().join(", "),
         );
-        // Escape the attacker-named hosts, not the line's own end.
-        s.push_str(&visible(&line));
-        s.push('\n');
+        push_visible_line(&mut s, &line);
     }
     if totals.links_released_early > 0 {
         s.push_str(&format!(
@@ -644,8 +649,7 @@ pub(crate) fn summary(totals: &Totals, elapsed: Duration, threads: usize) -> Str
             count(c.unjudged_events, "process event", "process events"),
             first,
         );
-        s.push_str(&visible(&line));
-        s.push('\n');
+        push_visible_line(&mut s, &line);
     }
     if c.truncated_records > 0 {
         s.push_str(&format!(

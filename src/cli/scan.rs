@@ -575,8 +575,7 @@ fn report_problems(report: &InputReport, bar: Option<&indicatif::ProgressBar>, s
             ""
         };
         let line = format!("schtasksremote: {p}{outcome}");
-        text.push_str(&output::visible(&line));
-        text.push('\n');
+        output::push_visible_line(&mut text, &line);
     }
     let more = report
         .problem_count
