@@ -86,6 +86,11 @@ pub struct ScanArgs {
     /// as a formula. JSON output is always exact.
     #[arg(long)]
     pub no_formula_guard: bool,
+    /// Read every record in full: no prefilter on raw bytes, no EVTX record skipped
+    /// before rendering, no file split across threads. Slower; the same detections,
+    /// links and counts (the reference the fast path is tested against).
+    #[arg(long)]
+    pub full_path: bool,
     /// Sightings of one process creation by two sensors (Sysmon 1 and Security 4688: same
     /// host, same command line) at most this many seconds apart are one detection that
     /// lists both; 0 lists every event on its own. The last 4096 detections are held
@@ -201,6 +206,7 @@ pub fn run(args: &ScanArgs) -> i32 {
         every_verdict: args.verdicts,
         follow_links: args.follow,
         max_archive_bytes: args.max_archive_bytes,
+        full_path: args.full_path,
     };
     let (mut inputs, mut pre) = replay::expand_paths(&args.paths, &options);
     if args.strict && pre.problem_count > 0 {

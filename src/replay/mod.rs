@@ -108,6 +108,12 @@ pub struct ScanOptions {
     /// nested archives together ([`DEFAULT_MAX_ARCHIVE_BYTES`] by default); what is
     /// left is not read and is reported as a problem of the archive.
     pub max_archive_bytes: u64,
+    /// Judge every record through the full reader: no byte-level prefilter before
+    /// parsing, no EVTX record skipped before rendering, no file split across threads
+    /// (issue 14). Off by default; `scan --full-path`. The fast path must give the same
+    /// detections, links and summary counts as this one on every input: it is the
+    /// reference the differential tests and the `fast_path` fuzz target compare with.
+    pub full_path: bool,
 }
 
 impl Default for ScanOptions {
@@ -121,6 +127,7 @@ impl Default for ScanOptions {
             every_verdict: false,
             follow_links: false,
             max_archive_bytes: DEFAULT_MAX_ARCHIVE_BYTES,
+            full_path: false,
         }
     }
 }
