@@ -103,6 +103,9 @@ fn the_otrf_remote_creation_is_seen_from_both_ends_and_linked() {
         "{stderr}"
     );
     assert!(stderr.contains("target seen by Security 4698"), "{stderr}");
+    // The 4624's caller 172.18.39.5 is WORKSTATION5's address: its Sysmon 3 connection
+    // to WORKSTATION6:135 (Initiated true) in the same dataset says so.
+    assert!(stderr.contains("source confirmed by address"), "{stderr}");
     // The edge is one line of the summary: its end is not escaped into the next line.
     let edge = stderr
         .lines()
