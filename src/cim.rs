@@ -396,9 +396,11 @@ pub enum EventKind {
     /// Security 5145: a network share object access check.
     ShareAccess,
     /// Sysmon 3 (network connection) or Security 5156 (the Windows Filtering Platform
-    /// allowed a connection): its local address tells `scan` which host owns an IP,
-    /// so a target side that names its caller by address (the 4624's `IpAddress`) is
-    /// linked to the source on that host (issue 13).
+    /// allowed a connection): when schtasks.exe made it, its local address tells
+    /// `scan` which address the source host used to reach the target, so a target side
+    /// that names its caller by address (the 4624's `IpAddress`) is linked to the
+    /// source on that host (issue 13). Other processes' connections are not read
+    /// ([`connection_may_matter`]): they keep the reject path.
     Connection,
 }
 
@@ -836,6 +838,7 @@ impl<'a> MappedEvent<'a> {
 /// | `DestAddress` | `DestinationIp` (Sysmon 3), `DestAddress` (5156) | `Destination_Address` |
 /// | `Initiated` | `Initiated` (Sysmon 3: `true` when this host connected out) | — |
 /// | `Direction` | `Direction` (5156: `%%14593` outbound, `%%14592` inbound) | `Direction` (`Outbound`, `Inbound`) |
+/// | `ConnectionProcess` | `Image` (Sysmon 3), `Application` (5156) | `Application_Name` |
 ///
 /// Sources: Microsoft's event documentation for 4698, 4702, 4624 and 5145 (the
 /// `<EventData>` schema), and the field extractions of Splunk_TA_windows for classic
@@ -858,6 +861,7 @@ pub enum TargetField {
     DestAddress,
     Initiated,
     Direction,
+    ConnectionProcess,
 }
 
 /// Which copy of a repeated name a candidate reads.
@@ -868,7 +872,7 @@ enum Occurrence {
 }
 
 impl TargetField {
-    const ALL: [TargetField; 16] = [
+    const ALL: [TargetField; 17] = [
         TargetField::SubjectLogonId,
         TargetField::TaskName,
         TargetField::TaskContent,
@@ -885,6 +889,7 @@ impl TargetField {
         TargetField::DestAddress,
         TargetField::Initiated,
         TargetField::Direction,
+        TargetField::ConnectionProcess,
     ];
 
     /// Candidate names, best first (the table in [`TargetField`]'s doc).
@@ -935,6 +940,11 @@ impl TargetField {
             ],
             TargetField::Initiated => &[(Leaf("Initiated"), First)],
             TargetField::Direction => &[(Leaf("Direction"), First)],
+            TargetField::ConnectionProcess => &[
+                (Leaf("Image"), First),
+                (Leaf("Application"), First),
+                (Leaf("Application_Name"), First),
+            ],
         }
     }
 
@@ -1096,6 +1106,31 @@ pub fn local_address<'a>(
     let address = if outbound { source } else { destination }.trim();
     let ip = address.parse::<std::net::IpAddr>().ok()?;
     (!ip.is_loopback() && !ip.is_unspecified()).then_some(address)
+}
+
+/// Whether a connection event's raw bytes (a Sysmon 3 or 5156 record, as read) may
+/// name schtasks.exe as the connecting process: they contain `schtasks` (ASCII case
+/// ignored) or an `&` (an XML entity could spell it). A superset of the rule `scan`
+/// applies to the process field ([`TargetField::ConnectionProcess`] read by
+/// [`crate::detection::may_name_schtasks`]), so a reader may skip the rest of a
+/// record for which it is false: a network connection by any other process is counted
+/// and skipped, as before issue 13.
+///
+/// ```
+/// use schtasksremote::cim::connection_may_matter;
+/// assert!(connection_may_matter(br"<Data Name='Application'>\device\harddiskvolume2\windows\system32\SchTasks.exe</Data>"));
+/// assert!(connection_may_matter(b"<Data Name='Image'>C:\\&#83;chtasks.exe</Data>"));
+/// assert!(!connection_may_matter(b"<Data Name='Image'>C:\\chrome.exe</Data>"));
+/// ```
+pub fn connection_may_matter(raw: &[u8]) -> bool {
+    const WORD: &[u8] = b"schtasks";
+    // `k` is rare in event text, so the candidates are few; its place in the word is 6.
+    memchr::memchr(b'&', raw).is_some()
+        || memchr::memchr2_iter(b'k', b'K', raw).any(|at| {
+            at.checked_sub(6)
+                .and_then(|start| raw.get(start..start + WORD.len()))
+                .is_some_and(|w| w.eq_ignore_ascii_case(WORD))
+        })
 }
 
 /// Whether a record's event-ID bytes are one the target side reads (4698, 4702, 4624,

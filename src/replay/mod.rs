@@ -981,6 +981,10 @@ impl<'a> SourceScan<'a> {
             return;
         }
         if kind == EventKind::Connection {
+            let process = field(TargetField::ConnectionProcess);
+            if !crate::detection::may_name_schtasks(process.as_bytes()) {
+                return;
+            }
             let local = cim::local_address(
                 field(TargetField::Initiated),
                 field(TargetField::Direction),
