@@ -195,6 +195,12 @@ fn name_at(data: &[u8], offset: u32) -> Option<String> {
 /// reading give back exactly these characters.
 fn safe_text(utf16: &[u8]) -> Option<String> {
     let mut s = String::with_capacity(utf16.len() / 2);
+    push_safe_text(utf16, &mut s)?;
+    Some(s)
+}
+
+/// [`safe_text`], appended to `out` (partly, when `None`).
+fn push_safe_text(utf16: &[u8], out: &mut String) -> Option<()> {
     for unit in utf16.chunks_exact(2) {
         let c = u16::from_le_bytes([unit[0], unit[1]]);
         if c == 0 {
@@ -204,9 +210,9 @@ fn safe_text(utf16: &[u8]) -> Option<String> {
         if !(0x20..0x7f).contains(&b) || b"&<>\"'".contains(&b) {
             return None;
         }
-        s.push(char::from(b));
+        out.push(char::from(b));
     }
-    Some(s)
+    Some(())
 }
 
 /// Reads a name reference at the cursor (an offset, and the name itself when it is
@@ -495,7 +501,13 @@ fn render(value: Value<'_>, out: &mut String) -> Option<()> {
     };
     match value.ty {
         // An empty string may be left out like a NULL (an optional substitution).
-        ty::STRING => out.push_str(&safe_text(b).filter(|s| !s.is_empty())?),
+        ty::STRING => {
+            let before = out.len();
+            push_safe_text(b, out)?;
+            if out.len() == before {
+                return None;
+            }
+        }
         0x03 => write!(out, "{}", le(1)? as u8 as i8).ok()?,
         0x04 => write!(out, "{}", le(1)?).ok()?,
         0x05 => write!(out, "{}", le(2)? as u16 as i16).ok()?,
@@ -533,9 +545,15 @@ pub(super) struct ChunkSkips {
     output: u64,
     /// Records skipped so far.
     skipped: u64,
+    /// Tests only: vouch for no chunk ([`ChunkSkips::tight`]).
+    tight: bool,
     values: Vec<(u8, usize, usize)>,
-    /// Whether the record being decided may render with `schtasks` or an `&` in it.
+    /// Whether the definitions of the record being decided may render with
+    /// `schtasks` or an `&` in them.
     may_name: bool,
+    /// The record's string values, at any depth (type, offset, size): read only for a
+    /// connection.
+    strings: Vec<(u8, usize, usize)>,
     fields: Fields,
 }
 
@@ -559,6 +577,16 @@ impl ChunkSkips {
         self.nodes <= CHUNK_NODES_SAFE && self.output <= CHUNK_OUTPUT_SAFE
     }
 
+    /// For tests: every chunk with a skipped record is read again in full (the path a
+    /// crafted chunk takes).
+    #[cfg(test)]
+    pub(super) fn tight() -> Self {
+        ChunkSkips {
+            tight: true,
+            ..ChunkSkips::default()
+        }
+    }
+
     /// A record that failed to build or render, or that this module cannot bound: it
     /// is charged all a record may spend.
     pub(super) fn unsure(&mut self) {
@@ -569,7 +597,7 @@ impl ChunkSkips {
     /// Whether the pass must be read again in full: a record was skipped, and the pass
     /// may have spent more than the crate's chunk budget can always grant.
     pub(super) fn must_redo(&self) -> bool {
-        self.skipped_any() && !self.within_budget()
+        self.skipped_any() && (self.tight || !self.within_budget())
     }
 
     /// A rendered record's actual output, in place of its bound.
@@ -585,6 +613,7 @@ impl ChunkSkips {
     /// output bound charged for it (for [`ChunkSkips::rendered`]).
     pub(super) fn record(&mut self, data: &[u8], offset: u64, size: u32) -> (Verdict, u64) {
         self.values.clear();
+        self.strings.clear();
         self.may_name = false;
         let Some((nodes, output)) = self.instance_bound(data, offset, size, 0) else {
             self.unsure();
@@ -637,7 +666,7 @@ impl ChunkSkips {
         let kind = self.fields.event_kind();
         // A connection the XML reader would stop reading after `<System>` (its rendered
         // bytes fail `connection_may_matter`) comes to the same as another event.
-        if kind == EventKind::Other || (kind == EventKind::Connection && !self.may_name) {
+        if kind == EventKind::Other || (kind == EventKind::Connection && !self.may_name(data)) {
             self.skipped += 1;
             (Verdict::Skip, output)
         } else {
@@ -647,6 +676,19 @@ impl ChunkSkips {
 }
 
 impl ChunkSkips {
+    /// Whether the record being decided may render with `schtasks` or an `&` in it
+    /// (see [`crate::cim::connection_may_matter`]): through its definitions' names and
+    /// text, or its string values.
+    fn may_name(&self, data: &[u8]) -> bool {
+        self.may_name
+            || self.strings.iter().any(|&(t, at, len)| {
+                data.get(at..at + len).is_none_or(|b| match t {
+                    ty::STRING => utf16_may_name(b),
+                    _ => ansi_may_name(b),
+                })
+            })
+    }
+
     /// The definition at `offset` (parsed once per chunk pass and kind): its index in
     /// `definitions`, `None` when it is not plain.
     fn definition(&mut self, data: &[u8], offset: u32, outer: bool) -> Option<usize> {
@@ -708,11 +750,9 @@ impl ChunkSkips {
                 output = output.saturating_add(o);
             } else if plain_value(t, bytes) {
                 scalar_bytes += len as u64;
-                self.may_name |= match t {
-                    ty::STRING => utf16_may_name(bytes),
-                    ty::ANSI_STRING => ansi_may_name(bytes),
-                    _ => false,
-                };
+                if matches!(t, ty::STRING | ty::ANSI_STRING) {
+                    self.strings.push((t, at, len));
+                }
             } else {
                 return None;
             }
@@ -866,6 +906,50 @@ mod tests {
         assert_eq!(safe_text(&utf16("a&b")), None);
         assert_eq!(safe_text(&utf16("é")), None);
         assert_eq!(safe_text(&utf16("tab\there")), None);
+    }
+
+    #[test]
+    fn text_may_name_schtasks_in_any_case_or_through_markup() {
+        let utf16 = |s: &str| {
+            s.encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>()
+        };
+        for yes in [
+            r"C:\Windows\SchTasks.exe",
+            "xSCHTASKSx",
+            "a&b",
+            "<",
+            "\"",
+            "'",
+        ] {
+            assert!(utf16_may_name(&utf16(yes)), "{yes}");
+            assert!(ansi_may_name(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            r"C:\Windows\mshta.exe",
+            "schtask",
+            "sch\u{0}tasks",
+            "schtäsks",
+            "",
+        ] {
+            assert!(!utf16_may_name(&utf16(no)), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_skip_in_a_pass_past_the_safe_budget_asks_for_the_chunk_again() {
+        let mut skips = ChunkSkips::default();
+        skips.unsure();
+        skips.unsure();
+        assert!(skips.within_budget() && !skips.must_redo());
+        skips.skipped = 1;
+        assert!(!skips.must_redo());
+        skips.unsure();
+        skips.unsure();
+        assert!(!skips.within_budget() && skips.must_redo());
+        skips.reset();
+        assert!(skips.within_budget() && !skips.must_redo());
     }
 
     #[test]
