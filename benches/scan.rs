@@ -385,6 +385,9 @@ fn run_child(command: &mut Command, stdout: &Path) -> Child {
         .arg(command.get_program())
         .args(command.get_args());
     let start = Instant::now();
+    // Reaped by wait4 below, not by std's wait: wait4 also returns its rusage (its own
+    // and its waited-for child's, the command's, at microsecond resolution).
+    #[allow(clippy::zombie_processes)]
     let mut child = timed
         .stdin(Stdio::null())
         .stdout(out)
