@@ -128,6 +128,9 @@ struct Definition {
     /// Whether its names or literal text may put `schtasks` or an `&` in the rendered
     /// record ([`crate::cim::connection_may_matter`]).
     may_name: bool,
+    /// The values used in `<System>` or before it: a record whose value there is BinXML
+    /// (elements) is not read here.
+    system_values: Vec<u16>,
 }
 
 /// Whether `name` is read by the event classifier: a name of one of the fields
@@ -179,7 +182,9 @@ impl<'a> Cursor<'a> {
 }
 
 /// A name in the chunk's string table at `offset` (next offset, hash, character count,
-/// UTF-16 characters): `None` unless it is printable ASCII without markup characters.
+/// UTF-16 characters): `None` unless it is a plain XML name (ASCII letters, digits,
+/// `_`, `-`, `.`, `:`; not starting with a digit, `-` or `.`), which renders and parses
+/// as itself.
 fn name_at(data: &[u8], offset: u32) -> Option<String> {
     let mut c = Cursor {
         data,
@@ -187,7 +192,19 @@ fn name_at(data: &[u8], offset: u32) -> Option<String> {
     };
     c.bytes(6)?;
     let len = c.u16()?;
-    safe_text(c.bytes(usize::from(len) * 2)?)
+    let name = exact_text(c.bytes(usize::from(len) * 2)?)?;
+    let first = name.bytes().next()?;
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b));
+    (plain && !first.is_ascii_digit() && first != b'-' && first != b'.').then_some(name)
+}
+
+/// [`safe_text`] of all of `utf16`: `None` if it holds a NUL (which the crate may
+/// render, where a value's text ends at it).
+fn exact_text(utf16: &[u8]) -> Option<String> {
+    let text = safe_text(utf16)?;
+    (text.len() * 2 == utf16.len()).then_some(text)
 }
 
 /// UTF-16LE text up to its first NUL, when every unit is printable ASCII that XML
@@ -258,6 +275,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
         output: 0,
         max_uses: 0,
         may_name: false,
+        system_values: Vec::new(),
     };
     let mut uses: Vec<u64> = Vec::new();
     // Element names from the root; the field each open element feeds, if any.
@@ -316,6 +334,11 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
             }
             token::ATTRIBUTE => {
                 let name = read_name(&mut c)?;
+                // The XML reader compares local names (`x:Name` is `Name`): a prefix in
+                // `<System>` is not followed.
+                if in_system && name.contains(':') {
+                    return None;
+                }
                 def.may_name |= crate::cim::connection_may_matter(name.as_bytes());
                 def.output += name.len() as u64 + 4;
                 let (element, _, dependency) = stack.last()?;
@@ -382,7 +405,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
                 def.output += 3 * raw.len() as u64;
                 def.may_name |= utf16_may_name(raw);
                 if let Some(i) = feeding(at, &stack, in_system) {
-                    let text = safe_text(raw)?;
+                    let text = exact_text(raw)?;
                     def.fields.get_mut(i)?.value.push(Piece::Text(text));
                 }
             }
@@ -398,6 +421,11 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
                 }
                 if let Some(f) = feeding(at, &stack, in_system) {
                     def.fields.get_mut(f)?.value.push(Piece::Value(index));
+                }
+                // A value in `<System>`, or before it under the root, could render
+                // elements (BinXML) the XML reader would read there: noted.
+                if outer && (in_system || !system_done) {
+                    def.system_values.push(index);
                 }
             }
             // CDATA, character and entity references, processing instructions, a
@@ -631,6 +659,14 @@ impl ChunkSkips {
         let Some((_, _, Some(def))) = self.definitions.get(self.outer) else {
             return (Verdict::Render, output);
         };
+        let elements_in_system = def.system_values.iter().any(|&i| {
+            self.values
+                .get(usize::from(i))
+                .is_some_and(|&(t, _, _)| t == ty::BIN_XML)
+        });
+        if elements_in_system {
+            return (Verdict::Render, output);
+        }
         // The classifying fields, as the XML reader would read them.
         self.fields.clear();
         for field in &def.fields {
@@ -811,6 +847,170 @@ fn instance(data: &[u8], offset: u64, size: u32) -> Option<(u32, usize, usize, u
         return None;
     }
     Some((def_offset, values_at, end, count))
+}
+
+#[cfg(test)]
+mod definitions {
+    use super::*;
+
+    /// Writes a template definition (MS-EVEN6 §2.2.12: element starts with a
+    /// DependencyId, names stored in place) at offset 0 of a buffer.
+    struct Def(Vec<u8>);
+
+    impl Def {
+        fn name(&mut self, name: &str) {
+            let at = self.0.len() as u32 + 4;
+            self.0.extend_from_slice(&at.to_le_bytes());
+            self.0.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+            let units: Vec<u16> = name.encode_utf16().collect();
+            self.0
+                .extend_from_slice(&(units.len() as u16).to_le_bytes());
+            for u in units {
+                self.0.extend_from_slice(&u.to_le_bytes());
+            }
+            self.0.extend_from_slice(&[0, 0]);
+        }
+        fn open(&mut self, name: &str, attributes: bool, dependency: u16) -> &mut Self {
+            self.0.push(if attributes { 0x41 } else { 0x01 });
+            self.0.extend_from_slice(&dependency.to_le_bytes());
+            self.0.extend_from_slice(&[0; 4]);
+            self.name(name);
+            if attributes {
+                self.0.extend_from_slice(&[0; 4]);
+            }
+            self
+        }
+        fn attribute(&mut self, name: &str) -> &mut Self {
+            self.0.push(0x06);
+            self.name(name);
+            self
+        }
+        fn text(&mut self, text: &str) -> &mut Self {
+            let units: Vec<u16> = text.encode_utf16().collect();
+            self.0.extend_from_slice(&[0x05, 0x01]);
+            self.0
+                .extend_from_slice(&(units.len() as u16).to_le_bytes());
+            for u in units {
+                self.0.extend_from_slice(&u.to_le_bytes());
+            }
+            self
+        }
+        fn value(&mut self, index: u16) -> &mut Self {
+            self.0.push(0x0d);
+            self.0.extend_from_slice(&index.to_le_bytes());
+            self.0.push(0x01);
+            self
+        }
+        fn close_start(&mut self) -> &mut Self {
+            self.0.push(0x02);
+            self
+        }
+        fn close_empty(&mut self) -> &mut Self {
+            self.0.push(0x03);
+            self
+        }
+        fn end(&mut self) -> &mut Self {
+            self.0.push(0x04);
+            self
+        }
+    }
+
+    /// `<Event><System><Provider Name=%0/><EventID>%1</EventID>{system}</System>%9</Event>`.
+    fn event(system: impl FnOnce(&mut Def)) -> Vec<u8> {
+        // The header (filled in below), then a fragment header.
+        let mut d = Def(vec![0; DEFINITION_HEADER]);
+        d.0.extend_from_slice(&[0x0f, 1, 1, 0]);
+        d.open("Event", false, NO_DEPENDENCY).close_start();
+        d.open("System", false, NO_DEPENDENCY).close_start();
+        d.open("Provider", true, NO_DEPENDENCY)
+            .attribute("Name")
+            .value(0)
+            .close_empty();
+        d.open("EventID", false, NO_DEPENDENCY)
+            .close_start()
+            .value(1)
+            .end();
+        system(&mut d);
+        d.end().value(9).end();
+        d.0.push(0x00);
+        let size = (d.0.len() - DEFINITION_HEADER) as u32;
+        d.0[20..24].copy_from_slice(&size.to_le_bytes());
+        d.0
+    }
+
+    fn fields(def: &Definition) -> Vec<(String, String)> {
+        def.fields
+            .iter()
+            .map(|f| (f.name.clone(), format!("{:?}{:?}", f.value, f.dependency)))
+            .collect()
+    }
+
+    #[test]
+    fn a_plain_event_gives_its_classifying_system_fields_in_reading_order() {
+        let data = event(|d| {
+            d.open("Channel", false, 16)
+                .close_start()
+                .text("Sec")
+                .value(2)
+                .end();
+            d.open("Computer", false, NO_DEPENDENCY)
+                .close_start()
+                .value(3)
+                .end();
+        });
+        let def = definition(&data, 0, true).unwrap();
+        assert_eq!(
+            fields(&def),
+            [
+                ("Provider".into(), "[Value(0)]None".into()),
+                ("EventID".into(), "[Value(1)]None".into()),
+                ("Channel".into(), "[Text(\"Sec\"), Value(2)]Some(16)".into()),
+            ]
+        );
+        // The values used in <System> (not %9, after it).
+        assert_eq!(def.system_values, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn what_the_xml_reader_would_read_otherwise_is_not_followed() {
+        let cases: [(&str, fn(&mut Def)); 5] = [
+            ("a prefixed attribute", |d| {
+                d.open("Channel", true, NO_DEPENDENCY)
+                    .attribute("x:Name")
+                    .value(2)
+                    .close_empty();
+            }),
+            ("a prefixed element", |d| {
+                d.open("x:Channel", false, NO_DEPENDENCY)
+                    .close_start()
+                    .value(2)
+                    .end();
+            }),
+            ("a name that is no XML name", |d| {
+                d.open("Chan nel", false, NO_DEPENDENCY)
+                    .close_start()
+                    .value(2)
+                    .end();
+            }),
+            ("a NUL in literal text", |d| {
+                d.open("Channel", false, NO_DEPENDENCY)
+                    .close_start()
+                    .text("Sec\0x")
+                    .end();
+            }),
+            ("nested content in a classifying field", |d| {
+                d.open("Channel", false, NO_DEPENDENCY).close_start();
+                d.open("Inner", false, NO_DEPENDENCY)
+                    .close_start()
+                    .value(2)
+                    .end();
+                d.end();
+            }),
+        ];
+        for (what, system) in cases {
+            assert!(definition(&event(system), 0, true).is_none(), "{what}");
+        }
+    }
 }
 
 #[cfg(test)]
