@@ -973,7 +973,8 @@ mod definitions {
 
     #[test]
     fn what_the_xml_reader_would_read_otherwise_is_not_followed() {
-        let cases: [(&str, fn(&mut Def)); 5] = [
+        type Case = (&'static str, fn(&mut Def));
+        let cases: [Case; 5] = [
             ("a prefixed attribute", |d| {
                 d.open("Channel", true, NO_DEPENDENCY)
                     .attribute("x:Name")
