@@ -325,17 +325,46 @@ fn network_connections_by_schtasks_are_read_and_others_skipped_alike() {
     }
 }
 
+/// The samples, with their `schtasks /create /sc minute /mo 1 ...`
+/// (sysmon_exec_from_vss_persistence: a Sysmon 1 and its cmd.exe parent) made remote:
+/// `/s WS9` in the same number of characters.
+fn remote_samples() -> (Vec<u8>, Vec<Vec<u8>>) {
+    let (header, chunks) = samples();
+    let (from, to) = (utf16("/sc minute /mo 1"), utf16("/s WS9 /sc daily"));
+    let chunks = chunks
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let mut at = 0;
+            while let Some(i) = c[at..].windows(from.len()).position(|w| w == from) {
+                c[at + i..at + i + to.len()].copy_from_slice(&to);
+                at += i + to.len();
+            }
+            c
+        })
+        .collect();
+    (header, chunks)
+}
+
+#[test]
+fn remote_task_creations_in_real_records_are_detected_alike() {
+    let (header, chunks) = remote_samples();
+    let report = assert_same(&file(&header, &chunks), "remote creations");
+    assert_eq!(remote_hosts(&report), ["WS9"]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// Random bytes changed where the fast path reads (record headers, template
-    /// instances, values: the first bytes of records) and anywhere in a chunk.
+    /// instances, values: the first bytes of records) and anywhere in a chunk, in
+    /// the samples with a remote task creation.
     #[test]
     fn damaged_chunks_read_the_same(
         flips in proptest::collection::vec((0usize..75, 0usize..600, any::<u8>()), 1..6),
         anywhere in proptest::collection::vec((0usize..3, 0usize..CHUNK, any::<u8>()), 0..3),
     ) {
-        let (header, mut chunks) = samples();
+        let (header, mut chunks) = remote_samples();
         let starts: Vec<(usize, usize)> = chunks
             .iter()
             .enumerate()
