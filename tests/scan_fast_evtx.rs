@@ -354,7 +354,11 @@ fn remote_task_creations_in_real_records_are_detected_alike() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases by default; PROPTEST_CASES=N for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     /// Random bytes changed where the fast path reads (record headers, template
     /// instances, values: the first bytes of records) and anywhere in a chunk, in

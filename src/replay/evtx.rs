@@ -3,6 +3,15 @@
 //! Each record is rendered to XML by the crate and read by the XmlWinEventLog reader,
 //! so both formats go through the same field extraction.
 //!
+//! The fast path (issue 14, the default; [`ScanOptions::full_path`] turns it off) does
+//! not render a record whose `<System>` part, read from its template and values
+//! ([`skip`]), says the XML reader would stop there: another event, or a connection that
+//! cannot name schtasks. It is counted as the full path counts it. A chunk's outcomes
+//! are held until the chunk is done (`FastPass`), so that a chunk the fast path cannot
+//! vouch for is read again in full before anything of it is reported.
+//!
+//! [`ScanOptions::full_path`]: super::ScanOptions::full_path
+//!
 //! Chunks are read in file order. (`EvtxParser` starts a wrapped-around log at its
 //! oldest chunk, which needs seeking; the records are the same, only their order differs.)
 
