@@ -218,8 +218,8 @@ fn safe_text(utf16: &[u8]) -> Option<String> {
 
 /// [`safe_text`], appended to `out` (partly, when `None`).
 fn push_safe_text(utf16: &[u8], out: &mut String) -> Option<()> {
-    for unit in utf16.chunks_exact(2) {
-        let c = u16::from_le_bytes([unit[0], unit[1]]);
+    for &unit in utf16.as_chunks::<2>().0 {
+        let c = u16::from_le_bytes(unit);
         if c == 0 {
             break;
         }
@@ -473,7 +473,8 @@ fn utf16_may_name(utf16: &[u8]) -> bool {
     let unit = |i: usize| {
         utf16
             .get(2 * i..2 * i + 2)
-            .map_or(0, |u| u16::from_le_bytes([u[0], u[1]]))
+            .and_then(|u| u.try_into().ok())
+            .map_or(0, u16::from_le_bytes)
     };
     let lower = |c: u16| u8::try_from(c).map_or(0, |b| b.to_ascii_lowercase());
     let units = utf16.len() / 2;
@@ -768,18 +769,19 @@ impl ChunkSkips {
             self.may_name |= d.may_name;
             (d.tokens, d.output, d.max_uses.max(1))
         };
-        let mut c = Cursor {
-            data,
-            pos: values_at,
-        };
         let mut at = values_at.checked_add(4 * count)?;
+        let descriptors = data.get(values_at..at)?;
         let (mut nodes, mut output) = (0u64, 0u64);
         let mut scalar_bytes = 0u64;
-        for _ in 0..count {
-            let len = usize::from(c.u16()?);
-            let t = c.u8()?;
-            c.u8()?;
-            let bytes = data.get(at..at.checked_add(len)?)?;
+        // Each descriptor: size (u16), type, padding.
+        for &[lo, hi, t, _] in descriptors.as_chunks::<4>().0 {
+            let len = usize::from(u16::from_le_bytes([lo, hi]));
+            let end = at.checked_add(len)?;
+            // A value past the record's own bytes is not followed.
+            if end > values_end {
+                return None;
+            }
+            let bytes = data.get(at..end)?;
             if t == ty::BIN_XML {
                 let (n, o) = self.instance_bound(data, at as u64, len as u32, depth + 1)?;
                 nodes = nodes.saturating_add(n);
@@ -795,7 +797,7 @@ impl ChunkSkips {
             if depth == 0 {
                 self.values.push((t, at, len));
             }
-            at += len;
+            at = end;
         }
         // The instance must end its stream (EOF or the end).
         if at != values_end && data.get(at) != Some(&token::EOF) {
