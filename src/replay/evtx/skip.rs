@@ -75,14 +75,19 @@ const NO_DEPENDENCY: u16 = 0xffff;
 const MAX_NESTING: usize = 3;
 /// The size of a template definition's header: next offset, GUID, data size.
 const DEFINITION_HEADER: usize = 24;
-/// The crate's per-record limits (`binxml::compiled`: `MAX_RENDER_NODES`,
-/// `MAX_RECORD_OUTPUT`) and what one chunk pass may spend (4 × each).
+/// The crate's per-record limits and what one chunk pass may spend (4 × each): evtx
+/// 0.15.1, `src/binxml/compiled.rs` (`MAX_RENDER_NODES`, `MAX_RECORD_OUTPUT`,
+/// `MAX_CHUNK_NODES`, `MAX_CHUNK_OUTPUT`, `ChunkBudget::admit`). Cargo.lock pins that
+/// version; a new one must be checked against these before it is taken.
 const RECORD_NODES: u64 = 1 << 18;
 const RECORD_OUTPUT: u64 = 16 << 20;
 /// A chunk pass may start a record while it has a whole record's budget left, so a
 /// pass that spends no more than this in all can never be refused one.
 const CHUNK_NODES_SAFE: u64 = 3 * RECORD_NODES;
 const CHUNK_OUTPUT_SAFE: u64 = 3 * RECORD_OUTPUT;
+/// Output a record or instance has besides its names, text and values: the XML
+/// declaration the crate writes before each record (39 bytes), with room to spare.
+const RECORD_OVERHEAD: u64 = 64;
 /// Deepest template definition read here (real ones are 4 deep; the crate's own
 /// limit is far larger).
 const MAX_DEPTH: usize = 32;
@@ -803,11 +808,15 @@ impl ChunkSkips {
         if at != values_end && data.get(at) != Some(&token::EOF) {
             return None;
         }
-        nodes = nodes.saturating_add(NODES_PER_TOKEN * (tokens + count as u64 + 1));
+        // A value placed in several places is built and rendered in each.
+        nodes = nodes
+            .saturating_mul(uses)
+            .saturating_add(NODES_PER_TOKEN * (tokens + count as u64 + 1));
         output = output
             .saturating_mul(uses)
             .saturating_add(def_output)
-            .saturating_add(uses * value_output(scalar_bytes, count as u64));
+            .saturating_add(uses * value_output(scalar_bytes, count as u64))
+            .saturating_add(RECORD_OVERHEAD);
         Some((nodes, output))
     }
 }
