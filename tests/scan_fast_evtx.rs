@@ -284,6 +284,23 @@ fn connections_naming_schtasks_or_markup_read_the_same() {
     assert_eq!(report.sources[0].process_events, 0);
 }
 
+/// The chunks with every `from` replaced by `to` (as long).
+fn replaced(chunks: &[Vec<u8>], from: &[u8], to: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!(from.len(), to.len());
+    chunks
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let mut at = 0;
+            while let Some(i) = c[at..].windows(from.len()).position(|w| w == from) {
+                c[at + i..at + i + to.len()].copy_from_slice(to);
+                at += i + to.len();
+            }
+            c
+        })
+        .collect()
+}
+
 fn utf16(text: &str) -> Vec<u8> {
     text.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
@@ -303,18 +320,7 @@ fn network_connections_by_schtasks_are_read_and_others_skipped_alike() {
     ] {
         let with = utf16(image);
         assert_eq!(with.len(), mshta.len());
-        let c: Vec<Vec<u8>> = chunks
-            .iter()
-            .map(|c| {
-                let mut c = c.clone();
-                let mut at = 0;
-                while let Some(i) = c[at..].windows(mshta.len()).position(|w| w == mshta) {
-                    c[at + i..at + i + with.len()].copy_from_slice(&with);
-                    at += i + with.len();
-                }
-                c
-            })
-            .collect();
+        let c = replaced(&chunks, &mshta, &with);
         let report = assert_same(&file(&header, &c), image);
         assert_eq!(
             !report.addresses.is_empty(),
@@ -331,18 +337,7 @@ fn network_connections_by_schtasks_are_read_and_others_skipped_alike() {
 fn remote_samples() -> (Vec<u8>, Vec<Vec<u8>>) {
     let (header, chunks) = samples();
     let (from, to) = (utf16("/sc minute /mo 1"), utf16("/s WS9 /sc daily"));
-    let chunks = chunks
-        .iter()
-        .map(|c| {
-            let mut c = c.clone();
-            let mut at = 0;
-            while let Some(i) = c[at..].windows(from.len()).position(|w| w == from) {
-                c[at + i..at + i + to.len()].copy_from_slice(&to);
-                at += i + to.len();
-            }
-            c
-        })
-        .collect();
+    let chunks = replaced(&chunks, &from, &to);
     (header, chunks)
 }
 
