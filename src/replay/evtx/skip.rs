@@ -28,6 +28,8 @@
 //! `binxml::value_render`): `<X/>` only for an element closed empty, NULL as nothing,
 //! integers in decimal, strings up to their first NUL.
 
+use std::rc::Rc;
+
 use crate::cim::{EventField, EventKind};
 use crate::replay::fields::Fields;
 
@@ -70,6 +72,9 @@ mod ty {
 
 /// The DependencyId of an element that depends on no value.
 const NO_DEPENDENCY: u16 = 0xffff;
+/// Kinds remembered per chunk pass, by definition and classifying texts (a chunk holds
+/// a few hundred records at most, of a few event IDs).
+const MAX_KINDS: usize = 64;
 /// BinXML values in values followed when bounding a record (real records nest one:
 /// their `<EventData>`).
 const MAX_NESTING: usize = 3;
@@ -239,15 +244,23 @@ fn push_safe_text(utf16: &[u8], out: &mut String) -> Option<()> {
 
 /// Reads a name reference at the cursor (an offset, and the name itself when it is
 /// stored right there) and returns the name.
-fn read_name(c: &mut Cursor<'_>) -> Option<String> {
+fn read_name(c: &mut Cursor<'_>, names: &mut Names) -> Option<Rc<str>> {
     let offset = c.u32()?;
     if c.pos == offset as usize {
         c.bytes(6)?;
         let len = c.u16()?;
         c.bytes(usize::from(len) * 2 + 2)?;
     }
-    name_at(c.data, offset)
+    let data = c.data;
+    names
+        .entry(offset)
+        .or_insert_with(|| name_at(data, offset).map(Rc::from))
+        .clone()
 }
+
+/// The names read in one chunk, by offset (a chunk's templates share its string
+/// table: every `<Data>` names `Data` and `Name` at the same two offsets).
+type Names = std::collections::HashMap<u32, Option<Rc<str>>>;
 
 /// Where the walk of a definition is, for the `<System>` part.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -261,7 +274,7 @@ enum At {
 
 /// Parses the template definition at `offset` of the chunk: `None` when it is not a
 /// plain element tree this module can follow.
-fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
+fn definition(data: &[u8], offset: u32, outer: bool, names: &mut Names) -> Option<Definition> {
     let mut c = Cursor {
         data,
         pos: offset as usize,
@@ -284,7 +297,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
     };
     let mut uses: Vec<u64> = Vec::new();
     // Element names from the root; the field each open element feeds, if any.
-    let mut stack: Vec<(String, Option<usize>, Option<u16>)> = Vec::new();
+    let mut stack: Vec<(Rc<str>, Option<usize>, Option<u16>)> = Vec::new();
     let mut at = At::Content;
     // Whether the first `<System>` under the root was seen, and has ended.
     let (mut in_system, mut system_done) = (false, false);
@@ -299,7 +312,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
             token::OPEN_START_ELEMENT => {
                 let dependency = c.u16()?;
                 c.u32()?;
-                let name = read_name(&mut c)?;
+                let name = read_name(&mut c, names)?;
                 def.may_name |= crate::cim::connection_may_matter(name.as_bytes());
                 if t & token::MORE != 0 {
                     c.u32()?;
@@ -310,12 +323,12 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
                 }
                 def.output += 2 * name.len() as u64 + 8;
                 let depth = stack.len() + 1;
-                if outer && depth == 1 && name != "Event" {
+                if outer && depth == 1 && &*name != "Event" {
                     return None;
                 }
                 let mut feeds = None;
                 let dependency = (dependency != NO_DEPENDENCY).then_some(dependency);
-                if outer && depth == 2 && name == "System" && !system_done {
+                if outer && depth == 2 && &*name == "System" && !system_done {
                     // A `<System>` that a NULL could leave out is not followed.
                     if dependency.is_some() {
                         return None;
@@ -338,7 +351,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
                 at = At::Attribute(None);
             }
             token::ATTRIBUTE => {
-                let name = read_name(&mut c)?;
+                let name = read_name(&mut c, names)?;
                 // The XML reader compares local names (`x:Name` is `Name`): a prefix in
                 // `<System>` is not followed.
                 if in_system && name.contains(':') {
@@ -348,7 +361,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
                 def.output += name.len() as u64 + 4;
                 let (element, _, dependency) = stack.last()?;
                 let dependency = *dependency;
-                let field = match (element.as_str(), name.as_str()) {
+                let field = match (&**element, &*name) {
                     ("Provider", "Name") => Some("Provider"),
                     ("TimeCreated", "SystemTime") => Some("TimeCreated"),
                     ("Security", "UserID") => Some("UserID"),
@@ -383,7 +396,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
                         def.fields.insert(
                             *i,
                             SystemField {
-                                name: name.clone(),
+                                name: name.to_string(),
                                 value: Vec::new(),
                                 dependency: *dependency,
                             },
@@ -449,7 +462,7 @@ fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
 /// the content of a classifying System child.
 fn feeding(
     at: At,
-    stack: &[(String, Option<usize>, Option<u16>)],
+    stack: &[(Rc<str>, Option<usize>, Option<u16>)],
     in_system: bool,
 ) -> Option<usize> {
     if !in_system {
@@ -572,6 +585,8 @@ pub(super) struct ChunkSkips {
     /// Definitions met in this chunk pass: offset, whether read as a record's outer
     /// template (with `<System>`), and the definition (`None`: not plain).
     definitions: Vec<(u32, bool, Option<Definition>)>,
+    /// The names read in this chunk pass.
+    names: Names,
     /// The outer definition of the record being decided (an index in `definitions`).
     outer: usize,
     /// Bounds of what the pass spends in the crate, over every record so far.
@@ -582,6 +597,10 @@ pub(super) struct ChunkSkips {
     /// Tests only: vouch for no chunk ([`ChunkSkips::tight`]).
     tight: bool,
     values: Vec<(u8, usize, usize)>,
+    /// The classifying texts of the record being decided, and the kinds of those met
+    /// in this pass (at most [`MAX_KINDS`]).
+    key: String,
+    kinds: Vec<(String, EventKind)>,
     /// Whether the definitions of the record being decided may render with
     /// `schtasks` or an `&` in them.
     may_name: bool,
@@ -595,6 +614,8 @@ impl ChunkSkips {
     /// Forgets the previous chunk (its definitions are at other offsets).
     pub(super) fn reset(&mut self) {
         self.definitions.clear();
+        self.names.clear();
+        self.kinds.clear();
         self.nodes = 0;
         self.output = 0;
         self.skipped = 0;
@@ -673,29 +694,34 @@ impl ChunkSkips {
         if elements_in_system {
             return (Verdict::Render, output);
         }
-        // The classifying fields, as the XML reader would read them.
-        self.fields.clear();
+        // The classifying fields' texts (or that they are left out), as the XML reader
+        // would read them: the key of the kind in this pass (the same definition and
+        // texts classify the same). Rendered text is printable ASCII, so the control
+        // characters that separate the fields cannot be part of it.
+        self.key.clear();
+        // Writing to a String cannot fail.
+        let _ = std::fmt::Write::write_fmt(&mut self.key, format_args!("{}", self.outer));
         for field in &def.fields {
+            self.key.push('\u{1}');
             let left_out = field.dependency.is_some_and(|d| {
                 self.values
                     .get(usize::from(d))
                     .is_some_and(|&(t, _, _)| t == ty::NULL)
             });
             if left_out {
+                self.key.push('\u{2}');
                 continue;
             }
-            self.fields.begin(&field.name);
             for piece in &field.value {
-                let text = self.fields.value_text();
                 let rendered = match piece {
                     Piece::Text(t) => {
-                        text.push_str(t);
+                        self.key.push_str(t);
                         Some(())
                     }
                     Piece::Value(i) => {
                         self.values.get(usize::from(*i)).and_then(|&(t, at, len)| {
                             let bytes = data.get(at..at + len)?;
-                            render(Value { ty: t, bytes }, text)
+                            render(Value { ty: t, bytes }, &mut self.key)
                         })
                     }
                 };
@@ -703,9 +729,35 @@ impl ChunkSkips {
                     return (Verdict::Render, output);
                 }
             }
-            self.fields.end();
         }
-        let kind = self.fields.event_kind();
+        let known = self
+            .kinds
+            .iter()
+            .find(|(k, _)| *k == self.key)
+            .map(|(_, kind)| *kind);
+        let kind = match known {
+            Some(kind) => kind,
+            None => {
+                // The fields from the key's pieces, classified by the one classifier.
+                self.fields.clear();
+                let mut pieces = self.key.split('\u{1}').skip(1);
+                for field in &def.fields {
+                    let text = pieces.next().unwrap_or_default();
+                    if text == "\u{2}" {
+                        continue;
+                    }
+                    self.fields.begin(&field.name);
+                    self.fields.value_text().push_str(text);
+                    self.fields.end();
+                }
+                let kind = self.fields.event_kind();
+                if self.kinds.len() >= MAX_KINDS {
+                    self.kinds.clear();
+                }
+                self.kinds.push((self.key.clone(), kind));
+                kind
+            }
+        };
         // A connection the XML reader would stop reading after `<System>` (its rendered
         // bytes fail `connection_may_matter`) comes to the same as another event.
         if kind == EventKind::Other || (kind == EventKind::Connection && !self.may_name(data)) {
@@ -741,7 +793,7 @@ impl ChunkSkips {
         {
             Some(i) => i,
             None => {
-                let def = definition(data, offset, outer);
+                let def = definition(data, offset, outer, &mut self.names);
                 self.definitions.push((offset, outer, def));
                 self.definitions.len() - 1
             }
@@ -969,7 +1021,7 @@ mod definitions {
                 .value(3)
                 .end();
         });
-        let def = definition(&data, 0, true).unwrap();
+        let def = definition(&data, 0, true, &mut Names::default()).unwrap();
         assert_eq!(
             fields(&def),
             [
@@ -1020,7 +1072,10 @@ mod definitions {
             }),
         ];
         for (what, system) in cases {
-            assert!(definition(&event(system), 0, true).is_none(), "{what}");
+            assert!(
+                definition(&event(system), 0, true, &mut Names::default()).is_none(),
+                "{what}"
+            );
         }
     }
 }
