@@ -65,9 +65,16 @@ pub struct ScanArgs {
     /// judged, with status 2.
     #[arg(long)]
     pub strict: bool,
-    /// Files scanned at once (default: the number of CPUs).
+    /// Threads (default: the number of CPUs). Files are spread over them; when there
+    /// are fewer files than threads, a large EVTX, XML or JSON-lines file is also cut
+    /// into pieces (see --piece-size) read at once, with the same output as one thread.
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// The size of the pieces a large file is cut into when threads are left over: a
+    /// regular, uncompressed EVTX, XML or JSON-lines file larger than this is split.
+    /// Bytes, or with a unit: K, M, G, T (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub piece_size: u64,
     /// Follow symbolic links met while walking a folder (links named on the command line
     /// are always followed). Without it, links are skipped and counted, as `find` and
     /// ripgrep do; with it, a loop back to a folder being walked is detected by device
@@ -194,7 +201,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     let started = Instant::now();
     let progress_counter = Arc::new(AtomicU64::new(0));
     let stop = Stop::default();
-    let options = ScanOptions {
+    let mut options = ScanOptions {
         config: DetectorConfig {
             operations: args.operations,
             ..DetectorConfig::default()
@@ -207,6 +214,8 @@ pub fn run(args: &ScanArgs) -> i32 {
         follow_links: args.follow,
         max_archive_bytes: args.max_archive_bytes,
         full_path: args.full_path,
+        piece_bytes: args.piece_size,
+        ..ScanOptions::default()
     };
     let (mut inputs, mut pre) = replay::expand_paths(&args.paths, &options);
     if args.strict && pre.problem_count > 0 {
@@ -214,12 +223,15 @@ pub fn run(args: &ScanArgs) -> i32 {
         inputs.clear();
     }
     let total_bytes: u64 = inputs.iter().map(replay::Input::size).sum();
-    let threads = args
+    let asked = args
         .threads
         .map(|n| n.get())
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1)
-        .clamp(1, inputs.len().max(1));
+        .unwrap_or(1);
+    let threads = asked.clamp(1, inputs.len().max(1));
+    // Fewer inputs than threads: the threads left over read pieces of one large file
+    // at once (issue 14), so that one file also uses every core.
+    options.piece_threads = asked / threads;
 
     let bar = (!args.quiet && io::stderr().is_terminal() && total_bytes >= PROGRESS_MIN_BYTES)
         .then(|| {

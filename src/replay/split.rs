@@ -1,0 +1,676 @@
+//! One large file on every core (issue 14): a regular, uncompressed EVTX, UTF-8
+//! XmlWinEventLog or JSON-lines file is cut into pieces that threads scan at once, and
+//! the pieces' results are merged so that the output is the one a single thread gives
+//! reading the file in order (the `full_path` reference of the differential tests).
+//!
+//! ## Where a file is cut
+//! - EVTX: after the 4 KiB file header, at whole 64 KiB chunks (chunks are independent:
+//!   each carries its own string and template tables). The file header is read once,
+//!   before splitting; a file whose header does not parse is not split.
+//! - JSON lines: just after a `\n`. The line reader ends a line at every `\n` whatever
+//!   it is inside, so such a cut is always a record boundary.
+//! - XmlWinEventLog: at an `<Event` tag (the framer's record start). That is only a
+//!   guess (the bytes may lie in a comment, a CDATA section, an attribute value…): the
+//!   reader of the piece before reports where its framer, in a clean top-level state,
+//!   saw the first record start at or after the cut; when that is not the next piece's
+//!   start, the next piece's result is dropped and its range rescanned from the
+//!   confirmed point. Exact on hostile input, and as fast as the guess on real input.
+//!
+//! A file is split only when it is larger than [`ScanOptions::piece_bytes`] and
+//! [`ScanOptions::piece_threads`] is at least 2; anything else (compressed, an archive,
+//! UTF-16, CSV, classic text, stdin, a FIFO, `full_path`) is scanned as before.
+//!
+//! ## The merge
+//! Each piece is read by its own [`SourceScan`] in *piece mode*: it counts and judges as
+//! usual, but hands its detections and its target-side events (the task events and
+//! network logons the 4624↔4698 [correlator](super::correlate) pairs) to a bounded queue
+//! ([`PIECE_QUEUE`]) instead of emitting and pairing them. The merge takes the pieces in
+//! file order and replays each queue into the source's one `SourceScan`: record numbers
+//! are made global (piece-relative numbers plus the records of the pieces before), and
+//! the task events and logons go through the one correlator in file order, so a logon
+//! in one piece pairs with a task in the next and the correlator's bounds forget the
+//! same entries. Problems get global record numbers, JSON-lines line numbers and byte
+//! offsets; `--strict` stops at the first piece that stopped (the same first problem);
+//! the first process creation not judged is the first piece's that has one.
+//!
+//! Memory: at most `2 × piece_threads` pieces are started ahead of the one being merged,
+//! each with at most [`PIECE_QUEUE`] events waiting, whatever the file holds.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use memchr::memmem;
+
+use super::correlate::{OwnedLogon, OwnedTask};
+use super::sniff::{sniff, SNIFF_LEN};
+use super::{
+    Counting, Detection, Format, InputReport, ScanOptions, Sighting, SourceScan, SourceStats,
+    Stop, Stopped,
+};
+
+/// The default size of a piece (64 MiB): a file is split when it is larger. Large enough
+/// that a piece's fixed costs (opening the file, a first buffer fill) vanish beside its
+/// reading, small enough that a 1 GB file gives 16 pieces to balance over the threads.
+pub const DEFAULT_PIECE_BYTES: u64 = 64 << 20;
+
+/// Events (detections, task events, logons) one piece may have waiting for the merge;
+/// its scan waits when the queue is full, so memory does not grow with what a piece
+/// holds.
+pub const PIECE_QUEUE: usize = 256;
+
+/// How often the merge looks whether the scan was stopped while it waits for a piece.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The EVTX file header and chunk sizes (the `ElfFile` and `ElfChnk` layouts).
+const EVTX_HEADER: u64 = 4096;
+const EVTX_CHUNK: u64 = 65536;
+
+/// Whether the XML reader confirms piece boundaries yet (the text piece interface of
+/// issue 14); until it does, XML files are not split.
+const XML_SPLITS: bool = false;
+
+/// What a piece's scan hands the merge, in record order.
+pub(crate) enum PieceEvent {
+    /// A detection (or, with `--verdicts`, a judged event), record piece-relative.
+    Detection(Detection),
+    /// A 4698/4702 for the correlator, record piece-relative.
+    Task(OwnedTask, Sighting),
+    /// A network logon (4624 type 3) for the correlator.
+    Logon {
+        host: String,
+        logon_id: String,
+        logon: OwnedLogon,
+    },
+}
+
+/// What a piece's worker sends the merge.
+enum Msg {
+    Event(PieceEvent),
+    Done(Box<Piece>),
+}
+
+/// A piece's result once its scan ended.
+struct Piece {
+    stats: SourceStats,
+    /// Its problems (piece-relative record and line numbers), first unjudged, abort.
+    report: InputReport,
+    /// Where the next piece must start, as this piece's reader saw it (`None`: the
+    /// input ended inside this piece).
+    next: Option<u64>,
+    /// Lines read (JSON lines), to make the next pieces' line numbers global.
+    lines: u64,
+    /// What to add to the byte offsets the piece's reader reported.
+    offset_base: u64,
+}
+
+/// One piece to scan: a byte range of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    start: u64,
+    end: u64,
+}
+
+/// Scans `path` split across threads when it can be (see the module documentation);
+/// `false` when it cannot, and nothing was read or reported: the caller scans it whole.
+pub(crate) fn scan_path(path: &Path, options: &ScanOptions, report: &mut InputReport) -> bool {
+    if options.full_path || options.piece_threads < 2 {
+        return false;
+    }
+    let Some((format, ranges)) = plan(path, options.piece_bytes) else {
+        return false;
+    };
+    let name = path.display().to_string();
+    run(path, &name, format, &ranges, options, report);
+    true
+}
+
+/// How many pieces `path` is cut into by a scan with `options` (1: it is read whole).
+/// For tests and `--per-source`-style reporting; reads at most a few KiB near each cut.
+pub fn pieces(path: &Path, options: &ScanOptions) -> usize {
+    if options.full_path || options.piece_threads < 2 {
+        return 1;
+    }
+    plan(path, options.piece_bytes).map_or(1, |(_, ranges)| ranges.len())
+}
+
+/// The file's format and its pieces, when it is worth splitting and can be split.
+fn plan(path: &Path, piece_bytes: u64) -> Option<(Format, Vec<Range>)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let len = meta.len();
+    let piece_bytes = piece_bytes.max(1);
+    if !meta.is_file() || len <= piece_bytes {
+        return None;
+    }
+    let mut file = File::open(path).ok()?;
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut file)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    let format = sniff(&head);
+    let starts = match format {
+        Format::Evtx => evtx_starts(&mut file, len, piece_bytes)?,
+        Format::JsonLines => text_starts(&mut file, len, piece_bytes, b"\n", 1)?,
+        Format::Xml if XML_SPLITS => text_starts(&mut file, len, piece_bytes, b"<Event", 0)?,
+        _ => return None,
+    };
+    let ranges: Vec<Range> = starts
+        .iter()
+        .zip(starts.iter().skip(1).chain(std::iter::once(&len)))
+        .map(|(&start, &end)| Range { start, end })
+        .collect();
+    (ranges.len() >= 2).then_some((format, ranges))
+}
+
+/// EVTX pieces: the first holds the file header; each starts at a chunk. `None` when
+/// the file header does not parse (the whole-file scan reports that once).
+fn evtx_starts(file: &mut File, len: u64, piece_bytes: u64) -> Option<Vec<u64>> {
+    let mut header = vec![0u8; EVTX_HEADER as usize];
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_exact(&mut header).ok()?;
+    evtx::EvtxFileHeader::from_stream(&mut Cursor::new(&header)).ok()?;
+    let chunks = (len - EVTX_HEADER).div_ceil(EVTX_CHUNK);
+    let per_piece = (piece_bytes / EVTX_CHUNK).max(1);
+    let mut starts = vec![0];
+    let mut chunk = per_piece;
+    while chunk < chunks {
+        starts.push(EVTX_HEADER + chunk * EVTX_CHUNK);
+        chunk += per_piece;
+    }
+    Some(starts)
+}
+
+/// Text pieces: near every multiple of `piece_bytes`, the first `pattern` at or after
+/// it, plus `skip` (1 for `\n`: the piece starts after it). A guess for XML (see the
+/// module documentation).
+fn text_starts(
+    file: &mut File,
+    len: u64,
+    piece_bytes: u64,
+    pattern: &[u8],
+    skip: u64,
+) -> Option<Vec<u64>> {
+    let finder = memmem::Finder::new(pattern);
+    let mut starts = vec![0];
+    let mut nominal = piece_bytes;
+    let mut buf = vec![0u8; 1 << 16];
+    while nominal < len {
+        // Searching from `nominal - skip` makes a cut that already is a boundary stay.
+        let Some(found) = find_from(file, nominal - skip, &finder, &mut buf, pattern)? else {
+            break;
+        };
+        let start = found + skip;
+        if start >= len {
+            break;
+        }
+        if starts.last().is_some_and(|&last| start > last) {
+            starts.push(start);
+        }
+        nominal = start.max(nominal) + piece_bytes;
+    }
+    Some(starts)
+}
+
+/// Where `pattern` (XML: followed by a byte that ends the `Event` name) first occurs
+/// at or after `from`; `Ok(None)` when it does not.
+fn find_from(
+    file: &mut File,
+    from: u64,
+    finder: &memmem::Finder<'_>,
+    buf: &mut [u8],
+    pattern: &[u8],
+) -> Option<Option<u64>> {
+    let keep = pattern.len() as u64;
+    let mut at = from;
+    loop {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let n = read_full(file, buf).ok()?;
+        let data = buf.get(..n)?;
+        let mut search = 0;
+        while let Some(i) = data.get(search..).and_then(|d| finder.find(d)) {
+            let hit = search + i;
+            match data.get(hit + pattern.len()) {
+                // `<Event` must end the name (`<Events>` is not a record).
+                Some(b) if pattern != b"\n" && !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/') => {
+                    search = hit + 1;
+                }
+                // The byte after is in the next read: look again from here.
+                None if pattern != b"\n" && n == buf.len() => break,
+                _ => return Some(Some(at + hit as u64)),
+            }
+        }
+        if n < buf.len() {
+            return Some(None);
+        }
+        at += (n as u64).saturating_sub(keep).max(1);
+    }
+}
+
+/// Reads as many bytes as `buf` holds, unless the file ends first; returns how many.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Counts the `\n` bytes read through it (JSON-lines pieces: their line count).
+struct LineCount<R> {
+    inner: R,
+    lines: u64,
+}
+
+impl<R: Read> Read for LineCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf.get(..n).unwrap_or_default();
+        self.lines += memchr::memchr_iter(b'\n', read).count() as u64;
+        Ok(n)
+    }
+}
+
+/// Scans one piece in piece mode: its events go to `log`.
+fn scan_piece(
+    path: &Path,
+    name: &str,
+    format: Format,
+    range: Range,
+    options: &ScanOptions,
+    log: &dyn Fn(PieceEvent),
+) -> Piece {
+    let mut report = InputReport::default();
+    let mut scan = SourceScan::new(name, format, options, &mut report);
+    scan.log = Some(log);
+    let mut lines = 0;
+    let mut offset_base = 0;
+    let next = match read_piece(path, format, range, &mut scan, &mut lines, &mut offset_base) {
+        Ok(next) => next,
+        Err(Stopped) => None,
+    };
+    let stats = scan.stats;
+    Piece {
+        stats,
+        report,
+        next,
+        lines,
+        offset_base,
+    }
+}
+
+/// The reading part of [`scan_piece`]: where the next piece must start.
+fn read_piece(
+    path: &Path,
+    format: Format,
+    range: Range,
+    scan: &mut SourceScan<'_>,
+    lines: &mut u64,
+    offset_base: &mut u64,
+) -> Result<Option<u64>, Stopped> {
+    let mut file = match File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(range.start))?;
+        Ok(f)
+    }) {
+        Ok(f) => f,
+        Err(e) => {
+            scan.source_error(format!(
+                "cannot read bytes {}..{}: {e}",
+                range.start, range.end
+            ))?;
+            return Ok(None);
+        }
+    };
+    let len = range.end - range.start;
+    match format {
+        Format::Evtx if range.start == 0 => {
+            super::evtx::scan(Counting::new(&mut file, scan.options).take(len), scan)?;
+            Ok(Some(range.end))
+        }
+        Format::Evtx => {
+            // The file header again before the piece's chunks: the whole-file reader
+            // wants one (it was checked before splitting).
+            let mut header = vec![0u8; EVTX_HEADER as usize];
+            let read = File::open(path).and_then(|mut f| f.read_exact(&mut header));
+            if let Err(e) = read {
+                scan.source_error(format!("cannot read the EVTX file header again: {e}"))?;
+                return Ok(None);
+            }
+            *offset_base = range.start - EVTX_HEADER;
+            let chunks = Counting::new(&mut file, scan.options).take(len);
+            super::evtx::scan(Cursor::new(header).chain(chunks), scan)?;
+            scan.report.bytes = scan.report.bytes.saturating_sub(EVTX_HEADER);
+            Ok(Some(range.end))
+        }
+        Format::JsonLines => {
+            *offset_base = range.start;
+            let mut reader = LineCount {
+                inner: Counting::new(&mut file, scan.options).take(len),
+                lines: 0,
+            };
+            let result = super::jsonl::scan(&mut reader, scan);
+            *lines = reader.lines;
+            result?;
+            Ok(Some(range.end))
+        }
+        _ => {
+            // Not planned (see `plan`): read whole, as one piece.
+            super::xml::scan(Counting::new(&mut file, scan.options), scan)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The pieces being scanned, and which is merged now.
+struct Pieces {
+    state: Mutex<PieceState>,
+    changed: Condvar,
+    /// Pieces started at most this far ahead of the one being merged.
+    window: usize,
+}
+
+struct PieceState {
+    /// The piece being merged.
+    merging: usize,
+    /// The queues of the pieces started and not merged yet, with their stop signals.
+    queues: BTreeMap<usize, (Receiver<Msg>, Stop)>,
+    /// Workers still running.
+    workers: usize,
+    /// The merge is over (see [`Pieces::finish`]).
+    done: bool,
+}
+
+impl Pieces {
+    fn lock(&self) -> MutexGuard<'_, PieceState> {
+        // A worker that panicked holding the lock left nothing half-done in it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, PieceState>) -> MutexGuard<'a, PieceState> {
+        match self.changed.wait_timeout(state, TICK) {
+            Ok((state, _)) => state,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
+    /// One worker: scans the next piece into its own queue, until none is left or the
+    /// scan is stopped.
+    fn work(
+        &self,
+        path: &Path,
+        name: &str,
+        format: Format,
+        ranges: &[Range],
+        next: &AtomicUsize,
+        options: &ScanOptions,
+    ) {
+        struct Leaving<'a>(&'a Pieces);
+        impl Drop for Leaving<'_> {
+            fn drop(&mut self) {
+                self.0.lock().workers -= 1;
+                self.0.changed.notify_all();
+            }
+        }
+        let _leaving = Leaving(self);
+        while !options.stop.is_raised() {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&range) = ranges.get(i) else { return };
+            let mut state = self.lock();
+            while i >= state.merging + self.window && !options.stop.is_raised() && !state.done {
+                state = self.wait(state);
+            }
+            if options.stop.is_raised() || state.done {
+                return;
+            }
+            // Each piece stops on its own: with `--strict`, a problem in a later piece
+            // must not cut short an earlier one (the merge decides what counts).
+            let stop = Stop::default();
+            let (tx, rx) = mpsc::sync_channel(PIECE_QUEUE);
+            state.queues.insert(i, (rx, stop.clone()));
+            drop(state);
+            self.changed.notify_all();
+            let piece_options = ScanOptions {
+                stop,
+                sink: None,
+                ..options.clone()
+            };
+            let events = tx.clone();
+            let log = move |e| {
+                // The merge gone (only after a stop) just drops these.
+                let _ = events.send(Msg::Event(e));
+            };
+            let piece = scan_piece(path, name, format, range, &piece_options, &log);
+            let _ = tx.send(Msg::Done(Box::new(piece)));
+        }
+    }
+
+    /// Piece `i`'s queue once a worker started it; `None` when no worker is left to.
+    fn queue_of(&self, i: usize, stop: &Stop) -> Option<(Receiver<Msg>, Stop)> {
+        let mut state = self.lock();
+        loop {
+            if let Some(queue) = state.queues.remove(&i) {
+                return Some(queue);
+            }
+            if state.workers == 0 || state.done {
+                return None;
+            }
+            state = self.wait(state);
+            if stop.is_raised() {
+                raise_all(&state);
+            }
+        }
+    }
+
+    /// Piece `i` is merged now: workers may start the pieces in its window.
+    fn merging(&self, i: usize) {
+        self.lock().merging = i;
+        self.changed.notify_all();
+    }
+
+    /// The merge is over: stops every piece started and not merged, drops their
+    /// queues (their workers' sends fail instead of waiting), and starts no other.
+    fn finish(&self) {
+        let mut state = self.lock();
+        state.done = true;
+        raise_all(&state);
+        state.queues.clear();
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+fn raise_all(state: &PieceState) {
+    for (_, stop) in state.queues.values() {
+        stop.raise();
+    }
+}
+
+/// What the merge has taken in so far.
+struct Merged {
+    /// Records of the pieces merged, to make the next piece's numbers global.
+    records: u64,
+    lines: u64,
+    /// Where the next piece must start; `None` once the input ended.
+    next: Option<u64>,
+}
+
+/// Scans the pieces on `options.piece_threads` threads and merges them, in file order,
+/// into one source of `report`.
+fn run(
+    path: &Path,
+    name: &str,
+    format: Format,
+    ranges: &[Range],
+    options: &ScanOptions,
+    report: &mut InputReport,
+) {
+    let threads = options.piece_threads.min(ranges.len()).max(1);
+    let pieces = Pieces {
+        state: Mutex::new(PieceState {
+            merging: 0,
+            queues: BTreeMap::new(),
+            workers: threads,
+            done: false,
+        }),
+        changed: Condvar::new(),
+        window: 2 * threads,
+    };
+    let next = AtomicUsize::new(0);
+    let mut source = SourceScan::new(name, format, options, report);
+    let mut merged = Merged {
+        records: 0,
+        lines: 0,
+        next: Some(0),
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (pieces, next) = (&pieces, &next);
+            s.spawn(move || pieces.work(path, name, format, ranges, next, options));
+        }
+        for (i, &range) in ranges.iter().enumerate() {
+            pieces.merging(i);
+            let Some((queue, stop)) = pieces.queue_of(i, &options.stop) else {
+                break;
+            };
+            let go_on = match merged.next {
+                // The input ended before this piece (or the scan stopped): nothing of
+                // it counts.
+                None => false,
+                Some(at) if at == range.start => merge_queue(&queue, &mut source, &mut merged),
+                // The piece before read past this whole piece: it is covered already.
+                Some(at) if at >= range.end => {
+                    stop.raise();
+                    true
+                }
+                // A boundary the reader did not confirm (the guess lay in a comment, a
+                // CDATA section, a value…): rescan from where it said, on this thread.
+                Some(at) => {
+                    stop.raise();
+                    let rescan = Range {
+                        start: at,
+                        end: range.end,
+                    };
+                    let records = merged.records;
+                    let cell = RefCell::new(&mut source);
+                    let log = |e| replay(&mut cell.borrow_mut(), e, records);
+                    let piece = scan_piece(path, name, format, rescan, options, &log);
+                    absorb(cell.into_inner(), piece, &mut merged)
+                }
+            };
+            if !go_on {
+                stop.raise();
+                break;
+            }
+        }
+        pieces.finish();
+    });
+    source.finish();
+}
+
+/// Replays one piece's queue into the source; `false` when the merge must stop (the
+/// piece stopped the scan, or its worker is gone).
+fn merge_queue(queue: &Receiver<Msg>, source: &mut SourceScan<'_>, merged: &mut Merged) -> bool {
+    loop {
+        match queue.recv_timeout(TICK) {
+            Ok(Msg::Event(e)) => replay(source, e, merged.records),
+            Ok(Msg::Done(piece)) => return absorb(source, *piece, merged),
+            Err(RecvTimeoutError::Timeout) => {
+                if source.options.stop.is_raised() {
+                    return false;
+                }
+            }
+            // Its worker panicked (the panic ends the scan when the threads join).
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+}
+
+/// One event of a piece, as the whole-file scan would have met it.
+fn replay(source: &mut SourceScan<'_>, event: PieceEvent, records_before: u64) {
+    match event {
+        PieceEvent::Detection(mut d) => {
+            d.sighting.record += records_before;
+            // Counted by the piece already.
+            match &source.options.sink {
+                Some(sink) => (sink.0)(d),
+                None => source.report.detections.push(d),
+            }
+        }
+        PieceEvent::Task(task, mut sighting) => {
+            sighting.record += records_before;
+            for p in source.correlator.task(task, sighting) {
+                source.emit_task(p);
+            }
+        }
+        PieceEvent::Logon {
+            host,
+            logon_id,
+            logon,
+        } => {
+            for p in source.correlator.logon(&host, &logon_id, logon) {
+                source.emit_task(p);
+            }
+        }
+    }
+}
+
+/// Adds a piece's counts and problems to the source; `false` when the piece stopped the
+/// scan (`--strict`) or was stopped.
+fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> bool {
+    let Piece {
+        stats,
+        report,
+        next,
+        lines,
+        offset_base,
+    } = piece;
+    let s = &mut source.stats;
+    s.records += stats.records;
+    s.process_events += stats.process_events;
+    s.other_events += stats.other_events;
+    s.bad_records += stats.bad_records;
+    s.unjudged_events += stats.unjudged_events;
+    s.detections += stats.detections;
+    s.truncated_records += stats.truncated_records;
+    let kept = report.problems.len() as u64;
+    for mut p in report.problems {
+        if let Some(r) = &mut p.location.record {
+            *r += merged.records;
+        }
+        if let Some(l) = &mut p.location.line {
+            *l += merged.lines;
+        }
+        if let Some(o) = &mut p.location.offset {
+            *o += offset_base;
+        }
+        source.report.problem(p);
+    }
+    source.report.problem_count += report.problem_count - kept;
+    source.report.bytes += report.bytes;
+    if source.report.first_unjudged.is_none() {
+        source.report.first_unjudged = report.first_unjudged.map(|mut u| {
+            u.record += merged.records;
+            u
+        });
+    }
+    merged.records += stats.records;
+    merged.lines += lines;
+    merged.next = next;
+    if report.aborted {
+        source.report.aborted = true;
+        source.options.stop.raise();
+        return false;
+    }
+    !source.options.stop.is_raised()
+}

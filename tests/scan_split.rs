@@ -1,0 +1,209 @@
+//! One large file on every core (issue 14): a file split into pieces scanned at once
+//! gives the report one thread gives reading it in order, and the one the full path
+//! (`full_path`, which never splits) gives: the same detections (every field, in the
+//! same order, with global record numbers), the same correlated target-side detections
+//! across pieces, the same counts, problems (record numbers, lines, byte offsets),
+//! first unjudged event and `--strict` stop. Pieces are made tiny
+//! ([`ScanOptions::piece_bytes`]) so that small generated files split into many.
+
+mod scan_support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use scan_support::*;
+use schtasksremote::replay::{pieces, scan_path, InputReport, ScanOptions};
+
+/// The OTRF remote task creation (a real Security + Sysmon log of WORKSTATION6, JSON
+/// lines; its 4624 type 3 on line 576 pairs with the 4698 on line 579), one line each.
+fn otrf_lines() -> &'static [Vec<u8>] {
+    static LINES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    LINES.get_or_init(|| {
+        let path = dataset(OTRF_CREATE);
+        let file = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}: the shared datasets are needed", path.display()));
+        let mut zip = zip::ZipArchive::new(file).expect("OTRF zip");
+        let mut text = Vec::new();
+        zip.by_index(0)
+            .expect("OTRF member")
+            .read_to_end(&mut text)
+            .expect("OTRF json");
+        text.split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect()
+    })
+}
+
+/// The options of a split scan.
+fn split(piece_bytes: u64, threads: usize, strict: bool) -> ScanOptions {
+    ScanOptions {
+        piece_bytes,
+        piece_threads: threads,
+        strict,
+        ..ScanOptions::default()
+    }
+}
+
+/// The three scans of `path`: full path, one thread, split. Asserts that they agree
+/// and that the split one really was split; returns the report.
+fn assert_same(path: &Path, piece_bytes: u64, threads: usize, strict: bool) -> InputReport {
+    let options = split(piece_bytes, threads, strict);
+    assert!(
+        pieces(path, &options) > 1,
+        "{} was not split with pieces of {piece_bytes} bytes",
+        path.display()
+    );
+    let full = scan_path(
+        path,
+        &ScanOptions {
+            full_path: true,
+            ..split(piece_bytes, threads, strict)
+        },
+    );
+    let one = scan_path(path, &split(piece_bytes, 1, strict));
+    let split = scan_path(path, &options);
+    assert_eq!(one, full, "one thread differs from the full path");
+    assert_eq!(split, full, "the split scan differs from the full path");
+    full
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write the generated file");
+    path
+}
+
+/// A Sysmon 1 process creation in NXLog's JSON layout.
+fn json_sysmon1(host: &str, cmd: &str) -> String {
+    serde_json::json!({
+        "EventID": 1,
+        "SourceName": "Microsoft-Windows-Sysmon",
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Hostname": host,
+        "Image": SCHTASKS,
+        "CommandLine": cmd,
+        "User": "CORP\\bob",
+    })
+    .to_string()
+}
+
+/// Lines that are not plain records: each is a case the merge must number and report
+/// as one thread does.
+fn hostile_line(kind: u8) -> String {
+    match kind % 8 {
+        0 => json_sysmon1("WS1", REMOTE_CMD),
+        // A process creation without its command line: counted as not judged (a
+        // problem with --strict).
+        1 => r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\x.exe"}"#
+            .to_owned(),
+        // Not JSON: a bad record with its line, column and byte offset.
+        2 => r#"{"EventID":1,"CommandLine":"schtasks /create /s"#.to_owned(),
+        3 => String::new(),
+        4 => "   \t".to_owned(),
+        5 => format!("\u{feff}{}", json_sysmon1("WS7", REMOTE_CMD)),
+        // A batch line (Defender's streaming API): several records on one line.
+        6 => format!(
+            r#"{{"records":[{},{}]}}"#,
+            json_sysmon1("WS2", REMOTE_CMD),
+            json_sysmon1("WS3", LOCAL_CMD)
+        ),
+        _ => json_sysmon1("WS4", LOCAL_CMD),
+    }
+}
+
+#[test]
+fn the_otrf_log_split_into_hundreds_of_pieces_gives_the_one_thread_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "otrf.json", &otrf_lines().concat());
+    for piece_bytes in [1, 4096, 100_000] {
+        let report = assert_same(&path, piece_bytes, 3, false);
+        // The logon (line 576) and its task (line 579) lie in different pieces for
+        // the small sizes: the correlated target-side detection is still there.
+        assert!(
+            report
+                .detections
+                .iter()
+                .any(|d| d.sighting.event_id == "4698"),
+            "the correlated 4698 detection is missing"
+        );
+    }
+}
+
+#[test]
+fn a_logon_and_its_task_in_different_pieces_still_pair() {
+    let lines = otrf_lines();
+    // Only the logon, two lines between, and the task: each in its own piece.
+    let text = [&lines[575], &lines[576], &lines[577], &lines[578]]
+        .iter()
+        .map(|l| l.as_slice())
+        .collect::<Vec<_>>()
+        .concat();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "pair.json", &text);
+    let options = split(1, 2, false);
+    assert_eq!(pieces(&path, &options), 4);
+    let report = assert_same(&path, 1, 2, false);
+    let task = report
+        .detections
+        .iter()
+        .find(|d| d.sighting.event_id == "4698")
+        .expect("the 4698 paired with its network logon is a detection");
+    assert_eq!(task.sighting.record, 4);
+}
+
+#[test]
+fn strict_stops_at_the_same_first_problem_when_later_pieces_have_earlier_ones() {
+    let lines = otrf_lines();
+    let mut text = Vec::new();
+    for (i, line) in lines.iter().take(300).enumerate() {
+        text.extend_from_slice(line);
+        if i == 150 || i == 200 || i == 280 {
+            text.extend_from_slice(hostile_line(2).as_bytes());
+            text.push(b'\n');
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "strict.json", &text);
+    let report = assert_same(&path, 2048, 4, true);
+    assert!(report.aborted);
+    assert_eq!(report.problem_count, 1);
+    assert_eq!(report.problems[0].location.line, Some(152));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// A window of the real OTRF log with hostile lines put in, cut anywhere: split ==
+    /// one thread == full path.
+    #[test]
+    fn json_lines_split_anywhere_give_the_one_thread_report(
+        from in 0usize..1000,
+        count in 1usize..260,
+        inserts in prop::collection::vec((0usize..260, any::<u8>()), 0..12),
+        piece_bytes in 1u64..20_000,
+        threads in 2usize..5,
+        strict in any::<bool>(),
+        last_newline in any::<bool>(),
+    ) {
+        let lines = otrf_lines();
+        let window: Vec<&[u8]> = lines.iter().skip(from).take(count).map(|l| l.as_slice()).collect();
+        let mut text = Vec::new();
+        for (i, line) in window.iter().enumerate() {
+            for (_, kind) in inserts.iter().filter(|(at, _)| *at == i) {
+                text.extend_from_slice(hostile_line(*kind).as_bytes());
+                text.push(b'\n');
+            }
+            text.extend_from_slice(line);
+        }
+        if !last_newline && text.last() == Some(&b'\n') {
+            text.pop();
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(&dir, "gen.json", &text);
+        if pieces(&path, &split(piece_bytes, threads, strict)) > 1 {
+            assert_same(&path, piece_bytes, threads, strict);
+        }
+    }
+}
