@@ -207,3 +207,87 @@ proptest! {
         }
     }
 }
+
+/// The EVTX samples' file header and their chunks (each sample is one 64 KiB chunk
+/// after a 4 KiB header; EVTX-ATTACK-SAMPLES, as `benches/scan.rs` builds its file).
+fn evtx_parts() -> &'static (Vec<u8>, Vec<Vec<u8>>) {
+    static PARTS: OnceLock<(Vec<u8>, Vec<Vec<u8>>)> = OnceLock::new();
+    PARTS.get_or_init(|| {
+        let mut header = Vec::new();
+        let mut chunks = Vec::new();
+        for rel in [EVTX_RUNDLL32, EVTX_VSS, EVTX_MSHTA] {
+            let path = dataset(rel);
+            let file = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!("{}: {e}: the shared datasets are needed", path.display())
+            });
+            if header.is_empty() {
+                header = file[..4096].to_vec();
+            }
+            chunks.extend(file[4096..].chunks(65536).map(<[u8]>::to_vec));
+        }
+        (header, chunks)
+    })
+}
+
+/// One chunk of a generated EVTX file: a sample's, zeroed (unused), or a sample's with
+/// bytes overwritten (a damaged chunk or damaged records).
+fn evtx_chunk(kind: u8, at: usize, value: u8) -> Vec<u8> {
+    let (_, chunks) = evtx_parts();
+    let mut chunk = chunks[kind as usize % chunks.len()].clone();
+    match kind % 6 {
+        3 => chunk.fill(0),
+        4 | 5 => {
+            let at = at % chunk.len();
+            let end = (at + 16).min(chunk.len());
+            chunk[at..end].fill(value);
+        }
+        _ => {}
+    }
+    chunk
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Real chunks, zeroed and damaged ones, and a last chunk cut short, split at
+    /// every chunk or every few: split == one thread == full path (problems named by
+    /// the same chunk numbers and byte offsets).
+    #[test]
+    fn evtx_split_at_chunks_gives_the_one_thread_report(
+        chunks in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 2..9),
+        cut in prop::option::of(1usize..65536),
+        per_piece in 1u64..4,
+        threads in 2usize..5,
+        strict in any::<bool>(),
+    ) {
+        let (header, _) = evtx_parts();
+        let mut bytes = header.clone();
+        for (kind, at, value) in &chunks {
+            bytes.extend_from_slice(&evtx_chunk(*kind, *at, *value));
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(bytes.len() - 65536 + cut);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(&dir, "gen.evtx", &bytes);
+        if pieces(&path, &split(per_piece * 65536, threads, strict)) > 1 {
+            assert_same(&path, per_piece * 65536, threads, strict);
+        }
+    }
+}
+
+#[test]
+fn evtx_samples_one_chunk_per_piece_give_the_one_thread_report() {
+    let (header, chunks) = evtx_parts();
+    let mut bytes = header.clone();
+    for _ in 0..3 {
+        for chunk in chunks {
+            bytes.extend_from_slice(chunk);
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "samples.evtx", &bytes);
+    assert_eq!(pieces(&path, &split(1, 2, false)), 9);
+    let report = assert_same(&path, 1, 2, false);
+    assert!(report.detections.len() >= 3, "the samples' detections are found");
+}

@@ -1019,8 +1019,15 @@ impl<'a> SourceScan<'a> {
             );
             if let Some(address) = local {
                 let mapped = plan.map(get);
-                self.report
-                    .learn_address(mapped.get(CimField::Dest), address);
+                let host = mapped.get(CimField::Dest);
+                match self.log {
+                    // In file order, so that the merge keeps the same first ones.
+                    Some(log) => log(split::PieceEvent::Address(
+                        host.to_owned(),
+                        address.to_owned(),
+                    )),
+                    None => self.report.learn_address(host, address),
+                }
             }
             return;
         }

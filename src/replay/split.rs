@@ -88,6 +88,8 @@ pub(crate) enum PieceEvent {
         logon_id: String,
         logon: OwnedLogon,
     },
+    /// A (host, address) a connection event taught ([`InputReport::addresses`]).
+    Address(String, String),
 }
 
 /// What a piece's worker sends the merge.
@@ -622,6 +624,7 @@ fn replay(source: &mut SourceScan<'_>, event: PieceEvent, records_before: u64) {
                 source.emit_task(p);
             }
         }
+        PieceEvent::Address(host, address) => source.report.learn_address(&host, &address),
     }
 }
 
