@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use scan_support::*;
-use schtasksremote::replay::{pieces, scan_path, InputReport, ScanOptions};
+use schtasksremote::replay::{pieces, scan_path, InputReport, ScanOptions, Stop};
 
 /// The OTRF remote task creation (a real Security + Sysmon log of WORKSTATION6, JSON
 /// lines; its 4624 type 3 on line 576 pairs with the 4698 on line 579), one line each.
@@ -46,25 +46,32 @@ fn split(piece_bytes: u64, threads: usize, strict: bool) -> ScanOptions {
     }
 }
 
-/// The three scans of `path`: full path, one thread, split. Asserts that they agree
-/// and that the split one really was split; returns the report.
-fn assert_same(path: &Path, piece_bytes: u64, threads: usize, strict: bool) -> InputReport {
-    let options = split(piece_bytes, threads, strict);
+/// The three scans of `path` with `options` (a split one): full path, one thread,
+/// split. Asserts that they agree and that the split one really was split; returns the
+/// report.
+fn assert_same(path: &Path, options: &ScanOptions) -> InputReport {
     assert!(
-        pieces(path, &options) > 1,
-        "{} was not split with pieces of {piece_bytes} bytes",
-        path.display()
+        pieces(path, options) > 1,
+        "{} was not split with pieces of {} bytes",
+        path.display(),
+        options.piece_bytes
     );
-    let full = scan_path(
-        path,
-        &ScanOptions {
-            full_path: true,
-            ..split(piece_bytes, threads, strict)
-        },
-    );
-    let one = scan_path(path, &split(piece_bytes, 1, strict));
-    let split = scan_path(path, &options);
+    // Each scan with its own stop signal: `--strict` raises it.
+    let fresh = |full_path, piece_threads| ScanOptions {
+        full_path,
+        piece_threads,
+        stop: Stop::default(),
+        ..options.clone()
+    };
+    let full = scan_path(path, &fresh(true, options.piece_threads));
+    let one = scan_path(path, &fresh(false, 1));
     assert_eq!(one, full, "one thread differs from the full path");
+    let mut split = scan_path(path, &fresh(false, options.piece_threads));
+    if full.aborted {
+        // The bytes read before a `--strict` stop depend on read buffering (the whole
+        // file's reader reads ahead 1 MiB at a time), not on the records.
+        split.bytes = full.bytes;
+    }
     assert_eq!(split, full, "the split scan differs from the full path");
     full
 }
@@ -118,7 +125,7 @@ fn the_otrf_log_split_into_hundreds_of_pieces_gives_the_one_thread_report() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write(&dir, "otrf.json", &otrf_lines().concat());
     for piece_bytes in [1, 4096, 100_000] {
-        let report = assert_same(&path, piece_bytes, 3, false);
+        let report = assert_same(&path, &split(piece_bytes, 3, false));
         // The logon (line 576) and its task (line 579) lie in different pieces for
         // the small sizes: the correlated target-side detection is still there.
         assert!(
@@ -144,7 +151,7 @@ fn a_logon_and_its_task_in_different_pieces_still_pair() {
     let path = write(&dir, "pair.json", &text);
     let options = split(1, 2, false);
     assert_eq!(pieces(&path, &options), 4);
-    let report = assert_same(&path, 1, 2, false);
+    let report = assert_same(&path, &split(1, 2, false));
     let task = report
         .detections
         .iter()
@@ -166,7 +173,7 @@ fn strict_stops_at_the_same_first_problem_when_later_pieces_have_earlier_ones() 
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write(&dir, "strict.json", &text);
-    let report = assert_same(&path, 2048, 4, true);
+    let report = assert_same(&path, &split(2048, 4, true));
     assert!(report.aborted);
     assert_eq!(report.problem_count, 1);
     assert_eq!(report.problems[0].location.line, Some(152));
@@ -185,6 +192,7 @@ proptest! {
         piece_bytes in 1u64..20_000,
         threads in 2usize..5,
         strict in any::<bool>(),
+        every_verdict in any::<bool>(),
         last_newline in any::<bool>(),
     ) {
         let lines = otrf_lines();
@@ -202,8 +210,9 @@ proptest! {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let path = write(&dir, "gen.json", &text);
-        if pieces(&path, &split(piece_bytes, threads, strict)) > 1 {
-            assert_same(&path, piece_bytes, threads, strict);
+        let options = ScanOptions { every_verdict, ..split(piece_bytes, threads, strict) };
+        if pieces(&path, &options) > 1 {
+            assert_same(&path, &options);
         }
     }
 }
@@ -259,6 +268,7 @@ proptest! {
         per_piece in 1u64..4,
         threads in 2usize..5,
         strict in any::<bool>(),
+        every_verdict in any::<bool>(),
     ) {
         let (header, _) = evtx_parts();
         let mut bytes = header.clone();
@@ -271,7 +281,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = write(&dir, "gen.evtx", &bytes);
         if pieces(&path, &split(per_piece * 65536, threads, strict)) > 1 {
-            assert_same(&path, per_piece * 65536, threads, strict);
+            assert_same(&path, &ScanOptions { every_verdict, ..split(per_piece * 65536, threads, strict) });
         }
     }
 }
@@ -287,7 +297,143 @@ fn evtx_samples_one_chunk_per_piece_give_the_one_thread_report() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write(&dir, "samples.evtx", &bytes);
-    assert_eq!(pieces(&path, &split(1, 2, false)), 9);
-    let report = assert_same(&path, 1, 2, false);
-    assert!(report.detections.len() >= 3, "the samples' detections are found");
+    let options = ScanOptions {
+        every_verdict: true,
+        ..split(1, 2, false)
+    };
+    assert_eq!(pieces(&path, &options), 9);
+    let report = assert_same(&path, &options);
+    // rundll32_cmd_schtask's local schtasks.exe, in every third piece.
+    assert_eq!(report.detections.len(), 3, "the samples' schtasks events are judged");
+}
+
+/// One piece of a generated XmlWinEventLog file: records, and the hostile text a
+/// guessed cut (the first `<Event` at or after a multiple of the piece size) may fall
+/// into, which the reader of the piece before must not confirm.
+fn xml_part(kind: u8) -> String {
+    const NS: &str = "xmlns='http://schemas.microsoft.com/win/2004/08/events/event'";
+    match kind % 12 {
+        0 => sysmon1('\'', "WS1", SCHTASKS, REMOTE_CMD, "CORP\\bob"),
+        1 => sec4688("WS2", SCHTASKS, REMOTE_CMD, "CORP", "alice"),
+        2 => sysmon3("WS3"),
+        3 => sysmon1('"', "WS4", SCHTASKS, LOCAL_CMD, "CORP\\eve"),
+        // Record-like text in a comment, a CDATA section, a processing instruction.
+        4 => format!("<!-- <Event {NS}><System><EventID>1</EventID></System></Event> -->"),
+        5 => format!(
+            "<Event {NS}><System><Provider Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID>\
+             <Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>WS5</Computer>\
+             </System><EventData><Data Name='Image'>{SCHTASKS}</Data><Data Name='CommandLine'>\
+             <![CDATA[schtasks /create /s WS9 /tn \"<Event >\" /tr x]]></Data></EventData></Event>"
+        ),
+        6 => "<?pi <Event x='1'> ?>".to_owned(),
+        // A record cut short (Splunk's TRUNCATE): the next record starts inside it.
+        7 => {
+            let whole = sysmon1('\'', "WS6", SCHTASKS, REMOTE_CMD, "CORP\\bob");
+            whole[..whole.len() / 2].to_owned()
+        }
+        // An orphan end tag, and damaged markup.
+        8 => "</Event>".to_owned(),
+        9 => "< <Event".to_owned(),
+        // A process creation without its command line.
+        10 => format!(
+            "<Event {NS}><System><Provider Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID>\
+             <Channel>Microsoft-Windows-Sysmon/Operational</Channel></System><EventData>\
+             <Data Name='Image'>C:\\x.exe</Data></EventData></Event>"
+        ),
+        _ => "\n".to_owned(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Records and hostile text in any order, cut at every `<Event` (piece sizes from
+    /// one byte): split == one thread == full path.
+    #[test]
+    fn xml_split_at_guessed_boundaries_gives_the_one_thread_report(
+        parts in prop::collection::vec(any::<u8>(), 2..40),
+        piece_bytes in 1u64..3000,
+        threads in 2usize..5,
+        strict in any::<bool>(),
+        every_verdict in any::<bool>(),
+        wrapper in any::<bool>(),
+    ) {
+        let mut text = String::new();
+        if wrapper {
+            text.push_str("<?xml version='1.0'?>\n<Events>");
+        }
+        for kind in &parts {
+            text.push_str(&xml_part(*kind));
+        }
+        if wrapper {
+            text.push_str("</Events>");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(&dir, "gen.xml", text.as_bytes());
+        let options = ScanOptions { every_verdict, ..split(piece_bytes, threads, strict) };
+        if pieces(&path, &options) > 1 {
+            assert_same(&path, &options);
+        }
+    }
+}
+
+#[test]
+fn a_cut_inside_a_comment_is_rescanned_from_the_confirmed_record() {
+    // The second record sits after a comment that holds a whole record: the guessed
+    // cut (the comment's `<Event`) is not confirmed, the piece is read again from the
+    // real record.
+    let text = format!(
+        "{}<!-- {} -->{}",
+        xml_part(0),
+        xml_part(1),
+        sysmon1('\'', "WS8", SCHTASKS, REMOTE_CMD, "CORP\\bob")
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(&dir, "comment.xml", text.as_bytes());
+    let report = assert_same(&path, &split(100, 2, false));
+    assert_eq!(report.records(), 2);
+    assert_eq!(detection_records(&report), vec![1, 2]);
+}
+
+/// The binary: the same stdout and stderr, byte for byte, in every output format, split
+/// or not (`--per-source` shows the counts; `-q` leaves out the timing).
+#[test]
+fn the_cli_output_is_the_same_split_or_not_in_every_format() {
+    let lines = otrf_lines();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = write(&dir, "otrf.json", &lines.concat());
+    let (header, chunks) = evtx_parts();
+    let mut evtx = header.clone();
+    for chunk in chunks.iter().chain(chunks) {
+        evtx.extend_from_slice(chunk);
+    }
+    let evtx = write(&dir, "samples.evtx", &evtx);
+    let xml: String = (0..60u8).map(xml_part).collect();
+    let xml = write(&dir, "gen.xml", xml.as_bytes());
+    for path in [&json, &evtx, &xml] {
+        for format in ["table", "csv", "json"] {
+            let run = |extra: &[&str]| {
+                let mut args: Vec<&std::ffi::OsStr> = vec![
+                    "--format".as_ref(),
+                    format.as_ref(),
+                    "--verdicts".as_ref(),
+                    "--per-source".as_ref(),
+                    "-q".as_ref(),
+                ];
+                args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+                args.push(path.as_os_str());
+                scan_cli(&args, b"")
+            };
+            let full = run(&["--full-path"]);
+            let one = run(&["--threads", "1"]);
+            let split = run(&["--threads", "3", "--piece-size", "1K"]);
+            assert!(full.status.success(), "{}", text(&full.stderr));
+            assert!(!full.stdout.is_empty(), "{}: nothing judged", path.display());
+            for other in [&one, &split] {
+                assert_eq!(text(&other.stdout), text(&full.stdout), "{format}");
+                assert_eq!(text(&other.stderr), text(&full.stderr), "{format}");
+                assert_eq!(other.status.code(), full.status.code());
+            }
+        }
+    }
 }

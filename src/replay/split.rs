@@ -72,10 +72,6 @@ const TICK: Duration = Duration::from_millis(100);
 const EVTX_HEADER: u64 = 4096;
 const EVTX_CHUNK: u64 = 65536;
 
-/// Whether the XML reader confirms piece boundaries yet (the text piece interface of
-/// issue 14); until it does, XML files are not split.
-const XML_SPLITS: bool = false;
-
 /// What a piece's scan hands the merge, in record order.
 pub(crate) enum PieceEvent {
     /// A detection (or, with `--verdicts`, a judged event), record piece-relative.
@@ -160,7 +156,7 @@ fn plan(path: &Path, piece_bytes: u64) -> Option<(Format, Vec<Range>)> {
     let starts = match format {
         Format::Evtx => evtx_starts(&mut file, len, piece_bytes)?,
         Format::JsonLines => text_starts(&mut file, len, piece_bytes, b"\n", 1)?,
-        Format::Xml if XML_SPLITS => text_starts(&mut file, len, piece_bytes, b"<Event", 0)?,
+        Format::Xml => text_starts(&mut file, len, piece_bytes, b"<Event", 0)?,
         _ => return None,
     };
     let ranges: Vec<Range> = starts
@@ -269,21 +265,6 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// Counts the `\n` bytes read through it (JSON-lines pieces: their line count).
-struct LineCount<R> {
-    inner: R,
-    lines: u64,
-}
-
-impl<R: Read> Read for LineCount<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let read = buf.get(..n).unwrap_or_default();
-        self.lines += memchr::memchr_iter(b'\n', read).count() as u64;
-        Ok(n)
-    }
-}
-
 /// Scans one piece in piece mode: its events go to `log`.
 fn scan_piece(
     path: &Path,
@@ -355,22 +336,17 @@ fn read_piece(
             scan.report.bytes = scan.report.bytes.saturating_sub(EVTX_HEADER);
             Ok(Some(range.end))
         }
-        Format::JsonLines => {
-            *offset_base = range.start;
-            let mut reader = LineCount {
-                inner: Counting::new(&mut file, scan.options).take(len),
-                lines: 0,
+        Format::JsonLines | Format::Xml => {
+            let reader = Counting::new(&mut file, scan.options);
+            let piece = if format == Format::Xml {
+                super::xml::scan_piece(reader, range.start, range.end, scan)?
+            } else {
+                super::jsonl::scan_piece(reader, range.start, range.end, scan)?
             };
-            let result = super::jsonl::scan(&mut reader, scan);
-            *lines = reader.lines;
-            result?;
-            Ok(Some(range.end))
+            *lines = piece.lines;
+            Ok(piece.next)
         }
-        _ => {
-            // Not planned (see `plan`): read whole, as one piece.
-            super::xml::scan(Counting::new(&mut file, scan.options), scan)?;
-            Ok(None)
-        }
+        _ => Ok(None),
     }
 }
 
