@@ -103,8 +103,10 @@ fn hostile_line(kind: u8) -> String {
         0 => json_sysmon1("WS1", REMOTE_CMD),
         // A process creation without its command line: counted as not judged (a
         // problem with --strict).
-        1 => r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\x.exe"}"#
-            .to_owned(),
+        1 => {
+            r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\x.exe"}"#
+                .to_owned()
+        }
         // Not JSON: a bad record with its line, column and byte offset.
         2 => r#"{"EventID":1,"CommandLine":"schtasks /create /s"#.to_owned(),
         3 => String::new(),
@@ -304,7 +306,11 @@ fn evtx_samples_one_chunk_per_piece_give_the_one_thread_report() {
     assert_eq!(pieces(&path, &options), 9);
     let report = assert_same(&path, &options);
     // rundll32_cmd_schtask's local schtasks.exe, in every third piece.
-    assert_eq!(report.detections.len(), 3, "the samples' schtasks events are judged");
+    assert_eq!(
+        report.detections.len(),
+        3,
+        "the samples' schtasks events are judged"
+    );
 }
 
 /// One piece of a generated XmlWinEventLog file: records, and the hostile text a
@@ -428,7 +434,11 @@ fn the_cli_output_is_the_same_split_or_not_in_every_format() {
             let one = run(&["--threads", "1"]);
             let split = run(&["--threads", "3", "--piece-size", "1K"]);
             assert!(full.status.success(), "{}", text(&full.stderr));
-            assert!(!full.stdout.is_empty(), "{}: nothing judged", path.display());
+            assert!(
+                !full.stdout.is_empty(),
+                "{}: nothing judged",
+                path.display()
+            );
             for other in [&one, &split] {
                 assert_eq!(text(&other.stdout), text(&full.stdout), "{format}");
                 assert_eq!(text(&other.stderr), text(&full.stderr), "{format}");

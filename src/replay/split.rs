@@ -51,8 +51,8 @@ use memchr::memmem;
 use super::correlate::{OwnedLogon, OwnedTask};
 use super::sniff::{sniff, SNIFF_LEN};
 use super::{
-    Counting, Detection, Format, InputReport, ScanOptions, Sighting, SourceScan, SourceStats,
-    Stop, Stopped,
+    Counting, Detection, Format, InputReport, ScanOptions, Sighting, SourceScan, SourceStats, Stop,
+    Stopped,
 };
 
 /// The default size of a piece (64 MiB): a file is split when it is larger. Large enough
@@ -91,7 +91,7 @@ pub(crate) enum PieceEvent {
 /// What a piece's worker sends the merge.
 enum Msg {
     Event(PieceEvent),
-    Done(Box<Piece>),
+    Done(Piece),
 }
 
 /// A piece's result once its scan ended.
@@ -99,8 +99,14 @@ struct Piece {
     stats: SourceStats,
     /// Its problems (piece-relative record and line numbers), first unjudged, abort.
     report: InputReport,
+    ended: Ended,
+}
+
+/// How a piece's reading ended.
+#[derive(Debug, Default)]
+struct Ended {
     /// Where the next piece must start, as this piece's reader saw it (`None`: the
-    /// input ended inside this piece).
+    /// input ended inside this piece, or the piece was stopped).
     next: Option<u64>,
     /// Lines read (JSON lines), to make the next pieces' line numbers global.
     lines: u64,
@@ -155,8 +161,8 @@ fn plan(path: &Path, piece_bytes: u64) -> Option<(Format, Vec<Range>)> {
     let format = sniff(&head);
     let starts = match format {
         Format::Evtx => evtx_starts(&mut file, len, piece_bytes)?,
-        Format::JsonLines => text_starts(&mut file, len, piece_bytes, b"\n", 1)?,
-        Format::Xml => text_starts(&mut file, len, piece_bytes, b"<Event", 0)?,
+        Format::JsonLines => text_starts(&mut file, len, piece_bytes, Cut::Line)?,
+        Format::Xml => text_starts(&mut file, len, piece_bytes, Cut::EventTag)?,
         _ => return None,
     };
     let ranges: Vec<Range> = starts
@@ -185,26 +191,47 @@ fn evtx_starts(file: &mut File, len: u64, piece_bytes: u64) -> Option<Vec<u64>> 
     Some(starts)
 }
 
-/// Text pieces: near every multiple of `piece_bytes`, the first `pattern` at or after
-/// it, plus `skip` (1 for `\n`: the piece starts after it). A guess for XML (see the
-/// module documentation).
-fn text_starts(
-    file: &mut File,
-    len: u64,
-    piece_bytes: u64,
-    pattern: &[u8],
-    skip: u64,
-) -> Option<Vec<u64>> {
-    let finder = memmem::Finder::new(pattern);
+/// Where a text file may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Just after a `\n` (JSON lines): always a record boundary.
+    Line,
+    /// At `<Event` followed by a blank, `>` or `/` (the XML framer's record start): a
+    /// guess the piece before confirms.
+    EventTag,
+}
+
+impl Cut {
+    fn pattern(self) -> &'static [u8] {
+        match self {
+            Cut::Line => b"\n",
+            Cut::EventTag => b"<Event",
+        }
+    }
+
+    /// Whether a `pattern` found at `hit` in `data` is a cut, and where it goes; `None`
+    /// too when the byte that tells is past `data` (the next read sees it again).
+    fn at(self, data: &[u8], hit: usize) -> Option<usize> {
+        match self {
+            Cut::Line => Some(hit + 1),
+            Cut::EventTag => data
+                .get(hit + 6)
+                .filter(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
+                .map(|_| hit),
+        }
+    }
+}
+
+/// Text pieces: near every multiple of `piece_bytes`, the first cut at or after it.
+fn text_starts(file: &mut File, len: u64, piece_bytes: u64, cut: Cut) -> Option<Vec<u64>> {
     let mut starts = vec![0];
     let mut nominal = piece_bytes;
     let mut buf = vec![0u8; 1 << 16];
     while nominal < len {
-        // Searching from `nominal - skip` makes a cut that already is a boundary stay.
-        let Some(found) = find_from(file, nominal - skip, &finder, &mut buf, pattern)? else {
+        // From the byte before, so that a multiple that already is a line start stays.
+        let Some(start) = next_cut(file, nominal - 1, cut, &mut buf)? else {
             break;
         };
-        let start = found + skip;
         if start >= len {
             break;
         }
@@ -216,38 +243,24 @@ fn text_starts(
     Some(starts)
 }
 
-/// Where `pattern` (XML: followed by a byte that ends the `Event` name) first occurs
-/// at or after `from`; `Ok(None)` when it does not.
-fn find_from(
-    file: &mut File,
-    from: u64,
-    finder: &memmem::Finder<'_>,
-    buf: &mut [u8],
-    pattern: &[u8],
-) -> Option<Option<u64>> {
-    let keep = pattern.len() as u64;
+/// The first cut at or after byte `from`; `Some(None)` when there is none, `None` when
+/// the file cannot be read (then it is not split).
+fn next_cut(file: &mut File, from: u64, cut: Cut, buf: &mut [u8]) -> Option<Option<u64>> {
+    let finder = memmem::Finder::new(cut.pattern());
+    // Windows overlap by the pattern's length, so a pattern across two reads is seen.
+    let overlap = cut.pattern().len() as u64;
     let mut at = from;
     loop {
         file.seek(SeekFrom::Start(at)).ok()?;
         let n = read_full(file, buf).ok()?;
         let data = buf.get(..n)?;
-        let mut search = 0;
-        while let Some(i) = data.get(search..).and_then(|d| finder.find(d)) {
-            let hit = search + i;
-            match data.get(hit + pattern.len()) {
-                // `<Event` must end the name (`<Events>` is not a record).
-                Some(b) if pattern != b"\n" && !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/') => {
-                    search = hit + 1;
-                }
-                // The byte after is in the next read: look again from here.
-                None if pattern != b"\n" && n == buf.len() => break,
-                _ => return Some(Some(at + hit as u64)),
-            }
+        if let Some(found) = finder.find_iter(data).find_map(|hit| cut.at(data, hit)) {
+            return Some(Some(at + found as u64));
         }
         if n < buf.len() {
             return Some(None);
         }
-        at += (n as u64).saturating_sub(keep).max(1);
+        at += n as u64 - overlap;
     }
 }
 
@@ -277,19 +290,12 @@ fn scan_piece(
     let mut report = InputReport::default();
     let mut scan = SourceScan::new(name, format, options, &mut report);
     scan.log = Some(log);
-    let mut lines = 0;
-    let mut offset_base = 0;
-    let next = match read_piece(path, format, range, &mut scan, &mut lines, &mut offset_base) {
-        Ok(next) => next,
-        Err(Stopped) => None,
-    };
+    let ended = read_piece(path, format, range, &mut scan).unwrap_or_default();
     let stats = scan.stats;
     Piece {
         stats,
         report,
-        next,
-        lines,
-        offset_base,
+        ended,
     }
 }
 
@@ -299,9 +305,7 @@ fn read_piece(
     format: Format,
     range: Range,
     scan: &mut SourceScan<'_>,
-    lines: &mut u64,
-    offset_base: &mut u64,
-) -> Result<Option<u64>, Stopped> {
+) -> Result<Ended, Stopped> {
     let mut file = match File::open(path).and_then(|mut f| {
         f.seek(SeekFrom::Start(range.start))?;
         Ok(f)
@@ -312,14 +316,18 @@ fn read_piece(
                 "cannot read bytes {}..{}: {e}",
                 range.start, range.end
             ))?;
-            return Ok(None);
+            return Ok(Ended::default());
         }
     };
     let len = range.end - range.start;
+    let at_end = Ended {
+        next: Some(range.end),
+        ..Ended::default()
+    };
     match format {
         Format::Evtx if range.start == 0 => {
             super::evtx::scan(Counting::new(&mut file, scan.options).take(len), scan)?;
-            Ok(Some(range.end))
+            Ok(at_end)
         }
         Format::Evtx => {
             // The file header again before the piece's chunks: the whole-file reader
@@ -328,13 +336,15 @@ fn read_piece(
             let read = File::open(path).and_then(|mut f| f.read_exact(&mut header));
             if let Err(e) = read {
                 scan.source_error(format!("cannot read the EVTX file header again: {e}"))?;
-                return Ok(None);
+                return Ok(Ended::default());
             }
-            *offset_base = range.start - EVTX_HEADER;
             let chunks = Counting::new(&mut file, scan.options).take(len);
             super::evtx::scan(Cursor::new(header).chain(chunks), scan)?;
             scan.report.bytes = scan.report.bytes.saturating_sub(EVTX_HEADER);
-            Ok(Some(range.end))
+            Ok(Ended {
+                offset_base: range.start - EVTX_HEADER,
+                ..at_end
+            })
         }
         Format::JsonLines | Format::Xml => {
             let reader = Counting::new(&mut file, scan.options);
@@ -343,10 +353,13 @@ fn read_piece(
             } else {
                 super::jsonl::scan_piece(reader, range.start, range.end, scan)?
             };
-            *lines = piece.lines;
-            Ok(piece.next)
+            Ok(Ended {
+                next: piece.next,
+                lines: piece.lines,
+                offset_base: 0,
+            })
         }
-        _ => Ok(None),
+        _ => Ok(Ended::default()),
     }
 }
 
@@ -429,7 +442,7 @@ impl Pieces {
                 let _ = events.send(Msg::Event(e));
             };
             let piece = scan_piece(path, name, format, range, &piece_options, &log);
-            let _ = tx.send(Msg::Done(Box::new(piece)));
+            let _ = tx.send(Msg::Done(piece));
         }
     }
 
@@ -562,7 +575,7 @@ fn merge_queue(queue: &Receiver<Msg>, source: &mut SourceScan<'_>, merged: &mut 
     loop {
         match queue.recv_timeout(TICK) {
             Ok(Msg::Event(e)) => replay(source, e, merged.records),
-            Ok(Msg::Done(piece)) => return absorb(source, *piece, merged),
+            Ok(Msg::Done(piece)) => return absorb(source, piece, merged),
             Err(RecvTimeoutError::Timeout) => {
                 if source.options.stop.is_raised() {
                     return false;
@@ -610,9 +623,7 @@ fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> boo
     let Piece {
         stats,
         report,
-        next,
-        lines,
-        offset_base,
+        ended,
     } = piece;
     let s = &mut source.stats;
     s.records += stats.records;
@@ -631,7 +642,7 @@ fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> boo
             *l += merged.lines;
         }
         if let Some(o) = &mut p.location.offset {
-            *o += offset_base;
+            *o += ended.offset_base;
         }
         source.report.problem(p);
     }
@@ -644,8 +655,8 @@ fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> boo
         });
     }
     merged.records += stats.records;
-    merged.lines += lines;
-    merged.next = next;
+    merged.lines += ended.lines;
+    merged.next = ended.next;
     if report.aborted {
         source.report.aborted = true;
         source.options.stop.raise();
