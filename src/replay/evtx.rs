@@ -14,8 +14,10 @@ use evtx::{EvtxChunkData, EvtxFileHeader, ParserSettings};
 use super::fields::Fields;
 use super::{Location, SourceScan, Stopped};
 
-const HEADER_SIZE: usize = 4096;
-const CHUNK_SIZE: usize = 65536;
+/// The EVTX file header's size (`ElfFile`), before the first chunk.
+pub(crate) const HEADER_SIZE: usize = 4096;
+/// An EVTX chunk's size (`ElfChnk`): chunks are independent of each other.
+pub(crate) const CHUNK_SIZE: usize = 65536;
 /// After this many unreadable records in one chunk, the rest of the chunk is skipped.
 pub const MAX_ERRORS_PER_CHUNK: u32 = 64;
 
@@ -33,25 +35,63 @@ fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> 
     Ok(filled)
 }
 
+/// Reads a whole EVTX stream: the file header, then every chunk in file order.
 pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<(), Stopped> {
+    if !read_header(&mut reader, scan)? {
+        return Ok(());
+    }
+    scan_chunks(reader, 0, u64::MAX, scan)
+}
+
+/// Reads and checks the 4 KiB file header (and counts its bytes). `Ok(false)`: the
+/// header is cut short or invalid, reported as a problem of the source; nothing after it
+/// is read.
+pub(crate) fn read_header<R: Read>(
+    reader: &mut R,
+    scan: &mut SourceScan<'_>,
+) -> Result<bool, Stopped> {
     let mut header = vec![0u8; HEADER_SIZE];
-    match read_full(&mut reader, &mut header) {
+    match read_full(reader, &mut header) {
         Ok(n) if n == HEADER_SIZE => {}
         Ok(n) => {
-            return scan.source_error(format!("EVTX file header cut short ({n} of 4096 bytes)"))
+            scan.source_error(format!("EVTX file header cut short ({n} of 4096 bytes)"))?;
+            return Ok(false);
         }
-        Err(e) => return scan.source_error(format!("cannot read the EVTX file header: {e}")),
+        Err(e) => {
+            scan.source_error(format!("cannot read the EVTX file header: {e}"))?;
+            return Ok(false);
+        }
     }
     scan.add_bytes(HEADER_SIZE as u64);
     if let Err(e) = EvtxFileHeader::from_stream(&mut Cursor::new(&header)) {
-        return scan.source_error(format!("invalid EVTX file header: {e}"));
+        scan.source_error(format!("invalid EVTX file header: {e}"))?;
+        return Ok(false);
     }
+    Ok(true)
+}
+
+/// The piece interface (issue 14, for splitting one file across threads): reads whole
+/// chunks `[first, first + count)` of an EVTX file, or up to the end of `reader` if it
+/// ends first. `reader` yields the file from chunk `first`'s first byte
+/// (`HEADER_SIZE + first * CHUNK_SIZE`); the file header is not read (see
+/// [`read_header`]). Problems name chunks by their number in the file and bytes by their
+/// offset in the file, as the whole-file [`scan`] does; records are numbered by
+/// [`SourceScan::next_record`] (from 1 in a fresh `SourceScan`). A last chunk cut short
+/// is reported and its whole records read, as at the end of a whole file.
+pub(crate) fn scan_chunks<R: Read>(
+    mut reader: R,
+    first: u64,
+    count: u64,
+    scan: &mut SourceScan<'_>,
+) -> Result<(), Stopped> {
     // Compact XML: indentation would only add bytes for the XML reader to skip.
     let settings = Arc::new(ParserSettings::default().num_threads(1).indent(false));
     let mut fields = Fields::default();
-    let mut chunk_number: u64 = 0;
-    loop {
-        let offset = (HEADER_SIZE + chunk_number as usize * CHUNK_SIZE) as u64;
+    let end = first.saturating_add(count);
+    let mut chunk_number = first;
+    while chunk_number < end {
+        let offset =
+            (HEADER_SIZE as u64).saturating_add(chunk_number.saturating_mul(CHUNK_SIZE as u64));
         let mut data = vec![0u8; CHUNK_SIZE];
         let n = match read_full(&mut reader, &mut data) {
             Ok(n) => n,
@@ -131,6 +171,128 @@ pub(crate) fn scan<R: Read>(mut reader: R, scan: &mut SourceScan<'_>) -> Result<
                     ),
                 )?,
             }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::{Format, InputReport, ScanOptions};
+
+    /// Real chunks (EVTX-ATTACK-SAMPLES, via ../shared/datasets) after one file header.
+    pub(crate) fn sample_chunks() -> (Vec<u8>, Vec<Vec<u8>>) {
+        const SAMPLES: [&str; 3] = [
+            "AutomatedTestingTools/Malware/rundll32_cmd_schtask.evtx",
+            "Execution/sysmon_exec_from_vss_persistence.evtx",
+            "Execution/exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx",
+        ];
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/datasets/EVTX-ATTACK-SAMPLES"
+        );
+        let (mut header, mut chunks) = (Vec::new(), Vec::new());
+        for rel in SAMPLES {
+            let file = std::fs::read(format!("{dir}/{rel}"))
+                .unwrap_or_else(|e| panic!("{dir}/{rel}: {e} (../shared/datasets is needed)"));
+            header = file[..HEADER_SIZE].to_vec();
+            chunks.extend(file[HEADER_SIZE..].chunks(CHUNK_SIZE).map(<[u8]>::to_vec));
+        }
+        (header, chunks)
+    }
+
+    /// Records, bad records and problems (message and location) of `chunks[first..]`
+    /// scanned as one piece of `count` chunks (`with_header`: the file header first).
+    fn piece(input: &[u8], first: u64, count: u64) -> (u64, u64, Vec<String>) {
+        let options = ScanOptions::default();
+        let mut report = InputReport::default();
+        let mut scan = SourceScan::new("t", Format::Evtx, &options, &mut report);
+        if first == 0 {
+            let mut reader = input;
+            assert!(read_header(&mut reader, &mut scan).unwrap());
+            scan_chunks(reader, 0, count, &mut scan).unwrap();
+        } else {
+            let at = HEADER_SIZE + first as usize * CHUNK_SIZE;
+            scan_chunks(input.get(at..).unwrap_or_default(), first, count, &mut scan).unwrap();
+        }
+        let (records, bad) = (scan.stats.records, scan.stats.bad_records);
+        scan.finish();
+        let problems = report
+            .problems
+            .iter()
+            .map(|p| format!("{:?} {}", p.location, p.message))
+            .collect();
+        (records, bad, problems)
+    }
+
+    #[test]
+    fn chunk_pieces_add_up_to_the_whole_file_with_its_chunk_numbers_and_offsets() {
+        let (header, chunks) = sample_chunks();
+        let mut input = header;
+        for chunk in &chunks {
+            input.extend_from_slice(chunk);
+        }
+        // A chunk with a bad header (its records are lost), a zeroed (unused) one, the
+        // first chunk again with a bad record, and one cut short at the end.
+        let mut bad = chunks[0].clone();
+        bad[0] ^= 0xff;
+        input.extend_from_slice(&bad);
+        input.extend_from_slice(&vec![0; CHUNK_SIZE]);
+        let mut flipped = chunks[1].clone();
+        flipped[0x200 + 24 + 10] ^= 0x5a;
+        input.extend_from_slice(&flipped);
+        input.extend_from_slice(&chunks[2][..CHUNK_SIZE / 2]);
+        let total = 7;
+        let whole = {
+            let options = ScanOptions::default();
+            let mut report = InputReport::default();
+            let mut scan = SourceScan::new("t", Format::Evtx, &options, &mut report);
+            super::scan(&input[..], &mut scan).unwrap();
+            let (records, bad) = (scan.stats.records, scan.stats.bad_records);
+            scan.finish();
+            let problems: Vec<String> = report
+                .problems
+                .iter()
+                .map(|p| format!("{:?} {}", p.location, p.message))
+                .collect();
+            (records, bad, problems)
+        };
+        assert_eq!(piece(&input, 0, u64::MAX), whole);
+        assert!(
+            whole
+                .2
+                .iter()
+                .any(|p| p.contains("chunk 3 (at byte 200704)")),
+            "{whole:?}"
+        );
+        assert!(
+            whole
+                .2
+                .iter()
+                .any(|p| p.contains("chunk 6 (at byte 397312) cut short")),
+            "{whole:?}"
+        );
+        for split in 1..total {
+            let (a, b) = (piece(&input, 0, split), piece(&input, split, u64::MAX));
+            assert_eq!(a.0 + b.0, whole.0, "split at chunk {split}: records");
+            assert_eq!(a.1 + b.1, whole.1, "split at chunk {split}: bad records");
+            let problems: Vec<String> = a.2.iter().chain(&b.2).cloned().collect();
+            // Record numbers are the piece's own (the merge fixes them up); the rest
+            // of each problem is the whole file's.
+            let unnumbered = |p: &[String]| -> Vec<String> {
+                p.iter()
+                    .map(|s| {
+                        s.split_once(", line")
+                            .map_or(s.clone(), |(_, r)| r.to_owned())
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                unnumbered(&problems),
+                unnumbered(&whole.2),
+                "split at chunk {split}"
+            );
         }
     }
 }

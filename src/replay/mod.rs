@@ -927,7 +927,15 @@ impl<'a> SourceScan<'a> {
         if kind.is_target_side() {
             // Counted with the other events, as before issue 13; judged once.
             self.stats.other_events += count;
-            if !again {
+            // Most connections are not schtasks.exe's: no plan, no mapping (the same
+            // superset test the XML reader runs on the raw record).
+            let may_matter = kind != EventKind::Connection
+                || (0..fields.len()).any(|i| {
+                    fields
+                        .value(i)
+                        .is_some_and(|v| cim::connection_may_matter(v.as_bytes()))
+                });
+            if !again && may_matter {
                 let mut plans = std::mem::take(&mut self.plans);
                 if let Some((plan, target)) = plans.plan(fields) {
                     self.judge_target(kind, plan, target, fields, record);
