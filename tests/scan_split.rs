@@ -305,11 +305,22 @@ fn evtx_samples_one_chunk_per_piece_give_the_one_thread_report() {
     };
     assert_eq!(pieces(&path, &options), 9);
     let report = assert_same(&path, &options);
-    // rundll32_cmd_schtask's local schtasks.exe, in every third piece.
+    // The samples' three schtasks.exe events, once per copy: 3 of the 9 pieces each
+    // hand theirs over, numbered from the start of the file.
     assert_eq!(
         report.detections.len(),
-        3,
+        9,
         "the samples' schtasks events are judged"
+    );
+    let records: Vec<u64> = report
+        .detections
+        .iter()
+        .map(|d| d.sighting.record)
+        .collect();
+    let per_copy = records[3] - records[0];
+    assert!(
+        per_copy > 0 && records[6] - records[3] == per_copy,
+        "{records:?}"
     );
 }
 

@@ -68,9 +68,9 @@ pub const PIECE_QUEUE: usize = 256;
 /// How often the merge looks whether the scan was stopped while it waits for a piece.
 const TICK: Duration = Duration::from_millis(100);
 
-/// The EVTX file header and chunk sizes (the `ElfFile` and `ElfChnk` layouts).
-const EVTX_HEADER: u64 = 4096;
-const EVTX_CHUNK: u64 = 65536;
+/// The EVTX file header and chunk sizes.
+const EVTX_HEADER: u64 = super::evtx::HEADER_SIZE as u64;
+const EVTX_CHUNK: u64 = super::evtx::CHUNK_SIZE as u64;
 
 /// What a piece's scan hands the merge, in record order.
 pub(crate) enum PieceEvent {
@@ -110,8 +110,6 @@ struct Ended {
     next: Option<u64>,
     /// Lines read (JSON lines), to make the next pieces' line numbers global.
     lines: u64,
-    /// What to add to the byte offsets the piece's reader reported.
-    offset_base: u64,
 }
 
 /// One piece to scan: a byte range of the file.
@@ -319,31 +317,22 @@ fn read_piece(
             return Ok(Ended::default());
         }
     };
-    let len = range.end - range.start;
-    let at_end = Ended {
-        next: Some(range.end),
-        ..Ended::default()
-    };
+
     match format {
-        Format::Evtx if range.start == 0 => {
-            super::evtx::scan(Counting::new(&mut file, scan.options).take(len), scan)?;
-            Ok(at_end)
-        }
         Format::Evtx => {
-            // The file header again before the piece's chunks: the whole-file reader
-            // wants one (it was checked before splitting).
-            let mut header = vec![0u8; EVTX_HEADER as usize];
-            let read = File::open(path).and_then(|mut f| f.read_exact(&mut header));
-            if let Err(e) = read {
-                scan.source_error(format!("cannot read the EVTX file header again: {e}"))?;
+            let mut reader = Counting::new(&mut file, scan.options);
+            // The header was checked before splitting; the first piece reads it again
+            // so that its bytes count as the whole file's scan counts them.
+            if range.start == 0 && !super::evtx::read_header(&mut reader, scan)? {
                 return Ok(Ended::default());
             }
-            let chunks = Counting::new(&mut file, scan.options).take(len);
-            super::evtx::scan(Cursor::new(header).chain(chunks), scan)?;
-            scan.report.bytes = scan.report.bytes.saturating_sub(EVTX_HEADER);
+            let from = range.start.max(EVTX_HEADER);
+            let first = (from - EVTX_HEADER) / EVTX_CHUNK;
+            let count = (range.end - from).div_ceil(EVTX_CHUNK);
+            super::evtx::scan_chunks(reader, first, count, scan)?;
             Ok(Ended {
-                offset_base: range.start - EVTX_HEADER,
-                ..at_end
+                next: Some(range.end),
+                lines: 0,
             })
         }
         Format::JsonLines | Format::Xml => {
@@ -356,7 +345,6 @@ fn read_piece(
             Ok(Ended {
                 next: piece.next,
                 lines: piece.lines,
-                offset_base: 0,
             })
         }
         _ => Ok(Ended::default()),
@@ -640,9 +628,6 @@ fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> boo
         }
         if let Some(l) = &mut p.location.line {
             *l += merged.lines;
-        }
-        if let Some(o) = &mut p.location.offset {
-            *o += ended.offset_base;
         }
         source.report.problem(p);
     }
