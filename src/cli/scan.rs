@@ -232,6 +232,17 @@ pub fn run(args: &ScanArgs) -> i32 {
     // Fewer inputs than threads: the threads left over read pieces of one large file
     // at once (issue 14), so that one file also uses every core.
     options.piece_threads = asked / threads;
+    // The threads that read, for the summary: more when a file is split.
+    let split = options.piece_threads > 1
+        && inputs.iter().any(|input| match input {
+            replay::Input::Path { path, .. } => replay::pieces(path, &options) > 1,
+            replay::Input::Stdin => false,
+        });
+    let reading = if split {
+        threads * options.piece_threads
+    } else {
+        threads
+    };
 
     let bar = (!args.quiet && io::stderr().is_terminal() && total_bytes >= PROGRESS_MIN_BYTES)
         .then(|| {
@@ -331,7 +342,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     // With nothing read there is nothing to sum up: the problems and exit_status's
     // "nothing could be read" say it all.
     if !args.quiet && totals.report.counts.sources > 0 {
-        text.push_str(&output::summary(&totals, elapsed, threads));
+        text.push_str(&output::summary(&totals, elapsed, reading));
     }
     let _ = io::stderr().lock().write_all(text.as_bytes());
     if let Some(e) = output_error {
