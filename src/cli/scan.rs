@@ -1,23 +1,24 @@
 //! `schtasksremote scan`: inputs are scanned by worker threads (one file each at a
-//! time); the main thread prints results in input order, drives the progress bar, and
-//! writes the summary.
+//! time; with fewer files than threads, the threads left over read pieces of a large
+//! file at once, [`ScanOptions::piece_threads`]); the main thread prints results in
+//! input order, drives the progress bar, and writes the summary.
 //!
 //! Memory stays flat whatever the inputs and however slowly stdout is read (issue 15):
 //! each input's detections go through a bounded queue ([`QUEUE_LEN`]) and workers stay
-//! within a window of the input being printed ([`Pipeline`]), so a slow reader slows
+//! within a window of the input being printed ([`Ordered`]), so a slow reader slows
 //! the scan. A closed stdout raises the scan's [`Stop`] within [`TICK`], seen by a
 //! write error or, when nothing is being written, by `poll(2)`; readers look at it at
 //! every record and every read.
 
-use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use schtasksremote::detection::{DetectorConfig, Operations};
+use schtasksremote::replay::ordered::Ordered;
 use schtasksremote::replay::{
     self, Detection, DetectionSink, HostMatch, InputReport, Linker, ProblemKind, ScanOptions,
     SightingGrouper, Stop,
@@ -281,8 +282,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     report_problems(&pre, bar.as_ref(), args.strict);
     totals.report.merge(pre);
 
-    let pipeline = Pipeline::new(threads);
-    let next = AtomicUsize::new(0);
+    let pipeline = Ordered::new(inputs.len(), threads, 2 * threads);
     let mut out = Out {
         printer: &mut printer,
         output_error: None,
@@ -291,13 +291,19 @@ pub fn run(args: &ScanArgs) -> i32 {
     };
     std::thread::scope(|s| {
         for _ in 0..threads {
-            let (pipeline, next, inputs, options) = (&pipeline, &next, &inputs, &options);
-            s.spawn(move || pipeline.work(inputs, next, options));
+            let (pipeline, inputs, options) = (&pipeline, &inputs, &options);
+            s.spawn(move || {
+                pipeline.work(&options.stop, open, |i, tx| {
+                    if let Some(input) = inputs.get(i) {
+                        scan_into(input, options, tx);
+                    }
+                });
+            });
         }
         // Inputs finish in any order; their detections are printed in input order,
         // each input's as they are found.
         let mut printing = 0;
-        while let Some(queue) = pipeline.queue_of(printing, &mut out) {
+        while let Some(queue) = pipeline.take(printing, || out.tick()) {
             out.drain(
                 queue,
                 &mut totals,
@@ -306,10 +312,9 @@ pub fn run(args: &ScanArgs) -> i32 {
                 &progress_counter,
             );
             printing += 1;
-            pipeline.printed(printing);
         }
         // After a stop, inputs after a gap may have run: their reports still count.
-        for queue in pipeline.leftovers() {
+        for queue in pipeline.finish() {
             out.drain(
                 queue,
                 &mut totals,
@@ -365,118 +370,25 @@ enum Msg {
     Done(InputReport),
 }
 
-/// Workers and the printer: each input gets its own bounded queue, and a worker starts
-/// an input only within `window` inputs of the one being printed. So at most `window`
-/// queues of [`QUEUE_LEN`] detections wait, whatever the inputs hold, and since the
-/// input being printed always has its worker, nothing waits on itself.
-struct Pipeline {
-    state: Mutex<PipeState>,
-    changed: Condvar,
-    window: usize,
+/// An input's queue: the printer takes it ([`Ordered`] keeps the inputs within a
+/// window of the one being printed, so at most that many queues wait).
+fn open(_input: usize) -> (Receiver<Msg>, SyncSender<Msg>) {
+    let (tx, rx) = mpsc::sync_channel(QUEUE_LEN);
+    (rx, tx)
 }
 
-struct PipeState {
-    /// The input being printed; workers stay within `window` of it.
-    printing: usize,
-    /// The queues of inputs started and not yet printed.
-    queues: BTreeMap<usize, Receiver<Msg>>,
-    /// Workers still running.
-    workers: usize,
-}
-
-impl Pipeline {
-    fn new(threads: usize) -> Self {
-        Pipeline {
-            state: Mutex::new(PipeState {
-                printing: 0,
-                queues: BTreeMap::new(),
-                workers: threads,
-            }),
-            changed: Condvar::new(),
-            window: 2 * threads,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, PipeState> {
-        // A worker that panicked holding the lock left nothing half-done in it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// One worker: takes the next input, scans it into its own queue, until the inputs
-    /// run out or the scan is stopped.
-    fn work(&self, inputs: &[replay::Input], next: &AtomicUsize, options: &ScanOptions) {
-        // Counted out even if a reader panics, so that the printer does not wait.
-        struct Leaving<'a>(&'a Pipeline);
-        impl Drop for Leaving<'_> {
-            fn drop(&mut self) {
-                self.0.lock().workers -= 1;
-                self.0.changed.notify_all();
-            }
-        }
-        let _leaving = Leaving(self);
-        while !options.stop.is_raised() {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(input) = inputs.get(i) else { return };
-            let mut state = self.lock();
-            while i >= state.printing + self.window && !options.stop.is_raised() {
-                state = match self.changed.wait_timeout(state, TICK) {
-                    Ok((state, _)) => state,
-                    Err(poisoned) => poisoned.into_inner().0,
-                };
-            }
-            if options.stop.is_raised() {
-                return;
-            }
-            let (tx, rx) = mpsc::sync_channel(QUEUE_LEN);
-            state.queues.insert(i, rx);
-            drop(state);
-            self.changed.notify_all();
-            let sink_tx = tx.clone();
-            let options = ScanOptions {
-                // The printer gone (it never is before the workers) only drops these.
-                sink: Some(DetectionSink(Arc::new(move |d| {
-                    let _ = sink_tx.send(Msg::Detection(d));
-                }))),
-                ..options.clone()
-            };
-            let report = replay::scan_input(input, &options);
-            let _ = tx.send(Msg::Done(report));
-        }
-    }
-
-    /// The queue of input `i`, once its worker has started it; `None` when no worker
-    /// is left to start it (the inputs ran out, or the scan was stopped).
-    fn queue_of<W: Write>(&self, i: usize, out: &mut Out<'_, W>) -> Option<Receiver<Msg>> {
-        let mut state = self.lock();
-        loop {
-            if let Some(queue) = state.queues.remove(&i) {
-                return Some(queue);
-            }
-            if state.workers == 0 {
-                return None;
-            }
-            state = match self.changed.wait_timeout(state, TICK) {
-                Ok((state, _)) => state,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-            drop(state);
-            out.tick();
-            state = self.lock();
-        }
-    }
-
-    /// Input `i` is the one printed now: workers may start the inputs up to its window.
-    fn printed(&self, i: usize) {
-        self.lock().printing = i;
-        self.changed.notify_all();
-    }
-
-    /// The queues left when no worker runs any more, in input order.
-    fn leftovers(&self) -> Vec<Receiver<Msg>> {
-        std::mem::take(&mut self.lock().queues)
-            .into_values()
-            .collect()
-    }
+/// Scans one input into its queue.
+fn scan_into(input: &replay::Input, options: &ScanOptions, tx: SyncSender<Msg>) {
+    let sink_tx = tx.clone();
+    let options = ScanOptions {
+        // The printer gone (it never is before the workers) only drops these.
+        sink: Some(DetectionSink(Arc::new(move |d| {
+            let _ = sink_tx.send(Msg::Detection(d));
+        }))),
+        ..options.clone()
+    };
+    let report = replay::scan_input(input, &options);
+    let _ = tx.send(Msg::Done(report));
 }
 
 /// The printer's side: stdout, its first error, and the stop it raises on that error.

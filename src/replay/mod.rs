@@ -38,6 +38,7 @@ mod jsonl;
 mod lines;
 mod link;
 mod lossy;
+pub mod ordered;
 mod seen;
 mod sightings;
 mod sniff;
@@ -311,6 +312,19 @@ pub struct SourceStats {
     pub truncated_records: u64,
 }
 
+impl SourceStats {
+    /// Adds another reading's counts (a piece of the same file, [`split`]) to these.
+    fn add(&mut self, o: &SourceStats) {
+        self.records += o.records;
+        self.process_events += o.process_events;
+        self.other_events += o.other_events;
+        self.bad_records += o.bad_records;
+        self.unjudged_events += o.unjudged_events;
+        self.detections += o.detections;
+        self.truncated_records += o.truncated_records;
+    }
+}
+
 /// The counts of [`SourceStats`] summed over many sources: what [`InputReport`] keeps
 /// for every source, listed or not, so that its memory does not grow with the number
 /// of archive members (issue 15 case 7).
@@ -329,14 +343,16 @@ pub struct Counts {
 
 impl Counts {
     fn add_source(&mut self, s: &SourceStats) {
-        self.sources += 1;
-        self.records += s.records;
-        self.process_events += s.process_events;
-        self.other_events += s.other_events;
-        self.bad_records += s.bad_records;
-        self.unjudged_events += s.unjudged_events;
-        self.detections += s.detections;
-        self.truncated_records += s.truncated_records;
+        self.add(&Counts {
+            sources: 1,
+            records: s.records,
+            process_events: s.process_events,
+            other_events: s.other_events,
+            bad_records: s.bad_records,
+            unjudged_events: s.unjudged_events,
+            detections: s.detections,
+            truncated_records: s.truncated_records,
+        });
     }
 
     fn add(&mut self, o: &Counts) {

@@ -37,18 +37,15 @@
 //! each with at most [`PIECE_QUEUE`] events waiting, whatever the file holds.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 
 use memchr::memmem;
 
 use super::correlate::{OwnedLogon, OwnedTask};
+use super::ordered::{Ordered, TICK};
 use super::sniff::{sniff, SNIFF_LEN};
 use super::{
     Counting, Detection, Format, InputReport, ScanOptions, Sighting, SourceScan, SourceStats, Stop,
@@ -64,9 +61,6 @@ pub const DEFAULT_PIECE_BYTES: u64 = 64 << 20;
 /// its scan waits when the queue is full, so memory does not grow with what a piece
 /// holds.
 pub const PIECE_QUEUE: usize = 256;
-
-/// How often the merge looks whether the scan was stopped while it waits for a piece.
-const TICK: Duration = Duration::from_millis(100);
 
 /// The EVTX file header and chunk sizes.
 const EVTX_HEADER: u64 = super::evtx::HEADER_SIZE as u64;
@@ -351,128 +345,16 @@ fn read_piece(
     }
 }
 
-/// The pieces being scanned, and which is merged now.
-struct Pieces {
-    state: Mutex<PieceState>,
-    changed: Condvar,
-    /// Pieces started at most this far ahead of the one being merged.
-    window: usize,
-}
+/// What a piece's worker writes to, and what the merge takes: its queue and its own
+/// stop signal (with `--strict`, a problem in a later piece must not cut short an
+/// earlier one: the merge decides what counts).
+type Queue = (Receiver<Msg>, Stop);
+type Writer = (SyncSender<Msg>, Stop);
 
-struct PieceState {
-    /// The piece being merged.
-    merging: usize,
-    /// The queues of the pieces started and not merged yet, with their stop signals.
-    queues: BTreeMap<usize, (Receiver<Msg>, Stop)>,
-    /// Workers still running.
-    workers: usize,
-    /// The merge is over (see [`Pieces::finish`]).
-    done: bool,
-}
-
-impl Pieces {
-    fn lock(&self) -> MutexGuard<'_, PieceState> {
-        // A worker that panicked holding the lock left nothing half-done in it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait<'a>(&self, state: MutexGuard<'a, PieceState>) -> MutexGuard<'a, PieceState> {
-        match self.changed.wait_timeout(state, TICK) {
-            Ok((state, _)) => state,
-            Err(poisoned) => poisoned.into_inner().0,
-        }
-    }
-
-    /// One worker: scans the next piece into its own queue, until none is left or the
-    /// scan is stopped.
-    fn work(
-        &self,
-        path: &Path,
-        name: &str,
-        format: Format,
-        ranges: &[Range],
-        next: &AtomicUsize,
-        options: &ScanOptions,
-    ) {
-        struct Leaving<'a>(&'a Pieces);
-        impl Drop for Leaving<'_> {
-            fn drop(&mut self) {
-                self.0.lock().workers -= 1;
-                self.0.changed.notify_all();
-            }
-        }
-        let _leaving = Leaving(self);
-        while !options.stop.is_raised() {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&range) = ranges.get(i) else { return };
-            let mut state = self.lock();
-            while i >= state.merging + self.window && !options.stop.is_raised() && !state.done {
-                state = self.wait(state);
-            }
-            if options.stop.is_raised() || state.done {
-                return;
-            }
-            // Each piece stops on its own: with `--strict`, a problem in a later piece
-            // must not cut short an earlier one (the merge decides what counts).
-            let stop = Stop::default();
-            let (tx, rx) = mpsc::sync_channel(PIECE_QUEUE);
-            state.queues.insert(i, (rx, stop.clone()));
-            drop(state);
-            self.changed.notify_all();
-            let piece_options = ScanOptions {
-                stop,
-                sink: None,
-                ..options.clone()
-            };
-            let events = tx.clone();
-            let log = move |e| {
-                // The merge gone (only after a stop) just drops these.
-                let _ = events.send(Msg::Event(e));
-            };
-            let piece = scan_piece(path, name, format, range, &piece_options, &log);
-            let _ = tx.send(Msg::Done(piece));
-        }
-    }
-
-    /// Piece `i`'s queue once a worker started it; `None` when no worker is left to.
-    fn queue_of(&self, i: usize, stop: &Stop) -> Option<(Receiver<Msg>, Stop)> {
-        let mut state = self.lock();
-        loop {
-            if let Some(queue) = state.queues.remove(&i) {
-                return Some(queue);
-            }
-            if state.workers == 0 || state.done {
-                return None;
-            }
-            state = self.wait(state);
-            if stop.is_raised() {
-                raise_all(&state);
-            }
-        }
-    }
-
-    /// Piece `i` is merged now: workers may start the pieces in its window.
-    fn merging(&self, i: usize) {
-        self.lock().merging = i;
-        self.changed.notify_all();
-    }
-
-    /// The merge is over: stops every piece started and not merged, drops their
-    /// queues (their workers' sends fail instead of waiting), and starts no other.
-    fn finish(&self) {
-        let mut state = self.lock();
-        state.done = true;
-        raise_all(&state);
-        state.queues.clear();
-        drop(state);
-        self.changed.notify_all();
-    }
-}
-
-fn raise_all(state: &PieceState) {
-    for (_, stop) in state.queues.values() {
-        stop.raise();
-    }
+fn open(_piece: usize) -> (Queue, Writer) {
+    let stop = Stop::default();
+    let (tx, rx) = mpsc::sync_channel(PIECE_QUEUE);
+    ((rx, stop.clone()), (tx, stop))
 }
 
 /// What the merge has taken in so far.
@@ -495,17 +377,7 @@ fn run(
     report: &mut InputReport,
 ) {
     let threads = options.piece_threads.min(ranges.len()).max(1);
-    let pieces = Pieces {
-        state: Mutex::new(PieceState {
-            merging: 0,
-            queues: BTreeMap::new(),
-            workers: threads,
-            done: false,
-        }),
-        changed: Condvar::new(),
-        window: 2 * threads,
-    };
-    let next = AtomicUsize::new(0);
+    let pieces = Ordered::new(ranges.len(), threads, 2 * threads);
     let mut source = SourceScan::new(name, format, options, report);
     let mut merged = Merged {
         records: 0,
@@ -514,12 +386,33 @@ fn run(
     };
     std::thread::scope(|s| {
         for _ in 0..threads {
-            let (pieces, next) = (&pieces, &next);
-            s.spawn(move || pieces.work(path, name, format, ranges, next, options));
+            let pieces = &pieces;
+            s.spawn(move || {
+                pieces.work(&options.stop, open, |i, (tx, stop): Writer| {
+                    let Some(&range) = ranges.get(i) else { return };
+                    let piece_options = ScanOptions {
+                        stop,
+                        sink: None,
+                        ..options.clone()
+                    };
+                    let events = tx.clone();
+                    // The merge gone (only after a stop) just drops these.
+                    let log = move |e| {
+                        let _ = events.send(Msg::Event(e));
+                    };
+                    let piece = scan_piece(path, name, format, range, &piece_options, &log);
+                    let _ = tx.send(Msg::Done(piece));
+                });
+            });
         }
         for (i, &range) in ranges.iter().enumerate() {
-            pieces.merging(i);
-            let Some((queue, stop)) = pieces.queue_of(i, &options.stop) else {
+            // A stopped scan stops every piece started ahead.
+            let stop_ahead = || {
+                if options.stop.is_raised() {
+                    pieces.each(|(_, stop)| stop.raise());
+                }
+            };
+            let Some((queue, stop)) = pieces.take(i, stop_ahead) else {
                 break;
             };
             let go_on = match merged.next {
@@ -552,7 +445,11 @@ fn run(
                 break;
             }
         }
-        pieces.finish();
+        // Pieces started and not merged: stopped, their queues dropped (their workers'
+        // sends fail instead of waiting).
+        for (_, stop) in pieces.finish() {
+            stop.raise();
+        }
     });
     source.finish();
 }
@@ -613,14 +510,7 @@ fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> boo
         report,
         ended,
     } = piece;
-    let s = &mut source.stats;
-    s.records += stats.records;
-    s.process_events += stats.process_events;
-    s.other_events += stats.other_events;
-    s.bad_records += stats.bad_records;
-    s.unjudged_events += stats.unjudged_events;
-    s.detections += stats.detections;
-    s.truncated_records += stats.truncated_records;
+    source.stats.add(&stats);
     let kept = report.problems.len() as u64;
     for mut p in report.problems {
         if let Some(r) = &mut p.location.record {
