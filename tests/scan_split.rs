@@ -329,7 +329,7 @@ fn evtx_samples_one_chunk_per_piece_give_the_one_thread_report() {
 /// into, which the reader of the piece before must not confirm.
 fn xml_part(kind: u8) -> String {
     const NS: &str = "xmlns='http://schemas.microsoft.com/win/2004/08/events/event'";
-    match kind % 12 {
+    match kind % 13 {
         0 => sysmon1('\'', "WS1", SCHTASKS, REMOTE_CMD, "CORP\\bob"),
         1 => sec4688("WS2", SCHTASKS, REMOTE_CMD, "CORP", "alice"),
         2 => sysmon3("WS3"),
@@ -357,6 +357,8 @@ fn xml_part(kind: u8) -> String {
              <Channel>Microsoft-Windows-Sysmon/Operational</Channel></System><EventData>\
              <Data Name='Image'>C:\\x.exe</Data></EventData></Event>"
         ),
+        // A declaration whose entity value holds a record start.
+        11 => format!("<!DOCTYPE Events [ <!ENTITY e \"<Event {NS}>\"> <!-- ' --> ]>"),
         _ => "\n".to_owned(),
     }
 }
