@@ -127,8 +127,9 @@ pub(crate) fn scan_path(path: &Path, options: &ScanOptions, report: &mut InputRe
     true
 }
 
-/// How many pieces `path` is cut into by a scan with `options` (1: it is read whole).
-/// For tests and `--per-source`-style reporting; reads at most a few KiB near each cut.
+/// How many pieces `path` is cut into by a scan with `options` (1: it is read whole,
+/// as when it cannot be read). Reads the file's head and 64 KiB near each cut; for the
+/// summary's thread count and for tests.
 pub fn pieces(path: &Path, options: &ScanOptions) -> usize {
     if options.full_path || options.piece_threads < 2 {
         return 1;
