@@ -138,7 +138,7 @@ impl Fields {
     }
 
     /// Adds a complete field.
-    #[cfg(test)]
+#[cfg(test)]
     pub(crate) fn push(&mut self, name: &str, value: &str) {
         self.begin(name);
         self.text.push_str(value);
@@ -231,6 +231,37 @@ impl Fields {
         let says = |field: EventField, word: &str| cim::any_says(values(field), word);
         cim::classify_event(|field| values(field).next(), says)
     }
+}
+
+/// Every [`EventField`], for the fast paths that must know every name an event-type
+/// field is read from (issue 14): the exhaustive match makes a new one a compile error
+/// here rather than a field the fast paths overlook.
+pub(crate) fn every_event_field() -> [EventField; 9] {
+    let all = [
+        EventField::SimpleName,
+        EventField::ActionType,
+        EventField::EventId,
+        EventField::Provider,
+        EventField::Category,
+        EventField::Type,
+        EventField::Time,
+        EventField::Channel,
+        EventField::RecordId,
+    ];
+    for f in all {
+        match f {
+            EventField::SimpleName
+            | EventField::ActionType
+            | EventField::EventId
+            | EventField::Provider
+            | EventField::Category
+            | EventField::Type
+            | EventField::Time
+            | EventField::Channel
+            | EventField::RecordId => {}
+        }
+    }
+    all
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use std::ops::Range;
 use memchr::memmem;
 
 use crate::cim::{self, EventField, EventKind};
+use crate::replay::fields::every_event_field;
 
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
@@ -113,35 +114,6 @@ struct Layout {
     lookups: Vec<(EventField, Vec<usize>)>,
     /// A name given twice: the full path judges every reading of such a record.
     repeated: bool,
-}
-
-/// Every [`EventField`]: the exhaustive match makes a new one a compile error here.
-fn every_event_field() -> [EventField; 9] {
-    let all = [
-        EventField::SimpleName,
-        EventField::ActionType,
-        EventField::EventId,
-        EventField::Provider,
-        EventField::Category,
-        EventField::Type,
-        EventField::Time,
-        EventField::Channel,
-        EventField::RecordId,
-    ];
-    for f in all {
-        match f {
-            EventField::SimpleName
-            | EventField::ActionType
-            | EventField::EventId
-            | EventField::Provider
-            | EventField::Category
-            | EventField::Type
-            | EventField::Time
-            | EventField::Channel
-            | EventField::RecordId => {}
-        }
-    }
-    all
 }
 
 impl Layout {
