@@ -20,6 +20,16 @@
 //! child's (`getrusage(RUSAGE_CHILDREN)`), and both must count the same records and
 //! detections. `SCAN_BENCH_BIN` names "this build"'s binary (default: the one cargo
 //! built for the bench).
+//!
+//! Issue 14, "scan at the speed of reading the bytes", side by side in the same run
+//! (bench mode only; `SCAN_BENCH_SIDE=0` skips it):
+//! - one thread, CPU seconds of each child (median of 5): `scan --threads 1 FILE`,
+//!   the same with `--full-path` (the reference), `grep -c -i schtasks FILE` (stdout to
+//!   a file: with stdout on /dev/null GNU grep stops at the first match) and, for EVTX,
+//!   the evtx crate's `evtx_dump -t 1 -o xml FILE` (`SCAN_BENCH_EVTX_DUMP`, else the one
+//!   `benches/setup.sh` installs, the version our Cargo.lock uses, else `PATH`'s);
+//! - one large file (`SCAN_BENCH_BIG_MB`, default 1024) scanned with `--threads 1` and
+//!   `--threads 2`: wall seconds (median of 3), the speed-up, peak RSS.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -346,6 +356,228 @@ fn measure(paths: &[PathBuf], rounds: usize) -> Measure {
     best.expect("at least one round")
 }
 
+/// GNU time, for a child's own peak RSS (Debian package `time`).
+const TIME: &str = "/usr/bin/time";
+
+/// What one child process cost: wall time, CPU seconds (user + system), peak RSS.
+struct Child {
+    wall: Duration,
+    cpu: f64,
+    max_rss_kib: i64,
+    stderr: String,
+}
+
+/// Runs `command` with stdout to the file `stdout` (no reader slows it, and GNU grep
+/// reads everything), and waits for it with `wait4` to read its own rusage. The peak
+/// RSS is GNU time's (`/usr/bin/time -f %M`): a child spawned from this large process
+/// inherits its high-water mark across `exec` (Linux `exec_mmap`), one spawned by
+/// `time` does not.
+fn run_child(command: &mut Command, stdout: &Path) -> Child {
+    use std::os::unix::process::ExitStatusExt;
+    let out = File::create(stdout).expect("bench output file");
+    let rss_file = stdout.with_extension("rss");
+    let mut timed = Command::new(TIME);
+    timed
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_file)
+        .arg(command.get_program())
+        .args(command.get_args());
+    let start = Instant::now();
+    // Reaped by wait4 below, not by std's wait: wait4 also returns its rusage (its own
+    // and its waited-for child's, the command's, at microsecond resolution).
+    #[allow(clippy::zombie_processes)]
+    let mut child = timed
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{TIME} {command:?}: {e} (GNU time: apt-get install time)"));
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: our own child and valid pointers; std never waits for it (we do, here).
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert_eq!(waited, pid, "wait4 {command:?}");
+    let status = std::process::ExitStatus::from_raw(status);
+    // grep -c exits 1 when it counts no line.
+    assert!(
+        status.success() || status.code() == Some(1),
+        "{command:?}: {status}: {stderr}"
+    );
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let max_rss_kib = fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{TIME} wrote no peak RSS for {command:?}"));
+    Child {
+        wall,
+        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
+        max_rss_kib,
+        stderr,
+    }
+}
+
+/// The median of `rounds` runs of `make()`'s command, by CPU time (by wall time with
+/// `by_wall`).
+fn median_child(
+    rounds: usize,
+    by_wall: bool,
+    stdout: &Path,
+    mut make: impl FnMut() -> Command,
+) -> Child {
+    let mut runs: Vec<Child> = (0..rounds)
+        .map(|_| run_child(&mut make(), stdout))
+        .collect();
+    let key = |c: &Child| if by_wall { c.wall.as_secs_f64() } else { c.cpu };
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    runs.swap_remove(runs.len() / 2)
+}
+
+/// `evtx_dump`: `SCAN_BENCH_EVTX_DUMP`, else the one `benches/setup.sh` installs, else
+/// `PATH`'s. A bench that cannot compare with it fails and says how to install it.
+fn evtx_dump() -> PathBuf {
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-tools/bin/evtx_dump");
+    let found = std::env::var_os("SCAN_BENCH_EVTX_DUMP")
+        .map(PathBuf::from)
+        .or_else(|| installed.is_file().then_some(installed))
+        .unwrap_or_else(|| PathBuf::from("evtx_dump"));
+    let works = Command::new(&found)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        works,
+        "evtx_dump not found ({}): run `bash benches/setup.sh` (it installs the evtx \
+         crate's evtx_dump, the version in Cargo.lock, under target/bench-tools), or set \
+         SCAN_BENCH_EVTX_DUMP",
+        found.display()
+    );
+    found
+}
+
+/// A file of one case: (name, file header, repeated unit, whether it is EVTX).
+type BigCase<'a> = (&'a str, &'a [u8], &'a [u8], bool);
+
+/// Issue 14's table: ours (fast and full path) vs `grep -c -i schtasks` vs `evtx_dump`,
+/// one thread, CPU seconds (median of `rounds`), the same file for each.
+fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, rounds: usize) {
+    let dump = evtx_dump();
+    let sink = dir.join("stdout");
+    println!();
+    println!("| input | MB | scan CPU s | scan --full-path CPU s | grep -c -i schtasks CPU s | evtx_dump -t 1 -o xml CPU s | scan ÷ grep | evtx_dump ÷ scan | scan MB per CPU-second | scan peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &(name, head, unit, is_evtx) in cases {
+        let slug: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        let (paths, _) = write_files(dir, &format!("side-{slug}"), head, unit, total, 1);
+        let file = &paths[0];
+        let mb = fs::metadata(file).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let scan = |full: bool| {
+            let mut c = Command::new(binary);
+            c.args(["scan", "--threads", "1"]);
+            if full {
+                c.arg("--full-path");
+            }
+            c.arg(file);
+            c
+        };
+        let fast = median_child(rounds, false, &sink, || scan(false));
+        let full = median_child(rounds, false, &sink, || scan(true));
+        let grep = median_child(rounds, false, &sink, || {
+            let mut c = Command::new("grep");
+            c.args(["-c", "-i", "schtasks"]).arg(file);
+            c
+        });
+        let dumped = is_evtx.then(|| {
+            median_child(rounds, false, &sink, || {
+                let mut c = Command::new(&dump);
+                c.args(["-t", "1", "-o", "xml"]).arg(file);
+                c
+            })
+        });
+        // Both paths read the same records and find the same detections.
+        for word in ["records", "detection"] {
+            assert_eq!(
+                summary_count(&fast.stderr, word),
+                summary_count(&full.stderr, word),
+                "{name}: {} / {}",
+                fast.stderr,
+                full.stderr
+            );
+        }
+        let cpu = fast.cpu.max(0.005);
+        let dump_cpu = |d: &Child| format!("{:.3}", d.cpu);
+        let dump_ratio = |d: &Child| format!("{:.2}", d.cpu / cpu);
+        println!(
+            "| {name} | {mb:.1} | {:.3} | {:.3} | {:.3} | {} | {:.2} | {} | {:.0} | {:.1} |",
+            fast.cpu,
+            full.cpu,
+            grep.cpu,
+            dumped.as_ref().map_or("—".into(), dump_cpu),
+            fast.cpu / grep.cpu.max(0.005),
+            dumped.as_ref().map_or("—".into(), dump_ratio),
+            mb / cpu,
+            fast.max_rss_kib as f64 / 1024.0,
+        );
+        for p in paths {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Issue 14's one-file table: one large file, `--threads 1` vs `--threads 2`, wall time
+/// (median of `rounds`).
+fn one_file_on_every_core(binary: &Path, dir: &Path, cases: &[BigCase], big: usize, rounds: usize) {
+    let sink = dir.join("stdout");
+    println!();
+    println!("| input | MB | --threads 1 wall s | --threads 2 wall s | speed-up | CPU s (1 / 2 threads) | peak RSS MiB (1 / 2 threads) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for &(name, head, unit, _) in cases {
+        let slug: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        let (paths, _) = write_files(dir, &format!("big-{slug}"), head, unit, big, 1);
+        let file = &paths[0];
+        let mb = fs::metadata(file).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let run = |threads: &str| {
+            median_child(rounds, true, &sink, || {
+                let mut c = Command::new(binary);
+                c.args(["scan", "--threads", threads]).arg(file);
+                c
+            })
+        };
+        let one = run("1");
+        let two = run("2");
+        for word in ["records", "detection"] {
+            assert_eq!(
+                summary_count(&one.stderr, word),
+                summary_count(&two.stderr, word),
+                "{name}"
+            );
+        }
+        println!(
+            "| {name} | {mb:.0} | {:.2} | {:.2} | {:.2}× | {:.2} / {:.2} | {:.1} / {:.1} |",
+            one.wall.as_secs_f64(),
+            two.wall.as_secs_f64(),
+            one.wall.as_secs_f64() / two.wall.as_secs_f64().max(0.001),
+            one.cpu,
+            two.cpu,
+            one.max_rss_kib as f64 / 1024.0,
+            two.max_rss_kib as f64 / 1024.0,
+        );
+        for p in paths {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let (total, rounds) = if bench { (100 << 20, 3) } else { (2 << 20, 1) };
@@ -446,5 +678,19 @@ fn main() {
                 break;
             }
         }
+    }
+    if bench && std::env::var_os("SCAN_BENCH_SIDE").is_none_or(|v| v != "0") {
+        let big_cases: [BigCase; 3] = [
+            ("XmlWinEventLog", &[], &xml.bytes, false),
+            ("JSON lines (NXLog)", &[], &json.bytes, false),
+            ("EVTX", &evtx_header, &evtx_chunks, true),
+        ];
+        side_by_side(&ours_binary, dir.path(), &big_cases, total, 5);
+        let big = std::env::var("SCAN_BENCH_BIG_MB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1024)
+            << 20;
+        one_file_on_every_core(&ours_binary, dir.path(), &big_cases, big, 3);
     }
 }

@@ -395,6 +395,13 @@ pub enum EventKind {
     Logon,
     /// Security 5145: a network share object access check.
     ShareAccess,
+    /// Sysmon 3 (network connection) or Security 5156 (the Windows Filtering Platform
+    /// allowed a connection): when schtasks.exe made it, its local address tells
+    /// `scan` which address the source host used to reach the target, so a target side
+    /// that names its caller by address (the 4624's `IpAddress`) is linked to the
+    /// source on that host (issue 13). Other processes' connections are not read
+    /// ([`connection_may_matter`]): they keep the reject path.
+    Connection,
 }
 
 impl EventKind {
@@ -402,7 +409,10 @@ impl EventKind {
     pub fn is_target_side(self) -> bool {
         matches!(
             self,
-            EventKind::TaskRegistered | EventKind::Logon | EventKind::ShareAccess
+            EventKind::TaskRegistered
+                | EventKind::Logon
+                | EventKind::ShareAccess
+                | EventKind::Connection
         )
     }
 }
@@ -445,6 +455,11 @@ pub fn classify_event<'a>(
             }
         };
         let word = match eid.trim() {
+            // Sysmon's 3 only with Sysmon named: other providers reuse small numbers.
+            "3" if says(EventField::Provider, "sysmon") == Some(true) => {
+                return EventKind::Connection
+            }
+            "5156" => return security(EventKind::Connection),
             "1" => "sysmon",
             "4688" => "security",
             "4698" | "4702" => return security(EventKind::TaskRegistered),
@@ -819,6 +834,11 @@ impl<'a> MappedEvent<'a> {
 /// | `ShareName` | `ShareName` | `Share_Name` |
 /// | `RelativeTargetName` | `RelativeTargetName` | `Relative_Target_Name` |
 /// | `AccessList` | `AccessList` | `Accesses` |
+/// | `SourceAddress` | `SourceIp` (Sysmon 3), `SourceAddress` (5156) | `Source_Address` |
+/// | `DestAddress` | `DestinationIp` (Sysmon 3), `DestAddress` (5156) | `Destination_Address` |
+/// | `Initiated` | `Initiated` (Sysmon 3: `true` when this host connected out) | — |
+/// | `Direction` | `Direction` (5156: `%%14593` outbound, `%%14592` inbound) | `Direction` (`Outbound`, `Inbound`) |
+/// | `ConnectionProcess` | `Image` (Sysmon 3), `Application` (5156) | `Application_Name` |
 ///
 /// Sources: Microsoft's event documentation for 4698, 4702, 4624 and 5145 (the
 /// `<EventData>` schema), and the field extractions of Splunk_TA_windows for classic
@@ -837,6 +857,11 @@ pub enum TargetField {
     ShareName,
     RelativeTargetName,
     AccessList,
+    SourceAddress,
+    DestAddress,
+    Initiated,
+    Direction,
+    ConnectionProcess,
 }
 
 /// Which copy of a repeated name a candidate reads.
@@ -847,7 +872,7 @@ enum Occurrence {
 }
 
 impl TargetField {
-    const ALL: [TargetField; 12] = [
+    const ALL: [TargetField; 17] = [
         TargetField::SubjectLogonId,
         TargetField::TaskName,
         TargetField::TaskContent,
@@ -860,6 +885,11 @@ impl TargetField {
         TargetField::ShareName,
         TargetField::RelativeTargetName,
         TargetField::AccessList,
+        TargetField::SourceAddress,
+        TargetField::DestAddress,
+        TargetField::Initiated,
+        TargetField::Direction,
+        TargetField::ConnectionProcess,
     ];
 
     /// Candidate names, best first (the table in [`TargetField`]'s doc).
@@ -898,6 +928,23 @@ impl TargetField {
                 (Leaf("Relative_Target_Name"), First),
             ],
             TargetField::AccessList => &[(Leaf("AccessList"), First), (Leaf("Accesses"), First)],
+            TargetField::SourceAddress => &[
+                (Leaf("SourceIp"), First),
+                (Leaf("SourceAddress"), First),
+                (Leaf("Source_Address"), First),
+            ],
+            TargetField::DestAddress => &[
+                (Leaf("DestinationIp"), First),
+                (Leaf("DestAddress"), First),
+                (Leaf("Destination_Address"), First),
+            ],
+            TargetField::Initiated => &[(Leaf("Initiated"), First)],
+            TargetField::Direction => &[(Leaf("Direction"), First)],
+            TargetField::ConnectionProcess => &[
+                (Leaf("Image"), First),
+                (Leaf("Application"), First),
+                (Leaf("Application_Name"), First),
+            ],
         }
     }
 
@@ -911,7 +958,7 @@ impl TargetField {
 /// [`FieldPlan`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TargetPlan {
-    columns: [Vec<usize>; 12],
+    columns: [Vec<usize>; TargetField::ALL.len()],
 }
 
 impl TargetPlan {
@@ -1018,6 +1065,72 @@ impl TargetPlan {
             .find(|v| !v.trim().is_empty())
             .unwrap_or("")
     }
+}
+
+/// The local end of a connection event (Sysmon 3, Security 5156): its source address
+/// when this host connected out, its destination address when it was connected to.
+/// `None` when the event does not say which (`initiated` is Sysmon's `Initiated`,
+/// `direction` 5156's `Direction`, raw `%%14593`/`%%14592` or rendered
+/// `Outbound`/`Inbound`), or when the address is not one another host could name it by
+/// (not an IP, loopback, unspecified).
+///
+/// Sources: Sysmon's event 3 schema (`Initiated`, `SourceIp`, `DestinationIp`);
+/// Microsoft's 5156 documentation (`Direction`, `SourceAddress`, `DestAddress`; the
+/// source is the side that connected).
+///
+/// ```
+/// use schtasksremote::cim::local_address;
+/// assert_eq!(local_address("true", "", "172.18.39.5", "172.18.39.6"), Some("172.18.39.5"));
+/// assert_eq!(local_address("", "%%14592", "172.18.39.5", "172.18.39.6"), Some("172.18.39.6"));
+/// assert_eq!(local_address("", "", "172.18.39.5", "172.18.39.6"), None);
+/// assert_eq!(local_address("true", "", "127.0.0.1", "127.0.0.1"), None);
+/// ```
+pub fn local_address<'a>(
+    initiated: &str,
+    direction: &str,
+    source: &'a str,
+    destination: &'a str,
+) -> Option<&'a str> {
+    let (initiated, direction) = (initiated.trim(), direction.trim());
+    let outbound = if initiated.eq_ignore_ascii_case("true") {
+        true
+    } else if initiated.eq_ignore_ascii_case("false") {
+        false
+    } else if direction == "%%14593" || direction.eq_ignore_ascii_case("outbound") {
+        true
+    } else if direction == "%%14592" || direction.eq_ignore_ascii_case("inbound") {
+        false
+    } else {
+        return None;
+    };
+    let address = if outbound { source } else { destination }.trim();
+    let ip = address.parse::<std::net::IpAddr>().ok()?;
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(address)
+}
+
+/// Whether a connection event's raw bytes (a Sysmon 3 or 5156 record, as read) may
+/// name schtasks.exe as the connecting process: they contain `schtasks` (ASCII case
+/// ignored) or an `&` (an XML entity could spell it). A superset of the rule `scan`
+/// applies to the process field ([`TargetField::ConnectionProcess`] read by
+/// [`crate::detection::may_name_schtasks`]), so a reader may skip the rest of a
+/// record for which it is false: a network connection by any other process is counted
+/// and skipped, as before issue 13.
+///
+/// ```
+/// use schtasksremote::cim::connection_may_matter;
+/// assert!(connection_may_matter(br"<Data Name='Application'>\device\harddiskvolume2\windows\system32\SchTasks.exe</Data>"));
+/// assert!(connection_may_matter(b"<Data Name='Image'>C:\\&#83;chtasks.exe</Data>"));
+/// assert!(!connection_may_matter(b"<Data Name='Image'>C:\\chrome.exe</Data>"));
+/// ```
+pub fn connection_may_matter(raw: &[u8]) -> bool {
+    const WORD: &[u8] = b"schtasks";
+    // `k` is rare in event text, so the candidates are few; its place in the word is 6.
+    memchr::memchr(b'&', raw).is_some()
+        || memchr::memchr2_iter(b'k', b'K', raw).any(|at| {
+            at.checked_sub(6)
+                .and_then(|start| raw.get(start..start + WORD.len()))
+                .is_some_and(|w| w.eq_ignore_ascii_case(WORD))
+        })
 }
 
 /// Whether a record's event-ID bytes are one the target side reads (4698, 4702, 4624,
@@ -1191,6 +1304,39 @@ mod tests {
     /// The search command's byte-level pretest for target rows must pass every event
     /// ID that the classification makes a target-side kind (else a task event would be
     /// dropped unjudged), whatever blanks surround it.
+    #[test]
+    fn connection_events_are_sysmon_3_and_security_5156_only() {
+        let classify = |id: &'static str, provider: Option<&'static str>| {
+            let first = move |f| match f {
+                EventField::EventId => Some(id),
+                EventField::Provider => provider,
+                _ => None,
+            };
+            classify_event(first, move |f, w: &str| {
+                first(f).map(|v| v.to_ascii_lowercase().contains(w))
+            })
+        };
+        assert_eq!(
+            classify("3", Some("Microsoft-Windows-Sysmon")),
+            EventKind::Connection
+        );
+        assert_eq!(
+            classify("5156", Some("Microsoft-Windows-Security-Auditing")),
+            EventKind::Connection
+        );
+        assert_eq!(classify("5156", None), EventKind::Connection);
+        // Another provider's 3, or a 3 with no provider named, is not Sysmon's.
+        assert_eq!(
+            classify("3", Some("Service Control Manager")),
+            EventKind::Other
+        );
+        assert_eq!(classify("3", None), EventKind::Other);
+        assert_eq!(
+            classify("5156", Some("Microsoft-Windows-Sysmon")),
+            EventKind::Other
+        );
+    }
+
     #[test]
     fn target_event_id_pretest_never_drops_a_row_the_classification_keeps() {
         let plan = FieldPlan::from_names(["EventCode", "LogName"]);

@@ -7,9 +7,9 @@ use schtasksremote::command::options::MAX_CHUNK_MB;
 use schtasksremote::command::stream::MAX_COMBINATIONS;
 use schtasksremote::protocol::framing::{DEFAULT_MAX_CHUNK_BYTES, MAX_HEADER_LINE};
 use schtasksremote::replay::{
-    DEFAULT_MAX_ARCHIVE_BYTES, MAX_ERRORS_PER_CHUNK, MAX_HELD, MAX_JSON_DEPTH, MAX_JSON_LINE,
-    MAX_LAYERS, MAX_LOGONS, MAX_NESTING, MAX_PENDING, MAX_PROBLEMS_KEPT, MAX_READINGS, MAX_RECORD,
-    MAX_SOURCES_LISTED, MAX_WAITING, MAX_ZIP_DIRECTORY, SNIFF_LEN,
+    DEFAULT_MAX_ARCHIVE_BYTES, MAX_ADDRESSES, MAX_ERRORS_PER_CHUNK, MAX_HELD, MAX_JSON_DEPTH,
+    MAX_JSON_LINE, MAX_LAYERS, MAX_LOGONS, MAX_NESTING, MAX_PENDING, MAX_PROBLEMS_KEPT,
+    MAX_READINGS, MAX_RECORD, MAX_SOURCES_LISTED, MAX_WAITING, MAX_ZIP_DIRECTORY, SNIFF_LEN,
 };
 
 /// The first table row of the README's section `name` that `is_row` picks.
@@ -82,6 +82,7 @@ fn the_readme_limits_table_states_the_defaults_the_code_enforces() {
         ("MAX_HELD", format!("{MAX_HELD} detections")),
         ("MAX_LOGONS", format!("{MAX_LOGONS} logons")),
         ("MAX_WAITING", format!("{MAX_WAITING} events")),
+        ("MAX_ADDRESSES", format!("{MAX_ADDRESSES} pairs")),
     ];
     for (constant, default) in expected {
         let cells = row(constant);

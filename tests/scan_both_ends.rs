@@ -103,6 +103,9 @@ fn the_otrf_remote_creation_is_seen_from_both_ends_and_linked() {
         "{stderr}"
     );
     assert!(stderr.contains("target seen by Security 4698"), "{stderr}");
+    // The 4624's caller 172.18.39.5 is WORKSTATION5's address: the 5156 of schtasks.exe's
+    // connection to WORKSTATION6:135 (outbound) in the same dataset says so.
+    assert!(stderr.contains("source confirmed by address"), "{stderr}");
     // The edge is one line of the summary: its end is not escaped into the next line.
     let edge = stderr
         .lines()
@@ -254,4 +257,125 @@ fn a_classic_task_event_registered_in_a_network_logon_is_a_detection() {
             assert_eq!(o["event_id"], 4698);
         }
     }
+}
+
+/// The OTRF `schtask_create` records, as one JSON-lines text (read from the shared zip).
+fn otrf_create_lines() -> String {
+    let file = std::fs::File::open(dataset(OTRF_CREATE)).expect("the OTRF dataset");
+    let mut zip = zip::ZipArchive::new(file).expect("a zip");
+    let mut member = zip.by_index(0).expect("one member");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut member, &mut text).expect("UTF-8 JSON lines");
+    text
+}
+
+/// Scans `text` as a JSON-lines file and returns stderr (the summary with its edges).
+fn scan_text(text: &str, name: &str) -> String {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write the variant");
+    let out = scan_cli(
+        &[OsStr::new("--format"), OsStr::new("json"), path.as_os_str()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    text_of(&out.stderr)
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Which host owns the 4624's caller address is learned only from connections
+/// schtasks.exe made (issue 13: A through the 4624, by IP). In OTRF `schtask_create`
+/// (SDWIN-201219070027) that is WORKSTATION5's 5156 with `Application`
+/// `…\schtasks.exe`; its Sysmon 3 events name `<unknown process>`, and the Azure
+/// agent's 5156s from the same address teach nothing. Rename the process in those
+/// 5156s and the link still holds, by target and time only; spell it in another case
+/// and the address is learned again.
+#[test]
+fn only_schtasks_own_connections_tell_which_host_owns_an_address() {
+    let original = otrf_create_lines();
+    let exe = r"\\windows\\system32\\schtasks.exe";
+    assert!(
+        original.contains(exe),
+        "the dataset's 5156 names schtasks.exe"
+    );
+    let as_is = scan_text(&original, "as_is.json");
+    assert!(as_is.contains("source confirmed by address"), "{as_is}");
+
+    let renamed = scan_text(
+        &original.replace(exe, r"\\windows\\system32\\svchost.exe"),
+        "renamed.json",
+    );
+    assert!(renamed.contains("1 linked pair"), "{renamed}");
+    assert!(!renamed.contains("confirmed by address"), "{renamed}");
+    assert!(
+        renamed.contains("source confirmed by target and time"),
+        "{renamed}"
+    );
+
+    let shouted = scan_text(
+        &original.replace(exe, r"\\WINDOWS\\SYSTEM32\\SCHTASKS.EXE"),
+        "shouted.json",
+    );
+    assert!(shouted.contains("source confirmed by address"), "{shouted}");
+}
+
+/// A Security 5156 as XmlWinEventLog renders it (`Application` in the device-path form
+/// the Windows Filtering Platform logs; `Direction` raw).
+fn xml_5156(host: &str, application: &str, direction: &str) -> String {
+    format!(
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>\
+         <Provider Name='Microsoft-Windows-Security-Auditing'/><EventID>5156</EventID>\
+         <Channel>Security</Channel><Computer>{host}</Computer></System><EventData>\
+         <Data Name='ProcessID'>4242</Data><Data Name='Application'>{application}</Data>\
+         <Data Name='Direction'>{direction}</Data><Data Name='SourceAddress'>10.1.2.3</Data>\
+         <Data Name='SourcePort'>50123</Data><Data Name='DestAddress'>10.9.8.7</Data>\
+         <Data Name='DestPort'>135</Data><Data Name='Protocol'>6</Data></EventData></Event>\n"
+    )
+}
+
+/// The XML reader skips a connection event's `<EventData>` unless its bytes may name
+/// schtasks (`cim::connection_may_matter`); what it learns must not depend on how the
+/// name is spelled: an entity, another case, either direction.
+#[test]
+fn connection_addresses_are_learned_from_schtasks_only_however_the_name_is_spelled() {
+    let learned = |xml: String| {
+        let report = schtasksremote::replay::scan_reader(
+            "inline.xml",
+            xml.as_bytes(),
+            &schtasksremote::replay::ScanOptions::default(),
+        );
+        assert_eq!(
+            report.sources[0].other_events, 1,
+            "counted as another event"
+        );
+        report.addresses.into_iter().collect::<Vec<_>>()
+    };
+    let pair = |host: &str, ip: &str| vec![(host.to_owned(), ip.to_owned())];
+    let path = r"\device\harddiskvolume2\windows\system32\";
+    let plain = format!("{path}schtasks.exe");
+    assert_eq!(
+        learned(xml_5156("WS5", &plain, "%%14593")),
+        pair("WS5", "10.1.2.3")
+    );
+    assert_eq!(
+        learned(xml_5156("WS6", &plain, "%%14592")),
+        pair("WS6", "10.9.8.7")
+    );
+    let entity = format!("{path}&#83;ch&#x74;asks.exe");
+    assert_eq!(
+        learned(xml_5156("WS5", &entity, "%%14593")),
+        pair("WS5", "10.1.2.3")
+    );
+    let upper = format!("{path}SCHTASKS.EXE");
+    assert_eq!(
+        learned(xml_5156("WS5", &upper, "%%14593")),
+        pair("WS5", "10.1.2.3")
+    );
+    assert!(learned(xml_5156("WS5", &format!("{path}chrome.exe"), "%%14593")).is_empty());
+    // Named in another field only (a task-scheduler-looking path), not the process.
+    let elsewhere = format!("{path}svchost.exe</Data><Data Name='Note'>schtasks.exe");
+    assert!(learned(xml_5156("WS5", &elsewhere, "%%14593")).is_empty());
 }

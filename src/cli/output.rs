@@ -9,6 +9,7 @@
 //! escaping is JSON's own).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -86,6 +87,14 @@ impl<W: Write> Printer<W> {
     /// Detections the linker had to release before the end (its bound was reached).
     pub(crate) fn links_released_early(&self) -> u64 {
         self.linker.released_early()
+    }
+
+    /// Which host owns which address, from an input's connection events: the linker
+    /// uses them when it pairs the two ends (at the end of the scan).
+    pub(crate) fn learn_addresses(&mut self, addresses: &BTreeSet<(String, String)>) {
+        for (host, address) in addresses {
+            self.linker.learn_address(host, address);
+        }
     }
 
     /// Sightings folded into another detection (for the summary).

@@ -486,6 +486,7 @@ impl<W: Write> Out<'_, W> {
                 Ok(Msg::Detection(d)) => self.detection(d),
                 Ok(Msg::Done(report)) => {
                     report_problems(&report, bar, strict);
+                    self.printer.learn_addresses(&report.addresses);
                     totals.report.merge(report);
                     self.flush();
                     return;

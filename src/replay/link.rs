@@ -162,19 +162,18 @@ impl Linker {
     /// that host's own connections): a target side that names its caller by address
     /// is then linked only to a source on that host.
     pub fn learn_address(&mut self, host: &str, address: &str) {
-        let address = address.trim();
-        if address.is_empty() || address == "-" {
+        let Some(address) = address_key(address) else {
             return;
-        }
+        };
         self.addresses
-            .entry(address.to_ascii_lowercase())
+            .entry(address)
             .or_default()
             .insert(self.hosts.key(host));
     }
 
     /// Takes one detection; returns those that are final. A detection that may link is
     /// held (see the module doc) and returned by a later call or by [`Linker::finish`].
-    pub fn push(&mut self, mut detection: Detection) -> Vec<Detection> {
+    pub fn push(&mut self, detection: Detection) -> Vec<Detection> {
         let side = match text(&detection, "detection_side") {
             "target" if detection.is_detection() => Side::Target,
             "source" if detection.is_detection() => Side::Source,
@@ -189,65 +188,6 @@ impl Linker {
         }
         let at = parse_time(&detection.sighting.time);
         let seq = self.first_seq + self.held.len() as u64;
-        if let Some(at) = at {
-            let candidates = self
-                .by_target
-                .get(&(side == Side::Target, target_key.clone()))
-                .cloned()
-                .unwrap_or_default();
-            for other_seq in candidates {
-                let Some(index) = other_seq
-                    .checked_sub(self.first_seq)
-                    .and_then(|i| usize::try_from(i).ok())
-                else {
-                    continue;
-                };
-                let Some(Some(held)) = self.held.get(index) else {
-                    continue;
-                };
-                if held.at.is_none_or(|t| t.abs_diff(at) > self.window_ms) {
-                    continue;
-                }
-                let (source, target) = match side {
-                    Side::Source => (&detection, &held.detection),
-                    Side::Target => (&held.detection, &detection),
-                };
-                let Some(how) = self.confirm(source, target) else {
-                    continue;
-                };
-                let (source_host, target_host) = (source.dest.clone(), target.dest.clone());
-                let (source_seen, target_seen) = (seen(source), seen(target));
-                let (mine, theirs) = (references(&detection), references(&held.detection));
-                let held_at = held.at.unwrap_or(at);
-                if let Some(Some(held)) = self.held.get_mut(index) {
-                    push_linked(&mut held.detection, mine);
-                }
-                push_linked(&mut detection, theirs);
-                self.linked_pairs += 1;
-                let edge = self
-                    .edges
-                    .entry((
-                        source_host.to_ascii_lowercase(),
-                        target_host.to_ascii_lowercase(),
-                    ))
-                    .or_insert_with(|| Edge {
-                        source_host,
-                        target_host,
-                        count: 0,
-                        first_ms: at.min(held_at),
-                        last_ms: at.max(held_at),
-                        source_seen: BTreeSet::new(),
-                        target_seen: BTreeSet::new(),
-                        how: BTreeSet::new(),
-                    });
-                edge.count += 1;
-                edge.first_ms = edge.first_ms.min(at.min(held_at));
-                edge.last_ms = edge.last_ms.max(at.max(held_at));
-                edge.source_seen.extend(source_seen);
-                edge.target_seen.extend(target_seen);
-                edge.how.insert(how);
-            }
-        }
         self.by_target
             .entry((side == Side::Source, target_key.clone()))
             .or_default()
@@ -260,12 +200,86 @@ impl Linker {
         }));
         let mut released = Vec::new();
         while self.held.len() > MAX_HELD {
+            // The oldest leaves now: it is linked to what is held, and later arrivals
+            // cannot link to it (counted and said in the summary).
+            self.link(0);
             if let Some(Some(h)) = self.pop_front() {
                 self.released_early += 1;
                 released.push(h.detection);
             }
         }
         released
+    }
+
+    /// Links the held detection at `index` to every later-held one of the other side
+    /// with the same target key, within the window, where A is not contradicted.
+    /// Pairing waits until a detection leaves (the end of the scan, or the bound), so
+    /// that addresses learned meanwhile ([`Linker::learn_address`]) count.
+    fn link(&mut self, index: usize) {
+        let Some(Some(me)) = self.held.get(index) else {
+            return;
+        };
+        let Some(at) = me.at else {
+            return;
+        };
+        let key = (me.side == Side::Target, me.target_key.clone());
+        let side = me.side;
+        let my_seq = self.first_seq + index as u64;
+        let candidates = self.by_target.get(&key).cloned().unwrap_or_default();
+        for other_seq in candidates.into_iter().filter(|&s| s > my_seq) {
+            let Some(other) = other_seq
+                .checked_sub(self.first_seq)
+                .and_then(|i| usize::try_from(i).ok())
+            else {
+                continue;
+            };
+            let (Some(Some(me)), Some(Some(held))) = (self.held.get(index), self.held.get(other))
+            else {
+                continue;
+            };
+            let Some(held_at) = held.at.filter(|t| t.abs_diff(at) <= self.window_ms) else {
+                continue;
+            };
+            let (source, target) = match side {
+                Side::Source => (&me.detection, &held.detection),
+                Side::Target => (&held.detection, &me.detection),
+            };
+            let Some(how) = self.confirm(source, target) else {
+                continue;
+            };
+            let (source_host, target_host) = (source.dest.clone(), target.dest.clone());
+            let (source_seen, target_seen) = (seen(source), seen(target));
+            let (mine, theirs) = (references(&me.detection), references(&held.detection));
+            if let Some(Some(held)) = self.held.get_mut(other) {
+                push_linked(&mut held.detection, mine);
+            }
+            if let Some(Some(me)) = self.held.get_mut(index) {
+                push_linked(&mut me.detection, theirs);
+            }
+            self.linked_pairs += 1;
+            let edge = self
+                .edges
+                .entry((
+                    source_host.to_ascii_lowercase(),
+                    target_host.to_ascii_lowercase(),
+                ))
+                .or_insert_with(|| Edge {
+                    source_host,
+                    target_host,
+                    count: 0,
+                    first_ms: at.min(held_at),
+                    last_ms: at.max(held_at),
+                    source_seen: BTreeSet::new(),
+                    target_seen: BTreeSet::new(),
+                    how: BTreeSet::new(),
+                });
+            edge.count += 1;
+            edge.first_ms = edge.first_ms.min(at.min(held_at));
+            edge.last_ms = edge.last_ms.max(at.max(held_at));
+            edge.source_seen.extend(source_seen);
+            edge.target_seen.extend(target_seen);
+            edge.how.insert(how);
+        }
     }
 
     fn pop_front(&mut self) -> Option<Option<Held>> {
@@ -290,18 +304,22 @@ impl Linker {
             return Some("by target and time");
         }
         let a = self.hosts.key(&source.dest);
-        if src.parse::<std::net::IpAddr>().is_err() {
+        let Some(address) = address_key(src) else {
             return (self.hosts.key(src) == a).then_some("by name");
-        }
-        match self.addresses.get(&src.to_ascii_lowercase()) {
+        };
+        match self.addresses.get(&address) {
             Some(hosts) if hosts.contains(&a) => Some("by address"),
             Some(_) => None,
             None => Some("by target and time"),
         }
     }
 
-    /// Releases every held detection, in arrival order (at the end of a scan).
+    /// Links the held detections (with every address learned so far) and releases
+    /// them, in arrival order (at the end of a scan).
     pub fn finish(&mut self) -> Vec<Detection> {
+        for index in 0..self.held.len() {
+            self.link(index);
+        }
         let mut out = Vec::with_capacity(self.held.len());
         while let Some(front) = self.pop_front() {
             if let Some(h) = front {
@@ -327,6 +345,14 @@ impl Linker {
     pub fn linked_pairs(&self) -> u64 {
         self.linked_pairs
     }
+}
+
+/// An IP address in one spelling: 4624 writes IPv4 callers as `::ffff:172.18.39.5`
+/// when the logon came over IPv6 sockets, Sysmon and 5156 as `172.18.39.5`. `None`
+/// when `address` is not an IP.
+fn address_key(address: &str) -> Option<String> {
+    let ip: std::net::IpAddr = address.trim().parse().ok()?;
+    Some(ip.to_canonical().to_string())
 }
 
 /// Adds `references` to the detection's `linked` field (multivalue, no repeats).
@@ -505,6 +531,40 @@ mod tests {
             t,
             2,
         ));
+        l.finish();
+        assert_eq!(l.edges().count(), 0);
+    }
+
+    /// Addresses come from connection events in any file, in any order: one learned
+    /// after both ends arrived still confirms (or refutes) the caller, and IPv4 written
+    /// as IPv6 (`::ffff:a.b.c.d`, as 4624 may) is the same address.
+    #[test]
+    fn an_address_learned_after_both_ends_still_decides_the_link() {
+        let t = "2020-12-19T07:00:22.000Z";
+        let ends = |l: &mut Linker, caller: &str| {
+            l.push(detection("target", "WORKSTATION6", "", caller, t, 2));
+            l.push(detection(
+                "source",
+                "WORKSTATION5",
+                "WORKSTATION6",
+                "",
+                t,
+                1,
+            ));
+        };
+        let mut l = Linker::new(DEFAULT_LINK_WINDOW, HostMatch::Short);
+        ends(&mut l, "::ffff:172.18.39.5");
+        l.learn_address("workstation5.theshire.local", "172.18.39.5");
+        let out = l.finish();
+        assert!(out.iter().all(|d| linked(d).len() == 1));
+        let how: Vec<_> = l.edges().flat_map(|e| e.how.iter().copied()).collect();
+        assert_eq!(how, ["by address"]);
+
+        let mut l = Linker::new(DEFAULT_LINK_WINDOW, HostMatch::Short);
+        ends(&mut l, "172.18.39.9");
+        l.learn_address("WORKSTATION9", "172.18.39.9");
+        let out = l.finish();
+        assert!(out.iter().all(|d| linked(d).is_empty()));
         assert_eq!(l.edges().count(), 0);
     }
 

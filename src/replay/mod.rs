@@ -60,7 +60,9 @@ pub use sightings::{parse_time, Sighting, SightingGrouper, DEFAULT_WINDOW, MAX_P
 pub use sniff::{Format, SNIFF_LEN};
 pub use xml::MAX_RECORD;
 
-use crate::cim::{CimField, EventField, EventKind, FieldPlan, Missing, TargetField, TargetPlan};
+use crate::cim::{
+    self, CimField, EventField, EventKind, FieldPlan, Missing, TargetField, TargetPlan,
+};
 use crate::detection::task::{
     analyze_network_logon_task, analyze_share_access, analyze_task, TaskEventId,
 };
@@ -497,9 +499,26 @@ pub struct InputReport {
     /// The first process creation that could not be judged (the count is
     /// [`SourceStats::unjudged_events`]).
     pub first_unjudged: Option<Unjudged>,
+    /// Which host owns which IP address, as (host, address), from the local end of
+    /// connection events (Sysmon 3, Security 5156; [`cim::local_address`]): how the
+    /// linker ties a target side that names its caller by address to the source on that
+    /// host (issue 13). At most [`MAX_ADDRESSES`] pairs, the first met.
+    pub addresses: std::collections::BTreeSet<(String, String)>,
 }
 
+/// At most this many (host, address) pairs are learned from connection events over a
+/// whole scan (a host has few addresses; this bounds memory on a hostile input).
+pub const MAX_ADDRESSES: usize = 4096;
+
 impl InputReport {
+    /// Remembers that `host` owns `address` (see [`InputReport::addresses`]).
+    fn learn_address(&mut self, host: &str, address: &str) {
+        if self.addresses.len() < MAX_ADDRESSES && !host.trim().is_empty() {
+            self.addresses
+                .insert((host.trim().to_owned(), address.to_owned()));
+        }
+    }
+
     /// Records read, over every source.
     pub fn records(&self) -> u64 {
         self.counts.records
@@ -574,6 +593,9 @@ impl InputReport {
         self.aborted |= other.aborted;
         if self.first_unjudged.is_none() {
             self.first_unjudged = other.first_unjudged;
+        }
+        for (host, address) in other.addresses {
+            self.learn_address(&host, &address);
         }
     }
 
@@ -882,7 +904,15 @@ impl<'a> SourceScan<'a> {
         if kind.is_target_side() {
             // Counted with the other events, as before issue 13; judged once.
             self.stats.other_events += count;
-            if !again {
+            // Most connections are not schtasks.exe's: no plan, no mapping (the same
+            // superset test the XML reader runs on the raw record).
+            let may_matter = kind != EventKind::Connection
+                || (0..fields.len()).any(|i| {
+                    fields
+                        .value(i)
+                        .is_some_and(|v| cim::connection_may_matter(v.as_bytes()))
+                });
+            if !again && may_matter {
                 let mut plans = std::mem::take(&mut self.plans);
                 if let Some((plan, target)) = plans.plan(fields) {
                     self.judge_target(kind, plan, target, fields, record);
@@ -956,6 +986,24 @@ impl<'a> SourceScan<'a> {
         let field = |f| target.get(f, get);
         // Most logons are not network logons: they cost no mapping and no copy.
         if kind == EventKind::Logon && field(TargetField::LogonType).trim() != "3" {
+            return;
+        }
+        if kind == EventKind::Connection {
+            let process = field(TargetField::ConnectionProcess);
+            if !crate::detection::may_name_schtasks(process.as_bytes()) {
+                return;
+            }
+            let local = cim::local_address(
+                field(TargetField::Initiated),
+                field(TargetField::Direction),
+                field(TargetField::SourceAddress),
+                field(TargetField::DestAddress),
+            );
+            if let Some(address) = local {
+                let mapped = plan.map(get);
+                self.report
+                    .learn_address(mapped.get(CimField::Dest), address);
+            }
             return;
         }
         let mapped = plan.map(get);

@@ -771,6 +771,13 @@ pub(crate) fn read_record(
                         if filter && system_says == EventKind::Other {
                             return Ok(EventKind::Other);
                         }
+                        if filter
+                            && system_says == EventKind::Connection
+                            && !crate::cim::connection_may_matter(record)
+                        {
+                            // Another process's connection: nothing to learn from it.
+                            return Ok(EventKind::Other);
+                        }
                         kind = Some(system_says);
                     }
                 }
