@@ -138,7 +138,7 @@ impl Fields {
     }
 
     /// Adds a complete field.
-#[cfg(test)]
+    #[cfg(test)]
     pub(crate) fn push(&mut self, name: &str, value: &str) {
         self.begin(name);
         self.text.push_str(value);

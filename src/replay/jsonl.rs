@@ -105,9 +105,17 @@ fn scan_lines<R: Read>(
             continue;
         }
         let record = scan.next_record()?;
-        if fast.as_mut().and_then(|f| f.kind(text)) == Some(EventKind::Other) {
-            // What the full path concludes: an event that is not judged (no event-type
-            // name given twice, so one reading).
+        let skipped = match fast.as_mut().and_then(|f| f.kind(text)) {
+            Some(EventKind::Other) => true,
+            // No value can name schtasks when the line does not (the fast path took no
+            // `\u` escape, and the others make no letter).
+            Some(EventKind::Connection) => !crate::cim::connection_may_matter(text),
+            _ => false,
+        };
+        if skipped {
+            // What the full path concludes: an event that is not judged, or a
+            // connection no process of interest made, counted with the other events (no
+            // event-type name given twice, so one reading).
             fields.clear();
             scan.judge_as(EventKind::Other, &fields, record)?;
             continue;

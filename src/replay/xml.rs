@@ -544,7 +544,12 @@ fn scan_framed<R: Read>(
                 framer.oversized = false;
                 let n = scan.next_record()?;
                 let record = framer.bytes(start, end);
-                if fast.system_kind(record, tag_end) == Some(EventKind::Other) {
+                let skipped = match fast.system_kind(record, tag_end) {
+                    Some(EventKind::Other) => true,
+                    Some(EventKind::Connection) => !crate::cim::connection_may_matter(record),
+                    _ => false,
+                };
+                if skipped {
                     // What the full path concludes after `<System>` (no repeated name
                     // there, so one reading).
                     fields.clear();

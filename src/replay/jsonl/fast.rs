@@ -421,9 +421,11 @@ mod tests {
 
     #[test]
     fn plain_lines_are_classified_from_their_bytes() {
-        let nxlog = r#"{"EventTime":"2020-12-19 07:00:22","Hostname":"WS5","EventID":3,"SourceName":"Microsoft-Windows-Sysmon","Image":"C:\\Windows\\svchost.exe","n":-1.5,"ok":true,"z":null,"a":[1,{"b":[]}]}"#;
+        let nxlog = r#"{"EventTime":"2020-12-19 07:00:22","Hostname":"WS5","EventID":10,"SourceName":"Microsoft-Windows-Sysmon","Image":"C:\\Windows\\svchost.exe","n":-1.5,"ok":true,"z":null,"a":[1,{"b":[]}]}"#;
         assert_eq!(fast_kind(nxlog), Some(EventKind::Other));
-        let one = nxlog.replace(r#""EventID":3"#, r#""EventID":1"#);
+        let three = nxlog.replace(r#""EventID":10"#, r#""EventID":3"#);
+        assert_eq!(fast_kind(&three), Some(EventKind::Connection));
+        let one = nxlog.replace(r#""EventID":10"#, r#""EventID":1"#);
         assert_eq!(fast_kind(&one), Some(EventKind::ProcessCreation));
         let ecs = r#"{"winlog":{"event_id":"4688","provider_name":"Microsoft-Windows-Security-Auditing"},"event":{"category":["process"],"type":["start","x"]}}"#;
         assert_eq!(fast_kind(ecs), Some(EventKind::ProcessCreation));

@@ -418,7 +418,7 @@ mod tests {
         if let Some(kind) = kind {
             let mut fields = crate::replay::fields::Fields::default();
             assert_eq!(
-                super::super::read_record(record, &mut fields, true, false),
+                super::super::read_record(record, &mut fields, false, false),
                 Ok(kind)
             );
         }
@@ -433,16 +433,17 @@ mod tests {
 
     #[test]
     fn a_canonical_record_is_framed_and_classified_from_its_bytes() {
-        assert_eq!(fast_kind(SYSMON3), Some(EventKind::Other));
+        assert_eq!(fast_kind(SYSMON3), Some(EventKind::Connection));
+        assert_eq!(fast_kind(&with(">3<", ">10<")), Some(EventKind::Other));
         assert_eq!(
             fast_kind(&with(">3<", ">1<")),
             Some(EventKind::ProcessCreation)
         );
         let quoted = String::from_utf8_lossy(SYSMON3).replace('\'', "\"");
-        assert_eq!(fast_kind(quoted.as_bytes()), Some(EventKind::Other));
+        assert_eq!(fast_kind(quoted.as_bytes()), Some(EventKind::Connection));
         assert_eq!(
             fast_kind(&with("<EventID>", "\n  <EventID Qualifiers=''>")),
-            Some(EventKind::Other)
+            Some(EventKind::Connection)
         );
     }
 
