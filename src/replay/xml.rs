@@ -21,6 +21,8 @@ use memchr::memmem;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+mod fast;
+
 use super::fields::{judge_every_reading, Fields};
 use super::lines::Piece;
 use super::{lossy, Location, SourceScan, Stopped};
@@ -129,6 +131,11 @@ impl Framer {
             limit,
             count_bytes: limit == u64::MAX,
         }
+    }
+
+    /// Between records, in character data: where the fast path may frame the next.
+    fn clean(&self) -> bool {
+        self.lex == Lex::Text && self.record.is_none()
     }
 
     fn at(&self, offset: u64) -> usize {
@@ -526,7 +533,33 @@ fn scan_framed<R: Read>(
 ) -> Result<Piece, Stopped> {
     let start = framer.base;
     let mut fields = Fields::default();
+    // The byte-level fast path, unless the full path is asked for (issue 14).
+    let mut fast = (!scan.options.full_path).then(fast::Fast::default);
     loop {
+        if let Some(fast) = fast.as_mut().filter(|_| framer.clean()) {
+            let window = framer.buf.get(..framer.len).unwrap_or_default();
+            let framed = fast.frame(window, framer.base, framer.pos, framer.limit, MAX_RECORD);
+            if let Some((start, end, tag_end)) = framed {
+                framer.pos = end;
+                framer.oversized = false;
+                let n = scan.next_record()?;
+                let record = framer.bytes(start, end);
+                let skipped = match fast.system_kind(record, tag_end) {
+                    Some(EventKind::Other) => true,
+                    Some(EventKind::Connection) => !crate::cim::connection_may_matter(record),
+                    _ => false,
+                };
+                if skipped {
+                    // What the full path concludes after `<System>` (no repeated name
+                    // there, so one reading).
+                    fields.clear();
+                    scan.judge_as(EventKind::Other, &fields, n)?;
+                } else {
+                    judge_whole(record, start, &mut fields, scan, n)?;
+                }
+                continue;
+            }
+        }
         match framer.next(scan)? {
             Some((next, Frame::Next)) => {
                 if !framer.count_bytes {
@@ -539,13 +572,7 @@ fn scan_framed<R: Read>(
             }
             Some((start, Frame::Whole(end))) => {
                 let n = scan.next_record()?;
-                match read_record(framer.bytes(start, end), &mut fields, true, false) {
-                    Ok(kind) => {
-                        scan.judge_as(kind, &fields, n)?;
-                        judge_every_reading(&mut fields, scan, n)?;
-                    }
-                    Err(msg) => scan.bad_at(n, start, msg)?,
-                }
+                judge_whole(framer.bytes(start, end), start, &mut fields, scan, n)?;
             }
             Some((start, Frame::Cut(end))) => {
                 let n = scan.next_record()?;
@@ -592,6 +619,23 @@ fn scan_framed<R: Read>(
                 });
             }
         }
+    }
+}
+
+/// Reads and judges record `n`, whole (`<Event` .. `</Event>`), at offset `start`.
+fn judge_whole(
+    record: &[u8],
+    start: u64,
+    fields: &mut Fields,
+    scan: &mut SourceScan<'_>,
+    n: u64,
+) -> Result<(), Stopped> {
+    match read_record(record, fields, true, false) {
+        Ok(kind) => {
+            scan.judge_as(kind, fields, n)?;
+            judge_every_reading(fields, scan, n)
+        }
+        Err(msg) => scan.bad_at(n, start, msg),
     }
 }
 
