@@ -9,10 +9,14 @@
 use std::io::{Cursor, Read};
 use std::sync::Arc;
 
-use evtx::{EvtxChunkData, EvtxFileHeader, ParserSettings};
+use evtx::{EvtxChunk, EvtxChunkData, EvtxFileHeader, ParserSettings};
+
+use crate::cim::EventKind;
 
 use super::fields::Fields;
 use super::{Location, SourceScan, Stopped};
+
+mod skip;
 
 /// The EVTX file header's size (`ElfFile`), before the first chunk.
 pub(crate) const HEADER_SIZE: usize = 4096;
@@ -87,6 +91,7 @@ pub(crate) fn scan_chunks<R: Read>(
     // Compact XML: indentation would only add bytes for the XML reader to skip.
     let settings = Arc::new(ParserSettings::default().num_threads(1).indent(false));
     let mut fields = Fields::default();
+    let mut pass = FastPass::default();
     let end = first.saturating_add(count);
     let mut chunk_number = first;
     while chunk_number < end {
@@ -120,12 +125,8 @@ pub(crate) fn scan_chunks<R: Read>(
         }
         // A bad chunk header and bad string/template tables are the same to the reader:
         // the chunk's records are lost, the chunks after it are still read.
-        let mut chunk_data = EvtxChunkData::new(data, false);
-        let parsed = match &mut chunk_data {
-            Ok(d) => d.parse(Arc::clone(&settings)).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let mut chunk = match parsed {
+        let mut chunk_data = EvtxChunkData::new(data, false).map_err(|e| e.to_string());
+        let mut chunk = match parse(&mut chunk_data, &settings) {
             Ok(c) => c,
             Err(e) => {
                 scan.source_error(format!(
@@ -137,43 +138,198 @@ pub(crate) fn scan_chunks<R: Read>(
                 continue;
             }
         };
+        if !scan.options.full_path {
+            if pass.run(&mut chunk, this_chunk, offset) {
+                drop(chunk);
+                pass.apply(scan, &mut fields, offset)?;
+                continue;
+            }
+            // The pass may have spent what the crate's chunk budget cannot always grant:
+            // the chunk again, in full, with fresh caches and budget.
+            drop(chunk);
+            chunk = match parse(&mut chunk_data, &settings) {
+                Ok(c) => c,
+                Err(e) => {
+                    scan.source_error(format!(
+                        "EVTX chunk {this_chunk} (at byte {offset}) unreadable, its records skipped: {e}"
+                    ))?;
+                    continue;
+                }
+            };
+        }
+        full_chunk(&mut chunk, scan, &mut fields, this_chunk, offset)?;
+    }
+    Ok(())
+}
+
+/// Parses a chunk's header and string table (the records are read by iterating it).
+fn parse<'a>(
+    data: &'a mut Result<EvtxChunkData, String>,
+    settings: &Arc<ParserSettings>,
+) -> Result<EvtxChunk<'a>, String> {
+    match data {
+        Ok(d) => d.parse(Arc::clone(settings)).map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// The message of a record the crate cannot build or render.
+fn unreadable(chunk: u64, offset: u64, e: &evtx::err::EvtxError) -> String {
+    format!("EVTX record unreadable (chunk {chunk} at byte {offset}): {e}")
+}
+
+/// The full path: every record of the chunk rendered to XML and read by the
+/// XmlWinEventLog reader (the reference the fast path is compared with).
+fn full_chunk(
+    chunk: &mut EvtxChunk<'_>,
+    scan: &mut SourceScan<'_>,
+    fields: &mut Fields,
+    this_chunk: u64,
+    offset: u64,
+) -> Result<(), Stopped> {
+    let mut errors = 0;
+    for record in chunk.iter() {
+        let n = scan.next_record()?;
+        let here = Location {
+            record: Some(n),
+            offset: Some(offset),
+            ..Location::default()
+        };
+        let xml = match record.and_then(|r| r.into_xml_bytes()) {
+            Ok(x) => x,
+            Err(e) => {
+                scan.bad_record(here, unreadable(this_chunk, offset, &e))?;
+                errors += 1;
+                if errors >= MAX_ERRORS_PER_CHUNK {
+                    break;
+                }
+                continue;
+            }
+        };
+        judge_xml(scan, fields, &xml.data, xml.event_record_id, n, here)?;
+    }
+    Ok(())
+}
+
+/// Reads a rendered record with the XmlWinEventLog reader and judges it.
+fn judge_xml(
+    scan: &mut SourceScan<'_>,
+    fields: &mut Fields,
+    xml: &[u8],
+    event_record_id: u64,
+    n: u64,
+    here: Location,
+) -> Result<(), Stopped> {
+    match super::xml::read_record(xml, fields, true, false) {
+        Ok(kind) => scan.judge_as(kind, fields, n),
+        Err(msg) => scan.bad_record(
+            here,
+            format!("EVTX record {event_record_id} rendered to bad XML: {msg}"),
+        ),
+    }
+}
+
+/// What one record of a chunk came to on the fast path, held until the chunk is done.
+enum Outcome {
+    /// Its `<System>` says another event: not rendered.
+    Other,
+    /// Rendered: its XML is `FastPass::xml[range]`.
+    Xml {
+        event_record_id: u64,
+        range: std::ops::Range<usize>,
+    },
+    /// The crate could not build or render it: the message.
+    Unreadable(String),
+}
+
+/// The fast path over one chunk: records whose `<System>` says another event are not
+/// rendered ([`skip`]); the others are, as on the full path. Outcomes are held until
+/// the chunk is done, so that a chunk [`skip::ChunkSkips`] cannot vouch for is read
+/// again in full before anything is reported.
+#[derive(Default)]
+struct FastPass {
+    skips: skip::ChunkSkips,
+    outcomes: Vec<Outcome>,
+    xml: Vec<u8>,
+}
+
+impl FastPass {
+    /// Reads the chunk's records; `false` when the chunk must be read in full instead.
+    fn run(&mut self, chunk: &mut EvtxChunk<'_>, this_chunk: u64, offset: u64) -> bool {
+        self.skips.reset();
+        self.outcomes.clear();
+        self.xml.clear();
+        let data = chunk.data;
         let mut errors = 0;
         for record in chunk.iter() {
+            let outcome = match record {
+                Err(e) => {
+                    self.skips.unsure();
+                    Outcome::Unreadable(unreadable(this_chunk, offset, &e))
+                }
+                Ok(r) => {
+                    let (verdict, bound) = self.skips.record(data, r.binxml_offset, r.binxml_size);
+                    if verdict == skip::Verdict::Skip {
+                        self.outcomes.push(Outcome::Other);
+                        continue;
+                    }
+                    match r.into_xml_bytes() {
+                        Ok(x) => {
+                            self.skips.rendered(bound, x.data.len());
+                            let start = self.xml.len();
+                            self.xml.extend_from_slice(&x.data);
+                            Outcome::Xml {
+                                event_record_id: x.event_record_id,
+                                range: start..self.xml.len(),
+                            }
+                        }
+                        Err(e) => {
+                            self.skips.unsure();
+                            Outcome::Unreadable(unreadable(this_chunk, offset, &e))
+                        }
+                    }
+                }
+            };
+            let unreadable = matches!(outcome, Outcome::Unreadable(_));
+            self.outcomes.push(outcome);
+            if unreadable {
+                errors += 1;
+                if errors >= MAX_ERRORS_PER_CHUNK {
+                    break;
+                }
+            }
+        }
+        !self.skips.must_redo()
+    }
+
+    /// Reports the chunk's records, in order, as the full path does.
+    fn apply(
+        &mut self,
+        scan: &mut SourceScan<'_>,
+        fields: &mut Fields,
+        offset: u64,
+    ) -> Result<(), Stopped> {
+        for outcome in self.outcomes.drain(..) {
             let n = scan.next_record()?;
             let here = Location {
                 record: Some(n),
                 offset: Some(offset),
                 ..Location::default()
             };
-            let xml = match record.and_then(|r| r.into_xml_bytes()) {
-                Ok(x) => x,
-                Err(e) => {
-                    scan.bad_record(
-                        here,
-                        format!(
-                            "EVTX record unreadable (chunk {this_chunk} at byte {offset}): {e}"
-                        ),
-                    )?;
-                    errors += 1;
-                    if errors >= MAX_ERRORS_PER_CHUNK {
-                        break;
-                    }
-                    continue;
+            match outcome {
+                Outcome::Other => scan.judge_as(EventKind::Other, fields, n)?,
+                Outcome::Xml {
+                    event_record_id,
+                    range,
+                } => {
+                    let xml = self.xml.get(range).unwrap_or_default();
+                    judge_xml(scan, fields, xml, event_record_id, n, here)?;
                 }
-            };
-            match super::xml::read_record(&xml.data, &mut fields, true, false) {
-                Ok(kind) => scan.judge_as(kind, &fields, n)?,
-                Err(msg) => scan.bad_record(
-                    here,
-                    format!(
-                        "EVTX record {} rendered to bad XML: {msg}",
-                        xml.event_record_id
-                    ),
-                )?,
+                Outcome::Unreadable(msg) => scan.bad_record(here, msg)?,
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,961 @@
+//! Which EVTX records need no rendering (issue 14): a record whose `<System>` part
+//! classifies as [`EventKind::Other`] is counted and skipped, as the XML reader does
+//! after `<System>`, without the `evtx` crate rendering it to XML first.
+//!
+//! A record is read here only when it has the shape nearly every real record has: one
+//! template instance whose values are all plain scalars, its template definition a
+//! plain element tree (no nested instance, no CDATA, no entity or character reference,
+//! no processing instruction). Its `<System>` fields are rebuilt from the definition
+//! (cached per chunk and definition offset) and the instance's values, only for the
+//! fields that name an event type, and classified by the one classifier every reader
+//! uses ([`Fields::event_kind`], that is [`crate::cim::classify_event`]). Any other
+//! shape, or a value this module cannot render byte for byte as the crate does (not
+//! printable ASCII, a NULL, an element that depends on a value), is not judged here:
+//! the record is rendered and read in full.
+//!
+//! Skipping a record's rendering must not change what the crate does with the others:
+//! a chunk pass has one render budget (the crate's `ChunkBudget`: 4 × 2^18 nodes and
+//! 4 × 16 MiB of output, a record may start while a whole record's worth is left).
+//! [`ChunkSkips`] adds up a bound of what every record of the chunk can spend; a chunk
+//! whose bound stays within the budget can never run out of it, whichever records are
+//! rendered, so each record renders (or fails) the same way on both paths. When the
+//! bound is exceeded, or a record or a render fails after a record was skipped, the
+//! caller reads the chunk again in full (the records' outcomes are held until the
+//! chunk is done, so nothing was reported yet).
+//!
+//! Formats: MS-EVEN6 §2.2 (BinXML tokens, template definitions and instances, value
+//! types); the rendering rules mirrored are the `evtx` crate's (`binxml::compiled`,
+//! `binxml::value_render`): `<X/>` only for an element closed empty, NULL as nothing,
+//! integers in decimal, strings up to their first NUL.
+
+use crate::cim::{EventField, EventKind};
+use crate::replay::fields::Fields;
+
+/// BinXML tokens (MS-EVEN6 §2.2.12), without the "more data" flag 0x40.
+mod token {
+    pub const EOF: u8 = 0x00;
+    pub const OPEN_START_ELEMENT: u8 = 0x01;
+    pub const CLOSE_START_ELEMENT: u8 = 0x02;
+    pub const CLOSE_EMPTY_ELEMENT: u8 = 0x03;
+    pub const END_ELEMENT: u8 = 0x04;
+    pub const VALUE: u8 = 0x05;
+    pub const ATTRIBUTE: u8 = 0x06;
+    pub const TEMPLATE_INSTANCE: u8 = 0x0c;
+    pub const NORMAL_SUBSTITUTION: u8 = 0x0d;
+    pub const OPTIONAL_SUBSTITUTION: u8 = 0x0e;
+    pub const FRAGMENT_HEADER: u8 = 0x0f;
+    pub const MORE: u8 = 0x40;
+}
+
+/// Value types (MS-EVEN6 §2.2.13, `evtx::binxml::value_variant`).
+mod ty {
+    pub const NULL: u8 = 0x00;
+    pub const STRING: u8 = 0x01;
+    pub const ANSI_STRING: u8 = 0x02;
+    pub const INT8: u8 = 0x03;
+    pub const UINT64: u8 = 0x0a;
+    pub const REAL32: u8 = 0x0b;
+    pub const REAL64: u8 = 0x0c;
+    pub const BOOL: u8 = 0x0d;
+    pub const BINARY: u8 = 0x0e;
+    pub const GUID: u8 = 0x0f;
+    pub const SIZE_T: u8 = 0x10;
+    pub const FILETIME: u8 = 0x11;
+    pub const BIN_XML: u8 = 0x21;
+    pub const SYSTIME: u8 = 0x12;
+    pub const SID: u8 = 0x13;
+    pub const HEX_INT32: u8 = 0x14;
+    pub const HEX_INT64: u8 = 0x15;
+}
+
+/// The DependencyId of an element that depends on no value.
+const NO_DEPENDENCY: u16 = 0xffff;
+/// BinXML values in values followed when bounding a record (real records nest one:
+/// their `<EventData>`).
+const MAX_NESTING: usize = 3;
+/// The size of a template definition's header: next offset, GUID, data size.
+const DEFINITION_HEADER: usize = 24;
+/// The crate's per-record limits (`binxml::compiled`: `MAX_RENDER_NODES`,
+/// `MAX_RECORD_OUTPUT`) and what one chunk pass may spend (4 × each).
+const RECORD_NODES: u64 = 1 << 18;
+const RECORD_OUTPUT: u64 = 16 << 20;
+/// A chunk pass may start a record while it has a whole record's budget left, so a
+/// pass that spends no more than this in all can never be refused one.
+const CHUNK_NODES_SAFE: u64 = 3 * RECORD_NODES;
+const CHUNK_OUTPUT_SAFE: u64 = 3 * RECORD_OUTPUT;
+/// Deepest template definition read here (real ones are 4 deep; the crate's own
+/// limit is far larger).
+const MAX_DEPTH: usize = 32;
+/// Nodes a plain record can cost per token of its definition and value: building
+/// copies the template once, rendering may materialize it once more and visit each
+/// node with its attributes and children. 8 is twice that.
+const NODES_PER_TOKEN: u64 = 8;
+/// Output `count` values of `n` bytes in all can render to: an escaped ANSI byte
+/// (`&quot;`, 1 byte in, 6 out) is the worst, plus a fixed allowance per value for
+/// numbers, times, GUIDs and SIDs.
+fn value_output(n: u64, count: u64) -> u64 {
+    6 * n + 64 * count
+}
+
+/// The piece of a field's value: literal text or a substitution's value.
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Value(u16),
+}
+
+/// A `<System>` field that names an event type, as the XML reader would read it.
+#[derive(Debug, Clone)]
+struct SystemField {
+    name: String,
+    value: Vec<Piece>,
+    /// The value whose NULL leaves the element (and so this field) out (MS-EVEN6
+    /// §2.2.12 DependencyId).
+    dependency: Option<u16>,
+}
+
+/// What this module knows of one template definition.
+#[derive(Debug)]
+struct Definition {
+    /// The `<System>` fields that [`Fields::event_kind`] reads, in reading order.
+    fields: Vec<SystemField>,
+    /// Tokens in the definition (elements, attributes, values, substitutions).
+    tokens: u64,
+    /// Output of the definition's own text (names and literal values), escaped.
+    output: u64,
+    /// The most times one substitution appears.
+    max_uses: u64,
+    /// Whether its names or literal text may put `schtasks` or an `&` in the rendered
+    /// record ([`crate::cim::connection_may_matter`]).
+    may_name: bool,
+}
+
+/// Whether `name` is read by the event classifier: a name of one of the fields
+/// [`crate::cim::classify_event`] looks at (the test `classifier_reads_only_these`
+/// checks this list against the classifier itself).
+fn classifies(name: &str) -> bool {
+    CLASSIFYING
+        .iter()
+        .any(|f| f.names().iter().any(|n| n.matches(name)))
+}
+
+/// The event fields [`crate::cim::classify_event`] reads.
+const CLASSIFYING: [EventField; 6] = [
+    EventField::EventId,
+    EventField::Provider,
+    EventField::SimpleName,
+    EventField::ActionType,
+    EventField::Category,
+    EventField::Type,
+];
+
+/// A little-endian reader over the chunk, bounds-checked: `None` past the end.
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.data.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let b = self.data.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.bytes(2)
+            .and_then(|b| b.try_into().ok())
+            .map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.bytes(4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    }
+}
+
+/// A name in the chunk's string table at `offset` (next offset, hash, character count,
+/// UTF-16 characters): `None` unless it is printable ASCII without markup characters.
+fn name_at(data: &[u8], offset: u32) -> Option<String> {
+    let mut c = Cursor {
+        data,
+        pos: offset as usize,
+    };
+    c.bytes(6)?;
+    let len = c.u16()?;
+    safe_text(c.bytes(usize::from(len) * 2)?)
+}
+
+/// UTF-16LE text up to its first NUL, when every unit is printable ASCII that XML
+/// writes as itself (no `&<>"'`): then the crate's rendering and our XML reader's
+/// reading give back exactly these characters.
+fn safe_text(utf16: &[u8]) -> Option<String> {
+    let mut s = String::with_capacity(utf16.len() / 2);
+    for unit in utf16.chunks_exact(2) {
+        let c = u16::from_le_bytes([unit[0], unit[1]]);
+        if c == 0 {
+            break;
+        }
+        let b = u8::try_from(c).ok()?;
+        if !(0x20..0x7f).contains(&b) || b"&<>\"'".contains(&b) {
+            return None;
+        }
+        s.push(char::from(b));
+    }
+    Some(s)
+}
+
+/// Reads a name reference at the cursor (an offset, and the name itself when it is
+/// stored right there) and returns the name.
+fn read_name(c: &mut Cursor<'_>) -> Option<String> {
+    let offset = c.u32()?;
+    if c.pos == offset as usize {
+        c.bytes(6)?;
+        let len = c.u16()?;
+        c.bytes(usize::from(len) * 2 + 2)?;
+    }
+    name_at(c.data, offset)
+}
+
+/// Where the walk of a definition is, for the `<System>` part.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// In an attribute of the element on top of the stack; `Some(i)`: the one that
+    /// feeds field `i`.
+    Attribute(Option<usize>),
+    /// In the content of the element on top of the stack.
+    Content,
+}
+
+/// Parses the template definition at `offset` of the chunk: `None` when it is not a
+/// plain element tree this module can follow.
+fn definition(data: &[u8], offset: u32, outer: bool) -> Option<Definition> {
+    let mut c = Cursor {
+        data,
+        pos: offset as usize,
+    };
+    c.bytes(20)?;
+    let size = c.u32()? as usize;
+    let end = (offset as usize)
+        .checked_add(DEFINITION_HEADER)?
+        .checked_add(size)?;
+    if end > data.len() {
+        return None;
+    }
+    let mut def = Definition {
+        fields: Vec::new(),
+        tokens: 0,
+        output: 0,
+        max_uses: 0,
+        may_name: false,
+    };
+    let mut uses: Vec<u64> = Vec::new();
+    // Element names from the root; the field each open element feeds, if any.
+    let mut stack: Vec<(String, Option<usize>, Option<u16>)> = Vec::new();
+    let mut at = At::Content;
+    // Whether the first `<System>` under the root was seen, and has ended.
+    let (mut in_system, mut system_done) = (false, false);
+    while c.pos < end {
+        let t = c.u8()?;
+        def.tokens += 1;
+        match t & !token::MORE {
+            token::EOF => break,
+            token::FRAGMENT_HEADER if t == token::FRAGMENT_HEADER => {
+                c.bytes(3)?;
+            }
+            token::OPEN_START_ELEMENT => {
+                let dependency = c.u16()?;
+                c.u32()?;
+                let name = read_name(&mut c)?;
+                def.may_name |= crate::cim::connection_may_matter(name.as_bytes());
+                if t & token::MORE != 0 {
+                    c.u32()?;
+                }
+                // The XML reader compares local names: a prefix is not followed here.
+                if name.contains(':') || stack.len() >= MAX_DEPTH {
+                    return None;
+                }
+                def.output += 2 * name.len() as u64 + 8;
+                let depth = stack.len() + 1;
+                if outer && depth == 1 && name != "Event" {
+                    return None;
+                }
+                let mut feeds = None;
+                let dependency = (dependency != NO_DEPENDENCY).then_some(dependency);
+                if outer && depth == 2 && name == "System" && !system_done {
+                    // A `<System>` that a NULL could leave out is not followed.
+                    if dependency.is_some() {
+                        return None;
+                    }
+                    in_system = true;
+                }
+                if in_system && depth == 3 {
+                    // A System child: the field named after it, and the one its
+                    // attribute feeds (the XML reader's `system_attributes`).
+                    if classifies(&name) {
+                        feeds = Some(def.fields.len());
+                    }
+                } else if in_system && depth > 3 {
+                    // Nested content of a classifying field is not followed.
+                    if stack.get(2).is_some_and(|(_, f, _)| f.is_some()) {
+                        return None;
+                    }
+                }
+                stack.push((name, feeds, dependency));
+                at = At::Attribute(None);
+            }
+            token::ATTRIBUTE => {
+                let name = read_name(&mut c)?;
+                def.may_name |= crate::cim::connection_may_matter(name.as_bytes());
+                def.output += name.len() as u64 + 4;
+                let (element, _, dependency) = stack.last()?;
+                let dependency = *dependency;
+                let field = match (element.as_str(), name.as_str()) {
+                    ("Provider", "Name") => Some("Provider"),
+                    ("TimeCreated", "SystemTime") => Some("TimeCreated"),
+                    ("Security", "UserID") => Some("UserID"),
+                    _ => None,
+                };
+                let mut feeds = None;
+                if in_system && stack.len() == 3 {
+                    if let Some(field) = field.filter(|f| classifies(f)) {
+                        // The attribute's field comes before the element's own.
+                        let own = stack.last().and_then(|(_, f, _)| *f);
+                        let at_index = own.unwrap_or(def.fields.len());
+                        def.fields.insert(
+                            at_index,
+                            SystemField {
+                                name: field.to_owned(),
+                                value: Vec::new(),
+                                dependency,
+                            },
+                        );
+                        if let Some((_, f, _)) = stack.last_mut() {
+                            *f = own.map(|i| i + 1);
+                        }
+                        feeds = Some(at_index);
+                    }
+                }
+                at = At::Attribute(feeds);
+            }
+            token::CLOSE_START_ELEMENT if t == token::CLOSE_START_ELEMENT => {
+                at = At::Content;
+                if in_system && stack.len() == 3 {
+                    if let Some((name, Some(i), dependency)) = stack.last() {
+                        def.fields.insert(
+                            *i,
+                            SystemField {
+                                name: name.clone(),
+                                value: Vec::new(),
+                                dependency: *dependency,
+                            },
+                        );
+                    }
+                }
+            }
+            token::CLOSE_EMPTY_ELEMENT | token::END_ELEMENT if t & token::MORE == 0 => {
+                // `<X/>`: no field of its own (the XML reader reads an empty element's
+                // attributes only).
+                stack.pop();
+                if stack.len() == 1 && in_system {
+                    in_system = false;
+                    system_done = true;
+                }
+                at = At::Content;
+            }
+            token::VALUE => {
+                if c.u8()? != ty::STRING {
+                    return None;
+                }
+                let len = c.u16()?;
+                let raw = c.bytes(usize::from(len) * 2)?;
+                def.output += 3 * raw.len() as u64;
+                def.may_name |= utf16_may_name(raw);
+                if let Some(i) = feeding(at, &stack, in_system) {
+                    let text = safe_text(raw)?;
+                    def.fields.get_mut(i)?.value.push(Piece::Text(text));
+                }
+            }
+            token::NORMAL_SUBSTITUTION | token::OPTIONAL_SUBSTITUTION if t & token::MORE == 0 => {
+                let index = c.u16()?;
+                c.u8()?;
+                let i = usize::from(index);
+                if uses.len() <= i {
+                    uses.resize(i + 1, 0);
+                }
+                if let Some(n) = uses.get_mut(i) {
+                    *n += 1;
+                }
+                if let Some(f) = feeding(at, &stack, in_system) {
+                    def.fields.get_mut(f)?.value.push(Piece::Value(index));
+                }
+            }
+            // CDATA, character and entity references, processing instructions, a
+            // nested template instance: not followed.
+            _ => return None,
+        }
+    }
+    if !stack.is_empty() || (outer && !system_done) {
+        return None;
+    }
+    def.max_uses = uses.into_iter().max().unwrap_or(0);
+    Some(def)
+}
+
+/// The field the token at `at` feeds, if any: an attribute's (when it feeds one) or
+/// the content of a classifying System child.
+fn feeding(
+    at: At,
+    stack: &[(String, Option<usize>, Option<u16>)],
+    in_system: bool,
+) -> Option<usize> {
+    if !in_system {
+        return None;
+    }
+    match at {
+        At::Attribute(f) => f,
+        At::Content if stack.len() == 3 => stack.last().and_then(|(_, f, _)| *f),
+        At::Content => None,
+    }
+}
+
+/// One substitution value of a record: its type and bytes.
+#[derive(Clone, Copy)]
+struct Value<'a> {
+    ty: u8,
+    bytes: &'a [u8],
+}
+
+/// Whether UTF-16LE text may render with `schtasks` (ASCII case ignored) or an `&` in
+/// it: it holds `schtasks`, or a character XML escapes (`&<>"'`). Other characters
+/// render as themselves, `_` (C0 controls) or non-ASCII UTF-8, none of which spells
+/// either.
+fn utf16_may_name(utf16: &[u8]) -> bool {
+    const WORD: &[u8; 8] = b"schtasks";
+    let unit = |i: usize| {
+        utf16
+            .get(2 * i..2 * i + 2)
+            .map_or(0, |u| u16::from_le_bytes([u[0], u[1]]))
+    };
+    let lower = |c: u16| u8::try_from(c).map_or(0, |b| b.to_ascii_lowercase());
+    let units = utf16.len() / 2;
+    (0..units).any(|i| {
+        let c = unit(i);
+        matches!(c, 0x26 | 0x3c | 0x3e | 0x22 | 0x27)
+            // `k` is rare in event text and is the word's 7th letter.
+            || (lower(c) == b'k'
+                && i >= 6
+                && WORD
+                    .iter()
+                    .enumerate()
+                    .all(|(j, &w)| lower(unit(i - 6 + j)) == w))
+    })
+}
+
+/// [`utf16_may_name`] for ANSI text (Windows-1252: ASCII bytes are themselves).
+fn ansi_may_name(bytes: &[u8]) -> bool {
+    bytes.iter().any(|b| b"<>\"'".contains(b)) || crate::cim::connection_may_matter(bytes)
+}
+
+/// The size a value of type `ty` must have for the crate to read exactly `size` bytes
+/// as a plain scalar (so that the next value starts where this module thinks);
+/// `false` for arrays, BinXML, handles and anything else.
+fn plain_value(ty: u8, bytes: &[u8]) -> bool {
+    let size = bytes.len();
+    match ty {
+        ty::NULL | ty::ANSI_STRING | ty::BINARY => true,
+        ty::STRING => size.is_multiple_of(2),
+        ty::INT8..=ty::UINT64 => size == 1 << ((ty - ty::INT8) / 2),
+        ty::REAL32 | ty::BOOL | ty::HEX_INT32 => size == 4,
+        ty::REAL64 | ty::FILETIME | ty::HEX_INT64 => size == 8,
+        ty::GUID | ty::SYSTIME => size == 16,
+        ty::SIZE_T => size == 4 || size == 8,
+        // Revision, count, 6-byte authority, `count` 4-byte sub-authorities.
+        ty::SID => bytes
+            .get(1)
+            .is_some_and(|&n| size == 8 + 4 * usize::from(n)),
+        _ => false,
+    }
+}
+
+/// Appends a value as the crate renders it, for the types whose rendering is certain
+/// here (integers in decimal, hexadecimal integers, plain ASCII strings); `None`
+/// otherwise, NULL included.
+fn render(value: Value<'_>, out: &mut String) -> Option<()> {
+    use std::fmt::Write;
+    let b = value.bytes;
+    let le = |n: usize| -> Option<u64> {
+        let mut x = [0u8; 8];
+        x.get_mut(..n)?.copy_from_slice(b.get(..n)?);
+        Some(u64::from_le_bytes(x))
+    };
+    match value.ty {
+        // An empty string may be left out like a NULL (an optional substitution).
+        ty::STRING => out.push_str(&safe_text(b).filter(|s| !s.is_empty())?),
+        0x03 => write!(out, "{}", le(1)? as u8 as i8).ok()?,
+        0x04 => write!(out, "{}", le(1)?).ok()?,
+        0x05 => write!(out, "{}", le(2)? as u16 as i16).ok()?,
+        0x06 => write!(out, "{}", le(2)?).ok()?,
+        0x07 => write!(out, "{}", le(4)? as u32 as i32).ok()?,
+        0x08 => write!(out, "{}", le(4)?).ok()?,
+        0x09 => write!(out, "{}", le(8)? as i64).ok()?,
+        0x0a => write!(out, "{}", le(8)?).ok()?,
+        ty::HEX_INT32 => write!(out, "0x{:x}", le(4)?).ok()?,
+        ty::HEX_INT64 => write!(out, "0x{:x}", le(8)?).ok()?,
+        _ => return None,
+    }
+    Some(())
+}
+
+/// What [`ChunkSkips::record`] says of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Its `<System>` says another event: count it, do not render it.
+    Skip,
+    /// Render and read it in full.
+    Render,
+}
+
+/// The skip decisions and the budget bound of one pass over one chunk.
+#[derive(Default)]
+pub(super) struct ChunkSkips {
+    /// Definitions met in this chunk pass: offset, whether read as a record's outer
+    /// template (with `<System>`), and the definition (`None`: not plain).
+    definitions: Vec<(u32, bool, Option<Definition>)>,
+    /// The outer definition of the record being decided (an index in `definitions`).
+    outer: usize,
+    /// Bounds of what the pass spends in the crate, over every record so far.
+    nodes: u64,
+    output: u64,
+    /// Records skipped so far.
+    skipped: u64,
+    values: Vec<(u8, usize, usize)>,
+    /// Whether the record being decided may render with `schtasks` or an `&` in it.
+    may_name: bool,
+    fields: Fields,
+}
+
+impl ChunkSkips {
+    /// Forgets the previous chunk (its definitions are at other offsets).
+    pub(super) fn reset(&mut self) {
+        self.definitions.clear();
+        self.nodes = 0;
+        self.output = 0;
+        self.skipped = 0;
+    }
+
+    /// Whether a record was skipped in this pass.
+    pub(super) fn skipped_any(&self) -> bool {
+        self.skipped > 0
+    }
+
+    /// Whether the pass stayed within what the crate's chunk budget can never refuse:
+    /// if not, and a record was skipped, the chunk must be read again in full.
+    pub(super) fn within_budget(&self) -> bool {
+        self.nodes <= CHUNK_NODES_SAFE && self.output <= CHUNK_OUTPUT_SAFE
+    }
+
+    /// A record that failed to build or render, or that this module cannot bound: it
+    /// is charged all a record may spend.
+    pub(super) fn unsure(&mut self) {
+        self.nodes = self.nodes.saturating_add(RECORD_NODES);
+        self.output = self.output.saturating_add(RECORD_OUTPUT);
+    }
+
+    /// Whether the pass must be read again in full: a record was skipped, and the pass
+    /// may have spent more than the crate's chunk budget can always grant.
+    pub(super) fn must_redo(&self) -> bool {
+        self.skipped_any() && !self.within_budget()
+    }
+
+    /// A rendered record's actual output, in place of its bound.
+    pub(super) fn rendered(&mut self, bound: u64, actual: usize) {
+        self.output = self
+            .output
+            .saturating_sub(bound)
+            .saturating_add(actual as u64);
+    }
+
+    /// Decides about the record whose BinXML is `data[offset..offset + size]` (the
+    /// chunk's bytes) and adds its bound to the pass. Returns the verdict and the
+    /// output bound charged for it (for [`ChunkSkips::rendered`]).
+    pub(super) fn record(&mut self, data: &[u8], offset: u64, size: u32) -> (Verdict, u64) {
+        self.values.clear();
+        self.may_name = false;
+        let Some((nodes, output)) = self.instance_bound(data, offset, size, 0) else {
+            self.unsure();
+            return (Verdict::Render, RECORD_OUTPUT);
+        };
+        if nodes > RECORD_NODES / 2 || output > RECORD_OUTPUT / 2 {
+            self.unsure();
+            return (Verdict::Render, RECORD_OUTPUT);
+        }
+        self.nodes = self.nodes.saturating_add(nodes);
+        self.output = self.output.saturating_add(output);
+        if !self.within_budget() {
+            return (Verdict::Render, output);
+        }
+        let Some((_, _, Some(def))) = self.definitions.get(self.outer) else {
+            return (Verdict::Render, output);
+        };
+        // The classifying fields, as the XML reader would read them.
+        self.fields.clear();
+        for field in &def.fields {
+            let left_out = field.dependency.is_some_and(|d| {
+                self.values
+                    .get(usize::from(d))
+                    .is_some_and(|&(t, _, _)| t == ty::NULL)
+            });
+            if left_out {
+                continue;
+            }
+            self.fields.begin(&field.name);
+            for piece in &field.value {
+                let text = self.fields.value_text();
+                let rendered = match piece {
+                    Piece::Text(t) => {
+                        text.push_str(t);
+                        Some(())
+                    }
+                    Piece::Value(i) => {
+                        self.values.get(usize::from(*i)).and_then(|&(t, at, len)| {
+                            let bytes = data.get(at..at + len)?;
+                            render(Value { ty: t, bytes }, text)
+                        })
+                    }
+                };
+                if rendered.is_none() {
+                    return (Verdict::Render, output);
+                }
+            }
+            self.fields.end();
+        }
+        let kind = self.fields.event_kind();
+        // A connection the XML reader would stop reading after `<System>` (its rendered
+        // bytes fail `connection_may_matter`) comes to the same as another event.
+        if kind == EventKind::Other || (kind == EventKind::Connection && !self.may_name) {
+            self.skipped += 1;
+            (Verdict::Skip, output)
+        } else {
+            (Verdict::Render, output)
+        }
+    }
+}
+
+impl ChunkSkips {
+    /// The definition at `offset` (parsed once per chunk pass and kind): its index in
+    /// `definitions`, `None` when it is not plain.
+    fn definition(&mut self, data: &[u8], offset: u32, outer: bool) -> Option<usize> {
+        let i = match self
+            .definitions
+            .iter()
+            .position(|(o, k, _)| *o == offset && *k == outer)
+        {
+            Some(i) => i,
+            None => {
+                let def = definition(data, offset, outer);
+                self.definitions.push((offset, outer, def));
+                self.definitions.len() - 1
+            }
+        };
+        self.definitions.get(i)?.2.as_ref().map(|_| i)
+    }
+
+    /// Bounds what the crate can spend building and rendering the template instance
+    /// `data[offset..offset + size]`: nodes and output bytes. Values that are BinXML
+    /// (the `<EventData>` of nearly every record is a nested instance) are bounded the
+    /// same way, down to [`MAX_NESTING`]. At depth 0, the instance's values are kept in
+    /// `self.values` and its definition in `self.outer`. `None`: not a plain instance.
+    fn instance_bound(
+        &mut self,
+        data: &[u8],
+        offset: u64,
+        size: u32,
+        depth: usize,
+    ) -> Option<(u64, u64)> {
+        if depth > MAX_NESTING {
+            return None;
+        }
+        let (def_offset, values_at, values_end, count) = instance(data, offset, size)?;
+        let def = self.definition(data, def_offset, depth == 0)?;
+        if depth == 0 {
+            self.outer = def;
+        }
+        let (tokens, def_output, uses) = {
+            let d = self.definitions.get(def)?.2.as_ref()?;
+            self.may_name |= d.may_name;
+            (d.tokens, d.output, d.max_uses.max(1))
+        };
+        let mut c = Cursor {
+            data,
+            pos: values_at,
+        };
+        let mut at = values_at.checked_add(4 * count)?;
+        let (mut nodes, mut output) = (0u64, 0u64);
+        let mut scalar_bytes = 0u64;
+        for _ in 0..count {
+            let len = usize::from(c.u16()?);
+            let t = c.u8()?;
+            c.u8()?;
+            let bytes = data.get(at..at.checked_add(len)?)?;
+            if t == ty::BIN_XML {
+                let (n, o) = self.instance_bound(data, at as u64, len as u32, depth + 1)?;
+                nodes = nodes.saturating_add(n);
+                output = output.saturating_add(o);
+            } else if plain_value(t, bytes) {
+                scalar_bytes += len as u64;
+                self.may_name |= match t {
+                    ty::STRING => utf16_may_name(bytes),
+                    ty::ANSI_STRING => ansi_may_name(bytes),
+                    _ => false,
+                };
+            } else {
+                return None;
+            }
+            if depth == 0 {
+                self.values.push((t, at, len));
+            }
+            at += len;
+        }
+        // The instance must end its stream (EOF or the end).
+        if at != values_end && data.get(at) != Some(&token::EOF) {
+            return None;
+        }
+        nodes = nodes.saturating_add(NODES_PER_TOKEN * (tokens + count as u64 + 1));
+        output = output
+            .saturating_mul(uses)
+            .saturating_add(def_output)
+            .saturating_add(uses * value_output(scalar_bytes, count as u64));
+        Some((nodes, output))
+    }
+}
+
+/// The single template instance a record's BinXML `data[offset..offset + size]` is:
+/// its definition's offset, where its value descriptors start, where the stream ends,
+/// and how many values it has. `None` for any other shape.
+fn instance(data: &[u8], offset: u64, size: u32) -> Option<(u32, usize, usize, usize)> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(size as usize)?;
+    if end > data.len() {
+        return None;
+    }
+    let mut c = Cursor {
+        data: data.get(..end)?,
+        pos: start,
+    };
+    let mut t = c.u8()?;
+    if t == token::FRAGMENT_HEADER {
+        c.bytes(3)?;
+        t = c.u8()?;
+    }
+    if t != token::TEMPLATE_INSTANCE {
+        return None;
+    }
+    c.u8()?;
+    c.u32()?;
+    let def_offset = c.u32()?;
+    if c.pos == def_offset as usize {
+        // The definition is stored here, on its first use: skip it.
+        c.bytes(20)?;
+        let len = c.u32()? as usize;
+        c.bytes(len)?;
+    }
+    let count = c.u32()? as usize;
+    let values_at = c.pos;
+    // Each descriptor is 4 bytes: a count the record cannot hold is no plain instance.
+    if count > (end - values_at) / 4 {
+        return None;
+    }
+    Some((def_offset, values_at, end, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cim::classify_event;
+
+    /// The classifier reads no event field outside [`CLASSIFYING`]: whatever such a
+    /// field says, the kind is the same (so rebuilding only the classifying fields of
+    /// `<System>` gives the kind the full reading gives).
+    #[test]
+    fn classifier_reads_only_these() {
+        let all = [
+            EventField::SimpleName,
+            EventField::ActionType,
+            EventField::EventId,
+            EventField::Provider,
+            EventField::Category,
+            EventField::Type,
+            EventField::Time,
+            EventField::Channel,
+            EventField::RecordId,
+        ];
+        // Every variant is listed above (adding one breaks this match).
+        for f in all {
+            match f {
+                EventField::SimpleName
+                | EventField::ActionType
+                | EventField::EventId
+                | EventField::Provider
+                | EventField::Category
+                | EventField::Type
+                | EventField::Time
+                | EventField::Channel
+                | EventField::RecordId => {}
+            }
+        }
+        let ids = [
+            None,
+            Some("1"),
+            Some("3"),
+            Some("4688"),
+            Some("4624"),
+            Some("7"),
+        ];
+        let words = [
+            None,
+            Some("Microsoft-Windows-Sysmon"),
+            Some("Security"),
+            Some("x"),
+        ];
+        let others = [None, Some("ProcessRollup2"), Some("process"), Some("start")];
+        for outside in all.iter().filter(|f| !CLASSIFYING.contains(f)) {
+            for id in ids {
+                for word in words {
+                    for other in others {
+                        let get = |with: bool| {
+                            move |f: EventField| match f {
+                                EventField::EventId => id,
+                                EventField::Provider => word,
+                                _ if f == *outside => with
+                                    .then_some("Microsoft-Windows-Sysmon security process start 1"),
+                                _ => other,
+                            }
+                        };
+                        let says = |with: bool| {
+                            move |f: EventField, w: &str| {
+                                get(with)(f).map(|v| v.to_ascii_lowercase().contains(w))
+                            }
+                        };
+                        assert_eq!(
+                            classify_event(get(true), says(true)),
+                            classify_event(get(false), says(false)),
+                            "{outside:?} changes the kind"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn safe_text_refuses_markup_and_non_ascii() {
+        let utf16 = |s: &str| {
+            s.encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>()
+        };
+        assert_eq!(
+            safe_text(&utf16("Security\0junk")).as_deref(),
+            Some("Security")
+        );
+        assert_eq!(safe_text(&utf16("a&b")), None);
+        assert_eq!(safe_text(&utf16("é")), None);
+        assert_eq!(safe_text(&utf16("tab\there")), None);
+    }
+
+    #[test]
+    fn values_render_as_the_crate_renders_them() {
+        let mut s = String::new();
+        render(
+            Value {
+                ty: 0x06,
+                bytes: &4688u16.to_le_bytes(),
+            },
+            &mut s,
+        )
+        .unwrap();
+        s.push(' ');
+        render(
+            Value {
+                ty: 0x05,
+                bytes: &(-2i16).to_le_bytes(),
+            },
+            &mut s,
+        )
+        .unwrap();
+        s.push(' ');
+        render(
+            Value {
+                ty: ty::HEX_INT64,
+                bytes: &0x8020u64.to_le_bytes(),
+            },
+            &mut s,
+        )
+        .unwrap();
+        assert_eq!(s, "4688 -2 0x8020");
+        assert!(render(
+            Value {
+                ty: ty::NULL,
+                bytes: &[]
+            },
+            &mut s
+        )
+        .is_none());
+        assert!(plain_value(0x06, &[0, 0]) && !plain_value(0x06, &[0, 0, 0, 0]));
+        assert!(plain_value(0x09, &[0; 8]) && plain_value(0x03, &[0]));
+        assert!(plain_value(ty::SID, &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]));
+        assert!(!plain_value(
+            ty::SID,
+            &[1, 2, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]
+        ));
+        assert!(!plain_value(0x81, &[0, 0]));
+    }
+}
+#[cfg(test)]
+mod on_real_records {
+    use super::*;
+
+    /// On the real samples' chunks, every record the fast path skips reads as another
+    /// event in full (rendered by the crate, read by the XML reader), and nearly every
+    /// record that reads so is skipped: real records have the plain shape.
+    #[test]
+    fn skipped_records_read_as_other_events_and_most_other_events_are_skipped() {
+        let (_, chunks) = crate::replay::evtx::tests::sample_chunks();
+        let settings = std::sync::Arc::new(evtx::ParserSettings::default().indent(false));
+        let (mut skipped, mut other) = (0, 0);
+        for c in chunks {
+            let mut d = evtx::EvtxChunkData::new(c, false).unwrap();
+            let mut chunk = d.parse(settings.clone()).unwrap();
+            let data = chunk.data;
+            let mut skips = ChunkSkips::default();
+            for r in chunk.iter() {
+                let r = r.unwrap();
+                let (verdict, _) = skips.record(data, r.binxml_offset, r.binxml_size);
+                let xml = r.into_xml_bytes().unwrap().data;
+                let mut fields = Fields::default();
+                let kind = crate::replay::xml::read_record(&xml, &mut fields, true, false);
+                let is_other = kind == Ok(EventKind::Other);
+                other += u32::from(is_other);
+                if verdict == Verdict::Skip {
+                    skipped += 1;
+                    assert!(
+                        is_other,
+                        "skipped, but reads as {kind:?}: {}",
+                        String::from_utf8_lossy(&xml)
+                    );
+                }
+            }
+            assert!(!skips.must_redo());
+        }
+        assert!(other >= 40, "{other} other events in the samples");
+        assert!(
+            skipped * 10 >= other * 9,
+            "{skipped} of {other} other events skipped"
+        );
+    }
+}
