@@ -429,7 +429,14 @@ fn the_cli_output_is_the_same_split_or_not_in_every_format() {
     let evtx = write(&dir, "samples.evtx", &evtx);
     let xml: String = (0..60u8).map(xml_part).collect();
     let xml = write(&dir, "gen.xml", xml.as_bytes());
-    for path in [&json, &evtx, &xml] {
+    // A bad line two thirds in: --strict stops there, whichever piece reads it first.
+    let mut bad = lines.concat();
+    bad.splice(
+        bad.len() * 2 / 3..bad.len() * 2 / 3,
+        b"\n{\"EventID\":\n".iter().copied(),
+    );
+    let bad = write(&dir, "bad.json", &bad);
+    for (path, strict) in [(&json, false), (&evtx, false), (&xml, false), (&bad, true)] {
         for format in ["table", "csv", "json"] {
             let run = |extra: &[&str]| {
                 let mut args: Vec<&std::ffi::OsStr> = vec![
@@ -439,6 +446,9 @@ fn the_cli_output_is_the_same_split_or_not_in_every_format() {
                     "--per-source".as_ref(),
                     "-q".as_ref(),
                 ];
+                if strict {
+                    args.push("--strict".as_ref());
+                }
                 args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
                 args.push(path.as_os_str());
                 scan_cli(&args, b"")
@@ -446,7 +456,12 @@ fn the_cli_output_is_the_same_split_or_not_in_every_format() {
             let full = run(&["--full-path"]);
             let one = run(&["--threads", "1"]);
             let split = run(&["--threads", "3", "--piece-size", "1K"]);
-            assert!(full.status.success(), "{}", text(&full.stderr));
+            assert_eq!(
+                full.status.code(),
+                Some(if strict { 2 } else { 0 }),
+                "{}",
+                text(&full.stderr)
+            );
             assert!(
                 !full.stdout.is_empty(),
                 "{}: nothing judged",
