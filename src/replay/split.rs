@@ -424,12 +424,16 @@ fn run(
                 // The piece before read past this whole piece: it is covered already.
                 Some(at) if at >= range.end => {
                     stop.raise();
+                    drop(queue);
                     true
                 }
                 // A boundary the reader did not confirm (the guess lay in a comment, a
                 // CDATA section, a value…): rescan from where it said, on this thread.
                 Some(at) => {
+                    // Stopped, and its queue dropped so that its worker, waiting to
+                    // send, goes on to the next piece meanwhile.
                     stop.raise();
+                    drop(queue);
                     let rescan = Range {
                         start: at,
                         end: range.end,
