@@ -544,3 +544,44 @@ fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> boo
     }
     !source.options.stop.is_raised()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of `len` spaces with `text` at `at`.
+    fn file_with(len: usize, at: usize, text: &[u8]) -> (tempfile::NamedTempFile, File) {
+        let mut bytes = vec![b' '; len];
+        bytes[at..at + text.len()].copy_from_slice(text);
+        let tmp = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(tmp.path(), &bytes).expect("write");
+        let file = File::open(tmp.path()).expect("open");
+        (tmp, file)
+    }
+
+    #[test]
+    fn a_cut_across_two_reads_is_found_where_it_is() {
+        let mut buf = vec![0u8; 1 << 16];
+        // `<Event` and the byte that ends its name straddle the first read's end.
+        for at in (1 << 16) - 8..(1 << 16) + 2 {
+            let (_tmp, mut file) = file_with(3 << 16, at, b"<Event>");
+            let found = next_cut(&mut file, 10, Cut::EventTag, &mut buf);
+            assert_eq!(found, Some(Some(at as u64)), "at {at}");
+            let (_tmp, mut file) = file_with(3 << 16, at, b"\n");
+            let found = next_cut(&mut file, 10, Cut::Line, &mut buf);
+            assert_eq!(found, Some(Some(at as u64 + 1)), "at {at}");
+        }
+    }
+
+    #[test]
+    fn events_is_not_a_cut_and_a_file_without_one_has_none() {
+        let mut buf = vec![0u8; 1 << 16];
+        let (_tmp, mut file) = file_with(1 << 17, 70_000, b"<Events><Event ");
+        assert_eq!(
+            next_cut(&mut file, 0, Cut::EventTag, &mut buf),
+            Some(Some(70_008))
+        );
+        let (_tmp, mut file) = file_with(1 << 17, 70_000, b"<Events>");
+        assert_eq!(next_cut(&mut file, 0, Cut::EventTag, &mut buf), Some(None));
+    }
+}
