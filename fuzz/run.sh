@@ -8,7 +8,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(scp_stream scp_body cmdline xml_reader jsonl_reader classic_reader utf16_reader tree_walk)
+    targets=(scp_stream scp_body cmdline xml_reader jsonl_reader classic_reader utf16_reader tree_walk fast_path)
 fi
 [ -d fuzz/corpus ] || python3 fuzz/seed.py
 cargo +nightly fuzz build -O

@@ -142,8 +142,10 @@ def xml_record(e):
 def reader_seeds(events):
     sample = (REPO / "examples" / "schtasks_sample.xml").read_text(encoding="utf-8")
     save("xml_reader", sample)
+    save("fast_path", sample)
     for i in range(0, len(events), 3):
         save("xml_reader", "".join(xml_record(e) for e in events[i:i + 3]))
+        save("fast_path", "".join(xml_record(e) for e in events[i:i + 3]))
 
     lines = []
     for path in sorted((DATASETS / "OTRF_Security-Datasets").rglob("*.zip")):
@@ -166,6 +168,7 @@ def reader_seeds(events):
         seed = "\n".join(lines[i:i + 3]) + "\n"
         if len(seed) <= MAX_SEED:
             save("jsonl_reader", seed)
+            save("fast_path", seed)
 
 
 def main():

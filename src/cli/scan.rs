@@ -1,23 +1,24 @@
 //! `schtasksremote scan`: inputs are scanned by worker threads (one file each at a
-//! time); the main thread prints results in input order, drives the progress bar, and
-//! writes the summary.
+//! time; with fewer files than threads, the threads left over read pieces of a large
+//! file at once, [`ScanOptions::piece_threads`]); the main thread prints results in
+//! input order, drives the progress bar, and writes the summary.
 //!
 //! Memory stays flat whatever the inputs and however slowly stdout is read (issue 15):
 //! each input's detections go through a bounded queue ([`QUEUE_LEN`]) and workers stay
-//! within a window of the input being printed ([`Pipeline`]), so a slow reader slows
+//! within a window of the input being printed ([`Ordered`]), so a slow reader slows
 //! the scan. A closed stdout raises the scan's [`Stop`] within [`TICK`], seen by a
 //! write error or, when nothing is being written, by `poll(2)`; readers look at it at
 //! every record and every read.
 
-use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use schtasksremote::detection::{DetectorConfig, Operations};
+use schtasksremote::replay::ordered::Ordered;
 use schtasksremote::replay::{
     self, Detection, DetectionSink, HostMatch, InputReport, Linker, ProblemKind, ScanOptions,
     SightingGrouper, Stop,
@@ -65,9 +66,16 @@ pub struct ScanArgs {
     /// judged, with status 2.
     #[arg(long)]
     pub strict: bool,
-    /// Files scanned at once (default: the number of CPUs).
+    /// Threads (default: the number of CPUs). Files are spread over them; when there
+    /// are fewer files than threads, a large EVTX, XML or JSON-lines file is also cut
+    /// into pieces (see --piece-size) read at once, with the same output as one thread.
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// The size of the pieces a large file is cut into when threads are left over: a
+    /// regular, uncompressed EVTX, XML or JSON-lines file larger than this is split.
+    /// Bytes, or with a unit: K, M, G, T (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    pub piece_size: u64,
     /// Follow symbolic links met while walking a folder (links named on the command line
     /// are always followed). Without it, links are skipped and counted, as `find` and
     /// ripgrep do; with it, a loop back to a folder being walked is detected by device
@@ -194,7 +202,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     let started = Instant::now();
     let progress_counter = Arc::new(AtomicU64::new(0));
     let stop = Stop::default();
-    let options = ScanOptions {
+    let mut options = ScanOptions {
         config: DetectorConfig {
             operations: args.operations,
             ..DetectorConfig::default()
@@ -207,6 +215,8 @@ pub fn run(args: &ScanArgs) -> i32 {
         follow_links: args.follow,
         max_archive_bytes: args.max_archive_bytes,
         full_path: args.full_path,
+        piece_bytes: args.piece_size,
+        ..ScanOptions::default()
     };
     let (mut inputs, mut pre) = replay::expand_paths(&args.paths, &options);
     if args.strict && pre.problem_count > 0 {
@@ -214,12 +224,26 @@ pub fn run(args: &ScanArgs) -> i32 {
         inputs.clear();
     }
     let total_bytes: u64 = inputs.iter().map(replay::Input::size).sum();
-    let threads = args
+    let asked = args
         .threads
         .map(|n| n.get())
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-        .unwrap_or(1)
-        .clamp(1, inputs.len().max(1));
+        .unwrap_or(1);
+    let threads = asked.clamp(1, inputs.len().max(1));
+    // Fewer inputs than threads: the threads left over read pieces of one large file
+    // at once (issue 14), so that one file also uses every core.
+    options.piece_threads = asked / threads;
+    // The threads that read, for the summary: more when a file is split.
+    let split = options.piece_threads > 1
+        && inputs.iter().any(|input| match input {
+            replay::Input::Path { path, .. } => replay::pieces(path, &options) > 1,
+            replay::Input::Stdin => false,
+        });
+    let reading = if split {
+        threads * options.piece_threads
+    } else {
+        threads
+    };
 
     let bar = (!args.quiet && io::stderr().is_terminal() && total_bytes >= PROGRESS_MIN_BYTES)
         .then(|| {
@@ -258,8 +282,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     report_problems(&pre, bar.as_ref(), args.strict);
     totals.report.merge(pre);
 
-    let pipeline = Pipeline::new(threads);
-    let next = AtomicUsize::new(0);
+    let pipeline = Ordered::new(inputs.len(), threads, 2 * threads);
     let mut out = Out {
         printer: &mut printer,
         output_error: None,
@@ -268,13 +291,19 @@ pub fn run(args: &ScanArgs) -> i32 {
     };
     std::thread::scope(|s| {
         for _ in 0..threads {
-            let (pipeline, next, inputs, options) = (&pipeline, &next, &inputs, &options);
-            s.spawn(move || pipeline.work(inputs, next, options));
+            let (pipeline, inputs, options) = (&pipeline, &inputs, &options);
+            s.spawn(move || {
+                pipeline.work(&options.stop, open, |i, tx| {
+                    if let Some(input) = inputs.get(i) {
+                        scan_into(input, options, tx);
+                    }
+                });
+            });
         }
         // Inputs finish in any order; their detections are printed in input order,
         // each input's as they are found.
         let mut printing = 0;
-        while let Some(queue) = pipeline.queue_of(printing, &mut out) {
+        while let Some(queue) = pipeline.take(printing, || out.tick()) {
             out.drain(
                 queue,
                 &mut totals,
@@ -283,10 +312,9 @@ pub fn run(args: &ScanArgs) -> i32 {
                 &progress_counter,
             );
             printing += 1;
-            pipeline.printed(printing);
         }
         // After a stop, inputs after a gap may have run: their reports still count.
-        for queue in pipeline.leftovers() {
+        for queue in pipeline.finish() {
             out.drain(
                 queue,
                 &mut totals,
@@ -319,7 +347,7 @@ pub fn run(args: &ScanArgs) -> i32 {
     // With nothing read there is nothing to sum up: the problems and exit_status's
     // "nothing could be read" say it all.
     if !args.quiet && totals.report.counts.sources > 0 {
-        text.push_str(&output::summary(&totals, elapsed, threads));
+        text.push_str(&output::summary(&totals, elapsed, reading));
     }
     let _ = io::stderr().lock().write_all(text.as_bytes());
     if let Some(e) = output_error {
@@ -342,118 +370,25 @@ enum Msg {
     Done(InputReport),
 }
 
-/// Workers and the printer: each input gets its own bounded queue, and a worker starts
-/// an input only within `window` inputs of the one being printed. So at most `window`
-/// queues of [`QUEUE_LEN`] detections wait, whatever the inputs hold, and since the
-/// input being printed always has its worker, nothing waits on itself.
-struct Pipeline {
-    state: Mutex<PipeState>,
-    changed: Condvar,
-    window: usize,
+/// An input's queue: the printer takes it ([`Ordered`] keeps the inputs within a
+/// window of the one being printed, so at most that many queues wait).
+fn open(_input: usize) -> (Receiver<Msg>, SyncSender<Msg>) {
+    let (tx, rx) = mpsc::sync_channel(QUEUE_LEN);
+    (rx, tx)
 }
 
-struct PipeState {
-    /// The input being printed; workers stay within `window` of it.
-    printing: usize,
-    /// The queues of inputs started and not yet printed.
-    queues: BTreeMap<usize, Receiver<Msg>>,
-    /// Workers still running.
-    workers: usize,
-}
-
-impl Pipeline {
-    fn new(threads: usize) -> Self {
-        Pipeline {
-            state: Mutex::new(PipeState {
-                printing: 0,
-                queues: BTreeMap::new(),
-                workers: threads,
-            }),
-            changed: Condvar::new(),
-            window: 2 * threads,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, PipeState> {
-        // A worker that panicked holding the lock left nothing half-done in it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// One worker: takes the next input, scans it into its own queue, until the inputs
-    /// run out or the scan is stopped.
-    fn work(&self, inputs: &[replay::Input], next: &AtomicUsize, options: &ScanOptions) {
-        // Counted out even if a reader panics, so that the printer does not wait.
-        struct Leaving<'a>(&'a Pipeline);
-        impl Drop for Leaving<'_> {
-            fn drop(&mut self) {
-                self.0.lock().workers -= 1;
-                self.0.changed.notify_all();
-            }
-        }
-        let _leaving = Leaving(self);
-        while !options.stop.is_raised() {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(input) = inputs.get(i) else { return };
-            let mut state = self.lock();
-            while i >= state.printing + self.window && !options.stop.is_raised() {
-                state = match self.changed.wait_timeout(state, TICK) {
-                    Ok((state, _)) => state,
-                    Err(poisoned) => poisoned.into_inner().0,
-                };
-            }
-            if options.stop.is_raised() {
-                return;
-            }
-            let (tx, rx) = mpsc::sync_channel(QUEUE_LEN);
-            state.queues.insert(i, rx);
-            drop(state);
-            self.changed.notify_all();
-            let sink_tx = tx.clone();
-            let options = ScanOptions {
-                // The printer gone (it never is before the workers) only drops these.
-                sink: Some(DetectionSink(Arc::new(move |d| {
-                    let _ = sink_tx.send(Msg::Detection(d));
-                }))),
-                ..options.clone()
-            };
-            let report = replay::scan_input(input, &options);
-            let _ = tx.send(Msg::Done(report));
-        }
-    }
-
-    /// The queue of input `i`, once its worker has started it; `None` when no worker
-    /// is left to start it (the inputs ran out, or the scan was stopped).
-    fn queue_of<W: Write>(&self, i: usize, out: &mut Out<'_, W>) -> Option<Receiver<Msg>> {
-        let mut state = self.lock();
-        loop {
-            if let Some(queue) = state.queues.remove(&i) {
-                return Some(queue);
-            }
-            if state.workers == 0 {
-                return None;
-            }
-            state = match self.changed.wait_timeout(state, TICK) {
-                Ok((state, _)) => state,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-            drop(state);
-            out.tick();
-            state = self.lock();
-        }
-    }
-
-    /// Input `i` is the one printed now: workers may start the inputs up to its window.
-    fn printed(&self, i: usize) {
-        self.lock().printing = i;
-        self.changed.notify_all();
-    }
-
-    /// The queues left when no worker runs any more, in input order.
-    fn leftovers(&self) -> Vec<Receiver<Msg>> {
-        std::mem::take(&mut self.lock().queues)
-            .into_values()
-            .collect()
-    }
+/// Scans one input into its queue.
+fn scan_into(input: &replay::Input, options: &ScanOptions, tx: SyncSender<Msg>) {
+    let sink_tx = tx.clone();
+    let options = ScanOptions {
+        // The printer gone (it never is before the workers) only drops these.
+        sink: Some(DetectionSink(Arc::new(move |d| {
+            let _ = sink_tx.send(Msg::Detection(d));
+        }))),
+        ..options.clone()
+    };
+    let report = replay::scan_input(input, &options);
+    let _ = tx.send(Msg::Done(report));
 }
 
 /// The printer's side: stdout, its first error, and the stop it raises on that error.

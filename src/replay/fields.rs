@@ -233,6 +233,37 @@ impl Fields {
     }
 }
 
+/// Every [`EventField`], for the fast paths that must know every name an event-type
+/// field is read from (issue 14): the exhaustive match makes a new one a compile error
+/// here rather than a field the fast paths overlook.
+pub(crate) fn every_event_field() -> [EventField; 9] {
+    let all = [
+        EventField::SimpleName,
+        EventField::ActionType,
+        EventField::EventId,
+        EventField::Provider,
+        EventField::Category,
+        EventField::Type,
+        EventField::Time,
+        EventField::Channel,
+        EventField::RecordId,
+    ];
+    for f in all {
+        match f {
+            EventField::SimpleName
+            | EventField::ActionType
+            | EventField::EventId
+            | EventField::Provider
+            | EventField::Category
+            | EventField::Type
+            | EventField::Time
+            | EventField::Channel
+            | EventField::RecordId => {}
+        }
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,20 @@ use std::io::{BufRead, BufReader, Read};
 
 use super::{SourceScan, Stopped};
 
+/// How a scan of one piece of a file ended (`xml::scan_piece`, `jsonl::scan_piece`):
+/// the split of one large file across threads (issue 14) starts the next piece at
+/// `next` and numbers its lines after `lines`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Piece {
+    /// The absolute byte offset of the first record start at or after the piece's end,
+    /// as the reader saw it from a clean top-level state (between records); `None`:
+    /// the input ended first, and this piece read everything after its start.
+    pub(crate) next: Option<u64>,
+    /// The lines the piece read (up to `next`): its problems carry line numbers counted
+    /// from 1 at the piece's start (JSON lines; 0 for XML, whose problems have none).
+    pub(crate) lines: u64,
+}
+
 /// One line read.
 pub(crate) enum Line {
     /// The line is in [`Lines::text`] (with its `\n`, if it had one).
@@ -29,13 +43,36 @@ pub(crate) struct Lines<R> {
 impl<R: Read> Lines<R> {
     /// Lines of at most `max` bytes (a longer one is reported as [`Line::Overlong`]).
     pub(crate) fn new(reader: R, max: usize) -> Self {
+        Self::starting_at(reader, max, 0)
+    }
+
+    /// Lines of a stream whose first byte is byte `offset` of the file (one piece of a
+    /// split file): offsets are absolute, line numbers count from 1 at `offset`.
+    pub(crate) fn starting_at(reader: R, max: usize, offset: u64) -> Self {
         Lines {
             reader: BufReader::with_capacity(1 << 16, reader),
             text: Vec::with_capacity(1 << 12),
             max,
             number: 0,
-            offset: 0,
-            end: 0,
+            offset,
+            end: offset,
+        }
+    }
+
+    /// The byte offset after the line last read: where the next line starts.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Whether another line follows (the input has more bytes). A read error is
+    /// left for [`Lines::next`] to meet and report.
+    pub(crate) fn has_more(&mut self) -> bool {
+        loop {
+            match self.reader.fill_buf() {
+                Ok(buf) => return !buf.is_empty(),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return true,
+            }
         }
     }
 

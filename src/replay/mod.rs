@@ -38,9 +38,11 @@ mod jsonl;
 mod lines;
 mod link;
 mod lossy;
+pub mod ordered;
 mod seen;
 mod sightings;
 mod sniff;
+mod split;
 mod xml;
 
 use std::fmt;
@@ -58,6 +60,7 @@ pub use jsonl::{MAX_JSON_DEPTH, MAX_JSON_LINE};
 pub use link::{Edge, HostMatch, Linker, DEFAULT_LINK_WINDOW, LINKED, MAX_HELD};
 pub use sightings::{parse_time, Sighting, SightingGrouper, DEFAULT_WINDOW, MAX_PENDING};
 pub use sniff::{Format, SNIFF_LEN};
+pub use split::{pieces, DEFAULT_PIECE_BYTES, PIECE_QUEUE};
 pub use xml::MAX_RECORD;
 
 use crate::cim::{
@@ -116,6 +119,15 @@ pub struct ScanOptions {
     /// detections, links and summary counts as this one on every input: it is the
     /// reference the differential tests and the `fast_path` fuzz target compare with.
     pub full_path: bool,
+    /// Threads one large file may be split across (issue 14; the [`split`] module):
+    /// 1 (the default) never splits. A regular, uncompressed EVTX, XML or JSON-lines
+    /// file larger than [`ScanOptions::piece_bytes`] is cut into pieces of about that
+    /// size, scanned at once and merged into the report one thread gives. Ignored with
+    /// [`ScanOptions::full_path`].
+    pub piece_threads: usize,
+    /// The size of a piece of a split file, in bytes ([`DEFAULT_PIECE_BYTES`]); a file
+    /// is split only when it is larger. Tests set it tiny so that small files split.
+    pub piece_bytes: u64,
 }
 
 impl Default for ScanOptions {
@@ -130,6 +142,8 @@ impl Default for ScanOptions {
             follow_links: false,
             max_archive_bytes: DEFAULT_MAX_ARCHIVE_BYTES,
             full_path: false,
+            piece_threads: 1,
+            piece_bytes: DEFAULT_PIECE_BYTES,
         }
     }
 }
@@ -298,6 +312,19 @@ pub struct SourceStats {
     pub truncated_records: u64,
 }
 
+impl SourceStats {
+    /// Adds another reading's counts (a piece of the same file, [`split`]) to these.
+    fn add(&mut self, o: &SourceStats) {
+        self.records += o.records;
+        self.process_events += o.process_events;
+        self.other_events += o.other_events;
+        self.bad_records += o.bad_records;
+        self.unjudged_events += o.unjudged_events;
+        self.detections += o.detections;
+        self.truncated_records += o.truncated_records;
+    }
+}
+
 /// The counts of [`SourceStats`] summed over many sources: what [`InputReport`] keeps
 /// for every source, listed or not, so that its memory does not grow with the number
 /// of archive members (issue 15 case 7).
@@ -316,14 +343,16 @@ pub struct Counts {
 
 impl Counts {
     fn add_source(&mut self, s: &SourceStats) {
-        self.sources += 1;
-        self.records += s.records;
-        self.process_events += s.process_events;
-        self.other_events += s.other_events;
-        self.bad_records += s.bad_records;
-        self.unjudged_events += s.unjudged_events;
-        self.detections += s.detections;
-        self.truncated_records += s.truncated_records;
+        self.add(&Counts {
+            sources: 1,
+            records: s.records,
+            process_events: s.process_events,
+            other_events: s.other_events,
+            bad_records: s.bad_records,
+            unjudged_events: s.unjudged_events,
+            detections: s.detections,
+            truncated_records: s.truncated_records,
+        });
     }
 
     fn add(&mut self, o: &Counts) {
@@ -615,7 +644,9 @@ pub(crate) struct Stopped;
 /// and counted).
 pub fn scan_path(path: &Path, options: &ScanOptions) -> InputReport {
     let mut report = InputReport::default();
-    container::scan_path(path, options, &mut report, false);
+    if !split::scan_path(path, options, &mut report) {
+        container::scan_path(path, options, &mut report, false);
+    }
     report
 }
 
@@ -675,7 +706,11 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> InputReport {
     let mut report = InputReport::default();
     match input {
         Input::Stdin => container::scan_stdin(options, &mut report),
-        Input::Path { path, walked } => container::scan_path(path, options, &mut report, *walked),
+        Input::Path { path, walked } => {
+            if !split::scan_path(path, options, &mut report) {
+                container::scan_path(path, options, &mut report, *walked);
+            }
+        }
     }
     report
 }
@@ -743,6 +778,9 @@ pub(crate) struct SourceScan<'a> {
     plans: PlanCache,
     /// Task events waiting for their network logon, and the logons seen (issue 13).
     correlator: Correlator<Sighting>,
+    /// A piece of a split file ([`split`]): detections and what the correlator takes
+    /// go here, in record order, for the merge to replay.
+    log: Option<&'a dyn Fn(split::PieceEvent)>,
 }
 
 impl<'a> SourceScan<'a> {
@@ -768,6 +806,7 @@ impl<'a> SourceScan<'a> {
             },
             plans: PlanCache::default(),
             correlator: Correlator::default(),
+            log: None,
         }
     }
 
@@ -964,6 +1003,9 @@ impl<'a> SourceScan<'a> {
     /// report.
     fn emit(&mut self, detection: Detection, is_detection: bool) {
         self.stats.detections += u64::from(is_detection);
+        if let Some(log) = self.log {
+            return log(split::PieceEvent::Detection(detection));
+        }
         match &self.options.sink {
             Some(sink) => (sink.0)(detection),
             None => self.report.detections.push(detection),
@@ -1001,8 +1043,15 @@ impl<'a> SourceScan<'a> {
             );
             if let Some(address) = local {
                 let mapped = plan.map(get);
-                self.report
-                    .learn_address(mapped.get(CimField::Dest), address);
+                let host = mapped.get(CimField::Dest);
+                match self.log {
+                    // In file order, so that the merge keeps the same first ones.
+                    Some(log) => log(split::PieceEvent::Address(
+                        host.to_owned(),
+                        address.to_owned(),
+                    )),
+                    None => self.report.learn_address(host, address),
+                }
             }
             return;
         }
@@ -1015,6 +1064,9 @@ impl<'a> SourceScan<'a> {
                     return;
                 };
                 let task = OwnedTask::new(&target.task_event(id, dest, user, get));
+                if let Some(log) = self.log {
+                    return log(split::PieceEvent::Task(task, sighting));
+                }
                 self.correlator.task(task, sighting)
             }
             EventKind::Logon => {
@@ -1022,8 +1074,15 @@ impl<'a> SourceScan<'a> {
                     ip_address: field(TargetField::IpAddress).to_owned(),
                     workstation: field(TargetField::WorkstationName).to_owned(),
                 };
-                self.correlator
-                    .logon(dest, field(TargetField::TargetLogonId), logon)
+                let logon_id = field(TargetField::TargetLogonId);
+                if let Some(log) = self.log {
+                    return log(split::PieceEvent::Logon {
+                        host: dest.to_owned(),
+                        logon_id: logon_id.to_owned(),
+                        logon,
+                    });
+                }
+                self.correlator.logon(dest, logon_id, logon)
             }
             EventKind::ShareAccess => {
                 let event = target.share_access(dest, user, get);

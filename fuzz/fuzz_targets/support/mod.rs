@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use schtasksremote::replay::{scan_reader_as, Format, ScanOptions};
+use schtasksremote::replay::{scan_reader, scan_reader_as, Format, InputReport, ScanOptions};
 
 /// Hands out `data` in pieces of 1 to 8 bytes, sizes taken from `data` itself.
 struct Trickle<'a> {
@@ -36,6 +36,26 @@ pub fn same_report_in_pieces(data: &[u8], format: Format) {
         source.process_events + source.other_events + source.bad_records
     );
     assert_eq!(source.detections as usize, whole.detections.len());
+}
+
+/// The full path's report on `data` (sniffed, or read as `format`) equals the fast
+/// path's, read at once and a few bytes at a time.
+pub fn fast_same_as_full(data: &[u8], format: Option<Format>) {
+    let scan = |reader: &mut dyn Read, full_path: bool| -> InputReport {
+        let options = ScanOptions {
+            full_path,
+            ..ScanOptions::default()
+        };
+        match format {
+            Some(format) => scan_reader_as("fuzz", reader, format, &options),
+            None => scan_reader("fuzz", reader, &options),
+        }
+    };
+    let full = scan(&mut &data[..], true);
+    let fast = scan(&mut &data[..], false);
+    assert_eq!(fast, full, "the fast path differs from the full path");
+    let trickled = scan(&mut Trickle { data, at: 0 }, false);
+    assert_eq!(trickled, full, "the fast path depends on how the input was read");
 }
 
 /// Splits a reply stream into (metadata, body), checking the framing exactly as splunkd

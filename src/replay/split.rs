@@ -1,0 +1,587 @@
+//! One large file on every core (issue 14): a regular, uncompressed EVTX, UTF-8
+//! XmlWinEventLog or JSON-lines file is cut into pieces that threads scan at once, and
+//! the pieces' results are merged so that the output is the one a single thread gives
+//! reading the file in order (the `full_path` reference of the differential tests).
+//!
+//! ## Where a file is cut
+//! - EVTX: after the 4 KiB file header, at whole 64 KiB chunks (chunks are independent:
+//!   each carries its own string and template tables). The file header is read once,
+//!   before splitting; a file whose header does not parse is not split.
+//! - JSON lines: just after a `\n`. The line reader ends a line at every `\n` whatever
+//!   it is inside, so such a cut is always a record boundary.
+//! - XmlWinEventLog: at an `<Event` tag (the framer's record start). That is only a
+//!   guess (the bytes may lie in a comment, a CDATA section, an attribute value…): the
+//!   reader of the piece before reports where its framer, in a clean top-level state,
+//!   saw the first record start at or after the cut; when that is not the next piece's
+//!   start, the next piece's result is dropped and its range rescanned from the
+//!   confirmed point. Exact on hostile input, and as fast as the guess on real input.
+//!
+//! A file is split only when it is larger than [`ScanOptions::piece_bytes`] and
+//! [`ScanOptions::piece_threads`] is at least 2; anything else (compressed, an archive,
+//! UTF-16, CSV, classic text, stdin, a FIFO, `full_path`) is scanned as before.
+//!
+//! ## The merge
+//! Each piece is read by its own [`SourceScan`] in *piece mode*: it counts and judges as
+//! usual, but hands its detections and its target-side events (the task events and
+//! network logons the 4624↔4698 [correlator](super::correlate) pairs) to a bounded queue
+//! ([`PIECE_QUEUE`]) instead of emitting and pairing them. The merge takes the pieces in
+//! file order and replays each queue into the source's one `SourceScan`: record numbers
+//! are made global (piece-relative numbers plus the records of the pieces before), and
+//! the task events and logons go through the one correlator in file order, so a logon
+//! in one piece pairs with a task in the next and the correlator's bounds forget the
+//! same entries. Problems get global record numbers, JSON-lines line numbers and byte
+//! offsets; `--strict` stops at the first piece that stopped (the same first problem);
+//! the first process creation not judged is the first piece's that has one.
+//!
+//! Memory: at most `2 × piece_threads` pieces are started ahead of the one being merged,
+//! each with at most [`PIECE_QUEUE`] events waiting, whatever the file holds.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+
+use memchr::memmem;
+
+use super::correlate::{OwnedLogon, OwnedTask};
+use super::ordered::{Ordered, TICK};
+use super::sniff::{sniff, SNIFF_LEN};
+use super::{
+    Counting, Detection, Format, InputReport, ScanOptions, Sighting, SourceScan, SourceStats, Stop,
+    Stopped,
+};
+
+/// The default size of a piece (64 MiB): a file is split when it is larger. Large enough
+/// that a piece's fixed costs (opening the file, a first buffer fill) vanish beside its
+/// reading, small enough that a 1 GB file gives 16 pieces to balance over the threads.
+pub const DEFAULT_PIECE_BYTES: u64 = 64 << 20;
+
+/// Events (detections, task events, logons) one piece may have waiting for the merge;
+/// its scan waits when the queue is full, so memory does not grow with what a piece
+/// holds.
+pub const PIECE_QUEUE: usize = 256;
+
+/// The EVTX file header and chunk sizes.
+const EVTX_HEADER: u64 = super::evtx::HEADER_SIZE as u64;
+const EVTX_CHUNK: u64 = super::evtx::CHUNK_SIZE as u64;
+
+/// What a piece's scan hands the merge, in record order.
+pub(crate) enum PieceEvent {
+    /// A detection (or, with `--verdicts`, a judged event), record piece-relative.
+    Detection(Detection),
+    /// A 4698/4702 for the correlator, record piece-relative.
+    Task(OwnedTask, Sighting),
+    /// A network logon (4624 type 3) for the correlator.
+    Logon {
+        host: String,
+        logon_id: String,
+        logon: OwnedLogon,
+    },
+    /// A (host, address) a connection event taught ([`InputReport::addresses`]).
+    Address(String, String),
+}
+
+/// What a piece's worker sends the merge.
+enum Msg {
+    Event(PieceEvent),
+    Done(Piece),
+}
+
+/// A piece's result once its scan ended.
+struct Piece {
+    stats: SourceStats,
+    /// Its problems (piece-relative record and line numbers), first unjudged, abort.
+    report: InputReport,
+    ended: Ended,
+}
+
+/// How a piece's reading ended.
+#[derive(Debug, Default)]
+struct Ended {
+    /// Where the next piece must start, as this piece's reader saw it (`None`: the
+    /// input ended inside this piece, or the piece was stopped).
+    next: Option<u64>,
+    /// Lines read (JSON lines), to make the next pieces' line numbers global.
+    lines: u64,
+}
+
+/// One piece to scan: a byte range of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    start: u64,
+    end: u64,
+}
+
+/// Scans `path` split across threads when it can be (see the module documentation);
+/// `false` when it cannot, and nothing was read or reported: the caller scans it whole.
+pub(crate) fn scan_path(path: &Path, options: &ScanOptions, report: &mut InputReport) -> bool {
+    if options.full_path || options.piece_threads < 2 {
+        return false;
+    }
+    let Some((format, ranges)) = plan(path, options.piece_bytes) else {
+        return false;
+    };
+    let name = path.display().to_string();
+    run(path, &name, format, &ranges, options, report);
+    true
+}
+
+/// How many pieces `path` is cut into by a scan with `options` (1: it is read whole,
+/// as when it cannot be read). Reads the file's head and 64 KiB near each cut; for the
+/// summary's thread count and for tests.
+pub fn pieces(path: &Path, options: &ScanOptions) -> usize {
+    if options.full_path || options.piece_threads < 2 {
+        return 1;
+    }
+    plan(path, options.piece_bytes).map_or(1, |(_, ranges)| ranges.len())
+}
+
+/// The file's format and its pieces, when it is worth splitting and can be split.
+fn plan(path: &Path, piece_bytes: u64) -> Option<(Format, Vec<Range>)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let len = meta.len();
+    let piece_bytes = piece_bytes.max(1);
+    if !meta.is_file() || len <= piece_bytes {
+        return None;
+    }
+    let mut file = File::open(path).ok()?;
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut file)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .ok()?;
+    let format = sniff(&head);
+    let starts = match format {
+        Format::Evtx => evtx_starts(&mut file, len, piece_bytes)?,
+        Format::JsonLines => text_starts(&mut file, len, piece_bytes, Cut::Line)?,
+        Format::Xml => text_starts(&mut file, len, piece_bytes, Cut::EventTag)?,
+        _ => return None,
+    };
+    let ranges: Vec<Range> = starts
+        .iter()
+        .zip(starts.iter().skip(1).chain(std::iter::once(&len)))
+        .map(|(&start, &end)| Range { start, end })
+        .collect();
+    (ranges.len() >= 2).then_some((format, ranges))
+}
+
+/// EVTX pieces: the first holds the file header; each starts at a chunk. `None` when
+/// the file header does not parse (the whole-file scan reports that once).
+fn evtx_starts(file: &mut File, len: u64, piece_bytes: u64) -> Option<Vec<u64>> {
+    let mut header = vec![0u8; EVTX_HEADER as usize];
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_exact(&mut header).ok()?;
+    evtx::EvtxFileHeader::from_stream(&mut Cursor::new(&header)).ok()?;
+    let chunks = (len - EVTX_HEADER).div_ceil(EVTX_CHUNK);
+    let per_piece = (piece_bytes / EVTX_CHUNK).max(1);
+    let mut starts = vec![0];
+    let mut chunk = per_piece;
+    while chunk < chunks {
+        starts.push(EVTX_HEADER + chunk * EVTX_CHUNK);
+        chunk += per_piece;
+    }
+    Some(starts)
+}
+
+/// Where a text file may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Just after a `\n` (JSON lines): always a record boundary.
+    Line,
+    /// At `<Event` followed by a blank, `>` or `/` (the XML framer's record start): a
+    /// guess the piece before confirms.
+    EventTag,
+}
+
+impl Cut {
+    fn pattern(self) -> &'static [u8] {
+        match self {
+            Cut::Line => b"\n",
+            Cut::EventTag => b"<Event",
+        }
+    }
+
+    /// Whether a `pattern` found at `hit` in `data` is a cut, and where it goes; `None`
+    /// too when the byte that tells is past `data` (the next read sees it again).
+    fn at(self, data: &[u8], hit: usize) -> Option<usize> {
+        match self {
+            Cut::Line => Some(hit + 1),
+            Cut::EventTag => data
+                .get(hit + 6)
+                .filter(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
+                .map(|_| hit),
+        }
+    }
+}
+
+/// Text pieces: near every multiple of `piece_bytes`, the first cut at or after it.
+fn text_starts(file: &mut File, len: u64, piece_bytes: u64, cut: Cut) -> Option<Vec<u64>> {
+    let mut starts = vec![0];
+    let mut nominal = piece_bytes;
+    let mut buf = vec![0u8; 1 << 16];
+    while nominal < len {
+        // From the byte before, so that a multiple that already is a line start stays.
+        let Some(start) = next_cut(file, nominal - 1, cut, &mut buf)? else {
+            break;
+        };
+        if start >= len {
+            break;
+        }
+        if starts.last().is_some_and(|&last| start > last) {
+            starts.push(start);
+        }
+        nominal = start.max(nominal) + piece_bytes;
+    }
+    Some(starts)
+}
+
+/// The first cut at or after byte `from`; `Some(None)` when there is none, `None` when
+/// the file cannot be read (then it is not split).
+fn next_cut(file: &mut File, from: u64, cut: Cut, buf: &mut [u8]) -> Option<Option<u64>> {
+    let finder = memmem::Finder::new(cut.pattern());
+    // Windows overlap by the pattern's length, so a pattern across two reads is seen.
+    let overlap = cut.pattern().len() as u64;
+    let mut at = from;
+    loop {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let n = read_full(file, buf).ok()?;
+        let data = buf.get(..n)?;
+        if let Some(found) = finder.find_iter(data).find_map(|hit| cut.at(data, hit)) {
+            return Some(Some(at + found as u64));
+        }
+        if n < buf.len() {
+            return Some(None);
+        }
+        at += n as u64 - overlap;
+    }
+}
+
+/// Reads as many bytes as `buf` holds, unless the file ends first; returns how many.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Scans one piece in piece mode: its events go to `log`.
+fn scan_piece(
+    path: &Path,
+    name: &str,
+    format: Format,
+    range: Range,
+    options: &ScanOptions,
+    log: &dyn Fn(PieceEvent),
+) -> Piece {
+    let mut report = InputReport::default();
+    let mut scan = SourceScan::new(name, format, options, &mut report);
+    scan.log = Some(log);
+    let ended = read_piece(path, format, range, &mut scan).unwrap_or_default();
+    let stats = scan.stats;
+    Piece {
+        stats,
+        report,
+        ended,
+    }
+}
+
+/// The reading part of [`scan_piece`]: where the next piece must start.
+fn read_piece(
+    path: &Path,
+    format: Format,
+    range: Range,
+    scan: &mut SourceScan<'_>,
+) -> Result<Ended, Stopped> {
+    let mut file = match File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(range.start))?;
+        Ok(f)
+    }) {
+        Ok(f) => f,
+        Err(e) => {
+            scan.source_error(format!(
+                "cannot read bytes {}..{}: {e}",
+                range.start, range.end
+            ))?;
+            return Ok(Ended::default());
+        }
+    };
+
+    match format {
+        Format::Evtx => {
+            let mut reader = Counting::new(&mut file, scan.options);
+            // The header was checked before splitting; the first piece reads it again
+            // so that its bytes count as the whole file's scan counts them.
+            if range.start == 0 && !super::evtx::read_header(&mut reader, scan)? {
+                return Ok(Ended::default());
+            }
+            let from = range.start.max(EVTX_HEADER);
+            let first = (from - EVTX_HEADER) / EVTX_CHUNK;
+            let count = (range.end - from).div_ceil(EVTX_CHUNK);
+            super::evtx::scan_chunks(reader, first, count, scan)?;
+            Ok(Ended {
+                next: Some(range.end),
+                lines: 0,
+            })
+        }
+        Format::JsonLines | Format::Xml => {
+            let reader = Counting::new(&mut file, scan.options);
+            let piece = if format == Format::Xml {
+                super::xml::scan_piece(reader, range.start, range.end, scan)?
+            } else {
+                super::jsonl::scan_piece(reader, range.start, range.end, scan)?
+            };
+            Ok(Ended {
+                next: piece.next,
+                lines: piece.lines,
+            })
+        }
+        _ => Ok(Ended::default()),
+    }
+}
+
+/// What a piece's worker writes to, and what the merge takes: its queue and its own
+/// stop signal (with `--strict`, a problem in a later piece must not cut short an
+/// earlier one: the merge decides what counts).
+type Queue = (Receiver<Msg>, Stop);
+type Writer = (SyncSender<Msg>, Stop);
+
+fn open(_piece: usize) -> (Queue, Writer) {
+    let stop = Stop::default();
+    let (tx, rx) = mpsc::sync_channel(PIECE_QUEUE);
+    ((rx, stop.clone()), (tx, stop))
+}
+
+/// What the merge has taken in so far.
+struct Merged {
+    /// Records of the pieces merged, to make the next piece's numbers global.
+    records: u64,
+    lines: u64,
+    /// Where the next piece must start; `None` once the input ended.
+    next: Option<u64>,
+}
+
+/// Scans the pieces on `options.piece_threads` threads and merges them, in file order,
+/// into one source of `report`.
+fn run(
+    path: &Path,
+    name: &str,
+    format: Format,
+    ranges: &[Range],
+    options: &ScanOptions,
+    report: &mut InputReport,
+) {
+    let threads = options.piece_threads.min(ranges.len()).max(1);
+    let pieces = Ordered::new(ranges.len(), threads, 2 * threads);
+    let mut source = SourceScan::new(name, format, options, report);
+    let mut merged = Merged {
+        records: 0,
+        lines: 0,
+        next: Some(0),
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let pieces = &pieces;
+            s.spawn(move || {
+                pieces.work(&options.stop, open, |i, (tx, stop): Writer| {
+                    let Some(&range) = ranges.get(i) else { return };
+                    let piece_options = ScanOptions {
+                        stop,
+                        sink: None,
+                        ..options.clone()
+                    };
+                    let events = tx.clone();
+                    // The merge gone (only after a stop) just drops these.
+                    let log = move |e| {
+                        let _ = events.send(Msg::Event(e));
+                    };
+                    let piece = scan_piece(path, name, format, range, &piece_options, &log);
+                    let _ = tx.send(Msg::Done(piece));
+                });
+            });
+        }
+        for (i, &range) in ranges.iter().enumerate() {
+            // A stopped scan stops every piece started ahead.
+            let stop_ahead = || {
+                if options.stop.is_raised() {
+                    pieces.each(|(_, stop)| stop.raise());
+                }
+            };
+            let Some((queue, stop)) = pieces.take(i, stop_ahead) else {
+                break;
+            };
+            let go_on = match merged.next {
+                // The input ended before this piece (or the scan stopped): nothing of
+                // it counts.
+                None => false,
+                Some(at) if at == range.start => merge_queue(&queue, &mut source, &mut merged),
+                // The piece before read past this whole piece: it is covered already.
+                Some(at) if at >= range.end => {
+                    stop.raise();
+                    drop(queue);
+                    true
+                }
+                // A boundary the reader did not confirm (the guess lay in a comment, a
+                // CDATA section, a value…): rescan from where it said, on this thread.
+                Some(at) => {
+                    // Stopped, and its queue dropped so that its worker, waiting to
+                    // send, goes on to the next piece meanwhile.
+                    stop.raise();
+                    drop(queue);
+                    let rescan = Range {
+                        start: at,
+                        end: range.end,
+                    };
+                    let records = merged.records;
+                    let cell = RefCell::new(&mut source);
+                    let log = |e| replay(&mut cell.borrow_mut(), e, records);
+                    let piece = scan_piece(path, name, format, rescan, options, &log);
+                    absorb(cell.into_inner(), piece, &mut merged)
+                }
+            };
+            if !go_on {
+                stop.raise();
+                break;
+            }
+        }
+        // Pieces started and not merged: stopped, their queues dropped (their workers'
+        // sends fail instead of waiting).
+        for (_, stop) in pieces.finish() {
+            stop.raise();
+        }
+    });
+    source.finish();
+}
+
+/// Replays one piece's queue into the source; `false` when the merge must stop (the
+/// piece stopped the scan, or its worker is gone).
+fn merge_queue(queue: &Receiver<Msg>, source: &mut SourceScan<'_>, merged: &mut Merged) -> bool {
+    loop {
+        match queue.recv_timeout(TICK) {
+            Ok(Msg::Event(e)) => replay(source, e, merged.records),
+            Ok(Msg::Done(piece)) => return absorb(source, piece, merged),
+            Err(RecvTimeoutError::Timeout) => {
+                if source.options.stop.is_raised() {
+                    return false;
+                }
+            }
+            // Its worker panicked (the panic ends the scan when the threads join).
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+}
+
+/// One event of a piece, as the whole-file scan would have met it.
+fn replay(source: &mut SourceScan<'_>, event: PieceEvent, records_before: u64) {
+    match event {
+        PieceEvent::Detection(mut d) => {
+            d.sighting.record += records_before;
+            // Counted by the piece already.
+            match &source.options.sink {
+                Some(sink) => (sink.0)(d),
+                None => source.report.detections.push(d),
+            }
+        }
+        PieceEvent::Task(task, mut sighting) => {
+            sighting.record += records_before;
+            for p in source.correlator.task(task, sighting) {
+                source.emit_task(p);
+            }
+        }
+        PieceEvent::Logon {
+            host,
+            logon_id,
+            logon,
+        } => {
+            for p in source.correlator.logon(&host, &logon_id, logon) {
+                source.emit_task(p);
+            }
+        }
+        PieceEvent::Address(host, address) => source.report.learn_address(&host, &address),
+    }
+}
+
+/// Adds a piece's counts and problems to the source; `false` when the piece stopped the
+/// scan (`--strict`) or was stopped.
+fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> bool {
+    let Piece {
+        stats,
+        report,
+        ended,
+    } = piece;
+    source.stats.add(&stats);
+    let kept = report.problems.len() as u64;
+    for mut p in report.problems {
+        if let Some(r) = &mut p.location.record {
+            *r += merged.records;
+        }
+        if let Some(l) = &mut p.location.line {
+            *l += merged.lines;
+        }
+        source.report.problem(p);
+    }
+    source.report.problem_count += report.problem_count - kept;
+    source.report.bytes += report.bytes;
+    if source.report.first_unjudged.is_none() {
+        source.report.first_unjudged = report.first_unjudged.map(|mut u| {
+            u.record += merged.records;
+            u
+        });
+    }
+    merged.records += stats.records;
+    merged.lines += ended.lines;
+    merged.next = ended.next;
+    if report.aborted {
+        source.report.aborted = true;
+        source.options.stop.raise();
+        return false;
+    }
+    !source.options.stop.is_raised()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of `len` spaces with `text` at `at`.
+    fn file_with(len: usize, at: usize, text: &[u8]) -> (tempfile::NamedTempFile, File) {
+        let mut bytes = vec![b' '; len];
+        bytes[at..at + text.len()].copy_from_slice(text);
+        let tmp = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(tmp.path(), &bytes).expect("write");
+        let file = File::open(tmp.path()).expect("open");
+        (tmp, file)
+    }
+
+    #[test]
+    fn a_cut_across_two_reads_is_found_where_it_is() {
+        let mut buf = vec![0u8; 1 << 16];
+        // `<Event` and the byte that ends its name straddle the first read's end.
+        for at in (1 << 16) - 8..(1 << 16) + 2 {
+            let (_tmp, mut file) = file_with(3 << 16, at, b"<Event>");
+            let found = next_cut(&mut file, 10, Cut::EventTag, &mut buf);
+            assert_eq!(found, Some(Some(at as u64)), "at {at}");
+            let (_tmp, mut file) = file_with(3 << 16, at, b"\n");
+            let found = next_cut(&mut file, 10, Cut::Line, &mut buf);
+            assert_eq!(found, Some(Some(at as u64 + 1)), "at {at}");
+        }
+    }
+
+    #[test]
+    fn events_is_not_a_cut_and_a_file_without_one_has_none() {
+        let mut buf = vec![0u8; 1 << 16];
+        let (_tmp, mut file) = file_with(1 << 17, 70_000, b"<Events><Event ");
+        assert_eq!(
+            next_cut(&mut file, 0, Cut::EventTag, &mut buf),
+            Some(Some(70_008))
+        );
+        let (_tmp, mut file) = file_with(1 << 17, 70_000, b"<Events>");
+        assert_eq!(next_cut(&mut file, 0, Cut::EventTag, &mut buf), Some(None));
+    }
+}

@@ -1,0 +1,327 @@
+//! Issue 14: the byte-level fast path of the XML and JSON-lines readers gives the same
+//! report as the full path (`ScanOptions::full_path`, every record read in full) on
+//! every input: the same detections (every field, in order), the same counts (records,
+//! process events, other events, not judged, bad and truncated records), the same
+//! problems (messages, record numbers, byte offsets), the same first unjudged event.
+//! Generated inputs play the games that could fool a prefilter (case, entities, CDATA,
+//! comments, `\u` escapes, quotes, repeated fields, truncation, UTF-16, renamed
+//! binaries, target-side and connection events); the real datasets are compared too.
+
+mod scan_support;
+
+use std::io::Read;
+use std::path::Path;
+
+use proptest::prelude::*;
+use scan_support::*;
+use schtasksremote::replay::{scan_path, scan_reader, InputReport, ScanOptions};
+
+fn options(full_path: bool) -> ScanOptions {
+    ScanOptions {
+        full_path,
+        ..ScanOptions::default()
+    }
+}
+
+/// Both paths' reports on `bytes` (sniffed as `scan` sniffs them), which must be equal.
+fn same_report(bytes: &[u8]) -> InputReport {
+    let full = scan_reader("input", bytes, &options(true));
+    let fast = scan_reader("input", bytes, &options(false));
+    assert_eq!(
+        fast,
+        full,
+        "fast path and full path differ on:\n{}",
+        String::from_utf8_lossy(bytes)
+    );
+    full
+}
+
+/// Text pieces an attacker or a damaged export may put anywhere.
+const HOSTILE: [&str; 24] = [
+    "<!--",
+    "-->",
+    "<![CDATA[",
+    "]]>",
+    "<?x ?>",
+    "<!DOCTYPE x [",
+    "]>",
+    "&amp;",
+    "&#49;",
+    "&bogus;",
+    "<",
+    ">",
+    "/",
+    "'",
+    "\"",
+    "<Event>",
+    "</Event>",
+    "<Event/>",
+    "</System>",
+    "<System>",
+    "\\u0031",
+    "\\\\",
+    "\n",
+    "\u{FFFD}",
+];
+
+fn provider() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "Microsoft-Windows-Sysmon",
+        "Microsoft-Windows-SYSMON",
+        "Microsoft-Windows-Security-Auditing",
+        "Microsoft-Windows-Security-auditing",
+        "Microsoft-Windows-PowerShell",
+        "sysmon",
+    ])
+}
+
+fn event_id() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "1",
+        "3",
+        "10",
+        "11",
+        "4688",
+        "4698",
+        "4702",
+        "4624",
+        "5145",
+        "5156",
+        " 1",
+        "1 ",
+        "01",
+        "&#49;",
+        "<![CDATA[1]]>",
+        "4688<!---->",
+    ])
+}
+
+fn image() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        r"C:\Windows\System32\schtasks.exe",
+        r"C:\Windows\System32\SCHTASKS.EXE",
+        r"C:\Users\Public\svc.exe",
+        r"C:\Windows\System32\svchost.exe",
+        "",
+    ])
+}
+
+fn command_line() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        r"schtasks /create /tn T /tr c:\x.exe /s WS6",
+        r"SchTasks.exe /Create /S dc01 /TN upd /TR calc /RU SYSTEM",
+        r"schtasks /create /tn T /tr c:\x.exe",
+        "svchost.exe -k netsvcs",
+        "cmd /c schtasks /create /s 10.0.0.5 /tn a /tr b",
+        "",
+    ])
+}
+
+/// One XmlWinEventLog record with games in `<System>` and around it.
+fn xml_record() -> impl Strategy<Value = String> {
+    (
+        provider(),
+        event_id(),
+        image(),
+        command_line(),
+        prop::sample::select(vec!['\'', '"']),
+        0u8..12,
+        any::<bool>(),
+    )
+        .prop_map(|(provider, eid, image, cmd, q, game, newline)| {
+            let cmd = cmd.replace('&', "&amp;").replace('"', "&quot;");
+            let mut system = format!(
+                "<Provider Name={q}{provider}{q} Guid={q}{{5770385f}}{q}/><EventID>{eid}</EventID><Version>5</Version><TimeCreated SystemTime={q}2020-12-19T07:00:22Z{q}/><EventRecordID>42</EventRecordID><Correlation/><Execution ProcessID={q}1{q}/><Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>WS5</Computer><Security UserID={q}S-1-5-18{q}/>"
+            );
+            match game {
+                0 => system.push_str("<EventID>1</EventID>"),
+                1 => system = system.replace("<Correlation/>", "<Correlation / >"),
+                2 => system = system.replace("<Version>", "<e:Version>"),
+                3 => system = system.replace("<Channel>", "<Channel><x/>"),
+                4 => system = system.replace(" Guid=", " Guid = "),
+                5 => system = system.replace("/><EventID>", "/>\n <EventID Qualifiers=''>"),
+                6 => system = system.replace("Name=", "x:Name="),
+                7 => system.push_str("<!-- <Event> -->"),
+                8 => system = system.replace("</Computer>", "</computer>"),
+                _ => {}
+            }
+            let data = format!(
+                "<Data Name={q}Image{q}>{image}</Data><Data Name={q}CommandLine{q}>{cmd}</Data><Data Name={q}User{q}>CORP\\bob</Data><Data Name={q}Application{q}>{image}</Data><Data Name={q}TaskName{q}>\\T</Data><Data Name={q}LogonType{q}>3</Data><Data Name={q}IpAddress{q}>10.0.0.9</Data>"
+            );
+            let start = if game == 9 {
+                "<Event>"
+            } else {
+                "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+            };
+            let end = if newline { "</Event>\n" } else { "</Event>" };
+            format!("{start}<System>{system}</System><EventData>{data}</EventData>{end}")
+        })
+}
+
+fn json_record() -> impl Strategy<Value = String> {
+    (
+        provider(),
+        prop::sample::select(vec!["1", "3", "4688", "4698", "4624", "5145", "10", "\"1\"", "1.0", "-1", "null", "[1]", "\"\\u0031\""]),
+        image(),
+        command_line(),
+        0u8..10,
+    )
+        .prop_map(|(provider, eid, image, cmd, game)| {
+            let esc = |s: &str| s.replace('\\', "\\\\");
+            let (image, cmd) = (esc(image), esc(cmd));
+            let mut line = format!(
+                r#"{{"EventTime":"2020-12-19 07:00:22","Hostname":"WS5","EventID":{eid},"SourceName":"{provider}","Channel":"Microsoft-Windows-Sysmon/Operational","Image":"{image}","CommandLine":"{cmd}","User":"CORP\\bob","n":-1.5,"ok":true,"z":null,"t":["a",1,null,{{}}]}}"#
+            );
+            match game {
+                0 => line = line.replace(r#""ok""#, r#""EventID":1,"ok""#),
+                1 => line = line.replace(r#""Hostname""#, r#""winlog":{"event_id":4688,"provider_name":"Microsoft-Windows-Security-Auditing"},"Hostname""#),
+                2 => line = line.replace(r#""EventTime""#, r#""Event\u0049D":1,"EventTime""#),
+                3 => line = line.replace("}", "} x"),
+                4 => line = line.replace(r#""n":-1.5"#, r#""n":1e999"#),
+                5 => line = line.replace(r#""ok""#, r#""event":{"category":["process"],"type":["start"]},"ok""#),
+                6 => line = line.replace("WS5", "WS\u{7f}5\u{1}"),
+                7 => line = format!("\u{FEFF}{line}"),
+                _ => {}
+            }
+            line + "\n"
+        })
+}
+
+/// A file of records with hostile pieces inserted at random places, maybe cut short.
+fn mutated(
+    records: Vec<String>,
+    inserts: Vec<(prop::sample::Index, usize)>,
+    cut: Option<prop::sample::Index>,
+) -> Vec<u8> {
+    let mut text = records.concat().into_bytes();
+    for (at, piece) in inserts {
+        let i = at.index(text.len() + 1);
+        let piece = HOSTILE[piece % HOSTILE.len()].as_bytes();
+        text.splice(i..i, piece.iter().copied());
+    }
+    if let Some(cut) = cut {
+        text.truncate(cut.index(text.len() + 1));
+    }
+    text
+}
+
+fn inserts() -> impl Strategy<Value = Vec<(prop::sample::Index, usize)>> {
+    prop::collection::vec((any::<prop::sample::Index>(), 0..HOSTILE.len()), 0..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn xml_fast_path_reports_what_the_full_path_reports(
+        records in prop::collection::vec(xml_record(), 1..8),
+        inserts in inserts(),
+        cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+        wrapper in any::<bool>(),
+    ) {
+        let mut records = records;
+        if wrapper {
+            records.insert(0, "<?xml version='1.0'?>\n<Events>".into());
+            records.push("</Events>".into());
+        }
+        same_report(&mutated(records, inserts, cut));
+    }
+
+    #[test]
+    fn json_fast_path_reports_what_the_full_path_reports(
+        records in prop::collection::vec(json_record(), 1..8),
+        inserts in inserts(),
+        cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+    ) {
+        same_report(&mutated(records, inserts, cut));
+    }
+
+    #[test]
+    fn utf16_text_reports_the_same_on_both_paths(
+        records in prop::collection::vec(xml_record(), 1..4),
+        json in prop::collection::vec(json_record(), 1..4),
+        as_json in any::<bool>(),
+    ) {
+        let text = if as_json { json.concat() } else { records.concat() };
+        same_report(&utf16le(&text, true));
+    }
+}
+
+/// The sure cases the fast path exists for are counted as the full path counts them,
+/// with a detection among them: not only "no difference" on inputs where both fail.
+#[test]
+fn a_real_looking_log_counts_and_detects_the_same_on_both_paths() {
+    let mut log = String::new();
+    for i in 0..50 {
+        // Connections that name schtasks, and others that do not (skipped by the fast
+        // path), and other events.
+        let three = sysmon3(&format!("WS{i}"));
+        log.push_str(&three);
+        log.push_str(&three.replace("schtasks.exe", "svchost.exe"));
+        log.push_str(&three.replace(">3<", ">10<"));
+        log.push('\n');
+    }
+    log.push_str(&sysmon1(
+        '"',
+        "WS1",
+        SCHTASKS,
+        "schtasks /create /tn T /tr c:\\x.exe /s WS6",
+        "CORP\\bob",
+    ));
+    let report = same_report(log.as_bytes());
+    assert_eq!(report.records(), 151);
+    assert_eq!(report.detection_count(), 1);
+}
+
+/// The EVTX samples' records rendered to XmlWinEventLog, one per line (as `wevtutil
+/// qe /f:RenderedXml` and Splunk's XmlWinEventLog keep them), and the real JSON-lines
+/// collections (attack_data, OTRF Security-Datasets, the derived set), archives
+/// included, read on both paths.
+#[test]
+fn real_datasets_report_the_same_on_both_paths() {
+    let evtx = [
+        "EVTX-ATTACK-SAMPLES/AutomatedTestingTools/Malware/rundll32_cmd_schtask.evtx",
+        "EVTX-ATTACK-SAMPLES/Execution/sysmon_exec_from_vss_persistence.evtx",
+        "EVTX-ATTACK-SAMPLES/Execution/exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx",
+    ];
+    let mut xml = Vec::new();
+    for rel in evtx {
+        let settings = evtx::ParserSettings::default().indent(false);
+        let mut parser = evtx::EvtxParser::from_path(dataset(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e} (the datasets are in ../shared)"))
+            .with_configuration(settings);
+        for r in parser.records() {
+            let r = r.expect("EVTX sample record renders");
+            let one = r
+                .data
+                .trim_start_matches("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+            xml.extend_from_slice(one.trim().replace('\n', "&#10;").as_bytes());
+            xml.push(b'\n');
+        }
+    }
+    let report = same_report(&xml);
+    assert!(report.records() > 70, "{report:?}");
+    assert!(report.counts.process_events > 0, "{report:?}");
+
+    let json = [
+        "splunk_attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.tar.gz",
+        "OTRF_Security-Datasets/datasets/atomic/windows/lateral_movement/host/schtask_create.zip",
+        "OTRF_Security-Datasets/datasets/atomic/windows/lateral_movement/host/schtask_modification.zip",
+        "OTRF_Security-Datasets/datasets/atomic/windows/persistence/host/empire_schtasks_creation_standard_user.zip",
+        "derived/schtasks_related_events.jsonl",
+    ];
+    for rel in json {
+        let path = dataset(rel);
+        let full = scan_path(&path, &options(true));
+        let fast = scan_path(&path, &options(false));
+        assert!(full.records() > 0, "{rel}: nothing read: {full:?}");
+        assert_eq!(fast, full, "{rel}");
+    }
+    // The bench's own sample, as shipped.
+    let mut sample = Vec::new();
+    std::fs::File::open(example())
+        .and_then(|mut f| f.read_to_end(&mut sample))
+        .expect("examples/schtasks_sample.xml");
+    assert!(same_report(&sample).detection_count() > 0);
+    assert!(Path::new(&example()).exists());
+}
