@@ -22,7 +22,7 @@
 //! that are not grouped. It is a separate step after the scan, so a caller that links
 //! detections (both ends of a remote creation) can reuse it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use super::Detection;
@@ -97,9 +97,11 @@ pub struct SightingGrouper {
     /// Waiting detections, oldest first; the front one is number `first_seq`.
     pending: VecDeque<Pending>,
     first_seq: u64,
-    /// The numbers of the waiting detections by key, so a new one is matched in
-    /// constant time, not against the whole window.
-    by_key: HashMap<Key, Vec<u64>>,
+    /// The waiting detections that have a time, by key, as (time in ms, number): a new
+    /// one is matched against those of its key within the window only, not against
+    /// every waiting one of its key (4,096 detections of one host and command line a
+    /// second apart made each push walk them all).
+    by_key: HashMap<Key, BTreeSet<(i64, u64)>>,
     merged: u64,
 }
 
@@ -126,20 +128,26 @@ impl SightingGrouper {
         }
         let at = parse_time(&detection.sighting.time);
         let key = key(&detection);
-        if let (Some(at), Some(sensor), Some(seqs)) =
+        if let (Some(at), Some(sensor), Some(waiting)) =
             (at, detection.sighting.sensor(), self.by_key.get(&key))
         {
-            let same = seqs.iter().find_map(|seq| {
-                let p = self
-                    .pending
-                    .get(usize::try_from(seq - self.first_seq).ok()?)?;
-                let near = p.at.is_some_and(|t| t.abs_diff(at) <= self.window_ms);
-                let new_sensor = p
-                    .detection
-                    .sightings()
-                    .all(|s| s.sensor().is_some_and(|x| x != sensor));
-                (near && new_sensor).then_some(*seq)
-            });
+            let window = i64::try_from(self.window_ms).unwrap_or(i64::MAX);
+            let near = (at.saturating_sub(window), 0)..=(at.saturating_add(window), u64::MAX);
+            // The oldest waiting one within the window that no sensor of its kind saw.
+            let same = waiting
+                .range(near)
+                .filter(|&&(_, seq)| {
+                    let index = seq
+                        .checked_sub(self.first_seq)
+                        .and_then(|i| usize::try_from(i).ok());
+                    index.and_then(|i| self.pending.get(i)).is_some_and(|p| {
+                        p.detection
+                            .sightings()
+                            .all(|s| s.sensor().is_some_and(|x| x != sensor))
+                    })
+                })
+                .map(|&(_, seq)| seq)
+                .min();
             if let Some(seq) = same {
                 let index = seq
                     .checked_sub(self.first_seq)
@@ -152,12 +160,14 @@ impl SightingGrouper {
             }
         }
         let seq = self.first_seq + self.pending.len() as u64;
-        self.by_key.entry(key).or_default().push(seq);
+        if let Some(at) = at {
+            self.by_key.entry(key).or_default().insert((at, seq));
+        }
         self.pending.push_back(Pending { detection, at });
         let mut released = Vec::new();
         while self.pending.len() > MAX_PENDING {
             if let Some(p) = self.pending.pop_front() {
-                self.forget(&p.detection, self.first_seq);
+                self.forget(&p, self.first_seq);
                 self.first_seq += 1;
                 released.push(p.detection);
             }
@@ -165,12 +175,13 @@ impl SightingGrouper {
         released
     }
 
-    /// Drops a released detection's number from the index.
-    fn forget(&mut self, d: &Detection, seq: u64) {
-        let k = key(d);
-        if let Some(seqs) = self.by_key.get_mut(&k) {
-            seqs.retain(|s| *s != seq);
-            if seqs.is_empty() {
+    /// Drops a released detection from the index.
+    fn forget(&mut self, p: &Pending, seq: u64) {
+        let Some(at) = p.at else { return };
+        let k = key(&p.detection);
+        if let Some(waiting) = self.by_key.get_mut(&k) {
+            waiting.remove(&(at, seq));
+            if waiting.is_empty() {
                 self.by_key.remove(&k);
             }
         }
@@ -319,6 +330,39 @@ mod tests {
     }
 
     /// Issue 13: a 4698 and a 4702 on one host a moment apart are two registrations.
+    /// One host and command line seen by one sensor every second (a scheduled loop): a
+    /// second sensor's sighting joins the oldest waiting one within the window, among
+    /// thousands of the same key, and those outside the window are never candidates.
+    #[test]
+    fn a_sighting_joins_the_oldest_same_key_detection_within_the_window() {
+        let mut g = SightingGrouper::new(DEFAULT_WINDOW);
+        let time = |s: usize| {
+            format!(
+                "2020-12-19T{:02}:{:02}:{:02}.000Z",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            )
+        };
+        let mut released = Vec::new();
+        for s in 0..MAX_PENDING + 100 {
+            released.extend(g.push(detection("ws5", "1", &time(s))));
+        }
+        assert_eq!(released.len(), 100);
+        // 4688 at second 4000: the window holds seconds 3998..=4002; 3998 is oldest.
+        assert!(g.push(detection("WS5", "4688", &time(4000))).is_empty());
+        // Same again: 3998 has a 4688 now, so 3999 takes it.
+        assert!(g.push(detection("ws5", "4688", &time(4000))).is_empty());
+        let rest = g.finish();
+        let seen: Vec<&str> = rest
+            .iter()
+            .filter(|d| !d.also_seen.is_empty())
+            .map(|d| d.sighting.time.as_str())
+            .collect();
+        assert_eq!(seen, [time(3998), time(3999)]);
+        assert_eq!(g.merged(), 2);
+    }
+
     #[test]
     fn target_side_detections_are_never_grouped() {
         let mut g = SightingGrouper::new(DEFAULT_WINDOW);
