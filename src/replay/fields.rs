@@ -264,6 +264,35 @@ pub(crate) fn every_event_field() -> [EventField; 9] {
     all
 }
 
+/// The first byte of `b` that is one of `set`, eight bytes at a time (SWAR: a zero
+/// byte of `word ^ pattern` is a match, and the lowest one flagged is exact). For the
+/// fast paths' short searches (a tag's end, a string's end), where a SIMD search's
+/// setup costs more than it saves.
+pub(crate) fn find_any_of<const N: usize>(b: &[u8], set: [u8; N]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let hits = set
+            .iter()
+            .fold(0, |acc, &c| acc | zero_byte(word ^ (ONES * u64::from(c))));
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|c| set.contains(c))
+        .map(|i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

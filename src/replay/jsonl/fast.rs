@@ -15,7 +15,7 @@
 use std::ops::Range;
 
 use crate::cim::{self, EventKind, Name};
-use crate::replay::fields::every_event_field;
+use crate::replay::fields::{every_event_field, find_any_of};
 
 /// Deeper nesting goes to the full path (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
@@ -411,31 +411,9 @@ fn plain_or_escaped_string<'b>(b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> 
     }
 }
 
-/// The first `"` or `\\` in `b`, eight bytes at a time (SWAR: a zero byte of
-/// `word ^ pattern` is a match; the lowest flagged byte is exact): strings are short
-/// and escapes frequent, where a SIMD search's setup costs more than it saves.
+/// The first `"` or `\\` in `b`.
 fn quote_or_backslash(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let mut chunks = b.chunks_exact(8);
-    let mut at = 0;
-    for chunk in chunks.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let hits = zero_byte(word ^ (ONES * u64::from(b'"')))
-            | zero_byte(word ^ (ONES * u64::from(b'\\')));
-        if hits != 0 {
-            return Some(at + (hits.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\')
-        .map(|i| at + i)
+    find_any_of(b, [b'"', b'\\'])
 }
 
 /// A number without exponent, at most [`MAX_DIGITS`] digits a part: its text.

@@ -23,7 +23,7 @@ use std::ops::Range;
 use memchr::memmem;
 
 use crate::cim::{self, EventField, EventKind};
-use crate::replay::fields::every_event_field;
+use crate::replay::fields::{every_event_field, find_any_of};
 
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
@@ -178,23 +178,29 @@ fn is_blank(b: u8) -> bool {
 /// quick-xml would disagree on emptiness (`<a / >`: the lexer skips the blank, quick-xml
 /// does not).
 fn tag_end(tag: &[u8]) -> Option<(usize, bool)> {
-    let mut quote = None;
-    for (i, &b) in tag.iter().enumerate().skip(1) {
-        match (quote, b) {
-            (_, b'<') => return None,
-            (Some(q), b) if b == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'"' | b'\'') => quote = Some(b),
-            (None, b'>') => {
+    let mut i = 1;
+    loop {
+        // Outside quotes: the next `<`, `>` or quote; inside: the closing quote (a `<`
+        // before it is looked for too).
+        i += find_any_of(tag.get(i..)?, [b'<', b'>', b'"', b'\''])?;
+        match *tag.get(i)? {
+            b'<' => return None,
+            b'>' => {
                 let content = tag.get(..i)?;
                 let last = content.iter().rev().find(|&&b| !is_blank(b));
                 let empty = content.last() == Some(&b'/');
                 return (empty == (last == Some(&b'/'))).then_some((i, empty));
             }
-            (None, _) => {}
+            quote => {
+                let value = tag.get(i + 1..)?;
+                let close = memchr::memchr(quote, value)?;
+                if memchr::memchr(b'<', value.get(..close)?).is_some() {
+                    return None;
+                }
+                i += close + 2;
+            }
         }
     }
-    None
 }
 
 impl Fast {
