@@ -84,6 +84,9 @@ pub(crate) fn judge_every_reading(
 impl Fields {
     /// The span indices of each name given more than once, in record order.
     fn repeated_groups(&mut self) -> Vec<Vec<usize>> {
+        if !self.may_repeat() {
+            return Vec::new();
+        }
         let mut order = std::mem::take(&mut self.order);
         order.clear();
         order.extend(0..self.spans.len());
@@ -103,6 +106,36 @@ impl Fields {
         }
         self.order = order;
         groups
+    }
+
+    /// Whether a name may be given twice: `false` is sure. Each name's hash sets a bit
+    /// of a 1,024-bit table; only when a bit is set twice (a repeat, or two names that
+    /// share a bit) are the names sorted ([`Fields::repeated_groups`]). Nearly every
+    /// record has no repeat, and this costs it a hash of each name instead of a sort of
+    /// its fields by name (issue 14).
+    fn may_repeat(&self) -> bool {
+        let mut seen = [0u64; 16];
+        for span in &self.spans {
+            let name = self
+                .text
+                .as_bytes()
+                .get(span.name.clone())
+                .unwrap_or_default();
+            // FNV-1a: the names are short.
+            let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            let bit = (hash >> 54) as usize;
+            let Some(word) = seen.get_mut(bit / 64) else {
+                return true;
+            };
+            let mask = 1 << (bit % 64);
+            if *word & mask != 0 {
+                return true;
+            }
+            *word |= mask;
+        }
+        false
     }
 
     /// Judges the reading where group `g` takes its value `choice[g]`: that span is
