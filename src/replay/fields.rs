@@ -26,6 +26,8 @@ pub(crate) struct Fields {
     open: Option<(Range<usize>, usize)>,
     /// Scratch for [`judge_every_reading`]: span indices sorted by name.
     order: Vec<usize>,
+    /// Scratch for [`Fields::may_repeat`]: the names' hashes.
+    hashes: Vec<u64>,
 }
 
 /// At most this many readings of one record (every combination of the values of its
@@ -108,34 +110,29 @@ impl Fields {
         groups
     }
 
-    /// Whether a name may be given twice: `false` is sure. Each name's hash sets a bit
-    /// of a 1,024-bit table; only when a bit is set twice (a repeat, or two names that
-    /// share a bit) are the names sorted ([`Fields::repeated_groups`]). Nearly every
-    /// record has no repeat, and this costs it a hash of each name instead of a sort of
-    /// its fields by name (issue 14).
-    fn may_repeat(&self) -> bool {
-        let mut seen = [0u64; 16];
-        for span in &self.spans {
+    /// Whether a name may be given twice: `false` is sure. The names' 64-bit hashes
+    /// are sorted (integers, cheap) and compared with their neighbours; only when two
+    /// are equal (a repeat, or a collision) are the names themselves sorted
+    /// ([`Fields::repeated_groups`]). Nearly every record has no repeat, and this saves
+    /// it a sort of its fields by name (issue 14).
+    fn may_repeat(&mut self) -> bool {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(self.spans.iter().map(|span| {
             let name = self
                 .text
                 .as_bytes()
                 .get(span.name.clone())
                 .unwrap_or_default();
             // FNV-1a: the names are short.
-            let hash = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-            });
-            let bit = (hash >> 54) as usize;
-            let Some(word) = seen.get_mut(bit / 64) else {
-                return true;
-            };
-            let mask = 1 << (bit % 64);
-            if *word & mask != 0 {
-                return true;
-            }
-            *word |= mask;
-        }
-        false
+            })
+        }));
+        hashes.sort_unstable();
+        let repeat = hashes.windows(2).any(|w| w.first() == w.last());
+        self.hashes = hashes;
+        repeat
     }
 
     /// Judges the reading where group `g` takes its value `choice[g]`: that span is
