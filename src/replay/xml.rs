@@ -544,7 +544,8 @@ fn scan_framed<R: Read>(
                 framer.oversized = false;
                 let n = scan.next_record()?;
                 let record = framer.bytes(start, end);
-                let skipped = match fast.system_kind(record, tag_end) {
+                let kind = fast.system_kind(record, tag_end);
+                let skipped = match kind {
                     Some(EventKind::Other) => true,
                     Some(EventKind::Connection) => !crate::cim::connection_may_matter(record),
                     _ => false,
@@ -554,6 +555,12 @@ fn scan_framed<R: Read>(
                     // there, so one reading).
                     fields.clear();
                     scan.judge_as(EventKind::Other, &fields, n)?;
+                } else if let Some(kind) =
+                    kind.filter(|_| fast.read_rest(record, &mut fields).is_some())
+                {
+                    // The fields the full path reads, without quick-xml.
+                    scan.judge_as(kind, &fields, n)?;
+                    judge_every_reading(&mut fields, scan, n)?;
                 } else {
                     judge_whole(record, start, &mut fields, scan, n)?;
                 }
