@@ -263,6 +263,32 @@ impl Fields {
     }
 }
 
+/// Counts a record the fast paths (issue 14) classified as `kind` from its raw bytes
+/// `raw`, as the full path counts it, when the full path would read no more of it: an
+/// event that is not judged, or a connection whose bytes cannot name schtasks
+/// ([`cim::connection_may_matter`], the test the full path runs). Both are counted with
+/// the other events. `Ok(false)`: the record must be read further.
+pub(crate) fn count_unread(
+    kind: Option<EventKind>,
+    raw: &[u8],
+    fields: &mut Fields,
+    scan: &mut SourceScan<'_>,
+    record: u64,
+) -> Result<bool, Stopped> {
+    let unread = match kind {
+        Some(EventKind::Other) => true,
+        Some(EventKind::Connection) => !cim::connection_may_matter(raw),
+        _ => false,
+    };
+    if unread {
+        // The fast paths give a kind only to a record without a repeated event-type
+        // name: one reading, as the full path would judge.
+        fields.clear();
+        scan.judge_as(EventKind::Other, fields, record)?;
+    }
+    Ok(unread)
+}
+
 /// Every [`EventField`], for the fast paths that must know every name an event-type
 /// field is read from (issue 14): the exhaustive match makes a new one a compile error
 /// here rather than a field the fast paths overlook.
