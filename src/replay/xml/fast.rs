@@ -30,9 +30,9 @@ use crate::replay::fields::{every_event_field, find_any_of};
 /// is searched forward from a point and the answer kept until a query passes it.
 pub(super) struct NextHit {
     finder: memmem::Finder<'static>,
-    /// Only an occurrence followed by what ends an XML name counts (a blank, `>`, `/`,
-    /// or the end of the window): `<Event` but not `<EventData`.
-    whole_name: bool,
+    /// Only an occurrence followed by a byte this accepts (or by the end of the
+    /// window) counts: `<Event` followed by what ends a name, not `<EventData`.
+    followed_by: fn(u8) -> bool,
     /// The first occurrence at or after `from`, or `u64::MAX` when none starts before
     /// `scanned` (less the pattern's length).
     hit: u64,
@@ -41,10 +41,10 @@ pub(super) struct NextHit {
 }
 
 impl NextHit {
-    pub(super) fn new(pattern: &'static [u8], whole_name: bool) -> Self {
+    pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool) -> Self {
         NextHit {
             finder: memmem::Finder::new(pattern),
-            whole_name,
+            followed_by,
             hit: u64::MAX,
             from: u64::MAX,
             scanned: 0,
@@ -68,7 +68,7 @@ impl NextHit {
             while let Some(i) = rest.get(at..).and_then(|r| self.finder.find(r)) {
                 let i = at + i;
                 let after = rest.get(i + len as usize);
-                if !self.whole_name || after.is_none_or(|&b| ends_name(b)) {
+                if after.is_none_or(|&b| (self.followed_by)(b)) {
                     self.hit = from + i as u64;
                     break;
                 }
@@ -84,6 +84,9 @@ pub(super) struct Fast {
     pub(super) comment: NextHit,
     pub(super) instruction: NextHit,
     pub(super) event_start: NextHit,
+    /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise than
+    /// `</Event>` (rare: searched once per window).
+    odd_event_end: NextHit,
     event_end: memmem::Finder<'static>,
     system_end: memmem::Finder<'static>,
     /// The fields of the `<System>` part being read: name and value (a range of the
@@ -97,10 +100,11 @@ pub(super) struct Fast {
 impl Default for Fast {
     fn default() -> Self {
         Fast {
-            comment: NextHit::new(b"<!", false),
-            instruction: NextHit::new(b"<?", false),
-            event_start: NextHit::new(b"<Event", true),
-            event_end: memmem::Finder::new(b"</Event"),
+            comment: NextHit::new(b"<!", |_| true),
+            instruction: NextHit::new(b"<?", |_| true),
+            event_start: NextHit::new(b"<Event", ends_name),
+            odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/'),
+            event_end: memmem::Finder::new(b"</Event>"),
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
             system: 0..0,
@@ -229,22 +233,16 @@ impl Fast {
         {
             return None;
         }
-        // The first `</Event` that ends the name (not `</EventData>`) must be `</Event>`.
-        let mut close = 6;
-        loop {
-            close += self.event_end.find(rec.get(close..)?)?;
-            match rec.get(close + 7) {
-                Some(b'>') => break,
-                Some(&b) if !ends_name(b) => close += 1,
-                _ => return None,
-            }
-        }
+        // The first `</Event>`, with no `</Event ` or `</Event/` before it (an end tag
+        // the lexer reads otherwise; `</EventData>` is another name).
+        let close = self.event_end.find(rec.get(6..)?)? + 6;
         let end = close + 8;
         if end > max_record {
             return None;
         }
         let close_at = start + close as u64;
         if self.event_start.any_in(window, base, start + 1, close_at)
+            || self.odd_event_end.any_in(window, base, start + 1, close_at)
             || self.comment.any_in(window, base, start, close_at)
             || self.instruction.any_in(window, base, start, close_at)
         {
@@ -602,7 +600,7 @@ mod tests {
     #[test]
     fn next_hit_finds_whole_names_only_and_remembers_across_queries() {
         let window = b"<EventData><Event><EventID><Event/>";
-        let mut hit = NextHit::new(b"<Event", true);
+        let mut hit = NextHit::new(b"<Event", ends_name);
         assert!(!hit.any_in(window, 0, 0, 11));
         assert!(hit.any_in(window, 0, 0, 12));
         assert!(!hit.any_in(window, 0, 12, 27));
