@@ -26,6 +26,8 @@ pub(crate) struct Fields {
     open: Option<(Range<usize>, usize)>,
     /// Scratch for [`judge_every_reading`]: span indices sorted by name.
     order: Vec<usize>,
+    /// Scratch for [`Fields::may_repeat`]: the names' hashes.
+    hashes: Vec<u64>,
 }
 
 /// At most this many readings of one record (every combination of the values of its
@@ -84,6 +86,9 @@ pub(crate) fn judge_every_reading(
 impl Fields {
     /// The span indices of each name given more than once, in record order.
     fn repeated_groups(&mut self) -> Vec<Vec<usize>> {
+        if !self.may_repeat() {
+            return Vec::new();
+        }
         let mut order = std::mem::take(&mut self.order);
         order.clear();
         order.extend(0..self.spans.len());
@@ -103,6 +108,31 @@ impl Fields {
         }
         self.order = order;
         groups
+    }
+
+    /// Whether a name may be given twice: `false` is sure. The names' 64-bit hashes
+    /// are sorted (integers, cheap) and compared with their neighbours; only when two
+    /// are equal (a repeat, or a collision) are the names themselves sorted
+    /// ([`Fields::repeated_groups`]). Nearly every record has no repeat, and this saves
+    /// it a sort of its fields by name (issue 14).
+    fn may_repeat(&mut self) -> bool {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(self.spans.iter().map(|span| {
+            let name = self
+                .text
+                .as_bytes()
+                .get(span.name.clone())
+                .unwrap_or_default();
+            // FNV-1a: the names are short.
+            name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        }));
+        hashes.sort_unstable();
+        let repeat = hashes.windows(2).any(|w| w.first() == w.last());
+        self.hashes = hashes;
+        repeat
     }
 
     /// Judges the reading where group `g` takes its value `choice[g]`: that span is
@@ -233,6 +263,32 @@ impl Fields {
     }
 }
 
+/// Counts a record the fast paths (issue 14) classified as `kind` from its raw bytes
+/// `raw`, as the full path counts it, when the full path would read no more of it: an
+/// event that is not judged, or a connection whose bytes cannot name schtasks
+/// ([`cim::connection_may_matter`], the test the full path runs). Both are counted with
+/// the other events. `Ok(false)`: the record must be read further.
+pub(crate) fn count_unread(
+    kind: Option<EventKind>,
+    raw: &[u8],
+    fields: &mut Fields,
+    scan: &mut SourceScan<'_>,
+    record: u64,
+) -> Result<bool, Stopped> {
+    let unread = match kind {
+        Some(EventKind::Other) => true,
+        Some(EventKind::Connection) => !cim::connection_may_matter(raw),
+        _ => false,
+    };
+    if unread {
+        // The fast paths give a kind only to a record without a repeated event-type
+        // name: one reading, as the full path would judge.
+        fields.clear();
+        scan.judge_as(EventKind::Other, fields, record)?;
+    }
+    Ok(unread)
+}
+
 /// Every [`EventField`], for the fast paths that must know every name an event-type
 /// field is read from (issue 14): the exhaustive match makes a new one a compile error
 /// here rather than a field the fast paths overlook.
@@ -262,6 +318,35 @@ pub(crate) fn every_event_field() -> [EventField; 9] {
         }
     }
     all
+}
+
+/// The first byte of `b` that is one of `set`, eight bytes at a time (SWAR: a zero
+/// byte of `word ^ pattern` is a match, and the lowest one flagged is exact). For the
+/// fast paths' short searches (a tag's end, a string's end), where a SIMD search's
+/// setup costs more than it saves.
+pub(crate) fn find_any_of<const N: usize>(b: &[u8], set: [u8; N]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let hits = set
+            .iter()
+            .fold(0, |acc, &c| acc | zero_byte(word ^ (ONES * u64::from(c))));
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|c| set.contains(c))
+        .map(|i| at + i)
 }
 
 #[cfg(test)]

@@ -17,11 +17,10 @@ use memchr::memmem;
 
 mod fast;
 
-use super::fields::{judge_every_reading, Fields};
+use super::fields::{count_unread, judge_every_reading, Fields};
 use super::lines::{Line, Lines, Piece};
 use super::lossy;
 use super::{Location, SourceScan, Stopped};
-use crate::cim::EventKind;
 
 /// The longest line read as one event. A longer one (or a file with no line breaks) is
 /// reported and skipped without being held in memory.
@@ -105,19 +104,10 @@ fn scan_lines<R: Read>(
             continue;
         }
         let record = scan.next_record()?;
-        let skipped = match fast.as_mut().and_then(|f| f.kind(text)) {
-            Some(EventKind::Other) => true,
-            // No value can name schtasks when the line does not (the fast path took no
-            // `\u` escape, and the others make no letter).
-            Some(EventKind::Connection) => !crate::cim::connection_may_matter(text),
-            _ => false,
-        };
-        if skipped {
-            // What the full path concludes: an event that is not judged, or a
-            // connection no process of interest made, counted with the other events (no
-            // event-type name given twice, so one reading).
-            fields.clear();
-            scan.judge_as(EventKind::Other, &fields, record)?;
+        // No value can name schtasks when the line does not: the fast path takes no
+        // `\u` escape, and the others make no letter.
+        let kind = fast.as_mut().and_then(|f| f.kind(text));
+        if count_unread(kind, text, &mut fields, scan, record)? {
             continue;
         }
         match read_lossy(text, &mut fields, &mut scratch) {

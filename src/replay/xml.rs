@@ -23,7 +23,7 @@ use quick_xml::Reader;
 
 mod fast;
 
-use super::fields::{judge_every_reading, Fields};
+use super::fields::{count_unread, judge_every_reading, Fields};
 use super::lines::Piece;
 use super::{lossy, Location, SourceScan, Stopped};
 use crate::cim::EventKind;
@@ -544,18 +544,17 @@ fn scan_framed<R: Read>(
                 framer.oversized = false;
                 let n = scan.next_record()?;
                 let record = framer.bytes(start, end);
-                let skipped = match fast.system_kind(record, tag_end) {
-                    Some(EventKind::Other) => true,
-                    Some(EventKind::Connection) => !crate::cim::connection_may_matter(record),
-                    _ => false,
-                };
-                if skipped {
-                    // What the full path concludes after `<System>` (no repeated name
-                    // there, so one reading).
-                    fields.clear();
-                    scan.judge_as(EventKind::Other, &fields, n)?;
-                } else {
-                    judge_whole(record, start, &mut fields, scan, n)?;
+                let kind = fast.system_kind(record, tag_end);
+                if count_unread(kind, record, &mut fields, scan, n)? {
+                    continue;
+                }
+                match kind.filter(|_| fast.read_rest(record, &mut fields).is_some()) {
+                    Some(kind) => {
+                        // The fields the full path reads, without quick-xml.
+                        scan.judge_as(kind, &fields, n)?;
+                        judge_every_reading(&mut fields, scan, n)?;
+                    }
+                    None => judge_whole(record, start, &mut fields, scan, n)?,
                 }
                 continue;
             }

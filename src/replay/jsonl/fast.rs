@@ -6,7 +6,7 @@
 //!
 //! The pass accepts a strict subset of JSON, on which serde_json cannot fail and the
 //! full path's fields are what it reads: no control character, valid UTF-8, no `\u`
-//! escape, numbers without exponent and with at most 18 digits a part, nesting at most
+//! escape, numbers without exponent and with at most 100 digits a part, nesting at most
 //! [`MAX_DEPTH`] deep. Values of event-type names must be plain: strings without
 //! escapes, unsigned integers, booleans, `null`, objects, arrays of those. Anything else
 //! (and a name given twice, and a line with no field at all, which may be a `records`
@@ -15,13 +15,18 @@
 use std::ops::Range;
 
 use crate::cim::{self, EventKind, Name};
-use crate::replay::fields::every_event_field;
+use crate::replay::fields::{every_event_field, find_any_of};
 
 /// Deeper nesting goes to the full path (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
 
-/// The longest run of digits of a number the fast path reads.
-const MAX_DIGITS: usize = 18;
+/// The longest run of digits of a number the fast path reads: far from where an f64
+/// overflows (309 digits), the only number serde_json refuses without an exponent.
+const MAX_DIGITS: usize = 100;
+
+/// The most digits of an event-type value the fast path reads: every such number is
+/// a u64, which serde_json writes back as it is written.
+const MAX_PLAIN_DIGITS: usize = 19;
 
 /// The fast path's state, kept from line to line.
 pub(super) struct Fast {
@@ -29,10 +34,13 @@ pub(super) struct Fast {
     names: Vec<Name>,
     /// The last dot-separated segment of each of `names`: a key whose own last segment
     /// is none of these cannot complete a path that matches.
-    leaves: Vec<&'static str>,
+    leaves: Vec<&'static [u8]>,
+    /// Bit `n` of entry `b` set: a leaf of `n` bytes (`n` < 64) starts with byte `b`;
+    /// checked before `leaves`.
+    leaf_starts: Box<[u64; 256]>,
     /// The dotted path of the object being read, with a trailing `.` (empty at the
-    /// top).
-    path: String,
+    /// top). UTF-8: the line is.
+    path: Vec<u8>,
     /// The event-type fields met: path and value, as ranges of `text`.
     pairs: Vec<(Range<usize>, Range<usize>)>,
     text: String,
@@ -46,21 +54,30 @@ impl Default for Fast {
             .iter()
             .flat_map(|f| f.names().iter().copied())
             .collect();
-        let mut leaves: Vec<&'static str> = names
+        let mut leaves: Vec<&'static [u8]> = names
             .iter()
             .map(|n| {
                 let n = match n {
                     Name::Exact(n) | Name::Leaf(n) => *n,
                 };
-                n.rsplit('.').next().unwrap_or(n)
+                n.rsplit('.').next().unwrap_or(n).as_bytes()
             })
             .collect();
         leaves.sort_unstable();
         leaves.dedup();
+        let mut leaf_starts = Box::new([0u64; 256]);
+        for leaf in &leaves {
+            if let (Some(&first), true) = (leaf.first(), leaf.len() < 64) {
+                if let Some(bits) = leaf_starts.get_mut(usize::from(first)) {
+                    *bits |= 1 << leaf.len();
+                }
+            }
+        }
         Fast {
             names,
             leaves,
-            path: String::new(),
+            leaf_starts,
+            path: Vec::new(),
             pairs: Vec::new(),
             text: String::new(),
             written: 0,
@@ -77,23 +94,33 @@ fn ends_value(b: Option<&u8>) -> bool {
     b.is_none_or(|&b| is_blank(b) || matches!(b, b',' | b']' | b'}'))
 }
 
-/// Whether `line` holds a byte below 0x20 (a raw control character, which serde_json
-/// refuses inside a string). Written to run over whole chunks so that it vectorizes.
-fn has_control(line: &[u8]) -> bool {
+/// Whether `line` holds no byte below 0x20 (a raw control character, which serde_json
+/// refuses inside a string) and is UTF-8. One pass over whole chunks, which
+/// vectorizes; the UTF-8 check runs only on a line that is not ASCII.
+fn is_clean_text(line: &[u8]) -> bool {
+    let (mut control, mut high) = (false, false);
     let mut chunks = line.chunks_exact(32);
     for chunk in chunks.by_ref() {
-        if chunk.iter().fold(false, |acc, &b| acc | (b < 0x20)) {
-            return true;
+        let (c, h) = chunk.iter().fold((false, false), |(c, h), &b| {
+            (c | (b < 0x20), h | (b >= 0x80))
+        });
+        if c {
+            return false;
         }
+        high |= h;
     }
-    chunks.remainder().iter().any(|&b| b < 0x20)
+    for &b in chunks.remainder() {
+        control |= b < 0x20;
+        high |= b >= 0x80;
+    }
+    !control && (!high || std::str::from_utf8(line).is_ok())
 }
 
 impl Fast {
     /// The kind the full path gives the line `text` (trimmed, a record), or `None`
     /// when the bytes do not make it sure.
     pub(super) fn kind(&mut self, text: &[u8]) -> Option<EventKind> {
-        if has_control(text) || std::str::from_utf8(text).is_err() {
+        if !is_clean_text(text) {
             return None;
         }
         self.path.clear();
@@ -147,11 +174,21 @@ impl Fast {
             *at += 1;
             skip_blanks(b, at);
             let base = self.path.len();
-            let key = std::str::from_utf8(key).ok()?;
-            self.path.push_str(key);
-            let leaf = key.rsplit('.').next().unwrap_or(key);
-            let wanted = self.leaves.binary_search(&leaf).is_ok()
-                && self.names.iter().any(|n| n.matches(&self.path));
+            self.path.extend_from_slice(key);
+            let leaf = key
+                .iter()
+                .rposition(|&c| c == b'.')
+                .map_or(key, |dot| key.get(dot + 1..).unwrap_or_default());
+            let starts = leaf
+                .first()
+                .and_then(|&c| self.leaf_starts.get(usize::from(c)))
+                .copied()
+                .unwrap_or(0);
+            let wanted = leaf.len() < 64
+                && starts & (1 << leaf.len()) != 0
+                && self.leaves.contains(&leaf)
+                && std::str::from_utf8(&self.path)
+                    .is_ok_and(|path| self.names.iter().any(|n| n.matches(path)));
             self.value(b, at, depth, wanted)?;
             self.path.truncate(base);
             skip_blanks(b, at);
@@ -171,7 +208,7 @@ impl Fast {
     fn value(&mut self, b: &[u8], at: &mut usize, depth: usize, wanted: bool) -> Option<()> {
         match *b.get(*at)? {
             b'{' => {
-                self.path.push('.');
+                self.path.push(b'.');
                 self.object(b, at, depth + 1)
             }
             b'[' => self.array(b, at, depth, wanted),
@@ -200,7 +237,7 @@ impl Fast {
             }
             _ => {
                 let name_at = self.text.len();
-                self.text.push_str(&self.path);
+                self.text.push_str(&String::from_utf8_lossy(&self.path));
                 let value_at = self.text.len();
                 self.text.push_str(value);
                 self.pairs
@@ -302,7 +339,8 @@ fn skip_blanks(b: &[u8], at: &mut usize) {
 
 /// A string, a number or a literal at `*at`. `Some(Some(text))`: a field's value as
 /// the full path writes it (`null` writes none: `Some(None)`). With `plain`, only
-/// what the fast path can give exactly: strings without escapes, unsigned integers.
+/// what the fast path can give exactly: strings without escapes, unsigned integers of
+/// at most [`MAX_PLAIN_DIGITS`] digits.
 fn scalar<'b>(b: &'b [u8], at: &mut usize, plain: bool) -> Option<Option<&'b [u8]>> {
     let start = *at;
     match *b.get(start)? {
@@ -315,7 +353,8 @@ fn scalar<'b>(b: &'b [u8], at: &mut usize, plain: bool) -> Option<Option<&'b [u8
         }
         b'-' | b'0'..=b'9' => {
             let text = number(b, at)?;
-            if plain && text.iter().any(|c| !c.is_ascii_digit()) {
+            if plain && (text.len() > MAX_PLAIN_DIGITS || text.iter().any(|c| !c.is_ascii_digit()))
+            {
                 return None;
             }
             Some(Some(text))
@@ -341,7 +380,7 @@ fn plain_string<'b>(b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> {
         return None;
     }
     let body = b.get(*at + 1..)?;
-    let end = memchr::memchr2(b'"', b'\\', body)?;
+    let end = quote_or_backslash(body)?;
     if body.get(end) != Some(&b'"') {
         return None;
     }
@@ -358,7 +397,7 @@ fn plain_or_escaped_string<'b>(b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> 
     let start = *at + 1;
     let mut p = start;
     loop {
-        p += memchr::memchr2(b'"', b'\\', b.get(p..)?)?;
+        p += quote_or_backslash(b.get(p..)?)?;
         match b.get(p)? {
             b'"' => {
                 *at = p + 1;
@@ -370,6 +409,11 @@ fn plain_or_escaped_string<'b>(b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> 
             },
         }
     }
+}
+
+/// The first `"` or `\\` in `b`.
+fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+    find_any_of(b, [b'"', b'\\'])
 }
 
 /// A number without exponent, at most [`MAX_DIGITS`] digits a part: its text.
@@ -429,8 +473,30 @@ mod tests {
         assert_eq!(fast_kind(&one), Some(EventKind::ProcessCreation));
         let ecs = r#"{"winlog":{"event_id":"4688","provider_name":"Microsoft-Windows-Security-Auditing"},"event":{"category":["process"],"type":["start","x"]}}"#;
         assert_eq!(fast_kind(ecs), Some(EventKind::ProcessCreation));
-        let cs = r#"{"event_simpleName":"DnsRequest","ComputerName":"WS5"}"#;
+        let cs = r#"{"event_simpleName":"DnsRequest","Keywords":-9223372036854775808}"#;
         assert_eq!(fast_kind(cs), Some(EventKind::Other));
+    }
+
+    #[test]
+    fn quote_or_backslash_finds_the_first_at_any_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in [b'"', b'\\'] {
+                    let mut text = vec![b'a'; len];
+                    text[at] = c;
+                    // A later match (and a byte that borrows in the SWAR test) must
+                    // not move the answer.
+                    if at + 1 < len {
+                        text[at + 1] = b'"';
+                    }
+                    if at > 0 {
+                        text[at - 1] = 0x01;
+                    }
+                    assert_eq!(quote_or_backslash(&text), Some(at), "{len} {at}");
+                }
+            }
+            assert_eq!(quote_or_backslash(&vec![0x23; len]), None);
+        }
     }
 
     #[test]

@@ -23,15 +23,16 @@ use std::ops::Range;
 use memchr::memmem;
 
 use crate::cim::{self, EventField, EventKind};
-use crate::replay::fields::every_event_field;
+use crate::replay::fields::Fields;
+use crate::replay::fields::{every_event_field, find_any_of};
 
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
 pub(super) struct NextHit {
     finder: memmem::Finder<'static>,
-    /// Only an occurrence followed by what ends an XML name counts (a blank, `>`, `/`,
-    /// or the end of the window): `<Event` but not `<EventData`.
-    whole_name: bool,
+    /// Only an occurrence followed by a byte this accepts (or by the end of the
+    /// window) counts: `<Event` followed by what ends a name, not `<EventData`.
+    followed_by: fn(u8) -> bool,
     /// The first occurrence at or after `from`, or `u64::MAX` when none starts before
     /// `scanned` (less the pattern's length).
     hit: u64,
@@ -40,10 +41,10 @@ pub(super) struct NextHit {
 }
 
 impl NextHit {
-    pub(super) fn new(pattern: &'static [u8], whole_name: bool) -> Self {
+    pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool) -> Self {
         NextHit {
             finder: memmem::Finder::new(pattern),
-            whole_name,
+            followed_by,
             hit: u64::MAX,
             from: u64::MAX,
             scanned: 0,
@@ -67,7 +68,7 @@ impl NextHit {
             while let Some(i) = rest.get(at..).and_then(|r| self.finder.find(r)) {
                 let i = at + i;
                 let after = rest.get(i + len as usize);
-                if !self.whole_name || after.is_none_or(|&b| ends_name(b)) {
+                if after.is_none_or(|&b| (self.followed_by)(b)) {
                     self.hit = from + i as u64;
                     break;
                 }
@@ -83,23 +84,30 @@ pub(super) struct Fast {
     pub(super) comment: NextHit,
     pub(super) instruction: NextHit,
     pub(super) event_start: NextHit,
+    /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise than
+    /// `</Event>` (rare: searched once per window).
+    odd_event_end: NextHit,
     event_end: memmem::Finder<'static>,
     system_end: memmem::Finder<'static>,
     /// The fields of the `<System>` part being read: name and value (a range of the
     /// part).
     spans: Vec<(FieldName, Range<usize>)>,
+    /// Where the `<System>` part read last is in its record (between its tags).
+    system: Range<usize>,
     layout: Layout,
 }
 
 impl Default for Fast {
     fn default() -> Self {
         Fast {
-            comment: NextHit::new(b"<!", false),
-            instruction: NextHit::new(b"<?", false),
-            event_start: NextHit::new(b"<Event", true),
-            event_end: memmem::Finder::new(b"</Event"),
+            comment: NextHit::new(b"<!", |_| true),
+            instruction: NextHit::new(b"<?", |_| true),
+            event_start: NextHit::new(b"<Event", ends_name),
+            odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/'),
+            event_end: memmem::Finder::new(b"</Event>"),
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
+            system: 0..0,
             layout: Layout::default(),
         }
     }
@@ -178,23 +186,29 @@ fn is_blank(b: u8) -> bool {
 /// quick-xml would disagree on emptiness (`<a / >`: the lexer skips the blank, quick-xml
 /// does not).
 fn tag_end(tag: &[u8]) -> Option<(usize, bool)> {
-    let mut quote = None;
-    for (i, &b) in tag.iter().enumerate().skip(1) {
-        match (quote, b) {
-            (_, b'<') => return None,
-            (Some(q), b) if b == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'"' | b'\'') => quote = Some(b),
-            (None, b'>') => {
+    let mut i = 1;
+    loop {
+        // Outside quotes: the next `<`, `>` or quote; inside: the closing quote (a `<`
+        // before it is looked for too).
+        i += find_any_of(tag.get(i..)?, [b'<', b'>', b'"', b'\''])?;
+        match *tag.get(i)? {
+            b'<' => return None,
+            b'>' => {
                 let content = tag.get(..i)?;
                 let last = content.iter().rev().find(|&&b| !is_blank(b));
                 let empty = content.last() == Some(&b'/');
                 return (empty == (last == Some(&b'/'))).then_some((i, empty));
             }
-            (None, _) => {}
+            quote => {
+                let value = tag.get(i + 1..)?;
+                let close = memchr::memchr(quote, value)?;
+                if memchr::memchr(b'<', value.get(..close)?).is_some() {
+                    return None;
+                }
+                i += close + 2;
+            }
         }
     }
-    None
 }
 
 impl Fast {
@@ -219,22 +233,16 @@ impl Fast {
         {
             return None;
         }
-        // The first `</Event` that ends the name (not `</EventData>`) must be `</Event>`.
-        let mut close = 6;
-        loop {
-            close += self.event_end.find(rec.get(close..)?)?;
-            match rec.get(close + 7) {
-                Some(b'>') => break,
-                Some(&b) if !ends_name(b) => close += 1,
-                _ => return None,
-            }
-        }
+        // The first `</Event>`, with no `</Event ` or `</Event/` before it (an end tag
+        // the lexer reads otherwise; `</EventData>` is another name).
+        let close = self.event_end.find(rec.get(6..)?)? + 6;
         let end = close + 8;
         if end > max_record {
             return None;
         }
         let close_at = start + close as u64;
         if self.event_start.any_in(window, base, start + 1, close_at)
+            || self.odd_event_end.any_in(window, base, start + 1, close_at)
             || self.comment.any_in(window, base, start, close_at)
             || self.instruction.any_in(window, base, start, close_at)
         {
@@ -260,6 +268,7 @@ impl Fast {
             return None;
         }
         let body_len = self.system_end.find(record.get(body_at..)?)?;
+        self.system = body_at..body_at + body_len;
         let body = record.get(body_at..body_at + body_len)?;
         if memchr::memchr(b'&', body).is_some() {
             return None;
@@ -322,7 +331,12 @@ impl Fast {
                 _ => None,
             };
             if let Some((wanted, field)) = field {
-                self.attributes(bytes, attrs, wanted, field)?;
+                let spans = &mut self.spans;
+                each_attribute(bytes, attrs, |key, value| {
+                    if key == wanted {
+                        spans.push((FieldName::Attribute(field), value));
+                    }
+                })?;
             }
             if empty {
                 p = gt + 1;
@@ -344,51 +358,128 @@ impl Fast {
         Some(())
     }
 
-    /// The attributes of a `<System>` child whose attribute `wanted` is a field named
-    /// `field` (relative to the body `bytes`). `None` unless every attribute is
-    /// `name='value'` or `name="value"` between blanks, which quick-xml's attribute
-    /// reader takes as it is.
-    fn attributes(
-        &mut self,
-        bytes: &[u8],
-        range: Range<usize>,
-        wanted: &[u8],
-        field: &'static str,
-    ) -> Option<()> {
-        let mut p = range.start;
-        loop {
-            let blanks = bytes
-                .get(p..range.end)?
-                .iter()
-                .take_while(|&&b| is_blank(b))
-                .count();
-            p += blanks;
-            if p == range.end {
-                return Some(());
-            }
-            if blanks == 0 {
-                return None;
-            }
-            let key_len = bytes
-                .get(p..range.end)?
-                .iter()
-                .position(|&b| b == b'=' || is_blank(b) || b == b'\'' || b == b'"')?;
-            let key = bytes.get(p..p + key_len)?;
-            if key_len == 0 || key.contains(&b':') {
-                return None;
-            }
-            let quote = *bytes.get(p + key_len + 1)?;
-            if bytes.get(p + key_len) != Some(&b'=') || !matches!(quote, b'\'' | b'"') {
-                return None;
-            }
-            let value_at = p + key_len + 2;
-            let value_len = memchr::memchr(quote, bytes.get(value_at..range.end)?)?;
-            if key == wanted {
-                let value = value_at..value_at + value_len;
-                self.spans.push((FieldName::Attribute(field), value));
-            }
-            p = value_at + value_len + 1;
+    /// Reads the rest of a record whose `<System>` part [`Fast::system_kind`] has just
+    /// read into `fields`, as [`super::read_record`] (without `filter`) does: `<System>`'s
+    /// fields, then each `<Data>` of `<EventData>` (named by its `Name` attribute, or
+    /// `Data`), their text and names unescaped by the full path's own
+    /// [`super::unescape_into`]. `None` unless the rest is plain: `<EventData>` whose
+    /// children hold only text, or nothing, then `</Event>`; anything else
+    /// (`<UserData>`, `<RenderingInfo>`, a nested element) goes to the full path.
+    pub(super) fn read_rest(&mut self, record: &[u8], fields: &mut Fields) -> Option<()> {
+        fields.clear();
+        let body = std::str::from_utf8(record.get(self.system.clone())?).ok()?;
+        for (name, value) in &self.spans {
+            let name = match name {
+                FieldName::Element(n) => body.get(n.clone())?,
+                FieldName::Attribute(n) => n,
+            };
+            fields.begin(name);
+            fields.value_text().push_str(body.get(value.clone())?);
+            fields.end();
         }
+        let end = record.len().checked_sub(b"</Event>".len())?;
+        let bytes = record.get(self.system.end + b"</System>".len()..end)?;
+        // Text between the parts is not read by the full path either.
+        let Some(open) = memchr::memchr(b'<', bytes) else {
+            return Some(());
+        };
+        if !bytes.get(open..)?.starts_with(b"<EventData>") {
+            return None;
+        }
+        let mut p = open + b"<EventData>".len();
+        loop {
+            p += memchr::memchr(b'<', bytes.get(p..)?)?;
+            let tail = bytes.get(p..)?;
+            if let Some(after) = tail.strip_prefix(b"</EventData>") {
+                // Only text may follow, up to `</Event>`.
+                return memchr::memchr(b'<', after).is_none().then_some(());
+            }
+            let name_len = tail.get(1..)?.iter().position(|&b| {
+                !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+            })?;
+            let name = bytes.get(p + 1..p + 1 + name_len)?;
+            if name_len == 0
+                || !tail.get(1)?.is_ascii_alphabetic()
+                || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
+            {
+                return None;
+            }
+            let (gt, empty) = tag_end(tail)?;
+            let attrs = 1 + name_len..if empty { gt - 1 } else { gt };
+            let mut field = None;
+            each_attribute(tail, attrs, |key, value| {
+                if field.is_none() && key == b"Name" {
+                    field = Some(value);
+                }
+            })?;
+            // As the full path writes them: entities resolved, bad UTF-8 replaced.
+            match field {
+                Some(v) => {
+                    let value = tail.get(v)?;
+                    fields.begin_with(|name| super::unescape_into(value, name));
+                }
+                None => fields.begin(std::str::from_utf8(name).ok()?),
+            }
+            if empty {
+                fields.end();
+                p += gt + 1;
+                continue;
+            }
+            let text_at = p + gt + 1;
+            let text_len = memchr::memchr(b'<', bytes.get(text_at..)?)?;
+            let text = bytes.get(text_at..text_at + text_len)?;
+            super::unescape_into(text, fields.value_text());
+            fields.end();
+            let close = bytes.get(text_at + text_len..)?;
+            if close.get(..2) != Some(b"</")
+                || close.get(2..2 + name_len) != Some(name)
+                || close.get(2 + name_len) != Some(&b'>')
+            {
+                return None;
+            }
+            p = text_at + text_len + name_len + 3;
+        }
+    }
+}
+
+/// Calls `each(key, value)` for every attribute of a tag (`bytes[range]`, after its
+/// name), or gives `None` unless every attribute is `name='value'` or `name="value"`
+/// between blanks, without a prefix: what quick-xml's attribute reader takes as it is.
+fn each_attribute(
+    bytes: &[u8],
+    range: Range<usize>,
+    mut each: impl FnMut(&[u8], Range<usize>),
+) -> Option<()> {
+    let mut p = range.start;
+    loop {
+        let blanks = bytes
+            .get(p..range.end)?
+            .iter()
+            .take_while(|&&b| is_blank(b))
+            .count();
+        p += blanks;
+        if p == range.end {
+            return Some(());
+        }
+        if blanks == 0 {
+            return None;
+        }
+        let key_len = bytes
+            .get(p..range.end)?
+            .iter()
+            .position(|&b| b == b'=' || is_blank(b) || b == b'\'' || b == b'"')?;
+        let key = bytes.get(p..p + key_len)?;
+        if key_len == 0 || key.contains(&b':') {
+            return None;
+        }
+        let quote = *bytes.get(p + key_len + 1)?;
+        if bytes.get(p + key_len) != Some(&b'=') || !matches!(quote, b'\'' | b'"') {
+            return None;
+        }
+        let value_at = p + key_len + 2;
+        let value_len = memchr::memchr(quote, bytes.get(value_at..range.end)?)?;
+        each(key, value_at..value_at + value_len);
+        p = value_at + value_len + 1;
     }
 }
 
@@ -416,11 +507,27 @@ mod tests {
         let kind = fast.system_kind(record, tag_end);
         // What the fast path says is what the full path says.
         if let Some(kind) = kind {
-            let mut fields = crate::replay::fields::Fields::default();
+            let mut full = Fields::default();
             assert_eq!(
-                super::super::read_record(record, &mut fields, false, false),
+                super::super::read_record(record, &mut full, false, false),
                 Ok(kind)
             );
+            // And the fields it reads are the full path's, in order.
+            let mut fast_fields = Fields::default();
+            if fast.read_rest(record, &mut fast_fields).is_some() {
+                let all = |f: &Fields| {
+                    (0..f.len())
+                        .map(|i| {
+                            (
+                                f.names().nth(i).map(str::to_owned),
+                                f.value(i).map(str::to_owned),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(all(&fast_fields), all(&full));
+                assert!(full.len() > 5, "{full:?}");
+            }
         }
         kind
     }
@@ -439,6 +546,9 @@ mod tests {
             fast_kind(&with(">3<", ">1<")),
             Some(EventKind::ProcessCreation)
         );
+        // Entities in `<EventData>` are resolved as the full path resolves them.
+        let entities = with("svchost", "sv&amp;c&#x68;o&lt;st&bogus;&#xD800;");
+        assert_eq!(fast_kind(&entities), Some(EventKind::Connection));
         let quoted = String::from_utf8_lossy(SYSMON3).replace('\'', "\"");
         assert_eq!(fast_kind(quoted.as_bytes()), Some(EventKind::Connection));
         assert_eq!(
@@ -469,12 +579,28 @@ mod tests {
         for (from, to) in games {
             assert_eq!(fast_kind(&with(from, to)), None, "{to}");
         }
+        // The rest of a record the fast path reads only when it is plain.
+        for (from, to) in [
+            ("</EventData>", "</EventData><RenderingInfo/>"),
+            ("<Data Name='Image'>", "<Data x:Name='Image'>"),
+            ("<Data Name='Image'>", "<Data Name='Image'><b/>"),
+            ("</Data>", "</Dat>"),
+        ] {
+            let record = with(from, to);
+            let mut fast = Fast::default();
+            let (_, _, tag_end) = fast.frame(&record, 0, 0, u64::MAX, 1 << 20).unwrap();
+            assert!(fast.system_kind(&record, tag_end).is_some());
+            assert!(
+                fast.read_rest(&record, &mut Fields::default()).is_none(),
+                "{to}"
+            );
+        }
     }
 
     #[test]
     fn next_hit_finds_whole_names_only_and_remembers_across_queries() {
         let window = b"<EventData><Event><EventID><Event/>";
-        let mut hit = NextHit::new(b"<Event", true);
+        let mut hit = NextHit::new(b"<Event", ends_name);
         assert!(!hit.any_in(window, 0, 0, 11));
         assert!(hit.any_in(window, 0, 0, 12));
         assert!(!hit.any_in(window, 0, 12, 27));
