@@ -83,3 +83,59 @@ pub fn split_replies(mut stream: &[u8]) -> Vec<(serde_json::Value, Vec<u8>)> {
     }
     replies
 }
+
+/// EVTX (issue 14): `data` laid over a real chunk (EVTX-ATTACK-SAMPLES
+/// rundll32_cmd_schtask.evtx, its file header and first chunk, read at build time from
+/// ../shared): the first 2 bytes pick where in the records area, the rest is XORed
+/// there; the fast path (records skipped before rendering) gives the full path's report.
+pub fn evtx_fast_same_as_full(data: &[u8]) {
+    static SAMPLE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/datasets/EVTX-ATTACK-SAMPLES/AutomatedTestingTools/Malware/rundll32_cmd_schtask.evtx"
+    ));
+    let Some((at, rest)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let mut file = SAMPLE.to_vec();
+    let at = 4096 + 0x200 + usize::from(u16::from_le_bytes(*at)) % (65536 - 0x200);
+    for (i, b) in rest.iter().enumerate() {
+        if let Some(x) = file.get_mut(at + i) {
+            *x ^= b;
+        }
+    }
+    let scan = |full_path| {
+        let options = ScanOptions {
+            full_path,
+            ..ScanOptions::default()
+        };
+        scan_reader("fuzz.evtx", &file[..], &options)
+    };
+    assert_eq!(scan(false), scan(true), "the EVTX fast path differs from the full path");
+}
+
+/// One file split into pieces read on 2 threads (issue 14: `data`'s first byte sets
+/// the piece size, 1 to 256 bytes, so that every kind of boundary is met) gives the
+/// report of the full path, which never splits.
+pub fn split_same_as_full(data: &[u8]) {
+    let Some((size, body)) = data.split_first() else {
+        return;
+    };
+    let Ok(mut file) = tempfile::NamedTempFile::new() else {
+        return;
+    };
+    if std::io::Write::write_all(&mut file, body).is_err() {
+        return;
+    }
+    let scan = |full_path, piece_bytes| {
+        let options = ScanOptions {
+            full_path,
+            piece_threads: 2,
+            piece_bytes,
+            ..ScanOptions::default()
+        };
+        schtasksremote::replay::scan_path(file.path(), &options)
+    };
+    let full = scan(true, u64::MAX);
+    let split = scan(false, u64::from(*size) + 1);
+    assert_eq!(split, full, "the split file's report differs from the full path's");
+}
