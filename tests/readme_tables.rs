@@ -9,7 +9,8 @@ use schtasksremote::protocol::framing::{DEFAULT_MAX_CHUNK_BYTES, MAX_HEADER_LINE
 use schtasksremote::replay::{
     DEFAULT_MAX_ARCHIVE_BYTES, MAX_ADDRESSES, MAX_ERRORS_PER_CHUNK, MAX_HELD, MAX_JSON_DEPTH,
     MAX_JSON_LINE, MAX_LAYERS, MAX_LOGONS, MAX_NESTING, MAX_PENDING, MAX_PROBLEMS_KEPT,
-    MAX_READINGS, MAX_RECORD, MAX_SOURCES_LISTED, MAX_WAITING, MAX_ZIP_DIRECTORY, SNIFF_LEN,
+    MAX_READINGS, MAX_RECORD, MAX_SOURCES_LISTED, MAX_WAITING, MAX_ZIP_DIRECTORY, PIECE_QUEUE,
+    SNIFF_LEN,
 };
 
 /// The first table row of the README's section `name` that `is_row` picks.
@@ -83,6 +84,7 @@ fn the_readme_limits_table_states_the_defaults_the_code_enforces() {
         ("MAX_LOGONS", format!("{MAX_LOGONS} logons")),
         ("MAX_WAITING", format!("{MAX_WAITING} events")),
         ("MAX_ADDRESSES", format!("{MAX_ADDRESSES} pairs")),
+        ("PIECE_QUEUE", format!("{PIECE_QUEUE} events")),
     ];
     for (constant, default) in expected {
         let cells = row(constant);

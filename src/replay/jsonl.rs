@@ -41,8 +41,6 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
 /// which is the piece's [`Piece::next`] (`None`: the input ended first). Byte offsets
 /// in its problems are absolute; line numbers count from 1 at `start` (the caller adds
 /// the lines of the pieces before), record numbers from 1 (likewise).
-// Called by the split of one file across threads (issue 14), landing on its own branch.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn scan_piece<R: Read>(
     reader: R,
     start: u64,

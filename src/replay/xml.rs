@@ -514,8 +514,6 @@ pub(crate) fn scan<R: Read>(reader: R, scan: &mut SourceScan<'_>) -> Result<(), 
 /// inside a comment, CDATA section or declaration. Byte offsets in its problems are
 /// absolute; record numbers count from 1 (the caller adds those of the pieces before).
 /// Counts the bytes `start..next` (or to the end) as read.
-// Called by the split of one file across threads (issue 14), landing on its own branch.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn scan_piece<R: Read>(
     reader: R,
     start: u64,
