@@ -310,7 +310,10 @@ pub enum EventField {
 }
 
 impl EventField {
-    const ALL: [EventField; 9] = [
+    /// Every event field. The fast paths of `scan` (issue 14) must know every name an
+    /// event-type field is read from; [`EventField::listed`] makes a new variant a
+    /// compile error until it is added here.
+    pub(crate) const ALL: [EventField; 9] = [
         EventField::SimpleName,
         EventField::ActionType,
         EventField::EventId,
@@ -321,6 +324,23 @@ impl EventField {
         EventField::Channel,
         EventField::RecordId,
     ];
+
+    /// Exhaustive on purpose: a new variant stops compiling here, a reminder to list
+    /// it in [`EventField::ALL`].
+    #[allow(dead_code)]
+    const fn listed(self) {
+        match self {
+            EventField::SimpleName
+            | EventField::ActionType
+            | EventField::EventId
+            | EventField::Provider
+            | EventField::Category
+            | EventField::Type
+            | EventField::Time
+            | EventField::Channel
+            | EventField::RecordId => {}
+        }
+    }
 
     /// The names that carry this field, in preference order (sources as in
     /// `CimField::candidates`).

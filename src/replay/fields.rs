@@ -289,37 +289,6 @@ pub(crate) fn count_unread(
     Ok(unread)
 }
 
-/// Every [`EventField`], for the fast paths that must know every name an event-type
-/// field is read from (issue 14): the exhaustive match makes a new one a compile error
-/// here rather than a field the fast paths overlook.
-pub(crate) fn every_event_field() -> [EventField; 9] {
-    let all = [
-        EventField::SimpleName,
-        EventField::ActionType,
-        EventField::EventId,
-        EventField::Provider,
-        EventField::Category,
-        EventField::Type,
-        EventField::Time,
-        EventField::Channel,
-        EventField::RecordId,
-    ];
-    for f in all {
-        match f {
-            EventField::SimpleName
-            | EventField::ActionType
-            | EventField::EventId
-            | EventField::Provider
-            | EventField::Category
-            | EventField::Type
-            | EventField::Time
-            | EventField::Channel
-            | EventField::RecordId => {}
-        }
-    }
-    all
-}
-
 /// The first byte of `b` that is one of `set`, eight bytes at a time (SWAR: a zero
 /// byte of `word ^ pattern` is a match, and the lowest one flagged is exact). For the
 /// fast paths' short searches (a tag's end, a string's end), where a SIMD search's

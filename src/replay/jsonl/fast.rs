@@ -15,7 +15,7 @@
 use std::ops::Range;
 
 use crate::cim::{self, EventKind, Name};
-use crate::replay::fields::{every_event_field, find_any_of};
+use crate::replay::fields::find_any_of;
 
 /// Deeper nesting goes to the full path (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
@@ -50,7 +50,7 @@ pub(super) struct Fast {
 
 impl Default for Fast {
     fn default() -> Self {
-        let names: Vec<Name> = every_event_field()
+        let names: Vec<Name> = cim::EventField::ALL
             .iter()
             .flat_map(|f| f.names().iter().copied())
             .collect();

@@ -23,8 +23,8 @@ use std::ops::Range;
 use memchr::memmem;
 
 use crate::cim::{self, EventField, EventKind};
+use crate::replay::fields::find_any_of;
 use crate::replay::fields::Fields;
-use crate::replay::fields::{every_event_field, find_any_of};
 
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
@@ -148,7 +148,7 @@ impl Layout {
             .iter()
             .enumerate()
             .any(|(i, a)| list.iter().skip(i + 1).any(|b| a == b));
-        for field in every_event_field() {
+        for field in EventField::ALL {
             let mut indices = Vec::new();
             for wanted in field.names() {
                 for (i, name) in list.iter().enumerate() {
