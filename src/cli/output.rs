@@ -141,6 +141,14 @@ impl<W: Write> Printer<W> {
     }
 
     fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
+        self.write_csv(detections).map_err(|e| match e.into_kind() {
+            // A closed stdout keeps its kind (BrokenPipe: a quiet end, as `| head`).
+            csv::ErrorKind::Io(e) => e,
+            other => io::Error::other(format!("CSV output: {other:?}")),
+        })
+    }
+
+    fn write_csv(&mut self, detections: &[Detection]) -> csv::Result<()> {
         let mut w = csv::Writer::from_writer(&mut self.out);
         if !self.header_done {
             let header = LEAD_COLUMNS
@@ -163,7 +171,7 @@ impl<W: Write> Printer<W> {
                 .map(|c| if guard { formula_guard(c) } else { c });
             w.write_record(cells)?;
         }
-        w.flush()
+        Ok(w.flush()?)
     }
 
     /// Writes the rows held so far (the header before the first block).
