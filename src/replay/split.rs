@@ -63,7 +63,7 @@ pub const DEFAULT_PIECE_BYTES: u64 = 64 << 20;
 /// A piece waits for the merge to reach it only past this many: at 256, a 1 GB XML
 /// file with 4,950 detections per 300 MB (a real sample repeated) made every piece
 /// wait for the one before and two threads were no faster than one. They travel in
-/// batches of [`EVENT_BATCH`], and a piece holds at most one batch more back.
+/// batches of up to 64 (`EVENT_BATCH`), and a piece holds at most one batch more back.
 pub const PIECE_QUEUE: usize = 4096;
 
 /// The EVTX file header and chunk sizes.
