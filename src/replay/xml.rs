@@ -636,6 +636,55 @@ fn judge_whole(
     }
 }
 
+/// The XML declaration the `evtx` crate writes before every record it renders.
+pub(crate) const RENDERED_DECLARATION: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+
+/// The fast path for records that come one at a time, each whole: the `evtx` crate's
+/// rendering of an EVTX record. They are read as one stream of records would be (the
+/// fast path's searches remember where they found a pattern by stream offset), and
+/// judged as [`read_record`] with its filter, then [`SourceScan::judge_as`], judge them:
+/// the EVTX reader's full path.
+#[derive(Default)]
+pub(crate) struct Rendered {
+    fast: fast::Fast,
+    /// Where the next record starts in that stream.
+    at: u64,
+}
+
+impl Rendered {
+    /// Reads and judges one record (`<Event` .. `</Event>`). `Ok(Err(message))`: not
+    /// well-formed XML, not judged. `Err` when the scan must stop (`--strict`).
+    pub(crate) fn judge(
+        &mut self,
+        record: &[u8],
+        fields: &mut Fields,
+        scan: &mut SourceScan<'_>,
+        n: u64,
+    ) -> Result<Result<(), String>, Stopped> {
+        // The full path reads the declaration as nothing.
+        let event = record.strip_prefix(RENDERED_DECLARATION).unwrap_or(record);
+        let base = self.at;
+        self.at += event.len() as u64;
+        let whole = self
+            .fast
+            .frame(event, base, base, u64::MAX, event.len())
+            .filter(|&(start, end, _)| start == base && end == self.at);
+        if let Some((_, _, tag_end)) = whole {
+            let kind = self.fast.system_kind(event, tag_end);
+            if count_unread(kind, event, fields, scan, n)? {
+                return Ok(Ok(()));
+            }
+            if let Some(kind) = kind.filter(|_| self.fast.read_rest(event, fields).is_some()) {
+                return scan.judge_as(kind, fields, n).map(Ok);
+            }
+        }
+        match read_record(record, fields, true, false) {
+            Ok(kind) => scan.judge_as(kind, fields, n).map(Ok),
+            Err(msg) => Ok(Err(msg)),
+        }
+    }
+}
+
 fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         match reader.read(buf) {
