@@ -64,7 +64,7 @@ fn scan_lines<R: Read>(
     let mut fields = Fields::default();
     let mut scratch = Scratch::default();
     // The byte-level fast path, unless the full path is asked for (issue 14).
-    let mut fast = (!scan.options.full_path).then(fast::Fast::default);
+    let mut fast = (!scan.options.full_path).then(fast::Fast::new).flatten();
     loop {
         if limit.is_some_and(|limit| lines.end() >= limit) && lines.has_more() {
             return Ok(Piece {
