@@ -49,6 +49,15 @@ struct Pair {
     joined: bool,
 }
 
+/// The last dot-separated segment of one or more of [`Fast::names`].
+struct Leaf {
+    text: &'static [u8],
+    /// The names (bits of `Fast::names`) that end in it.
+    names: u64,
+    /// Those of them that a top-level key of just this text is.
+    alone: u64,
+}
+
 /// The fast path's state, kept from line to line.
 pub(super) struct Fast {
     /// Every name an event-type field is read from, field after field in
@@ -56,10 +65,9 @@ pub(super) struct Fast {
     names: Vec<Name>,
     /// Each field's names: a range of `names`.
     fields: Vec<(cim::EventField, Range<usize>)>,
-    /// The distinct last dot-separated segments of `names` (a key whose own last
-    /// segment is none of these cannot complete a path that matches), each with the
-    /// names (bits of `names`) that end in it.
-    leaves: Vec<(&'static [u8], u64)>,
+    /// The distinct last dot-separated segments of `names`: a key whose own last
+    /// segment is none of these cannot complete a path that matches.
+    leaves: Vec<Leaf>,
     /// Bit `j` of entry [`suffix_hash`] set: `leaves[j]` has that hash, as every key
     /// that ends in it has. Most keys stop here.
     buckets: Box<[u64; BUCKETS]>,
@@ -107,21 +115,29 @@ impl Fast {
         if names.len() > 64 {
             return None;
         }
-        let mut leaves: Vec<(&'static [u8], u64)> = Vec::new();
+        let mut leaves: Vec<Leaf> = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let (Name::Exact(n) | Name::Leaf(n)) = *name;
-            let leaf = n.rsplit('.').next().unwrap_or(n).as_bytes();
-            match leaves.iter_mut().find(|(l, _)| *l == leaf) {
-                Some((_, bits)) => *bits |= 1 << i,
-                None => leaves.push((leaf, 1 << i)),
+            let text = n.rsplit('.').next().unwrap_or(n);
+            let alone = if name.matches(text) { 1 << i } else { 0 };
+            match leaves.iter_mut().find(|l| l.text == text.as_bytes()) {
+                Some(leaf) => {
+                    leaf.names |= 1 << i;
+                    leaf.alone |= alone;
+                }
+                None => leaves.push(Leaf {
+                    text: text.as_bytes(),
+                    names: 1 << i,
+                    alone,
+                }),
             }
         }
         if leaves.len() > 64 {
             return None;
         }
         let mut buckets = Box::new([0u64; BUCKETS]);
-        for (j, (leaf, _)) in leaves.iter().enumerate() {
-            *buckets.get_mut(suffix_hash(leaf)?)? |= 1 << j;
+        for (j, leaf) in leaves.iter().enumerate() {
+            *buckets.get_mut(suffix_hash(leaf.text)?)? |= 1 << j;
         }
         Some(Fast {
             names,
@@ -234,36 +250,46 @@ impl Fast {
     /// A string without escapes at `*at`: its body.
     fn plain_string<'b>(&self, b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> {
         let body = self.string(b, at)?;
-        // Branchless over the few bytes of a key: cheaper than a call to memchr.
-        let escapes = body.iter().fold(false, |any, &c| any | (c == b'\\'));
-        (!escapes).then_some(body)
+        is_plain(body).then_some(body)
     }
 
     /// The names (bits of `names`) that the key `key` of the object at `self.path`
-    /// is; 0 for most keys, told from their last three bytes.
-    fn wanted(&mut self, key: &[u8]) -> u64 {
+    /// is; 0 for most keys, told from their last three bytes. `None`: the key is an
+    /// event-type name's path but has escapes.
+    fn wanted(&mut self, key: &[u8]) -> Option<u64> {
         let Some(h) = suffix_hash(key) else {
-            return 0;
+            return Some(0);
         };
         let mut bits = self.buckets.get(h).copied().unwrap_or(0);
         let mut candidates = 0;
         while bits != 0 {
             let j = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            if let Some(&(leaf, names)) = self.leaves.get(j) {
-                // The key's last segment is `leaf`.
-                let segment = key.len() == leaf.len()
-                    || key
-                        .len()
-                        .checked_sub(leaf.len() + 1)
-                        .is_some_and(|dot| key.get(dot) == Some(&b'.'));
-                if segment && key.ends_with(leaf) {
-                    candidates |= names;
+            let Some(leaf) = self.leaves.get(j) else {
+                continue;
+            };
+            if key.len() == leaf.text.len() {
+                if key == leaf.text {
+                    // Most hits: a key at the top is its own path.
+                    if self.path.is_empty() {
+                        return Some(leaf.alone);
+                    }
+                    candidates |= leaf.names;
                 }
+            } else if key
+                .len()
+                .checked_sub(leaf.text.len() + 1)
+                .is_some_and(|dot| key.get(dot) == Some(&b'.'))
+                && key.ends_with(leaf.text)
+            {
+                candidates |= leaf.names;
             }
         }
         if candidates == 0 {
-            return 0;
+            return Some(0);
+        }
+        if !is_plain(key) {
+            return None;
         }
         let base = self.path.len();
         self.path.extend_from_slice(key);
@@ -278,7 +304,7 @@ impl Fast {
             }
         }
         self.path.truncate(base);
-        names
+        Some(names)
     }
 
     /// An object at `*at` (after blanks), its keys under `self.path`.
@@ -294,7 +320,11 @@ impl Fast {
         }
         loop {
             skip_blanks(b, at);
-            let key = self.plain_string(b, at)?;
+            // A key with escapes reads as the full path reads it only where its text
+            // is not used: it cannot be an event-type name (no escape makes a letter,
+            // and the index pass took no `\u`), but it must not be part of a kept
+            // path, whose repeats are found by comparing raw bytes.
+            let key = self.string(b, at)?;
             skip_blanks(b, at);
             if b.get(*at) != Some(&b':') {
                 return None;
@@ -303,6 +333,9 @@ impl Fast {
             skip_blanks(b, at);
             match *b.get(*at)? {
                 b'{' => {
+                    if !is_plain(key) {
+                        return None;
+                    }
                     let base = self.path.len();
                     self.path.extend_from_slice(key);
                     self.path.push(b'.');
@@ -310,11 +343,11 @@ impl Fast {
                     self.path.truncate(base);
                 }
                 b'[' => {
-                    let names = self.wanted(key);
+                    let names = self.wanted(key)?;
                     self.array(b, at, depth, names, key)?;
                 }
                 b'"' => {
-                    let names = self.wanted(key);
+                    let names = self.wanted(key)?;
                     let start = *at + 1;
                     if names == 0 {
                         self.string(b, at)?;
@@ -325,7 +358,7 @@ impl Fast {
                     self.written += 1;
                 }
                 _ => {
-                    let names = self.wanted(key);
+                    let names = self.wanted(key)?;
                     let start = *at;
                     if scalar(b, at, names != 0)? {
                         self.written += 1;
@@ -617,6 +650,12 @@ impl Blocks {
     }
 }
 
+/// Whether a string's body has no escape. Branchless over the few bytes of a key or
+/// an event-type value: cheaper than a call to memchr.
+fn is_plain(body: &[u8]) -> bool {
+    !body.iter().fold(false, |any, &c| any | (c == b'\\'))
+}
+
 fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -731,6 +770,9 @@ mod tests {
         // Keys that share an event-type name's last bytes are not it.
         let near = r#"{"XEventID":1,"ProcessID":1,"Event.ID":1,"EventID":10}"#;
         assert_eq!(fast_kind(near), Some(EventKind::Other));
+        // A key with escapes is read when it is no event-type name's path.
+        let escaped = r#"{"Ev\"ent\/ID":1,"a\\b":[1],"EventID":1,"SourceName":"Sysmon"}"#;
+        assert_eq!(fast_kind(escaped), Some(EventKind::ProcessCreation));
     }
 
     /// The escaped bytes, one byte at a time: the definition `escaped_bytes` computes
@@ -837,6 +879,8 @@ mod tests {
             r#"{"EventID":3,"EventID":1}"#,
             r#"{"a":{"EventID":3},"a":{"EventID":1}}"#,
             r#"{"a.EventID":3,"a":{"EventID":1}}"#,
+            r#"{"a\/b":{"EventID":3},"a/b":{"EventID":1}}"#,
+            r#"{"a\/b.EventID":3,"a/b.EventID":1}"#,
             r#"{"Event\u0049D":1}"#,
             r#"{"EventID":"\u0031"}"#,
             r#"{"x":"\u0031","EventID":10}"#,
