@@ -353,8 +353,14 @@ const JSON_STRING_PIECES: [&[u8]; 16] = [
 ];
 
 /// Fields that share an event-type name's last bytes, name one through a dotted
-/// path, repeat one, or hide one behind an escape.
-const JSON_KEY_GAMES: [&str; 18] = [
+/// path, repeat one, or hide one behind an escape; numbers serde_json may write back
+/// otherwise than written (a judged record is filled without it when none is).
+const JSON_KEY_GAMES: [&str; 23] = [
+    r#""n":-0"#,
+    r#""n":-9223372036854775808"#,
+    r#""n":18446744073709551616"#,
+    r#""n":[1,2.50,null,"x\ty",[3],{"a":-4}]"#,
+    r#""CommandLine":"schtasks /create /s h\r\n/tn x /tr y""#,
     r#""EventType":"INFO""#,
     r#""XEventID":1"#,
     r#""Event.ID":1"#,

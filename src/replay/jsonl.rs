@@ -108,6 +108,14 @@ fn scan_lines<R: Read>(
         if count_unread(kind, text, &mut fields, scan, record)? {
             continue;
         }
+        // A record that is judged, read by the fast path when it can.
+        if let (Some(_), Some(f)) = (kind, fast.as_mut()) {
+            if f.fill(text, &mut fields).is_some() {
+                scan.judge(&fields, record)?;
+                judge_every_reading(&mut fields, scan, record)?;
+                continue;
+            }
+        }
         match read_lossy(text, &mut fields, &mut scratch) {
             Ok(()) if fields.is_empty() && memmem::find(text, b"\"records\"").is_some() => {
                 judge_batch(

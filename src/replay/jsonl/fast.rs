@@ -25,6 +25,7 @@
 use std::ops::Range;
 
 use crate::cim::{self, EventKind, Name};
+use crate::replay::fields::Fields;
 
 /// Deeper nesting goes to the full path (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
@@ -80,6 +81,8 @@ pub(super) struct Fast {
     paths: Vec<u8>,
     /// Values of arrays of scalars, joined by `\n`.
     joined: String,
+    /// The dotted path [`Fast::fill`] is writing under (decoded).
+    fill_path: String,
     /// Per 64-byte block of the line, the quotes not escaped: those that open or
     /// close a string.
     quotes: Vec<u64>,
@@ -148,6 +151,7 @@ impl Fast {
             pairs: Vec::new(),
             paths: Vec::new(),
             joined: String::new(),
+            fill_path: String::new(),
             quotes: Vec::new(),
             written: 0,
         })
@@ -466,6 +470,144 @@ impl Fast {
         }
     }
 
+    /// Writes into `fields` what the full path ([`super::read_object`]) writes for the
+    /// line `text`, which [`Fast::kind`] has just read (its `quotes` are the line's):
+    /// for a record that is judged, without serde_json. `None` (and `fields` left
+    /// partly written) when a number is not an integer that serde_json writes back as
+    /// it is written: then the full path reads the line.
+    pub(super) fn fill(&mut self, text: &[u8], fields: &mut Fields) -> Option<()> {
+        fields.clear();
+        let line = std::str::from_utf8(text).ok()?;
+        let mut path = std::mem::take(&mut self.fill_path);
+        path.clear();
+        let mut at = 0;
+        let filled = self.fill_object(line, &mut at, &mut path, fields);
+        self.fill_path = path;
+        filled.filter(|()| at == text.len())
+    }
+
+    /// An object at `*at`, its keys under `path` (decoded, as the full path names
+    /// them).
+    fn fill_object(
+        &self,
+        line: &str,
+        at: &mut usize,
+        path: &mut String,
+        fields: &mut Fields,
+    ) -> Option<()> {
+        let b = line.as_bytes();
+        *at += 1;
+        skip_blanks(b, at);
+        if b.get(*at) == Some(&b'}') {
+            *at += 1;
+            return Some(());
+        }
+        loop {
+            skip_blanks(b, at);
+            let key = self.string_range(b, at)?;
+            let base = path.len();
+            unescape(line.get(key)?, path)?;
+            skip_blanks(b, at);
+            *at += 1; // The `:` the first walk found.
+            skip_blanks(b, at);
+            match *b.get(*at)? {
+                b'{' => {
+                    path.push('.');
+                    self.fill_object(line, at, path, fields)?;
+                }
+                b'[' => {
+                    fields.begin(path);
+                    if self.fill_array(line, at, fields)? {
+                        fields.end();
+                    } else {
+                        fields.abandon();
+                    }
+                }
+                _ => {
+                    fields.begin(path);
+                    if self.fill_scalar(line, at, fields.value_text())? {
+                        fields.end();
+                    } else {
+                        fields.abandon();
+                    }
+                }
+            }
+            path.truncate(base);
+            skip_blanks(b, at);
+            let close = b.get(*at) == Some(&b'}');
+            *at += 1;
+            if close {
+                return Some(());
+            }
+        }
+    }
+
+    /// An array at `*at`: its scalars appended to `value`, joined by `\n`; whether
+    /// it had one.
+    fn fill_array(&self, line: &str, at: &mut usize, fields: &mut Fields) -> Option<bool> {
+        let b = line.as_bytes();
+        *at += 1;
+        let mut wrote = false;
+        loop {
+            skip_blanks(b, at);
+            match *b.get(*at)? {
+                b']' => {
+                    *at += 1;
+                    return Some(wrote);
+                }
+                b',' => *at += 1,
+                b'[' | b'{' => self.skip_container(b, at, 0)?,
+                _ => {
+                    let mark = fields.value_text().len();
+                    if wrote {
+                        fields.value_text().push('\n');
+                    }
+                    if self.fill_scalar(line, at, fields.value_text())? {
+                        wrote = true;
+                    } else {
+                        fields.value_text().truncate(mark);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A string, number or literal at `*at`, appended to `value` as the full path
+    /// writes it; `false` for `null`, which writes nothing.
+    fn fill_scalar(&self, line: &str, at: &mut usize, value: &mut String) -> Option<bool> {
+        let b = line.as_bytes();
+        if b.get(*at) == Some(&b'"') {
+            let body = self.string_range(b, at)?;
+            unescape(line.get(body)?, value)?;
+            return Some(true);
+        }
+        let start = *at;
+        if !scalar(b, at, false)? {
+            return Some(false);
+        }
+        let text = line.get(start..*at)?;
+        // serde_json reads an integer as a u64 or i64 when it fits, and writes it back
+        // as written (no leading zero: the first walk checked); anything else is an
+        // f64, whose text may differ. `-0` reads as 0.
+        let integer = match text.strip_prefix('-') {
+            _ if text.starts_with(['t', 'f']) => true,
+            Some(digits) => digits != "0" && text.parse::<i64>().is_ok(),
+            None => text.parse::<u64>().is_ok(),
+        };
+        if !integer {
+            return None;
+        }
+        value.push_str(text);
+        Some(true)
+    }
+
+    /// The string at `*at`: the range of its body; `*at` moves past it.
+    fn string_range(&self, b: &[u8], at: &mut usize) -> Option<Range<usize>> {
+        let start = *at + 1;
+        self.string(b, at)?;
+        Some(start..*at - 1)
+    }
+
     /// An object or array inside an array: valid, not read.
     fn skip_container(&self, b: &[u8], at: &mut usize, depth: usize) -> Option<()> {
         if depth >= MAX_DEPTH {
@@ -650,6 +792,28 @@ impl Blocks {
     }
 }
 
+/// Appends a string's body, its escapes (the one-letter ones: the first walk took no
+/// other) decoded, to `out`.
+fn unescape(body: &str, out: &mut String) -> Option<()> {
+    let mut rest = body;
+    while let Some(i) = memchr::memchr(b'\\', rest.as_bytes()) {
+        out.push_str(rest.get(..i)?);
+        let letter = rest.as_bytes().get(i + 1)?;
+        out.push(match letter {
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'"' | b'\\' | b'/' => char::from(*letter),
+            _ => return None,
+        });
+        rest = rest.get(i + 2..)?;
+    }
+    out.push_str(rest);
+    Some(())
+}
+
 /// Whether a string's body has no escape. Branchless over the few bytes of a key or
 /// an event-type value: cheaper than a call to memchr.
 fn is_plain(body: &[u8]) -> bool {
@@ -733,7 +897,6 @@ fn number<'b>(b: &'b [u8], at: &mut usize) -> Option<&'b [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::fields::Fields;
 
     /// The fast path's kind for `line`; when it gives one, the full path agrees.
     fn fast_kind(line: &str) -> Option<EventKind> {
@@ -745,6 +908,57 @@ mod tests {
             assert_eq!(fields.event_kind(), kind, "{line}");
         }
         kind
+    }
+
+    /// Whether [`Fast::fill`] takes `line`; when it does, it writes the fields the full
+    /// path writes, in order.
+    fn fills_as_the_full_path(line: &str) -> bool {
+        let mut fast = Fast::new().expect("fast path");
+        assert!(fast.kind(line.as_bytes()).is_some(), "{line}");
+        let mut filled = Fields::default();
+        if fast.fill(line.as_bytes(), &mut filled).is_none() {
+            return false;
+        }
+        let mut read = Fields::default();
+        super::super::read_object(line.as_bytes(), &mut read, &mut String::new())
+            .expect("serde_json reads it");
+        let all = |f: &Fields| {
+            (0..f.len())
+                .map(|i| {
+                    (
+                        f.names().nth(i).map(str::to_owned),
+                        f.value(i).map(str::to_owned),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(all(&filled), all(&read), "{line}");
+        true
+    }
+
+    #[test]
+    fn judged_lines_are_filled_as_serde_json_reads_them() {
+        for line in [
+            r#"{"EventID":1,"SourceName":"Microsoft-Windows-Sysmon","CommandLine":"a \"b\" c:\\x\/y\r\n\t\b\f","Image":"","z":null,"ok":true,"no":false}"#,
+            r#"{"EventID":1,"Keywords":-9223372036854775808,"u":18446744073709551615,"zero":0,"neg":-12}"#,
+            r#"{ "EventID" : 4688 , "winlog" : { "event_data" : { "CommandLine" : "x" , "e" : {} } } , "t" : [ "a" , null , 1 , [ 2 ] , { "b" : 3 } , true ] , "n" : [ null ] , "m" : [ ] }"#,
+            r#"{"EventID":1,"k\"ey":"v","a\/b":"x","ab":{"c":"d"},"é":"ü"}"#,
+        ] {
+            assert!(fills_as_the_full_path(line), "{line}");
+        }
+        // Numbers serde_json writes back otherwise go to the full path.
+        for number in [
+            "1.5",
+            "-1.0",
+            "-0",
+            "18446744073709551616",
+            "-9223372036854775809",
+        ] {
+            let line = format!(r#"{{"EventID":1,"n":{number}}}"#);
+            assert!(!fills_as_the_full_path(&line), "{line}");
+            let line = format!(r#"{{"EventID":1,"n":[1,{number}]}}"#);
+            assert!(!fills_as_the_full_path(&line), "{line}");
+        }
     }
 
     #[test]
