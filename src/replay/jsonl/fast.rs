@@ -25,7 +25,7 @@
 use std::ops::Range;
 
 use crate::cim::{self, EventKind, Name};
-use crate::replay::fields::Fields;
+use crate::replay::fields::{find_any_of, Fields};
 
 /// Deeper nesting goes to the full path (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 32;
@@ -64,8 +64,8 @@ pub(super) struct Fast {
     /// Every name an event-type field is read from, field after field in
     /// [`cim::EventField::ALL`] order, each field's in its preference order.
     names: Vec<Name>,
-    /// Each field's names: a range of `names`.
-    fields: Vec<(cim::EventField, Range<usize>)>,
+    /// Each field's names, by its discriminant: a range of `names`.
+    fields: Vec<Range<usize>>,
     /// The distinct last dot-separated segments of `names`: a key whose own last
     /// segment is none of these cannot complete a path that matches.
     leaves: Vec<Leaf>,
@@ -105,15 +105,20 @@ fn suffix_hash(key: &[u8]) -> Option<usize> {
 
 impl Fast {
     /// The fast path, or `None` when the names cannot be held in its masks (more than
-    /// 64 names, or a name whose last segment is shorter than three bytes): then every
-    /// line takes the full path.
+    /// 64 names, or a name whose last segment is shorter than three bytes) or
+    /// [`cim::EventField::ALL`] is not in declaration order: then every line takes the
+    /// full path.
     pub(super) fn new() -> Option<Self> {
         let mut names = Vec::new();
         let mut fields = Vec::new();
         for field in cim::EventField::ALL {
             let start = names.len();
             names.extend_from_slice(field.names());
-            fields.push((field, start..names.len()));
+            // Looked up by the field's discriminant: `ALL` lists them in order.
+            if field as usize != fields.len() {
+                return None;
+            }
+            fields.push(start..names.len());
         }
         if names.len() > 64 {
             return None;
@@ -190,11 +195,7 @@ impl Fast {
             }
         };
         let values = |field: cim::EventField| {
-            let names = self
-                .fields
-                .iter()
-                .find(|(f, _)| *f == field)
-                .map_or(0..0, |(_, names)| names.clone());
+            let names = self.fields.get(field as usize).cloned().unwrap_or(0..0);
             names.flat_map(move |i| {
                 pairs
                     .iter()
@@ -273,7 +274,7 @@ impl Fast {
                 continue;
             };
             if key.len() == leaf.text.len() {
-                if key == leaf.text {
+                if same_short(key, leaf.text) {
                     // Most hits: a key at the top is its own path.
                     if self.path.is_empty() {
                         return Some(leaf.alone);
@@ -796,7 +797,9 @@ impl Blocks {
 /// other) decoded, to `out`.
 fn unescape(body: &str, out: &mut String) -> Option<()> {
     let mut rest = body;
-    while let Some(i) = memchr::memchr(b'\\', rest.as_bytes()) {
+    // Windows paths: a backslash every few bytes, too close for a SIMD search.
+    // Windows paths: a backslash every few bytes, too close for a SIMD search.
+    while let Some(i) = find_any_of(rest.as_bytes(), [b'\\']) {
         out.push_str(rest.get(..i)?);
         let letter = rest.as_bytes().get(i + 1)?;
         out.push(match letter {
@@ -812,6 +815,23 @@ fn unescape(body: &str, out: &mut String) -> Option<()> {
     }
     out.push_str(rest);
     Some(())
+}
+
+/// `a == b` for two slices of the same length, in two overlapping loads each when
+/// 4 to 16 bytes long (keys): no call to memcmp.
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    fn word<const N: usize>(s: &[u8], at: usize) -> Option<[u8; N]> {
+        s.get(at..at + N)?.try_into().ok()
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        _ => a == b,
+    }
 }
 
 /// Whether a string's body has no escape. Branchless over the few bytes of a key or
@@ -1068,6 +1088,20 @@ mod tests {
                 assert_eq!(classify(&block), want, "{c:#x} at {at}");
                 assert_eq!(classify_swar(&block), want, "{c:#x} at {at}");
             }
+        }
+    }
+
+    #[test]
+    fn same_short_compares_every_byte_at_every_length() {
+        for n in 0..24 {
+            let a: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+            assert!(same_short(&a, &a.clone()), "{n}");
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x20;
+                assert!(!same_short(&a, &b), "{n} {i}");
+            }
+            assert!(!same_short(&a, &a[..n.saturating_sub(1)]) || n == 0, "{n}");
         }
     }
 
