@@ -2,25 +2,26 @@
 //! check it is a JSON object serde_json takes as it is, and read only the values of
 //! the names an event-type field is read from ([`crate::cim::EventField::names`]), so
 //! that a record that is not judged ([`EventKind::Other`]) costs no field store and no
-//! serde_json.
+//! serde_json; a record that is judged is then written into the field store by a
+//! third walk ([`Fast::fill`]), still without serde_json.
 //!
-//! The first pass ([`Fast::index`]) reads the line 16 bytes at a time and finds,
-//! for each 64-byte block, the quotes that open or close a string, as simdjson's first
-//! stage does (Langdale and Lemire, "Parsing Gigabytes of JSON per Second", 2019: the
-//! quotes not escaped by an odd-length run of backslashes); it refuses a control
-//! character, an escape other than the one-letter ones and, on a line that is not
-//! ASCII, invalid UTF-8. The second pass walks the line's grammar, jumping over every
-//! string to its closing quote in one step, and tells from a key's last three bytes
-//! that no event-type name ends in it.
+//! The first pass ([`Fast::index`]) reads the line 16 bytes at a time (SSE2; 8 in a
+//! `u64` elsewhere) and finds, for each 64-byte block, the quotes that open or close
+//! a string, as simdjson's first stage does (Langdale and Lemire, "Parsing Gigabytes
+//! of JSON per Second", 2019: the quotes not escaped by an odd-length run of
+//! backslashes); it refuses a control character, an escape other than the one-letter
+//! ones and, on a line that is not ASCII, invalid UTF-8. The second pass walks the
+//! line's grammar, jumping over every string to its closing quote in one step, and
+//! tells from a key's last three bytes that no event-type name ends in it.
 //!
-//! The pass accepts a strict subset of JSON, on which serde_json cannot fail and the
-//! full path's fields are what it reads: no control character, valid UTF-8, no `\u`
-//! escape, numbers without exponent and with at most 100 digits a part, nesting at most
-//! [`MAX_DEPTH`] deep, keys of the objects read (not inside arrays) without escapes.
-//! Values of event-type names must be plain: strings without escapes, unsigned
-//! integers, booleans, `null`, objects, arrays of those. Anything else (and a name
-//! given twice, and a line with no field at all, which may be a `records` batch) gives
-//! `None`: the full path reads that line.
+//! The passes accept a strict subset of JSON, on which serde_json cannot fail and the
+//! full path's fields are what they read: no control character (so no blank but the
+//! space), valid UTF-8, no `\u` escape, numbers without exponent and with at most 100
+//! digits a part, nesting at most [`MAX_DEPTH`] deep, no escape in a key that is an
+//! event-type name's path or an object's. Values of event-type names must be plain:
+//! strings without escapes, unsigned integers, booleans, `null`, objects, arrays of
+//! those. Anything else (and a name given twice, and a line with no field at all,
+//! which may be a `records` batch) gives `None`: the full path reads that line.
 
 use std::ops::Range;
 
@@ -942,15 +943,12 @@ mod tests {
         let mut read = Fields::default();
         super::super::read_object(line.as_bytes(), &mut read, &mut String::new())
             .expect("serde_json reads it");
-        let all = |f: &Fields| {
-            (0..f.len())
-                .map(|i| {
-                    (
-                        f.names().nth(i).map(str::to_owned),
-                        f.value(i).map(str::to_owned),
-                    )
-                })
-                .collect::<Vec<_>>()
+        let all = |f: &Fields| -> Vec<(String, Option<String>)> {
+            let value = |i| f.value(i).map(str::to_owned);
+            f.names()
+                .enumerate()
+                .map(|(i, n)| (n.to_owned(), value(i)))
+                .collect()
         };
         assert_eq!(all(&filled), all(&read), "{line}");
         true
