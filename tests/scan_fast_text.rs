@@ -325,3 +325,113 @@ fn real_datasets_report_the_same_on_both_paths() {
     assert!(same_report(&sample).detection_count() > 0);
     assert!(Path::new(&example()).exists());
 }
+
+// Issue 14 round 2: the JSON-lines fast path finds strings from per-block quote masks
+// (escapes at every offset around a 64-byte block's edge) and tells keys from their
+// last three bytes (keys that share them, dotted keys, repeated paths). These cases
+// would fail if either shortcut misread a line.
+
+/// Pieces of a string's text: escapes the first pass must read right wherever a
+/// block edge falls, and bytes it must refuse.
+const JSON_STRING_PIECES: [&[u8]; 16] = [
+    b"\\\\",
+    b"\\\\\\\\",
+    b"\\\"",
+    b"\\\\\\\"",
+    b"\\r\\n",
+    b"\\/",
+    b"\\u0041",
+    b"\\a",
+    b"\\",
+    b"\"",
+    b"\t",
+    b"\xc3\xa9",
+    b"\xff",
+    b"\x7f",
+    b"sch\\/tasks",
+    b"ScHtAsKs",
+];
+
+/// Fields that share an event-type name's last bytes, name one through a dotted
+/// path, repeat one, or hide one behind an escape; numbers serde_json may write back
+/// otherwise than written (a judged record is filled without it when none is).
+const JSON_KEY_GAMES: [&str; 23] = [
+    r#""n":-0"#,
+    r#""n":-9223372036854775808"#,
+    r#""n":18446744073709551616"#,
+    r#""n":[1,2.50,null,"x\ty",[3],{"a":-4}]"#,
+    r#""CommandLine":"schtasks /create /s h\r\n/tn x /tr y""#,
+    r#""EventType":"INFO""#,
+    r#""XEventID":1"#,
+    r#""Event.ID":1"#,
+    r#""a.EventID":4688"#,
+    r#""ProcessID":1"#,
+    r#""EVENTID":1"#,
+    r#""EventID":1"#,
+    r#""EventID":"3""#,
+    r#""a":{"EventID":3},"a.EventID":3"#,
+    r#""event":{"code":"1"}"#,
+    r#""winlog":{"event_id":4688,"provider_name":"Microsoft-Windows-Security-Auditing"}"#,
+    r#""event.category":["process"],"event.type":["start"]"#,
+    r#""Channel":"Security""#,
+    r#""sourcetype":"XmlWinEventLog:Security""#,
+    r#""OriginalFileName":"schtasks.exe""#,
+    r#""Event\/ID":1"#,
+    r#""k\\":{"EventID":1}"#,
+    r#""SourceName":"Microsoft-Windows-Sysmon""#,
+];
+
+/// An NXLog-shaped line whose string and key games land at any offset of a block.
+fn json_block_record() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0usize..140,
+        prop::collection::vec(0..JSON_STRING_PIECES.len(), 0..5),
+        prop::collection::vec(0..JSON_KEY_GAMES.len(), 0..3),
+        prop::sample::select(vec!["1", "3", "4688", "4698", "10"]),
+        provider(),
+        image(),
+        command_line(),
+        any::<bool>(),
+    )
+        .prop_map(|(pad, pieces, keys, eid, provider, image, cmd, crlf)| {
+            let esc = |s: &str| s.replace('\\', "\\\\");
+            let mut line = br#"{"EventTime":"2020-12-19 07:00:22","pad":""#.to_vec();
+            line.extend(std::iter::repeat_n(b'a', pad));
+            for piece in pieces {
+                line.extend_from_slice(JSON_STRING_PIECES[piece]);
+            }
+            line.extend_from_slice(
+                format!(r#"","EventID":{eid},"SourceName":"{provider}""#).as_bytes(),
+            );
+            for key in keys {
+                line.push(b',');
+                line.extend_from_slice(JSON_KEY_GAMES[key].as_bytes());
+            }
+            line.extend_from_slice(
+                format!(
+                    r#","Image":"{}","CommandLine":"{}","User":"CORP\\bob"}}"#,
+                    esc(image),
+                    esc(cmd)
+                )
+                .as_bytes(),
+            );
+            line.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            line
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn json_escapes_at_block_edges_and_key_games_report_the_same_on_both_paths(
+        records in prop::collection::vec(json_block_record(), 1..6),
+        cut in prop::option::weighted(0.1, any::<prop::sample::Index>()),
+    ) {
+        let mut text = records.concat();
+        if let Some(cut) = cut {
+            text.truncate(cut.index(text.len() + 1));
+        }
+        same_report(&text);
+    }
+}

@@ -64,7 +64,7 @@ fn scan_lines<R: Read>(
     let mut fields = Fields::default();
     let mut scratch = Scratch::default();
     // The byte-level fast path, unless the full path is asked for (issue 14).
-    let mut fast = (!scan.options.full_path).then(fast::Fast::default);
+    let mut fast = (!scan.options.full_path).then(fast::Fast::new).flatten();
     loop {
         if limit.is_some_and(|limit| lines.end() >= limit) && lines.has_more() {
             return Ok(Piece {
@@ -107,6 +107,14 @@ fn scan_lines<R: Read>(
         let kind = fast.as_mut().and_then(|f| f.kind(text));
         if count_unread(kind, text, &mut fields, scan, record)? {
             continue;
+        }
+        // A record that is judged, read by the fast path when it can.
+        if let (Some(_), Some(f)) = (kind, fast.as_mut()) {
+            if f.fill(text, &mut fields).is_some() {
+                scan.judge(&fields, record)?;
+                judge_every_reading(&mut fields, scan, record)?;
+                continue;
+            }
         }
         match read_lossy(text, &mut fields, &mut scratch) {
             Ok(()) if fields.is_empty() && memmem::find(text, b"\"records\"").is_some() => {
