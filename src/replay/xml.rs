@@ -546,6 +546,11 @@ fn scan_framed<R: Read>(
                 if count_unread(kind, record, &mut fields, scan, n)? {
                     continue;
                 }
+                if kind == Some(EventKind::ProcessCreation)
+                    && fast.count_if_unnamed(record, scan, n)?
+                {
+                    continue;
+                }
                 match kind.filter(|_| fast.read_rest(record, &mut fields).is_some()) {
                     Some(kind) => {
                         // The fields the full path reads, without quick-xml.

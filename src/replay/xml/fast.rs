@@ -17,14 +17,21 @@
 //! kind [`crate::cim::classify_event`] gives them is the kind the full path gives. The
 //! classifier's lookups are resolved once per layout (the sequence of field names,
 //! the same for nearly every record of a log) and cached.
+//!
+//! Process creations. Only one whose image may be schtasks.exe is mapped and analysed
+//! by the judge; for the others (nearly all) it counts the process event and asks
+//! whether a command line or an image is missing. [`Fast::count_if_unnamed`] answers
+//! both from the raw `<Data>` texts (which are blank, which may name schtasks.exe),
+//! without storing the fields, and hands the rest to [`Fast::read_rest`] and the judge.
 
 use std::ops::Range;
 
 use memchr::memmem;
 
-use crate::cim::{self, EventField, EventKind};
+use crate::cim::{self, EventField, EventKind, FieldPlan, Missing};
 use crate::replay::fields::find_any_of;
 use crate::replay::fields::Fields;
+use crate::replay::{SourceScan, Stopped};
 
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
@@ -94,8 +101,42 @@ pub(super) struct Fast {
     spans: Vec<(FieldName, Range<usize>)>,
     /// Where the `<System>` part read last is in its record (between its tags).
     system: Range<usize>,
-    layout: Layout,
+    /// The layouts of `<System>` met lately, the last used first: a log mixes a few
+    /// (Sysmon's, Security's, another export's), record after record.
+    layouts: Vec<Layout>,
+    /// The field plans of the whole layouts (`<System>` and `<EventData>` names) met
+    /// lately, the last used first ([`Fast::count_if_unnamed`]).
+    plans: Vec<Plan>,
+    /// Scratch of [`Fast::count_if_unnamed`]: the record's layout key ([`Plan::key`]),
+    /// what it needs of each value, and a value unescaped.
+    key: Vec<u8>,
+    values: Vec<Value>,
+    scratch: String,
 }
+
+/// A field plan for the records of one layout ([`Fast::count_if_unnamed`]).
+struct Plan {
+    /// The field names in order, each after its length (one byte).
+    key: Vec<u8>,
+    /// `None`: the layout is left to the judge.
+    plan: Option<FieldPlan>,
+    /// A name is given twice.
+    repeated: bool,
+}
+
+/// What [`Fast::count_if_unnamed`] needs of a value: whether it is blank (ASCII
+/// blanks only, as [`FieldPlan::missing`] trims) and whether it may name schtasks.exe
+/// ([`crate::detection::may_name_schtasks`]).
+struct Value {
+    blank: bool,
+    may_name: bool,
+}
+
+/// A value that [`crate::detection::may_name_schtasks`] accepts.
+const SCHTASKS: &[u8] = b"schtasks.exe";
+
+/// At most this many layouts of `<System>`, and this many field plans, are kept.
+const MAX_LAYOUTS: usize = 16;
 
 impl Default for Fast {
     fn default() -> Self {
@@ -108,7 +149,11 @@ impl Default for Fast {
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
             system: 0..0,
-            layout: Layout::default(),
+            layouts: Vec::new(),
+            plans: Vec::new(),
+            key: Vec::new(),
+            values: Vec::new(),
+            scratch: String::new(),
         }
     }
 }
@@ -280,13 +325,23 @@ impl Fast {
             FieldName::Element(n) => body.get(n.clone()).unwrap_or(""),
             FieldName::Attribute(n) => n,
         };
-        if !self.layout.same(spans.iter().map(name)) {
-            self.layout = Layout::build(spans.iter().map(name));
+        match self
+            .layouts
+            .iter()
+            .position(|l| l.same(spans.iter().map(name)))
+        {
+            Some(0) => {}
+            Some(i) => self.layouts.swap(0, i),
+            None => {
+                self.layouts.truncate(MAX_LAYOUTS - 1);
+                self.layouts
+                    .insert(0, Layout::build(spans.iter().map(name)));
+            }
         }
-        if self.layout.repeated {
+        let layout = self.layouts.first()?;
+        if layout.repeated {
             return None;
         }
-        let layout = &self.layout;
         let values = |field: EventField| {
             layout
                 .indices(field)
@@ -362,9 +417,7 @@ impl Fast {
     /// read into `fields`, as [`super::read_record`] (without `filter`) does: `<System>`'s
     /// fields, then each `<Data>` of `<EventData>` (named by its `Name` attribute, or
     /// `Data`), their text and names unescaped by the full path's own
-    /// [`super::unescape_into`]. `None` unless the rest is plain: `<EventData>` whose
-    /// children hold only text, or nothing, then `</Event>`; anything else
-    /// (`<UserData>`, `<RenderingInfo>`, a nested element) goes to the full path.
+    /// [`super::unescape_into`]. `None` unless the rest is plain ([`Fast::each_data`]).
     pub(super) fn read_rest(&mut self, record: &[u8], fields: &mut Fields) -> Option<()> {
         fields.clear();
         let body = std::str::from_utf8(record.get(self.system.clone())?).ok()?;
@@ -377,6 +430,177 @@ impl Fast {
             fields.value_text().push_str(body.get(value.clone())?);
             fields.end();
         }
+        self.each_data(record, |name, text| {
+            // As the full path writes them: entities resolved, bad UTF-8 replaced.
+            match name {
+                DataName::Attribute(raw) => {
+                    fields.begin_with(|name| super::unescape_into(raw, name));
+                }
+                DataName::Element(name) => fields.begin(std::str::from_utf8(name).ok()?),
+            }
+            super::unescape_into(text, fields.value_text());
+            fields.end();
+            Some(())
+        })
+    }
+
+    /// Counts a process creation (the kind [`Fast::system_kind`] has just given
+    /// `record`) as the judge would, without storing its fields, when no value its
+    /// plan reads an image name from can name schtasks.exe; `Ok(false)` when the
+    /// record must be read and judged.
+    ///
+    /// Why it is exact: the judge ([`SourceScan::judge_as`]) maps and analyses a process
+    /// creation only when [`FieldPlan::may_name_schtasks`] says so, which reads the
+    /// image columns with [`crate::detection::may_name_schtasks`] (the value ends with
+    /// `schtasks.exe`, ASCII case ignored); short of that it counts the process event
+    /// and asks [`FieldPlan::missing`], which reads only which values are blank. Both
+    /// are answered here from each value as the full path would write it: the raw text,
+    /// unescaped by [`super::unescape_into`] when it holds an `&` (no CDATA: a framed
+    /// record holds no `<!`). Bad UTF-8 is not decoded: a byte that is not UTF-8 becomes
+    /// U+FFFD, never an ASCII byte nor part of one, so neither answer changes. The plan
+    /// is [`FieldPlan::from_names`] of the same names (cached by layout). A record with
+    /// a repeated name and any value that may name schtasks.exe is left to the judge
+    /// ([`super::judge_every_reading`] judges its other readings); without one, no
+    /// other reading can map anything either.
+    pub(super) fn count_if_unnamed(
+        &mut self,
+        record: &[u8],
+        scan: &mut SourceScan<'_>,
+        n: u64,
+    ) -> Result<bool, Stopped> {
+        match self.missing(record) {
+            Some(missing) => {
+                scan.count_process_creation(missing, n)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// What the record [`Fast::count_if_unnamed`] looks at lacks for a verdict
+    /// ([`FieldPlan::missing`]); `None` when it may name schtasks.exe, when the rest of
+    /// the record is not plain, or when its layout is left to the judge.
+    fn missing(&mut self, record: &[u8]) -> Option<Option<Missing>> {
+        let mut key = std::mem::take(&mut self.key);
+        let mut values = std::mem::take(&mut self.values);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        key.clear();
+        values.clear();
+        let amp = memchr::memchr(b'&', record).is_some();
+        let mut may_name = false;
+        // The key: each name's length (one byte), then the name.
+        let mut push = |name: &[u8], value: &[u8]| {
+            key.push(u8::try_from(name.len()).ok()?);
+            key.extend_from_slice(name);
+            let value = if amp && memchr::memchr(b'&', value).is_some() {
+                scratch.clear();
+                super::unescape_into(value, &mut scratch);
+                scratch.as_bytes()
+            } else {
+                value
+            };
+            let this = crate::detection::may_name_schtasks(value);
+            may_name |= this;
+            values.push(Value {
+                blank: value.trim_ascii().is_empty(),
+                may_name: this,
+            });
+            Some(())
+        };
+        let system = record.get(self.system.clone())?;
+        let mut name_text = String::new();
+        let walked = self
+            .spans
+            .iter()
+            .try_for_each(|(name, value)| {
+                let name = match name {
+                    FieldName::Element(n) => system.get(n.clone())?,
+                    FieldName::Attribute(n) => n.as_bytes(),
+                };
+                push(name, system.get(value.clone())?)
+            })
+            .and_then(|()| {
+                self.each_data(record, |name, text| match name {
+                    DataName::Attribute(raw) if raw.is_ascii() && !raw.contains(&b'&') => {
+                        push(raw, text)
+                    }
+                    DataName::Attribute(raw) => {
+                        // As the full path names it: entities resolved, bad UTF-8
+                        // replaced.
+                        name_text.clear();
+                        super::unescape_into(raw, &mut name_text);
+                        push(name_text.as_bytes(), text)
+                    }
+                    DataName::Element(name) => push(name, text),
+                })
+            });
+        let missing = walked.and_then(|()| {
+            let (plan, repeated) = self.plan_of(&key)?;
+            if repeated && may_name {
+                return None;
+            }
+            let blank = |i: usize| values.get(i).is_none_or(|v| v.blank);
+            let missing = plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }));
+            // The judge asks for a verdict only when nothing is missing.
+            let named = |i: usize| values.get(i).is_some_and(|v| v.may_name);
+            let named = |i| Some(if named(i) { SCHTASKS } else { b"" });
+            (missing.is_some() || !plan.may_name_schtasks(named)).then_some(missing)
+        });
+        self.key = key;
+        self.values = values;
+        self.scratch = scratch;
+        missing
+    }
+
+    /// The field plan of a layout key ([`Fast::missing`]) and whether a name repeats
+    /// in it; `None` for a layout left to the judge.
+    fn plan_of(&mut self, key: &[u8]) -> Option<(&FieldPlan, bool)> {
+        match self.plans.iter().position(|p| p.key == key) {
+            Some(0) => {}
+            Some(i) => self.plans.swap(0, i),
+            None => {
+                let mut names = Vec::new();
+                let mut rest = key;
+                while let Some((&len, after)) = rest.split_first() {
+                    let (name, after) = after.split_at_checked(usize::from(len))?;
+                    names.push(std::str::from_utf8(name).ok()?);
+                    rest = after;
+                }
+                let repeated = names
+                    .iter()
+                    .enumerate()
+                    .any(|(i, a)| names.iter().skip(i + 1).any(|b| a == b));
+                let plan = FieldPlan::from_names(names);
+                // An image source that is not one field's value (none today) may name
+                // schtasks whatever the values are: such a layout is left to the judge.
+                let sure = !plan.may_name_schtasks(|_| Some(b""));
+                self.plans.truncate(MAX_LAYOUTS - 1);
+                self.plans.insert(
+                    0,
+                    Plan {
+                        key: key.to_vec(),
+                        plan: sure.then_some(plan),
+                        repeated,
+                    },
+                );
+            }
+        }
+        let first = self.plans.first()?;
+        Some((first.plan.as_ref()?, first.repeated))
+    }
+
+    /// Walks the rest of a record after `<System>` (read last by
+    /// [`Fast::system_kind`]) as [`super::read_record`] reads it, calling `each(name,
+    /// text)` for each `<Data>` of `<EventData>` in order: its name (its raw `Name`
+    /// attribute, or the element's name) and its raw text (empty for `<Data/>`).
+    /// `None` unless the rest is plain: `<EventData>` whose children hold only text, or
+    /// nothing, then `</Event>`; anything else (`<UserData>`, `<RenderingInfo>`, a
+    /// nested element) goes to the full path. `each` may give `None` to stop.
+    fn each_data<'r>(
+        &self,
+        record: &'r [u8],
+        mut each: impl FnMut(DataName<'r>, &'r [u8]) -> Option<()>,
+    ) -> Option<()> {
         let end = record.len().checked_sub(b"</Event>".len())?;
         let bytes = record.get(self.system.end + b"</System>".len()..end)?;
         // Text between the parts is not read by the full path either.
@@ -394,43 +618,43 @@ impl Fast {
                 // Only text may follow, up to `</Event>`.
                 return memchr::memchr(b'<', after).is_none().then_some(());
             }
-            let name_len = tail.get(1..)?.iter().position(|&b| {
-                !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-            })?;
-            let name = bytes.get(p + 1..p + 1 + name_len)?;
-            if name_len == 0
-                || !tail.get(1)?.is_ascii_alphabetic()
-                || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
-            {
-                return None;
-            }
-            let (gt, empty) = tag_end(tail)?;
-            let attrs = 1 + name_len..if empty { gt - 1 } else { gt };
-            let mut field = None;
-            each_attribute(tail, attrs, |key, value| {
-                if field.is_none() && key == b"Name" {
-                    field = Some(value);
+            let (name, gt, empty, field) = match data_tag(tail) {
+                Some((gt, empty, value)) => (b"Data".as_slice(), gt, empty, Some(value)),
+                None => {
+                    let name_len = tail.get(1..)?.iter().position(|&b| {
+                        !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+                    })?;
+                    if name_len == 0
+                        || !tail.get(1)?.is_ascii_alphabetic()
+                        || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
+                    {
+                        return None;
+                    }
+                    let (gt, empty) = tag_end(tail)?;
+                    let attrs = 1 + name_len..if empty { gt - 1 } else { gt };
+                    let mut field = None;
+                    each_attribute(tail, attrs, |key, value| {
+                        if field.is_none() && key == b"Name" {
+                            field = Some(value);
+                        }
+                    })?;
+                    (tail.get(1..1 + name_len)?, gt, empty, field)
                 }
-            })?;
-            // As the full path writes them: entities resolved, bad UTF-8 replaced.
-            match field {
-                Some(v) => {
-                    let value = tail.get(v)?;
-                    fields.begin_with(|name| super::unescape_into(value, name));
-                }
-                None => fields.begin(std::str::from_utf8(name).ok()?),
-            }
+            };
+            let name_of = match field {
+                Some(v) => DataName::Attribute(tail.get(v)?),
+                None => DataName::Element(name),
+            };
             if empty {
-                fields.end();
+                each(name_of, b"")?;
                 p += gt + 1;
                 continue;
             }
             let text_at = p + gt + 1;
             let text_len = memchr::memchr(b'<', bytes.get(text_at..)?)?;
-            let text = bytes.get(text_at..text_at + text_len)?;
-            super::unescape_into(text, fields.value_text());
-            fields.end();
+            each(name_of, bytes.get(text_at..text_at + text_len)?)?;
             let close = bytes.get(text_at + text_len..)?;
+            let name_len = name.len();
             if close.get(..2) != Some(b"</")
                 || close.get(2..2 + name_len) != Some(name)
                 || close.get(2 + name_len) != Some(&b'>')
@@ -440,6 +664,36 @@ impl Fast {
             p = text_at + text_len + name_len + 3;
         }
     }
+}
+
+/// The commonest tag of `<EventData>`, `<Data Name="…">` or `<Data Name='…'/>` (`tail`
+/// starts with it), read at once: the index of its `>`, whether it is empty, and where
+/// its `Name` value is, as [`tag_end`] and [`each_attribute`] read it. `None` for any
+/// other tag (they decide), and for a value holding a `<`.
+fn data_tag(tail: &[u8]) -> Option<(usize, bool, Range<usize>)> {
+    const OPEN: &[u8] = b"<Data Name=";
+    let quote = *tail.strip_prefix(OPEN)?.first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let at = OPEN.len() + 1;
+    let len = find_any_of(tail.get(at..)?, [quote, b'<'])?;
+    let value = at..at + len;
+    if tail.get(value.end) != Some(&quote) {
+        return None;
+    }
+    match tail.get(value.end + 1..)? {
+        [b'>', ..] => Some((value.end + 1, false, value)),
+        [b'/', b'>', ..] => Some((value.end + 2, true, value)),
+        _ => None,
+    }
+}
+
+/// The name of a `<Data>` field as [`Fast::each_data`] meets it: its `Name` attribute
+/// as written (entities not resolved), or, without one, the element's name.
+enum DataName<'r> {
+    Attribute(&'r [u8]),
+    Element(&'r [u8]),
 }
 
 /// Calls `each(key, value)` for every attribute of a tag (`bytes[range]`, after its
@@ -595,6 +849,64 @@ mod tests {
                 "{to}"
             );
         }
+    }
+
+    /// [`Fast::missing`] on a Sysmon 1 made of [`SYSMON3`] with `data` as its
+    /// `<EventData>` children: `None` when the record is left to the judge.
+    fn unnamed(data: &str) -> Option<Option<Missing>> {
+        let record = String::from_utf8_lossy(&with(">3<", ">1<")).replacen(
+            "<Data Name='Image'>C:\\svchost.exe</Data>",
+            data,
+            1,
+        );
+        let mut fast = Fast::default();
+        let (_, _, tag_end) = fast.frame(record.as_bytes(), 0, 0, u64::MAX, 1 << 20)?;
+        assert_eq!(
+            fast.system_kind(record.as_bytes(), tag_end),
+            Some(EventKind::ProcessCreation)
+        );
+        fast.missing(record.as_bytes())
+    }
+
+    #[test]
+    fn a_process_creation_that_cannot_name_schtasks_is_counted_without_its_values() {
+        let cmd = "<Data Name='CommandLine'>schtasks /create /s WS6</Data>";
+        let image = |v: &str| format!("<Data Name='Image'>{v}</Data>{cmd}");
+        // Another image, even with schtasks on its command line: nothing to judge.
+        assert_eq!(unnamed(&image(r"C:\Windows\cmd.exe")), Some(None));
+        // What lacks a command line or an image is counted as not judged.
+        assert_eq!(
+            unnamed("<Data Name='Image'>cmd.exe</Data><Data Name='CommandLine'> &#9;</Data>"),
+            Some(Some(Missing::CommandLine))
+        );
+        assert_eq!(unnamed(cmd), Some(Some(Missing::Image)));
+        assert_eq!(
+            unnamed(&format!("<Data Name='Image'/>{cmd}")),
+            Some(Some(Missing::Image))
+        );
+        // Whatever may name schtasks.exe, in a field an image is read from, is judged.
+        for hidden in [
+            r"C:\Windows\System32\SchTasks.EXE",
+            r"C:\x\sch&#116;asks.exe",
+            "schtasks.exe\" ",
+        ] {
+            assert_eq!(unnamed(&image(hidden)), None, "{hidden}");
+        }
+        let renamed = format!(
+            "{}<Data Name='OriginalFileName'>schtasks.exe</Data>",
+            image("a.exe")
+        );
+        assert_eq!(unnamed(&renamed), None);
+        let entity_name = format!("<Data Name='Im&#97;ge'>schtasks.exe</Data>{cmd}");
+        assert_eq!(unnamed(&entity_name), None);
+        // A repeated name whose other value may name it: every reading is judged.
+        let twice = format!(
+            "{}<Data Name='ParentImage'>x</Data><Data Name='ParentImage'>schtasks.exe</Data>",
+            image("a.exe")
+        );
+        assert_eq!(unnamed(&twice), None);
+        let twice = format!("{}{}", image("a.exe"), image("b.exe"));
+        assert_eq!(unnamed(&twice), Some(None));
     }
 
     #[test]
