@@ -162,7 +162,7 @@ impl Default for Fast {
 /// the classifier reads for it, in its order ([`super::Fields::event_kind`]'s).
 #[derive(Default)]
 struct Layout {
-    /// The names, each followed by a 0 byte.
+    /// The names, each after its length (one byte): the start of a [`Plan::key`].
     names: Vec<u8>,
     lookups: Vec<(EventField, Vec<usize>)>,
     /// A name given twice: the full path judges every reading of such a record.
@@ -174,10 +174,13 @@ impl Layout {
         let mut rest = self.names.as_slice();
         for name in names.by_ref() {
             let n = name.len();
-            if rest.get(..n) != Some(name.as_bytes()) || rest.get(n) != Some(&0) {
+            let Some((&len, after)) = rest.split_first() else {
+                return false;
+            };
+            if usize::from(len) != n || !after.get(..n).is_some_and(|a| eq(a, name.as_bytes())) {
                 return false;
             }
-            rest = rest.get(n + 1..).unwrap_or_default();
+            rest = after.get(n..).unwrap_or_default();
         }
         rest.is_empty()
     }
@@ -185,8 +188,11 @@ impl Layout {
     fn build<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Layout {
         let mut layout = Layout::default();
         for name in names.clone() {
+            // `read_system` takes no longer name.
+            layout
+                .names
+                .push(u8::try_from(name.len()).unwrap_or(u8::MAX));
             layout.names.extend_from_slice(name.as_bytes());
-            layout.names.push(0);
         }
         let list: Vec<&str> = names.collect();
         layout.repeated = list
@@ -359,13 +365,12 @@ impl Fast {
         self.spans.clear();
         let bytes = body.as_bytes();
         let mut p = 0;
-        while let Some(lt) = memchr::memchr(b'<', bytes.get(p..)?) {
-            let at = p + lt;
+        while let Some(at) = next_lt(bytes, p) {
             let name_at = at + 1;
             let name_len = bytes.get(name_at..)?.iter().position(|&b| {
                 !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
             })?;
-            if name_len == 0 || !bytes.get(name_at)?.is_ascii_alphabetic() {
+            if name_len == 0 || name_len > MAX_NAME || !bytes.get(name_at)?.is_ascii_alphabetic() {
                 return None;
             }
             let name = name_at..name_at + name_len;
@@ -376,33 +381,36 @@ impl Fast {
             {
                 return None;
             }
-            let (gt, empty) = tag_end(bytes.get(at..)?)?;
-            let gt = at + gt;
-            let attrs = name.end..if empty { gt - 1 } else { gt };
             let field = match bytes.get(name.clone())? {
                 b"Provider" => Some((b"Name".as_slice(), "Provider")),
                 b"TimeCreated" => Some((b"SystemTime".as_slice(), "TimeCreated")),
                 b"Security" => Some((b"UserID".as_slice(), "UserID")),
                 _ => None,
             };
-            if let Some((wanted, field)) = field {
-                let spans = &mut self.spans;
-                each_attribute(bytes, attrs, |key, value| {
-                    if key == wanted {
-                        spans.push((FieldName::Attribute(field), value));
-                    }
-                })?;
-            }
+            let spans = &mut self.spans;
+            let (gt, empty) = read_tag(bytes.get(at..)?, name_len + 1, |key, value| {
+                if let Some((wanted, field)) = field.filter(|(w, _)| eq(key, w)) {
+                    let _ = wanted;
+                    spans.push((
+                        FieldName::Attribute(field),
+                        at + value.start..at + value.end,
+                    ));
+                }
+            })?;
+            let gt = at + gt;
             if empty {
                 p = gt + 1;
                 continue;
             }
-            let text_len = memchr::memchr(b'<', bytes.get(gt + 1..)?)?;
+            // Short texts: a SIMD search costs more to set up than it saves.
+            let text_len = find_any_of(bytes.get(gt + 1..)?, [b'<'])?;
             let text = gt + 1..gt + 1 + text_len;
             let close = bytes.get(text.end..)?;
             let name_bytes = bytes.get(name.clone())?;
             if close.get(..2) != Some(b"</")
-                || close.get(2..2 + name_len) != Some(name_bytes)
+                || !close
+                    .get(2..2 + name_len)
+                    .is_some_and(|c| eq(c, name_bytes))
                 || close.get(2 + name_len) != Some(&b'>')
             {
                 return None;
@@ -484,14 +492,13 @@ impl Fast {
         let mut key = std::mem::take(&mut self.key);
         let mut values = std::mem::take(&mut self.values);
         let mut scratch = std::mem::take(&mut self.scratch);
-        key.clear();
         values.clear();
+        key.clear();
+        // `<System>`'s names are its layout's, in the key's form.
+        key.extend_from_slice(&self.layouts.first()?.names);
         let amp = memchr::memchr(b'&', record).is_some();
         let mut may_name = false;
-        // The key: each name's length (one byte), then the name.
-        let mut push = |name: &[u8], value: &[u8]| {
-            key.push(u8::try_from(name.len()).ok()?);
-            key.extend_from_slice(name);
+        let mut value = |value: &[u8]| {
             let value = if amp && memchr::memchr(b'&', value).is_some() {
                 scratch.clear();
                 super::unescape_into(value, &mut scratch);
@@ -505,33 +512,38 @@ impl Fast {
                 blank: value.trim_ascii().is_empty(),
                 may_name: this,
             });
-            Some(())
         };
         let system = record.get(self.system.clone())?;
         let mut name_text = String::new();
+        // The key: each name's length (one byte), then the name.
+        let mut name = |name: &[u8]| {
+            key.push(u8::try_from(name.len()).ok()?);
+            key.extend_from_slice(name);
+            Some(())
+        };
         let walked = self
             .spans
             .iter()
-            .try_for_each(|(name, value)| {
-                let name = match name {
-                    FieldName::Element(n) => system.get(n.clone())?,
-                    FieldName::Attribute(n) => n.as_bytes(),
-                };
-                push(name, system.get(value.clone())?)
+            .try_for_each(|(_, v)| {
+                value(system.get(v.clone())?);
+                Some(())
             })
             .and_then(|()| {
-                self.each_data(record, |name, text| match name {
-                    DataName::Attribute(raw) if raw.is_ascii() && !raw.contains(&b'&') => {
-                        push(raw, text)
+                self.each_data(record, |data, text| {
+                    value(text);
+                    match data {
+                        DataName::Attribute(raw) if raw.is_ascii() && !raw.contains(&b'&') => {
+                            name(raw)
+                        }
+                        DataName::Attribute(raw) => {
+                            // As the full path names it: entities resolved, bad UTF-8
+                            // replaced.
+                            name_text.clear();
+                            super::unescape_into(raw, &mut name_text);
+                            name(name_text.as_bytes())
+                        }
+                        DataName::Element(element) => name(element),
                     }
-                    DataName::Attribute(raw) => {
-                        // As the full path names it: entities resolved, bad UTF-8
-                        // replaced.
-                        name_text.clear();
-                        super::unescape_into(raw, &mut name_text);
-                        push(name_text.as_bytes(), text)
-                    }
-                    DataName::Element(name) => push(name, text),
                 })
             });
         let missing = walked.and_then(|()| {
@@ -612,7 +624,7 @@ impl Fast {
         }
         let mut p = open + b"<EventData>".len();
         loop {
-            p += memchr::memchr(b'<', bytes.get(p..)?)?;
+            p = next_lt(bytes, p)?;
             let tail = bytes.get(p..)?;
             if let Some(after) = tail.strip_prefix(b"</EventData>") {
                 // Only text may follow, up to `</Event>`.
@@ -630,11 +642,9 @@ impl Fast {
                     {
                         return None;
                     }
-                    let (gt, empty) = tag_end(tail)?;
-                    let attrs = 1 + name_len..if empty { gt - 1 } else { gt };
                     let mut field = None;
-                    each_attribute(tail, attrs, |key, value| {
-                        if field.is_none() && key == b"Name" {
+                    let (gt, empty) = read_tag(tail, 1 + name_len, |key, value| {
+                        if field.is_none() && eq(key, b"Name") {
                             field = Some(value);
                         }
                     })?;
@@ -656,7 +666,7 @@ impl Fast {
             let close = bytes.get(text_at + text_len..)?;
             let name_len = name.len();
             if close.get(..2) != Some(b"</")
-                || close.get(2..2 + name_len) != Some(name)
+                || !close.get(2..2 + name_len).is_some_and(|c| eq(c, name))
                 || close.get(2 + name_len) != Some(&b'>')
             {
                 return None;
@@ -666,9 +676,27 @@ impl Fast {
     }
 }
 
+/// The longest name of a `<System>` child the fast path reads.
+const MAX_NAME: usize = u8::MAX as usize;
+
+/// Whether two short byte strings (names) are equal: a loop the compiler keeps inline,
+/// where `==` calls `memcmp`.
+#[inline]
+fn eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The first `<` of `bytes` at or after `p`: most often at `p`, after an end tag.
+fn next_lt(bytes: &[u8], p: usize) -> Option<usize> {
+    match bytes.get(p..)? {
+        [b'<', ..] => Some(p),
+        rest => memchr::memchr(b'<', rest).map(|i| p + i),
+    }
+}
+
 /// The commonest tag of `<EventData>`, `<Data Name="…">` or `<Data Name='…'/>` (`tail`
 /// starts with it), read at once: the index of its `>`, whether it is empty, and where
-/// its `Name` value is, as [`tag_end`] and [`each_attribute`] read it. `None` for any
+/// its `Name` value is, as [`read_tag`] reads it. `None` for any
 /// other tag (they decide), and for a value holding a `<`.
 fn data_tag(tail: &[u8]) -> Option<(usize, bool, Range<usize>)> {
     const OPEN: &[u8] = b"<Data Name=";
@@ -696,9 +724,52 @@ enum DataName<'r> {
     Element(&'r [u8]),
 }
 
+/// Reads a start tag (`tag` starts at its `<`; its name ends at `name_end`) in one
+/// pass: the index of its `>` and whether it is empty, as [`tag_end`] gives them (the
+/// lexer and quick-xml agree on both), and `each(key, value)` for every attribute,
+/// `key='value'` or `key="value"` between blanks, without a prefix: what quick-xml's
+/// attribute reader takes as it is. `None` otherwise, and for a few shapes that no real
+/// record has (a key holding `/`, `<` or `>`; a `/` not followed by `>`): the full path
+/// reads those.
+fn read_tag(
+    tag: &[u8],
+    name_end: usize,
+    mut each: impl FnMut(&[u8], Range<usize>),
+) -> Option<(usize, bool)> {
+    let mut p = name_end;
+    loop {
+        let blanks = tag.get(p..)?.iter().take_while(|&&b| is_blank(b)).count();
+        p += blanks;
+        match *tag.get(p)? {
+            // After a name, blanks or a quote: not a `/`, so not empty for either.
+            b'>' => return Some((p, false)),
+            b'/' => return (tag.get(p + 1) == Some(&b'>')).then_some((p + 1, true)),
+            _ if blanks == 0 => return None,
+            _ => {}
+        }
+        let key_len = tag.get(p..)?.iter().position(|&b| {
+            matches!(b, b'=' | b'"' | b'\'' | b'<' | b'>' | b'/' | b':') || is_blank(b)
+        })?;
+        let quote = *tag.get(p + key_len + 1)?;
+        if key_len == 0 || tag.get(p + key_len) != Some(&b'=') || !matches!(quote, b'"' | b'\'') {
+            return None;
+        }
+        let at = p + key_len + 2;
+        // Inside the value, a `<` would end the tag for the lexer.
+        let len = find_any_of(tag.get(at..)?, [quote, b'<'])?;
+        if tag.get(at + len) != Some(&quote) {
+            return None;
+        }
+        each(tag.get(p..p + key_len)?, at..at + len);
+        p = at + len + 1;
+    }
+}
+
 /// Calls `each(key, value)` for every attribute of a tag (`bytes[range]`, after its
 /// name), or gives `None` unless every attribute is `name='value'` or `name="value"`
 /// between blanks, without a prefix: what quick-xml's attribute reader takes as it is.
+/// The reference [`read_tag`] is tested against.
+#[cfg(test)]
 fn each_attribute(
     bytes: &[u8],
     range: Range<usize>,
@@ -907,6 +978,41 @@ mod tests {
         assert_eq!(unnamed(&twice), None);
         let twice = format!("{}{}", image("a.exe"), image("b.exe"));
         assert_eq!(unnamed(&twice), Some(None));
+    }
+
+    #[test]
+    fn a_tag_read_in_one_pass_reads_as_its_end_and_attributes_do() {
+        let pieces = [
+            " ", "\t", "\n", "a", "Name", "x:a", "=", "'", "\"", "<", ">", "/", "v", "'v'",
+            "\"v'\"", "a='1'", " b=\"2\"", "=''",
+        ];
+        let mut tags = vec![Vec::new()];
+        for _ in 0..4 {
+            let mut longer = Vec::new();
+            for tag in &tags {
+                for piece in pieces {
+                    longer.push([tag.as_slice(), piece.as_bytes()].concat());
+                }
+            }
+            tags.extend(longer);
+        }
+        let mut read = 0;
+        for rest in tags {
+            let tag = [b"<Data".as_slice(), &rest, b">x"].concat();
+            let mut one = Vec::new();
+            let Some((gt, empty)) = read_tag(&tag, 5, |k, v| one.push((k.to_vec(), v))) else {
+                continue;
+            };
+            read += 1;
+            let text = String::from_utf8_lossy(&tag);
+            assert_eq!(tag_end(&tag), Some((gt, empty)), "{text}");
+            let mut two = Vec::new();
+            let attrs = 5..if empty { gt - 1 } else { gt };
+            let each = each_attribute(&tag, attrs, |k, v| two.push((k.to_vec(), v)));
+            assert!(each.is_some(), "{text}");
+            assert_eq!(one, two, "{text}");
+        }
+        assert!(read > 1000, "{read}");
     }
 
     #[test]
