@@ -101,6 +101,11 @@ pub(super) struct Fast {
     spans: Vec<(FieldName, Range<usize>)>,
     /// Where the `<System>` part read last is in its record (between its tags).
     system: Range<usize>,
+    /// Scratch of [`Fast::read_system`]: every value of the part (an attribute's, with
+    /// its quote, or an element's text), in order.
+    slots: Vec<(Range<usize>, Option<u8>)>,
+    /// Scratch of [`Template::read`].
+    values_at: Vec<Range<usize>>,
     /// The layouts of `<System>` met lately, the last used first: a log mixes a few
     /// (Sysmon's, Security's, another export's), record after record.
     layouts: Vec<Layout>,
@@ -138,6 +143,137 @@ const SCHTASKS: &[u8] = b"schtasks.exe";
 /// At most this many layouts of `<System>`, and this many field plans, are kept.
 const MAX_LAYOUTS: usize = 16;
 
+/// The templates of at most this many layouts (the last used) are tried on a record.
+const MAX_TEMPLATES: usize = 4;
+
+/// The markup of a `<System>` part that [`Fast::read_system`] has read, its values cut
+/// out. A part made of the same markup around other values, each free of what ends it
+/// (its quote and `<` for an attribute value, `<` for a text), is read alike: the
+/// reading is a scan from left to right that looks inside a value only for what ends
+/// it, so it meets the same markup at the same places and gives the same fields with
+/// the new values. [`Template::read`] checks that, a few comparisons instead of a
+/// reading of every tag.
+struct Template {
+    /// The markup between the values, in order.
+    literal: Vec<u8>,
+    /// For each value, in order: where the markup before it ends in `literal`, and what
+    /// ends it (its quote; `None` for a text, ended by `<`).
+    slots: Vec<(usize, Option<u8>)>,
+    /// The fields, as [`Fast::spans`] holds them: the name (an element's is a piece of
+    /// one stretch of markup: its index, where in it and how long) and the index of
+    /// the value.
+    fields: Vec<(TemplateName, usize)>,
+}
+
+enum TemplateName {
+    Element {
+        stretch: usize,
+        at: usize,
+        len: usize,
+    },
+    Attribute(&'static str),
+}
+
+impl Template {
+    /// The template of `body`, read by [`Fast::read_system`] into `spans` and `slots`.
+    fn build(
+        body: &[u8],
+        slots: &[(Range<usize>, Option<u8>)],
+        spans: &[(FieldName, Range<usize>)],
+    ) -> Option<Template> {
+        let mut literal = Vec::with_capacity(body.len());
+        let mut ends = Vec::with_capacity(slots.len());
+        // Where each stretch of markup starts in `body`.
+        let mut starts = vec![0];
+        let mut p = 0;
+        for (value, quote) in slots {
+            literal.extend_from_slice(body.get(p..value.start)?);
+            ends.push((literal.len(), *quote));
+            p = value.end;
+            starts.push(p);
+        }
+        literal.extend_from_slice(body.get(p..)?);
+        let mut fields = Vec::with_capacity(spans.len());
+        for (name, value) in spans {
+            let slot = slots.iter().position(|(v, _)| v == value)?;
+            let name = match name {
+                FieldName::Attribute(n) => TemplateName::Attribute(n),
+                FieldName::Element(n) => {
+                    let stretch = starts.partition_point(|&s| s <= n.start).checked_sub(1)?;
+                    TemplateName::Element {
+                        stretch,
+                        at: n.start - starts.get(stretch)?,
+                        len: n.len(),
+                    }
+                }
+            };
+            fields.push((name, slot));
+        }
+        Some(Template {
+            literal,
+            slots: ends,
+            fields,
+        })
+    }
+
+    /// Reads `body` into `spans` as [`Fast::read_system`] would, when it is this
+    /// markup around other values; `false` otherwise.
+    fn read(
+        &self,
+        body: &str,
+        spans: &mut Vec<(FieldName, Range<usize>)>,
+        values: &mut Vec<Range<usize>>,
+    ) -> bool {
+        if self.read_values(body.as_bytes(), values).is_none() {
+            return false;
+        }
+        spans.clear();
+        for (name, slot) in &self.fields {
+            let name = match *name {
+                TemplateName::Attribute(n) => FieldName::Attribute(n),
+                TemplateName::Element { stretch, at, len } => {
+                    // A stretch of markup starts where the value before it ends.
+                    let start = match stretch.checked_sub(1) {
+                        Some(v) => values.get(v).map_or(0, |v| v.end),
+                        None => 0,
+                    };
+                    FieldName::Element(start + at..start + at + len)
+                }
+            };
+            match values.get(*slot) {
+                Some(value) => spans.push((name, value.clone())),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Where each value of `body` is, when its markup is this template's.
+    fn read_values(&self, body: &[u8], values: &mut Vec<Range<usize>>) -> Option<()> {
+        values.clear();
+        let (mut p, mut from) = (0, 0);
+        for &(to, quote) in &self.slots {
+            let markup = self.literal.get(from..to)?;
+            if body.get(p..p + markup.len())? != markup {
+                return None;
+            }
+            p += markup.len();
+            from = to;
+            let rest = body.get(p..)?;
+            let len = match quote {
+                Some(q) => {
+                    let len = find_any_of(rest, [q, b'<'])?;
+                    (rest.get(len) == Some(&q)).then_some(len)?
+                }
+                None => find_any_of(rest, [b'<'])?,
+            };
+            values.push(p..p + len);
+            p += len;
+        }
+        (body.get(p..)? == self.literal.get(from..)?).then_some(())
+    }
+}
+
 impl Default for Fast {
     fn default() -> Self {
         Fast {
@@ -149,6 +285,8 @@ impl Default for Fast {
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
             system: 0..0,
+            slots: Vec::new(),
+            values_at: Vec::new(),
             layouts: Vec::new(),
             plans: Vec::new(),
             key: Vec::new(),
@@ -164,6 +302,8 @@ impl Default for Fast {
 struct Layout {
     /// The names, each after its length (one byte): the start of a [`Plan::key`].
     names: Vec<u8>,
+    /// The markup of the last `<System>` part of this layout read in full.
+    template: Option<Template>,
     lookups: Vec<(EventField, Vec<usize>)>,
     /// A name given twice: the full path judges every reading of such a record.
     repeated: bool,
@@ -325,25 +465,38 @@ impl Fast {
             return None;
         }
         let body = std::str::from_utf8(body).ok()?;
-        self.read_system(body)?;
-        let spans = &self.spans;
-        let name = |(n, _): &(FieldName, Range<usize>)| match n {
-            FieldName::Element(n) => body.get(n.clone()).unwrap_or(""),
-            FieldName::Attribute(n) => n,
+        let (spans, values) = (&mut self.spans, &mut self.values_at);
+        let read = |l: &Layout| {
+            l.template
+                .as_ref()
+                .is_some_and(|t| t.read(body, spans, values))
         };
-        match self
-            .layouts
-            .iter()
-            .position(|l| l.same(spans.iter().map(name)))
-        {
-            Some(0) => {}
+        match self.layouts.iter().take(MAX_TEMPLATES).position(read) {
             Some(i) => self.layouts.swap(0, i),
             None => {
-                self.layouts.truncate(MAX_LAYOUTS - 1);
-                self.layouts
-                    .insert(0, Layout::build(spans.iter().map(name)));
+                self.read_system(body)?;
+                let spans = &self.spans;
+                let name = |(n, _): &(FieldName, Range<usize>)| match n {
+                    FieldName::Element(n) => body.get(n.clone()).unwrap_or(""),
+                    FieldName::Attribute(n) => n,
+                };
+                match self
+                    .layouts
+                    .iter()
+                    .position(|l| l.same(spans.iter().map(name)))
+                {
+                    Some(i) => self.layouts.swap(0, i),
+                    None => {
+                        self.layouts.truncate(MAX_LAYOUTS - 1);
+                        self.layouts
+                            .insert(0, Layout::build(spans.iter().map(name)));
+                    }
+                }
+                let template = Template::build(body.as_bytes(), &self.slots, spans);
+                self.layouts.first_mut()?.template = template;
             }
         }
+        let spans = &self.spans;
         let layout = self.layouts.first()?;
         if layout.repeated {
             return None;
@@ -363,6 +516,7 @@ impl Fast {
     /// into `spans` as [`super::read_record`] reads them into fields, or `None`.
     fn read_system(&mut self, body: &str) -> Option<()> {
         self.spans.clear();
+        self.slots.clear();
         let bytes = body.as_bytes();
         let mut p = 0;
         while let Some(at) = next_lt(bytes, p) {
@@ -387,14 +541,14 @@ impl Fast {
                 b"Security" => Some((b"UserID".as_slice(), "UserID")),
                 _ => None,
             };
-            let spans = &mut self.spans;
-            let (gt, empty) = read_tag(bytes.get(at..)?, name_len + 1, |key, value| {
-                if let Some((wanted, field)) = field.filter(|(w, _)| eq(key, w)) {
-                    let _ = wanted;
-                    spans.push((
-                        FieldName::Attribute(field),
-                        at + value.start..at + value.end,
-                    ));
+            let (spans, slots) = (&mut self.spans, &mut self.slots);
+            let tag = bytes.get(at..)?;
+            let (gt, empty) = read_tag(tag, name_len + 1, |key, value| {
+                let value = at + value.start..at + value.end;
+                let quote = tag.get(value.end - at).copied();
+                slots.push((value.clone(), quote));
+                if let Some((_, field)) = field.filter(|(w, _)| eq(key, w)) {
+                    spans.push((FieldName::Attribute(field), value));
                 }
             })?;
             let gt = at + gt;
@@ -416,6 +570,7 @@ impl Fast {
                 return None;
             }
             self.spans.push((FieldName::Element(name), text.clone()));
+            self.slots.push((text.clone(), None));
             p = text.end + name_len + 3;
         }
         Some(())
@@ -978,6 +1133,70 @@ mod tests {
         assert_eq!(unnamed(&twice), None);
         let twice = format!("{}{}", image("a.exe"), image("b.exe"));
         assert_eq!(unnamed(&twice), Some(None));
+    }
+
+    #[test]
+    fn a_system_part_read_by_its_template_reads_as_read_afresh() {
+        let variants = [
+            ("", ""),
+            (">3<", ">1<"),
+            (">3<", "><"),
+            (">3<", ">10 >x<"),
+            ("'3000'", "'\"30\"00'"),
+            ("'3000'", "''"),
+            ("'3000'", "'3<000'"),
+            ("'S-1-5-18'", "'S-1-5-18' x='1'"),
+            ("<Computer>WS0", "<Computer>WS0 <b/>"),
+            ("<Computer>WS0", "<Computer>W&amp;S0"),
+            (
+                "Microsoft-Windows-Sysmon",
+                "Microsoft-Windows-Security-Auditing",
+            ),
+            ("<EventRecordID>0", "<EventRecordID>99999999"),
+            ("<Correlation/>", "<Correlation />"),
+            ("</Channel>", "</Channel>\n"),
+        ];
+        let read = |fast: &mut Fast, record: &[u8]| {
+            let (_, _, tag_end) = fast.frame(record, 0, 0, u64::MAX, 1 << 20)?;
+            let kind = fast.system_kind(record, tag_end)?;
+            let body = record.get(fast.system.clone())?;
+            let fields: Vec<(String, Vec<u8>)> = fast
+                .spans
+                .iter()
+                .map(|(n, v)| {
+                    let n = match n {
+                        FieldName::Element(n) => String::from_utf8_lossy(&body[n.clone()]).into(),
+                        FieldName::Attribute(n) => n.to_string(),
+                    };
+                    (n, body[v.clone()].to_vec())
+                })
+                .collect();
+            Some((kind, fields))
+        };
+        let mut primed = Fast::default();
+        let mut templated = 0;
+        for (from, to) in variants {
+            let record = with(from, to);
+            let afresh = read(&mut Fast::default(), &record);
+            // Every variant after every other: the template of the one before is tried.
+            for (before, _) in variants {
+                let _ = read(&mut primed, &with(before, before));
+                templated += usize::from(primed.layouts.first().is_some_and(|l| {
+                    l.template.as_ref().is_some_and(|t| {
+                        t.read_values(&record[fast_body(&record)], &mut Vec::new())
+                            .is_some()
+                    })
+                }));
+                assert_eq!(read(&mut primed, &record), afresh, "{to}");
+            }
+        }
+        assert!(templated > 50, "{templated}");
+    }
+
+    /// Where `record`'s `<System>` part is (between its tags).
+    fn fast_body(record: &[u8]) -> Range<usize> {
+        let at = memmem::find(record, b"<System>").unwrap() + 8;
+        at..memmem::find(record, b"</System>").unwrap()
     }
 
     #[test]
