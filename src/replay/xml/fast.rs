@@ -104,8 +104,13 @@ pub(super) struct Fast {
     /// Scratch of [`Fast::read_system`]: every value of the part (an attribute's, with
     /// its quote, or an element's text), in order.
     slots: Vec<(Range<usize>, Option<u8>)>,
-    /// Scratch of [`Template::read`].
+    /// Scratch of [`Template::read`] and [`Fast::missing`].
     values_at: Vec<Range<usize>>,
+    /// How many layouts were built: the last one's [`Layout::id`].
+    layouts_built: u64,
+    /// The markups after `<System>` of the process creations [`Fast::missing`] read
+    /// lately, the last used first.
+    data: Vec<DataTemplate>,
     /// The layouts of `<System>` met lately, the last used first: a log mixes a few
     /// (Sysmon's, Security's, another export's), record after record.
     layouts: Vec<Layout>,
@@ -137,28 +142,113 @@ struct Value {
     may_name: bool,
 }
 
+impl Value {
+    /// What is needed of `raw` (a value's text as written): as the full path writes it,
+    /// entities resolved when the record holds an `&` (`amp`), into `scratch`.
+    fn of(raw: &[u8], amp: bool, scratch: &mut String) -> Value {
+        let value = if amp && memchr::memchr(b'&', raw).is_some() {
+            scratch.clear();
+            super::unescape_into(raw, scratch);
+            scratch.as_bytes()
+        } else {
+            raw
+        };
+        Value {
+            blank: value.trim_ascii().is_empty(),
+            may_name: crate::detection::may_name_schtasks(value),
+        }
+    }
+}
+
 /// A value that [`crate::detection::may_name_schtasks`] accepts.
 const SCHTASKS: &[u8] = b"schtasks.exe";
 
 /// At most this many layouts of `<System>`, and this many field plans, are kept.
 const MAX_LAYOUTS: usize = 16;
 
-/// The templates of at most this many layouts (the last used) are tried on a record.
-const MAX_TEMPLATES: usize = 4;
+/// Moves item `i` to the front, the others keeping their order (a list of the last
+/// used first).
+fn to_front<T>(list: &mut [T], i: usize) {
+    if let Some(head) = list.get_mut(..=i) {
+        head.rotate_right(1);
+    }
+}
 
-/// The markup of a `<System>` part that [`Fast::read_system`] has read, its values cut
-/// out. A part made of the same markup around other values, each free of what ends it
-/// (its quote and `<` for an attribute value, `<` for a text), is read alike: the
-/// reading is a scan from left to right that looks inside a value only for what ends
-/// it, so it meets the same markup at the same places and gives the same fields with
-/// the new values. [`Template::read`] checks that, a few comparisons instead of a
-/// reading of every tag.
-struct Template {
+/// A stretch of a record read once in full, its values cut out. The same markup
+/// around other values, each free of what ends it (its quote and `<` for an attribute
+/// value, `<` for a text), is read alike: the fast path's readings scan from left to
+/// right and look inside a value only for what ends it, so they meet the same markup
+/// at the same places and give the same fields with the new values.
+/// [`Markup::read_values`] checks that: a few comparisons instead of a reading of every
+/// tag.
+struct Markup {
     /// The markup between the values, in order.
     literal: Vec<u8>,
     /// For each value, in order: where the markup before it ends in `literal`, and what
     /// ends it (its quote; `None` for a text, ended by `<`).
     slots: Vec<(usize, Option<u8>)>,
+    /// Texts may be long (`<EventData>`'s): searched with SIMD.
+    long_texts: bool,
+}
+
+impl Markup {
+    /// The markup of `body` whose values are `slots` (in order), and where each
+    /// stretch of markup starts in `body`.
+    fn build(
+        body: &[u8],
+        slots: impl Iterator<Item = (Range<usize>, Option<u8>)>,
+        long_texts: bool,
+    ) -> Option<(Markup, Vec<usize>)> {
+        let mut literal = Vec::with_capacity(body.len());
+        let mut ends = Vec::new();
+        let mut starts = vec![0];
+        let mut p = 0;
+        for (value, quote) in slots {
+            literal.extend_from_slice(body.get(p..value.start)?);
+            ends.push((literal.len(), quote));
+            p = value.end;
+            starts.push(p);
+        }
+        literal.extend_from_slice(body.get(p..)?);
+        let markup = Markup {
+            literal,
+            slots: ends,
+            long_texts,
+        };
+        Some((markup, starts))
+    }
+
+    /// Where each value of `body` is, when its markup is this one.
+    fn read_values(&self, body: &[u8], values: &mut Vec<Range<usize>>) -> Option<()> {
+        values.clear();
+        let (mut p, mut from) = (0, 0);
+        for &(to, quote) in &self.slots {
+            let markup = self.literal.get(from..to)?;
+            if body.get(p..p + markup.len())? != markup {
+                return None;
+            }
+            p += markup.len();
+            from = to;
+            let rest = body.get(p..)?;
+            let len = match quote {
+                Some(q) => {
+                    let len = find_any_of(rest, [q, b'<'])?;
+                    (rest.get(len) == Some(&q)).then_some(len)?
+                }
+                None if self.long_texts => memchr::memchr(b'<', rest)?,
+                None => find_any_of(rest, [b'<'])?,
+            };
+            values.push(p..p + len);
+            p += len;
+        }
+        (body.get(p..)? == self.literal.get(from..)?).then_some(())
+    }
+}
+
+/// The markup of a `<System>` part that [`Fast::read_system`] has read ([`Markup`]),
+/// and where its fields are in it.
+struct Template {
+    markup: Markup,
     /// The fields, as [`Fast::spans`] holds them: the name (an element's is a piece of
     /// one stretch of markup: its index, where in it and how long) and the index of
     /// the value.
@@ -181,18 +271,7 @@ impl Template {
         slots: &[(Range<usize>, Option<u8>)],
         spans: &[(FieldName, Range<usize>)],
     ) -> Option<Template> {
-        let mut literal = Vec::with_capacity(body.len());
-        let mut ends = Vec::with_capacity(slots.len());
-        // Where each stretch of markup starts in `body`.
-        let mut starts = vec![0];
-        let mut p = 0;
-        for (value, quote) in slots {
-            literal.extend_from_slice(body.get(p..value.start)?);
-            ends.push((literal.len(), *quote));
-            p = value.end;
-            starts.push(p);
-        }
-        literal.extend_from_slice(body.get(p..)?);
+        let (markup, starts) = Markup::build(body, slots.iter().cloned(), false)?;
         let mut fields = Vec::with_capacity(spans.len());
         for (name, value) in spans {
             let slot = slots.iter().position(|(v, _)| v == value)?;
@@ -209,11 +288,7 @@ impl Template {
             };
             fields.push((name, slot));
         }
-        Some(Template {
-            literal,
-            slots: ends,
-            fields,
-        })
+        Some(Template { markup, fields })
     }
 
     /// Reads `body` into `spans` as [`Fast::read_system`] would, when it is this
@@ -224,7 +299,7 @@ impl Template {
         spans: &mut Vec<(FieldName, Range<usize>)>,
         values: &mut Vec<Range<usize>>,
     ) -> bool {
-        if self.read_values(body.as_bytes(), values).is_none() {
+        if self.markup.read_values(body.as_bytes(), values).is_none() {
             return false;
         }
         spans.clear();
@@ -247,31 +322,19 @@ impl Template {
         }
         true
     }
+}
 
-    /// Where each value of `body` is, when its markup is this template's.
-    fn read_values(&self, body: &[u8], values: &mut Vec<Range<usize>>) -> Option<()> {
-        values.clear();
-        let (mut p, mut from) = (0, 0);
-        for &(to, quote) in &self.slots {
-            let markup = self.literal.get(from..to)?;
-            if body.get(p..p + markup.len())? != markup {
-                return None;
-            }
-            p += markup.len();
-            from = to;
-            let rest = body.get(p..)?;
-            let len = match quote {
-                Some(q) => {
-                    let len = find_any_of(rest, [q, b'<'])?;
-                    (rest.get(len) == Some(&q)).then_some(len)?
-                }
-                None => find_any_of(rest, [b'<'])?,
-            };
-            values.push(p..p + len);
-            p += len;
-        }
-        (body.get(p..)? == self.literal.get(from..)?).then_some(())
-    }
+/// The markup of what follows a `<System>` part in a process creation that
+/// [`Fast::missing`] has read ([`Markup`]), with what it found of its layout.
+struct DataTemplate {
+    /// The [`Layout::id`] of the `<System>` part before it.
+    layout: u64,
+    markup: Markup,
+    /// For each `<Data>`, in order: the index of its text, `None` for an empty element.
+    fields: Vec<Option<usize>>,
+    /// The plan of the layout ([`Plan::plan`]) and whether a name repeats in it.
+    plan: Option<FieldPlan>,
+    repeated: bool,
 }
 
 impl Default for Fast {
@@ -287,6 +350,8 @@ impl Default for Fast {
             system: 0..0,
             slots: Vec::new(),
             values_at: Vec::new(),
+            layouts_built: 0,
+            data: Vec::new(),
             layouts: Vec::new(),
             plans: Vec::new(),
             key: Vec::new(),
@@ -300,6 +365,8 @@ impl Default for Fast {
 /// the classifier reads for it, in its order ([`super::Fields::event_kind`]'s).
 #[derive(Default)]
 struct Layout {
+    /// Which layout this is: a number no other layout met by this [`Fast`] has.
+    id: u64,
     /// The names, each after its length (one byte): the start of a [`Plan::key`].
     names: Vec<u8>,
     /// The markup of the last `<System>` part of this layout read in full.
@@ -471,8 +538,8 @@ impl Fast {
                 .as_ref()
                 .is_some_and(|t| t.read(body, spans, values))
         };
-        match self.layouts.iter().take(MAX_TEMPLATES).position(read) {
-            Some(i) => self.layouts.swap(0, i),
+        match self.layouts.iter().position(read) {
+            Some(i) => to_front(&mut self.layouts, i),
             None => {
                 self.read_system(body)?;
                 let spans = &self.spans;
@@ -485,11 +552,13 @@ impl Fast {
                     .iter()
                     .position(|l| l.same(spans.iter().map(name)))
                 {
-                    Some(i) => self.layouts.swap(0, i),
+                    Some(i) => to_front(&mut self.layouts, i),
                     None => {
                         self.layouts.truncate(MAX_LAYOUTS - 1);
-                        self.layouts
-                            .insert(0, Layout::build(spans.iter().map(name)));
+                        let mut layout = Layout::build(spans.iter().map(name));
+                        self.layouts_built += 1;
+                        layout.id = self.layouts_built;
+                        self.layouts.insert(0, layout);
                     }
                 }
                 let template = Template::build(body.as_bytes(), &self.slots, spans);
@@ -593,7 +662,12 @@ impl Fast {
             fields.value_text().push_str(body.get(value.clone())?);
             fields.end();
         }
+        let rest = self.rest_of(record)?;
         self.each_data(record, |name, text| {
+            let text = match text {
+                Some(text) => rest.get(text)?,
+                None => b"",
+            };
             // As the full path writes them: entities resolved, bad UTF-8 replaced.
             match name {
                 DataName::Attribute(raw) => {
@@ -644,87 +718,126 @@ impl Fast {
     /// ([`FieldPlan::missing`]); `None` when it may name schtasks.exe, when the rest of
     /// the record is not plain, or when its layout is left to the judge.
     fn missing(&mut self, record: &[u8]) -> Option<Option<Missing>> {
-        let mut key = std::mem::take(&mut self.key);
         let mut values = std::mem::take(&mut self.values);
+        let mut at = std::mem::take(&mut self.values_at);
         let mut scratch = std::mem::take(&mut self.scratch);
+        let missing = self.read_values(record, &mut values, &mut at, &mut scratch);
+        self.values = values;
+        self.values_at = at;
+        self.scratch = scratch;
+        let repeated = missing?;
+        let plan = self.data.first()?.plan.as_ref()?;
+        let values = &self.values;
+        if repeated && values.iter().any(|v| v.may_name) {
+            return None;
+        }
+        let blank = |i: usize| values.get(i).is_none_or(|v| v.blank);
+        let missing = plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }));
+        // The judge asks for a verdict only when nothing is missing.
+        let named = |i: usize| values.get(i).is_some_and(|v| v.may_name);
+        let named = |i| Some(if named(i) { SCHTASKS } else { b"" });
+        (missing.is_some() || !plan.may_name_schtasks(named)).then_some(missing)
+    }
+
+    /// What [`Fast::missing`] needs of each value of `record` (into `values`, in field
+    /// order), through the record's [`DataTemplate`] when one fits, else by
+    /// [`Fast::each_data`] (then building one); the template is then the first of
+    /// [`Fast::data`]. Gives whether a name repeats in the layout.
+    fn read_values(
+        &mut self,
+        record: &[u8],
+        values: &mut Vec<Value>,
+        at: &mut Vec<Range<usize>>,
+        scratch: &mut String,
+    ) -> Option<bool> {
         values.clear();
-        key.clear();
-        // `<System>`'s names are its layout's, in the key's form.
-        key.extend_from_slice(&self.layouts.first()?.names);
         let amp = memchr::memchr(b'&', record).is_some();
-        let mut may_name = false;
-        let mut value = |value: &[u8]| {
-            let value = if amp && memchr::memchr(b'&', value).is_some() {
-                scratch.clear();
-                super::unescape_into(value, &mut scratch);
-                scratch.as_bytes()
-            } else {
-                value
-            };
-            let this = crate::detection::may_name_schtasks(value);
-            may_name |= this;
-            values.push(Value {
-                blank: value.trim_ascii().is_empty(),
-                may_name: this,
-            });
-        };
         let system = record.get(self.system.clone())?;
+        for (_, v) in &self.spans {
+            values.push(Value::of(system.get(v.clone())?, amp, scratch));
+        }
+        let rest = self.rest_of(record)?;
+        let layout = self.layouts.first()?;
+        let fits =
+            |t: &DataTemplate| t.layout == layout.id && t.markup.read_values(rest, at).is_some();
+        if let Some(i) = self.data.iter().position(fits) {
+            to_front(&mut self.data, i);
+            let template = self.data.first()?;
+            for field in &template.fields {
+                let text = match field {
+                    Some(slot) => rest.get(at.get(*slot)?.clone())?,
+                    None => b"",
+                };
+                values.push(Value::of(text, amp, scratch));
+            }
+            return Some(template.repeated);
+        }
+        // The key: each name's length (one byte), then the name; `<System>`'s names
+        // are its layout's, in that form.
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend_from_slice(&layout.names);
+        let mut texts = Vec::new();
         let mut name_text = String::new();
-        // The key: each name's length (one byte), then the name.
         let mut name = |name: &[u8]| {
             key.push(u8::try_from(name.len()).ok()?);
             key.extend_from_slice(name);
             Some(())
         };
-        let walked = self
-            .spans
-            .iter()
-            .try_for_each(|(_, v)| {
-                value(system.get(v.clone())?);
-                Some(())
-            })
-            .and_then(|()| {
-                self.each_data(record, |data, text| {
-                    value(text);
-                    match data {
-                        DataName::Attribute(raw) if raw.is_ascii() && !raw.contains(&b'&') => {
-                            name(raw)
-                        }
-                        DataName::Attribute(raw) => {
-                            // As the full path names it: entities resolved, bad UTF-8
-                            // replaced.
-                            name_text.clear();
-                            super::unescape_into(raw, &mut name_text);
-                            name(name_text.as_bytes())
-                        }
-                        DataName::Element(element) => name(element),
-                    }
-                })
-            });
-        let missing = walked.and_then(|()| {
-            let (plan, repeated) = self.plan_of(&key)?;
-            if repeated && may_name {
-                return None;
+        let walked = self.each_data(record, |data, text| {
+            let value = match &text {
+                Some(text) => rest.get(text.clone())?,
+                None => b"",
+            };
+            values.push(Value::of(value, amp, scratch));
+            texts.push(text);
+            match data {
+                DataName::Attribute(raw) if raw.is_ascii() && !raw.contains(&b'&') => name(raw),
+                DataName::Attribute(raw) => {
+                    // As the full path names it: entities resolved, bad UTF-8 replaced.
+                    name_text.clear();
+                    super::unescape_into(raw, &mut name_text);
+                    name(name_text.as_bytes())
+                }
+                DataName::Element(element) => name(element),
             }
-            let blank = |i: usize| values.get(i).is_none_or(|v| v.blank);
-            let missing = plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }));
-            // The judge asks for a verdict only when nothing is missing.
-            let named = |i: usize| values.get(i).is_some_and(|v| v.may_name);
-            let named = |i| Some(if named(i) { SCHTASKS } else { b"" });
-            (missing.is_some() || !plan.may_name_schtasks(named)).then_some(missing)
         });
+        let plan = walked.and_then(|()| self.plan_of(&key));
         self.key = key;
-        self.values = values;
-        self.scratch = scratch;
-        missing
+        let (plan, repeated) = plan?;
+        let plan = plan.and_then(|i| self.plans.get(i)?.plan.clone());
+        let slots = texts.iter().flatten().map(|t| (t.clone(), None));
+        let (markup, _) = Markup::build(rest, slots, true)?;
+        let mut slot = 0;
+        let fields = texts
+            .iter()
+            .map(|t| {
+                t.as_ref().map(|_| {
+                    slot += 1;
+                    slot - 1
+                })
+            })
+            .collect();
+        self.data.truncate(MAX_LAYOUTS - 1);
+        self.data.insert(
+            0,
+            DataTemplate {
+                layout: self.layouts.first()?.id,
+                markup,
+                fields,
+                plan,
+                repeated,
+            },
+        );
+        Some(repeated)
     }
 
-    /// The field plan of a layout key ([`Fast::missing`]) and whether a name repeats
-    /// in it; `None` for a layout left to the judge.
-    fn plan_of(&mut self, key: &[u8]) -> Option<(&FieldPlan, bool)> {
+    /// The plan of a layout key ([`Fast::missing`]): its index in [`Fast::plans`] (the
+    /// first), `None` for a layout left to the judge; and whether a name repeats in it.
+    fn plan_of(&mut self, key: &[u8]) -> Option<(Option<usize>, bool)> {
         match self.plans.iter().position(|p| p.key == key) {
             Some(0) => {}
-            Some(i) => self.plans.swap(0, i),
+            Some(i) => to_front(&mut self.plans, i),
             None => {
                 let mut names = Vec::new();
                 let mut rest = key;
@@ -753,23 +866,29 @@ impl Fast {
             }
         }
         let first = self.plans.first()?;
-        Some((first.plan.as_ref()?, first.repeated))
+        Some((first.plan.as_ref().map(|_| 0), first.repeated))
     }
 
-    /// Walks the rest of a record after `<System>` (read last by
-    /// [`Fast::system_kind`]) as [`super::read_record`] reads it, calling `each(name,
-    /// text)` for each `<Data>` of `<EventData>` in order: its name (its raw `Name`
-    /// attribute, or the element's name) and its raw text (empty for `<Data/>`).
+    /// What follows the `<System>` part read last by [`Fast::system_kind`] in `record`,
+    /// up to its `</Event>`.
+    fn rest_of<'r>(&self, record: &'r [u8]) -> Option<&'r [u8]> {
+        let end = record.len().checked_sub(b"</Event>".len())?;
+        record.get(self.system.end + b"</System>".len()..end)
+    }
+
+    /// Walks the rest of a record after `<System>` ([`Fast::rest_of`]) as
+    /// [`super::read_record`] reads it, calling `each(name, text)` for each `<Data>`
+    /// of `<EventData>` in order: its name (its raw `Name` attribute, or the element's
+    /// name) and where its raw text is in the rest (`None` for `<Data/>`).
     /// `None` unless the rest is plain: `<EventData>` whose children hold only text, or
     /// nothing, then `</Event>`; anything else (`<UserData>`, `<RenderingInfo>`, a
     /// nested element) goes to the full path. `each` may give `None` to stop.
     fn each_data<'r>(
         &self,
         record: &'r [u8],
-        mut each: impl FnMut(DataName<'r>, &'r [u8]) -> Option<()>,
+        mut each: impl FnMut(DataName<'r>, Option<Range<usize>>) -> Option<()>,
     ) -> Option<()> {
-        let end = record.len().checked_sub(b"</Event>".len())?;
-        let bytes = record.get(self.system.end + b"</System>".len()..end)?;
+        let bytes = self.rest_of(record)?;
         // Text between the parts is not read by the full path either.
         let Some(open) = memchr::memchr(b'<', bytes) else {
             return Some(());
@@ -811,13 +930,13 @@ impl Fast {
                 None => DataName::Element(name),
             };
             if empty {
-                each(name_of, b"")?;
+                each(name_of, None)?;
                 p += gt + 1;
                 continue;
             }
             let text_at = p + gt + 1;
             let text_len = memchr::memchr(b'<', bytes.get(text_at..)?)?;
-            each(name_of, bytes.get(text_at..text_at + text_len)?)?;
+            each(name_of, Some(text_at..text_at + text_len))?;
             let close = bytes.get(text_at + text_len..)?;
             let name_len = name.len();
             if close.get(..2) != Some(b"</")
@@ -1085,13 +1204,26 @@ mod tests {
             data,
             1,
         );
-        let mut fast = Fast::default();
-        let (_, _, tag_end) = fast.frame(record.as_bytes(), 0, 0, u64::MAX, 1 << 20)?;
-        assert_eq!(
-            fast.system_kind(record.as_bytes(), tag_end),
-            Some(EventKind::ProcessCreation)
-        );
-        fast.missing(record.as_bytes())
+        let read = |fast: &mut Fast| {
+            let (_, _, tag_end) = fast.frame(record.as_bytes(), 0, 0, u64::MAX, 1 << 20)?;
+            assert_eq!(
+                fast.system_kind(record.as_bytes(), tag_end),
+                Some(EventKind::ProcessCreation)
+            );
+            fast.missing(record.as_bytes())
+        };
+        let afresh = read(&mut Fast::default());
+        // Through the templates of the records read before (the same markup with other
+        // values, or other markup), and through its own.
+        SHARED.with_borrow_mut(|fast| {
+            assert_eq!(read(fast), afresh, "{data}");
+            assert_eq!(read(fast), afresh, "{data}");
+        });
+        afresh
+    }
+
+    thread_local! {
+        static SHARED: std::cell::RefCell<Fast> = std::cell::RefCell::new(Fast::default());
     }
 
     #[test]
@@ -1133,6 +1265,12 @@ mod tests {
         assert_eq!(unnamed(&twice), None);
         let twice = format!("{}{}", image("a.exe"), image("b.exe"));
         assert_eq!(unnamed(&twice), Some(None));
+        // The same markup with values that end early, or hold what a template cannot
+        // skip.
+        assert_eq!(unnamed(&image("a<b/>.exe")), None);
+        assert_eq!(unnamed(&image("a.exe&amp;")), Some(None));
+        assert_eq!(unnamed(&image(" ")), Some(Some(Missing::Image)));
+        assert_eq!(unnamed(&image("schtasks.exe")), None);
     }
 
     #[test]
@@ -1183,7 +1321,8 @@ mod tests {
                 let _ = read(&mut primed, &with(before, before));
                 templated += usize::from(primed.layouts.first().is_some_and(|l| {
                     l.template.as_ref().is_some_and(|t| {
-                        t.read_values(&record[fast_body(&record)], &mut Vec::new())
+                        t.markup
+                            .read_values(&record[fast_body(&record)], &mut Vec::new())
                             .is_some()
                     })
                 }));
