@@ -106,6 +106,8 @@ pub(super) struct Fast {
     slots: Vec<(Range<usize>, Option<u8>)>,
     /// Scratch of [`Template::read`] and [`Fast::missing`].
     values_at: Vec<Range<usize>>,
+    /// The markups of the `<System>` parts read in full lately, the last used first.
+    templates: Vec<Template>,
     /// How many layouts were built: the last one's [`Layout::id`].
     layouts_built: u64,
     /// The markups after `<System>` of the process creations [`Fast::missing`] read
@@ -246,8 +248,11 @@ impl Markup {
 }
 
 /// The markup of a `<System>` part that [`Fast::read_system`] has read ([`Markup`]),
-/// and where its fields are in it.
+/// and where its fields are in it. A layout may have a few (`'` or `"` around values,
+/// blanks).
 struct Template {
+    /// The [`Layout::id`] of the part.
+    layout: u64,
     markup: Markup,
     /// The fields, as [`Fast::spans`] holds them: the name (an element's is a piece of
     /// one stretch of markup: its index, where in it and how long) and the index of
@@ -267,6 +272,7 @@ enum TemplateName {
 impl Template {
     /// The template of `body`, read by [`Fast::read_system`] into `spans` and `slots`.
     fn build(
+        layout: u64,
         body: &[u8],
         slots: &[(Range<usize>, Option<u8>)],
         spans: &[(FieldName, Range<usize>)],
@@ -288,7 +294,11 @@ impl Template {
             };
             fields.push((name, slot));
         }
-        Some(Template { markup, fields })
+        Some(Template {
+            layout,
+            markup,
+            fields,
+        })
     }
 
     /// Reads `body` into `spans` as [`Fast::read_system`] would, when it is this
@@ -351,6 +361,7 @@ impl Default for Fast {
             slots: Vec::new(),
             values_at: Vec::new(),
             layouts_built: 0,
+            templates: Vec::new(),
             data: Vec::new(),
             layouts: Vec::new(),
             plans: Vec::new(),
@@ -369,8 +380,6 @@ struct Layout {
     id: u64,
     /// The names, each after its length (one byte): the start of a [`Plan::key`].
     names: Vec<u8>,
-    /// The markup of the last `<System>` part of this layout read in full.
-    template: Option<Template>,
     lookups: Vec<(EventField, Vec<usize>)>,
     /// A name given twice: the full path judges every reading of such a record.
     repeated: bool,
@@ -533,12 +542,13 @@ impl Fast {
         }
         let body = std::str::from_utf8(body).ok()?;
         let (spans, values) = (&mut self.spans, &mut self.values_at);
-        let read = |l: &Layout| {
-            l.template
-                .as_ref()
-                .is_some_and(|t| t.read(body, spans, values))
-        };
-        match self.layouts.iter().position(read) {
+        let read = |t: &Template| t.read(body, spans, values);
+        let layout = self.templates.iter().position(read).and_then(|i| {
+            to_front(&mut self.templates, i);
+            let id = self.templates.first()?.layout;
+            self.layouts.iter().position(|l| l.id == id)
+        });
+        match layout {
             Some(i) => to_front(&mut self.layouts, i),
             None => {
                 self.read_system(body)?;
@@ -561,8 +571,11 @@ impl Fast {
                         self.layouts.insert(0, layout);
                     }
                 }
-                let template = Template::build(body.as_bytes(), &self.slots, spans);
-                self.layouts.first_mut()?.template = template;
+                let id = self.layouts.first()?.id;
+                if let Some(template) = Template::build(id, body.as_bytes(), &self.slots, spans) {
+                    self.templates.truncate(MAX_LAYOUTS - 1);
+                    self.templates.insert(0, template);
+                }
             }
         }
         let spans = &self.spans;
@@ -1319,12 +1332,10 @@ mod tests {
             // Every variant after every other: the template of the one before is tried.
             for (before, _) in variants {
                 let _ = read(&mut primed, &with(before, before));
-                templated += usize::from(primed.layouts.first().is_some_and(|l| {
-                    l.template.as_ref().is_some_and(|t| {
-                        t.markup
-                            .read_values(&record[fast_body(&record)], &mut Vec::new())
-                            .is_some()
-                    })
+                templated += usize::from(primed.templates.iter().any(|t| {
+                    t.markup
+                        .read_values(&record[fast_body(&record)], &mut Vec::new())
+                        .is_some()
                 }));
                 assert_eq!(read(&mut primed, &record), afresh, "{to}");
             }
