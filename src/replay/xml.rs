@@ -23,7 +23,7 @@ use quick_xml::Reader;
 
 mod fast;
 
-use super::fields::{count_unread, judge_every_reading, Fields};
+use super::fields::{count_other, judge_every_reading, Fields};
 use super::lines::Piece;
 use super::{lossy, Location, SourceScan, Stopped};
 use crate::cim::EventKind;
@@ -536,28 +536,29 @@ fn scan_framed<R: Read>(
     loop {
         if let Some(fast) = fast.as_mut().filter(|_| framer.clean()) {
             let window = framer.buf.get(..framer.len).unwrap_or_default();
-            let framed = fast.frame(window, framer.base, framer.pos, framer.limit, MAX_RECORD);
-            if let Some((start, end, tag_end)) = framed {
+            let read = fast.read(
+                window,
+                framer.base,
+                framer.pos,
+                framer.limit,
+                MAX_RECORD,
+                &mut fields,
+            );
+            if let Some((start, end, reading)) = read {
                 framer.pos = end;
                 framer.oversized = false;
                 let n = scan.next_record()?;
-                let record = framer.bytes(start, end);
-                let kind = fast.system_kind(record, tag_end);
-                if count_unread(kind, record, &mut fields, scan, n)? {
-                    continue;
-                }
-                if kind == Some(EventKind::ProcessCreation)
-                    && fast.count_if_unnamed(record, scan, n)?
-                {
-                    continue;
-                }
-                match kind.filter(|_| fast.read_rest(record, &mut fields).is_some()) {
-                    Some(kind) => {
+                match reading {
+                    fast::Reading::Unread => count_other(&mut fields, scan, n)?,
+                    fast::Reading::Counted(missing) => scan.count_process_creation(missing, n)?,
+                    fast::Reading::Fields(kind) => {
                         // The fields the full path reads, without quick-xml.
                         scan.judge_as(kind, &fields, n)?;
                         judge_every_reading(&mut fields, scan, n)?;
                     }
-                    None => judge_whole(record, start, &mut fields, scan, n)?,
+                    fast::Reading::Whole => {
+                        judge_whole(framer.bytes(start, end), start, &mut fields, scan, n)?;
+                    }
                 }
                 continue;
             }

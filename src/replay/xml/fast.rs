@@ -8,8 +8,10 @@
 //! it meets to markup. When the bytes from a `<Event …>` to the first `</Event>` after
 //! it hold no `<!` (comment, CDATA, declaration), no `<?` and no other `<Event`, every
 //! `<` in between is an ordinary tag to the lexer, whatever quotes surround it (a `<`
-//! ends even a damaged tag), so the record is exactly `<Event` .. `</Event>`. The three
-//! patterns are looked for once over the window, not once per record ([`NextHit`]).
+//! ends even a damaged tag), so the record is exactly `<Event` .. `</Event>`. `<!` and
+//! `<?` are looked for once over the window, not once per record ([`NextHit`]); another
+//! `<Event` only in what the readings below did not read ([`Fast::read`]): they meet
+//! every `<` of what they read, and take no tag named `Event`.
 //!
 //! `<System>`. When it is the record's first child, holds no `&`, no nested element and
 //! no malformed attribute on the elements whose attributes are fields, and its names
@@ -20,18 +22,23 @@
 //!
 //! Process creations. Only one whose image may be schtasks.exe is mapped and analysed
 //! by the judge; for the others (nearly all) it counts the process event and asks
-//! whether a command line or an image is missing. [`Fast::count_if_unnamed`] answers
-//! both from the raw `<Data>` texts (which are blank, which may name schtasks.exe),
-//! without storing the fields, and hands the rest to [`Fast::read_rest`] and the judge.
+//! whether a command line or an image is missing. [`Fast::missing`] answers both from
+//! the raw `<Data>` texts (which are blank, which may name schtasks.exe), without
+//! storing the fields, and leaves the rest to [`Fast::read_rest`] and the judge.
+//!
+//! Templates. Consecutive records of a log share their markup and differ in their
+//! values. A part read in full leaves its markup with the values cut out
+//! ([`Markup`]); the next record whose part is that markup around other values (each
+//! free of what would end it early) is read by comparing the markup and finding where
+//! each value ends, which gives what the full reading would ([`Template`] for
+//! `<System>`, [`DataTemplate`] for what follows it in a process creation).
 
 use std::ops::Range;
 
 use memchr::memmem;
 
 use crate::cim::{self, EventField, EventKind, FieldPlan, Missing};
-use crate::replay::fields::find_any_of;
-use crate::replay::fields::Fields;
-use crate::replay::{SourceScan, Stopped};
+use crate::replay::fields::{find_any_of, is_unread, Fields};
 
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
@@ -40,6 +47,11 @@ pub(super) struct NextHit {
     /// Only an occurrence followed by a byte this accepts (or by the end of the
     /// window) counts: `<Event` followed by what ends a name, not `<EventData`.
     followed_by: fn(u8) -> bool,
+    /// Search no further than a query asks: for a pattern whose near misses are in
+    /// every record (`<EventData`), so that each is met once, by the query it is in.
+    /// Otherwise the search runs on to the end of the window, for a pattern no record
+    /// holds (`<!`): one search per window.
+    bounded: bool,
     /// The first occurrence at or after `from`, or `u64::MAX` when none starts before
     /// `scanned` (less the pattern's length).
     hit: u64,
@@ -48,10 +60,11 @@ pub(super) struct NextHit {
 }
 
 impl NextHit {
-    pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool) -> Self {
+    pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool, bounded: bool) -> Self {
         NextHit {
             finder: memmem::Finder::new(pattern),
             followed_by,
+            bounded,
             hit: u64::MAX,
             from: u64::MAX,
             scanned: 0,
@@ -67,9 +80,15 @@ impl NextHit {
             && (self.hit != u64::MAX || to + len <= self.scanned);
         if !known {
             let at = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
-            let rest = window.get(at..).unwrap_or_default();
+            let mut end = base + window.len() as u64;
+            if self.bounded {
+                // With the byte after the pattern, which tells a hit.
+                end = end.min(to.saturating_add(len + 1));
+            }
+            let to_at = usize::try_from(end.saturating_sub(base)).unwrap_or(usize::MAX);
+            let rest = window.get(at..to_at).unwrap_or_default();
             self.from = from;
-            self.scanned = base + window.len() as u64;
+            self.scanned = end;
             self.hit = u64::MAX;
             let mut at = 0;
             while let Some(i) = rest.get(at..).and_then(|r| self.finder.find(r)) {
@@ -92,7 +111,7 @@ pub(super) struct Fast {
     pub(super) instruction: NextHit,
     pub(super) event_start: NextHit,
     /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise than
-    /// `</Event>` (rare: searched once per window).
+    /// `</Event>`.
     odd_event_end: NextHit,
     event_end: memmem::Finder<'static>,
     system_end: memmem::Finder<'static>,
@@ -350,10 +369,10 @@ struct DataTemplate {
 impl Default for Fast {
     fn default() -> Self {
         Fast {
-            comment: NextHit::new(b"<!", |_| true),
-            instruction: NextHit::new(b"<?", |_| true),
-            event_start: NextHit::new(b"<Event", ends_name),
-            odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/'),
+            comment: NextHit::new(b"<!", |_| true, false),
+            instruction: NextHit::new(b"<?", |_| true, false),
+            event_start: NextHit::new(b"<Event", ends_name, true),
+            odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/', true),
             event_end: memmem::Finder::new(b"</Event>"),
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
@@ -480,8 +499,10 @@ fn tag_end(tag: &[u8]) -> Option<(usize, bool)> {
 
 impl Fast {
     /// At `data` (the window from the lexer's position, in a clean top-level state at
-    /// offset `pos`): the record that starts at the first `<`, when its framing is sure.
-    /// Returns its start and end offsets and the offset after its start tag.
+    /// offset `pos`): the record that starts at the first `<`, up to the first
+    /// `</Event>`, when no `<!` or `<?` lies between. Returns its start and end offsets
+    /// and the offset after its start tag. Its framing is sure only once no other
+    /// `<Event` nor an odd `</Event` lies inside either ([`Fast::read`] sees to it).
     pub(super) fn frame(
         &mut self,
         window: &[u8],
@@ -508,9 +529,7 @@ impl Fast {
             return None;
         }
         let close_at = start + close as u64;
-        if self.event_start.any_in(window, base, start + 1, close_at)
-            || self.odd_event_end.any_in(window, base, start + 1, close_at)
-            || self.comment.any_in(window, base, start, close_at)
+        if self.comment.any_in(window, base, start, close_at)
             || self.instruction.any_in(window, base, start, close_at)
         {
             return None;
@@ -610,6 +629,10 @@ impl Fast {
                 return None;
             }
             let name = name_at..name_at + name_len;
+            // `<Event` inside a record: the lexer would start a record there.
+            if bytes.get(name.clone())? == b"Event" {
+                return None;
+            }
             // quick-xml's name runs to a blank, `/` or `>`.
             if !bytes
                 .get(name.end)
@@ -694,12 +717,63 @@ impl Fast {
         })
     }
 
-    /// Counts a process creation (the kind [`Fast::system_kind`] has just given
-    /// `record`) as the judge would, without storing its fields, when no value its
-    /// plan reads an image name from can name schtasks.exe; `Ok(false)` when the
+    /// Frames the record at `pos` ([`Fast::frame`]) and reads what the judge needs of
+    /// it, as the full path would: its start and end offsets and what to do with it
+    /// ([`Reading`]); `None` when its framing is not sure (the lexer frames it then).
+    /// `fields` is filled for [`Reading::Fields`].
+    ///
+    /// The framing is sure when no `<Event` (followed by what ends a name) and no
+    /// `</Event` followed by a blank or `/` lies inside the record. A reading of
+    /// `<System>` ([`Fast::read_system`] or its [`Template`]) and one of what follows it
+    /// ([`Fast::each_data`] or its [`DataTemplate`]) meet every `<` of what they read,
+    /// and take none of those; only what they did not read is searched.
+    pub(super) fn read(
+        &mut self,
+        window: &[u8],
+        base: u64,
+        pos: u64,
+        limit: u64,
+        max_record: usize,
+        fields: &mut Fields,
+    ) -> Option<(u64, u64, Reading)> {
+        let (start, end, tag_end) = self.frame(window, base, pos, limit, max_record)?;
+        let at = |offset: u64| usize::try_from(offset - base).ok();
+        let record = window.get(at(start)?..at(end)?)?;
+        let kind = self.system_kind(record, tag_end);
+        if kind == Some(EventKind::ProcessCreation) {
+            if let Some(missing) = self.missing(record) {
+                return Some((start, end, Reading::Counted(missing)));
+            }
+        }
+        // The start tag holds no `<` ([`tag_end`]), nor what lies before `<System>`.
+        let unread = match kind {
+            Some(_) => start + self.system.end as u64,
+            None => start + 1,
+        };
+        let close = end - b"</Event>".len() as u64;
+        if self.event_start.any_in(window, base, unread, close)
+            || self.odd_event_end.any_in(window, base, unread, close)
+        {
+            return None;
+        }
+        let reading = match kind {
+            None => Reading::Whole,
+            Some(kind) if is_unread(Some(kind), record) => Reading::Unread,
+            Some(kind) => match self.read_rest(record, fields) {
+                Some(()) => Reading::Fields(kind),
+                None => Reading::Whole,
+            },
+        };
+        Some((start, end, reading))
+    }
+
+    /// Whether a process creation (the kind [`Fast::system_kind`] has just given
+    /// `record`) can be counted as the judge would count it, without storing its
+    /// fields, because no value its plan reads an image name from can name
+    /// schtasks.exe: then what it lacks for a verdict, if anything; `None` when the
     /// record must be read and judged.
     ///
-    /// Why it is exact: the judge ([`SourceScan::judge_as`]) maps and analyses a process
+    /// Why it is exact: the judge ([`crate::replay::SourceScan::judge_as`]) maps and analyses a process
     /// creation only when [`FieldPlan::may_name_schtasks`] says so, which reads the
     /// image columns with [`crate::detection::may_name_schtasks`] (the value ends with
     /// `schtasks.exe`, ASCII case ignored); short of that it counts the process event
@@ -712,24 +786,6 @@ impl Fast {
     /// a repeated name and any value that may name schtasks.exe is left to the judge
     /// ([`super::judge_every_reading`] judges its other readings); without one, no
     /// other reading can map anything either.
-    pub(super) fn count_if_unnamed(
-        &mut self,
-        record: &[u8],
-        scan: &mut SourceScan<'_>,
-        n: u64,
-    ) -> Result<bool, Stopped> {
-        match self.missing(record) {
-            Some(missing) => {
-                scan.count_process_creation(missing, n)?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    /// What the record [`Fast::count_if_unnamed`] looks at lacks for a verdict
-    /// ([`FieldPlan::missing`]); `None` when it may name schtasks.exe, when the rest of
-    /// the record is not plain, or when its layout is left to the judge.
     fn missing(&mut self, record: &[u8]) -> Option<Option<Missing>> {
         let mut values = std::mem::take(&mut self.values);
         let mut at = std::mem::take(&mut self.values_at);
@@ -926,6 +982,7 @@ impl Fast {
                     if name_len == 0
                         || !tail.get(1)?.is_ascii_alphabetic()
                         || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
+                        || tail.get(1..1 + name_len)? == b"Event"
                     {
                         return None;
                     }
@@ -1002,6 +1059,20 @@ fn data_tag(tail: &[u8]) -> Option<(usize, bool, Range<usize>)> {
         [b'/', b'>', ..] => Some((value.end + 2, true, value)),
         _ => None,
     }
+}
+
+/// What [`Fast::read`] made of a record.
+pub(super) enum Reading {
+    /// Counted with the other events, not read further
+    /// ([`crate::replay::fields::count_other`]).
+    Unread,
+    /// A process creation that cannot name schtasks.exe ([`Fast::missing`]): counted,
+    /// as not judged when it lacks this ([`crate::replay::SourceScan::count_process_creation`]).
+    Counted(Option<Missing>),
+    /// Its fields are read: to be judged as this kind.
+    Fields(EventKind),
+    /// Framed, to be read by the full path's reader ([`super::read_record`]).
+    Whole,
 }
 
 /// The name of a `<Data>` field as [`Fast::each_data`] meets it: its `Name` attribute
@@ -1113,6 +1184,8 @@ mod tests {
     /// when it leaves the record to the full path.
     fn fast_kind(record: &[u8]) -> Option<EventKind> {
         let window = [record, b"\n"].concat();
+        let framed = Fast::default().read(&window, 0, 0, u64::MAX, 1 << 20, &mut Fields::default());
+        framed?;
         let mut fast = Fast::default();
         let (start, end, tag_end) = fast.frame(&window, 0, 0, u64::MAX, 1 << 20)?;
         assert_eq!((start, end), (0, record.len() as u64));
@@ -1387,7 +1460,13 @@ mod tests {
     #[test]
     fn next_hit_finds_whole_names_only_and_remembers_across_queries() {
         let window = b"<EventData><Event><EventID><Event/>";
-        let mut hit = NextHit::new(b"<Event", ends_name);
+        let mut bounded = NextHit::new(b"<Event", ends_name, true);
+        assert!(!bounded.any_in(window, 0, 0, 11));
+        assert!(bounded.any_in(window, 0, 0, 12));
+        assert!(!bounded.any_in(window, 0, 12, 27));
+        assert!(!bounded.any_in(window, 0, 13, 17));
+        assert!(bounded.any_in(window, 0, 12, 28));
+        let mut hit = NextHit::new(b"<Event", ends_name, false);
         assert!(!hit.any_in(window, 0, 0, 11));
         assert!(hit.any_in(window, 0, 0, 12));
         assert!(!hit.any_in(window, 0, 12, 27));
