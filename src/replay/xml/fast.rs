@@ -184,8 +184,15 @@ impl Value {
 /// A value that [`crate::detection::may_name_schtasks`] accepts.
 const SCHTASKS: &[u8] = b"schtasks.exe";
 
-/// At most this many layouts of `<System>`, and this many field plans, are kept.
+/// At most this many layouts of `<System>`, and this many field plans and templates of
+/// each kind, are kept.
 const MAX_LAYOUTS: usize = 16;
+
+/// What the fast path keeps of a record (a layout's names, a template's markup) is
+/// smaller than this, so that what it keeps stays small whatever the records' size
+/// (a `<System>` part, or what follows it in a process creation, larger than this is
+/// read by the full path): 16 KiB, tens of times a real record's.
+const MAX_KEPT: usize = 16 << 10;
 
 /// Moves item `i` to the front, the others keeping their order (a list of the last
 /// used first).
@@ -503,7 +510,7 @@ impl Fast {
     /// `</Event>`, when no `<!` or `<?` lies between. Returns its start and end offsets
     /// and the offset after its start tag. Its framing is sure only once no other
     /// `<Event` nor an odd `</Event` lies inside either ([`Fast::read`] sees to it).
-    pub(super) fn frame(
+    fn frame(
         &mut self,
         window: &[u8],
         base: u64,
@@ -554,6 +561,9 @@ impl Fast {
             return None;
         }
         let body_len = self.system_end.find(record.get(body_at..)?)?;
+        if body_len > MAX_KEPT {
+            return None;
+        }
         self.system = body_at..body_at + body_len;
         let body = record.get(body_at..body_at + body_len)?;
         if memchr::memchr(b'&', body).is_some() {
@@ -825,7 +835,7 @@ impl Fast {
         for (_, v) in &self.spans {
             values.push(Value::of(system.get(v.clone())?, amp, scratch));
         }
-        let rest = self.rest_of(record)?;
+        let rest = self.rest_of(record).filter(|r| r.len() <= MAX_KEPT)?;
         let layout = self.layouts.first()?;
         let fits =
             |t: &DataTemplate| t.layout == layout.id && t.markup.read_values(rest, at).is_some();
@@ -1357,6 +1367,8 @@ mod tests {
         assert_eq!(unnamed(&image("a.exe&amp;")), Some(None));
         assert_eq!(unnamed(&image(" ")), Some(Some(Missing::Image)));
         assert_eq!(unnamed(&image("schtasks.exe")), None);
+        // What it would keep of a large record stays small: the full path reads it.
+        assert_eq!(unnamed(&image(&"a".repeat(MAX_KEPT))), None);
     }
 
     #[test]
