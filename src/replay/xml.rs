@@ -841,10 +841,7 @@ pub(crate) fn unescape_into(raw: &[u8], out: &mut String) {
     while let Some(amp) = memchr::memchr(b'&', rest) {
         push_utf8(rest.get(..amp).unwrap_or_default(), out);
         let after = rest.get(amp + 1..).unwrap_or_default();
-        let entity = memchr::memchr(b';', after)
-            .filter(|&i| i <= MAX_ENTITY)
-            .and_then(|semi| Some((semi, entity_char(after.get(..semi)?)?)));
-        match entity {
+        match entity(after) {
             Some((semi, c)) => {
                 out.push(c);
                 rest = after.get(semi + 1..).unwrap_or_default();
@@ -856,6 +853,35 @@ pub(crate) fn unescape_into(raw: &[u8], out: &mut String) {
         }
     }
     push_utf8(rest, out);
+}
+
+/// [`unescape_into`] for text known to be UTF-8 (the fast path checks a record's text
+/// once, not each value): the same output.
+pub(crate) fn unescape_str_into(raw: &str, out: &mut String) {
+    let mut rest = raw;
+    while let Some(amp) = memchr::memchr(b'&', rest.as_bytes()) {
+        // `&` and `;` are ASCII: the pieces between them are whole characters.
+        out.push_str(rest.get(..amp).unwrap_or_default());
+        let after = rest.get(amp + 1..).unwrap_or_default();
+        match entity(after.as_bytes()) {
+            Some((semi, c)) => {
+                out.push(c);
+                rest = after.get(semi + 1..).unwrap_or_default();
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+/// The entity at the start of `after` (what follows an `&`): where its `;` is and the
+/// character it stands for.
+fn entity(after: &[u8]) -> Option<(usize, char)> {
+    let semi = memchr::memchr(b';', after).filter(|&i| i <= MAX_ENTITY)?;
+    Some((semi, entity_char(after.get(..semi)?)?))
 }
 
 /// The longest entity body read (`#x10FFFF` and more digits than any valid reference).
@@ -974,6 +1000,37 @@ mod tests {
                 offsets, whole.3,
                 "end {end}: problems' offsets are absolute"
             );
+        }
+    }
+
+    #[test]
+    fn text_known_to_be_utf8_is_unescaped_as_any_text() {
+        let pieces = [
+            "a",
+            "&",
+            ";",
+            "amp",
+            "#x41",
+            "#65",
+            "lt",
+            "é",
+            "#xD800",
+            "bogus",
+            "&#x1F600;",
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            texts.extend(longer);
+        }
+        for text in texts {
+            let (mut one, mut two) = (String::new(), String::new());
+            unescape_into(text.as_bytes(), &mut one);
+            unescape_str_into(&text, &mut two);
+            assert_eq!(one, two, "{text}");
         }
     }
 

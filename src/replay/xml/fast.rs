@@ -127,6 +127,8 @@ pub(super) struct Fast {
     values_at: Vec<Range<usize>>,
     /// The markups of the `<System>` parts read in full lately, the last used first.
     templates: Vec<Template>,
+    /// The last start tag [`tag_end`] read that is not empty, `<Event` to `>`.
+    start_tag: Vec<u8>,
     /// How many layouts were built: the last one's [`Layout::id`].
     layouts_built: u64,
     /// The markups after `<System>` of the process creations [`Fast::missing`] read
@@ -386,6 +388,7 @@ impl Default for Fast {
             system: 0..0,
             slots: Vec::new(),
             values_at: Vec::new(),
+            start_tag: Vec::new(),
             layouts_built: 0,
             templates: Vec::new(),
             data: Vec::new(),
@@ -541,12 +544,24 @@ impl Fast {
         {
             return None;
         }
-        // The start tag: an empty `<Event …/>` would be a whole record.
-        let (gt, empty) = tag_end(rec.get(..close)?)?;
-        if empty {
-            return None;
-        }
-        Some((start, start + end as u64, gt + 1))
+        // The start tag: an empty `<Event …/>` would be a whole record. [`tag_end`]
+        // reads no further than the `>` it finds: the same bytes as the last start
+        // tag's (nearly every record's) end the same way.
+        let tag = match rec.get(..self.start_tag.len()) {
+            Some(same) if !same.is_empty() && same == self.start_tag.as_slice() => same.len(),
+            _ => {
+                let (gt, empty) = tag_end(rec.get(..close)?)?;
+                if empty {
+                    return None;
+                }
+                self.start_tag.clear();
+                if gt < MAX_KEPT {
+                    self.start_tag.extend_from_slice(rec.get(..=gt)?);
+                }
+                gt + 1
+            }
+        };
+        Some((start, start + end as u64, tag))
     }
 
     /// The kind the full path gives `record` (framed by [`Fast::frame`], its start tag
@@ -709,19 +724,25 @@ impl Fast {
             fields.end();
         }
         let rest = self.rest_of(record)?;
+        // Checked once: then no value needs it again.
+        let utf8 = std::str::from_utf8(rest).ok();
+        // As the full path writes them: entities resolved, bad UTF-8 replaced.
+        let unescape = |raw: Range<usize>, out: &mut String| match utf8
+            .and_then(|text| text.get(raw.clone()))
+        {
+            Some(text) => super::unescape_str_into(text, out),
+            None => super::unescape_into(rest.get(raw).unwrap_or_default(), out),
+        };
         self.each_data(record, |name, text| {
-            let text = match text {
-                Some(text) => rest.get(text)?,
-                None => b"",
-            };
-            // As the full path writes them: entities resolved, bad UTF-8 replaced.
             match name {
-                DataName::Attribute(raw) => {
-                    fields.begin_with(|name| super::unescape_into(raw, name));
+                DataName::Attribute(raw) => fields.begin_with(|name| unescape(raw, name)),
+                DataName::Element(name) => {
+                    fields.begin(std::str::from_utf8(rest.get(name)?).ok()?);
                 }
-                DataName::Element(name) => fields.begin(std::str::from_utf8(name).ok()?),
             }
-            super::unescape_into(text, fields.value_text());
+            if let Some(text) = text {
+                unescape(text, fields.value_text());
+            }
             fields.end();
             Some(())
         })
@@ -870,6 +891,10 @@ impl Fast {
             };
             values.push(Value::of(value, amp, scratch));
             texts.push(text);
+            let data = match data {
+                DataName::Attribute(raw) => DataName::Attribute(rest.get(raw)?),
+                DataName::Element(name) => DataName::Element(rest.get(name)?),
+            };
             match data {
                 DataName::Attribute(raw) if raw.is_ascii() && !raw.contains(&b'&') => name(raw),
                 DataName::Attribute(raw) => {
@@ -957,15 +982,15 @@ impl Fast {
 
     /// Walks the rest of a record after `<System>` ([`Fast::rest_of`]) as
     /// [`super::read_record`] reads it, calling `each(name, text)` for each `<Data>`
-    /// of `<EventData>` in order: its name (its raw `Name` attribute, or the element's
-    /// name) and where its raw text is in the rest (`None` for `<Data/>`).
+    /// of `<EventData>` in order: where its name is (its raw `Name` attribute, or the
+    /// element's name) and where its raw text is, in the rest (`None` for `<Data/>`).
     /// `None` unless the rest is plain: `<EventData>` whose children hold only text, or
     /// nothing, then `</Event>`; anything else (`<UserData>`, `<RenderingInfo>`, a
     /// nested element) goes to the full path. `each` may give `None` to stop.
-    fn each_data<'r>(
+    fn each_data(
         &self,
-        record: &'r [u8],
-        mut each: impl FnMut(DataName<'r>, Option<Range<usize>>) -> Option<()>,
+        record: &[u8],
+        mut each: impl FnMut(DataName<Range<usize>>, Option<Range<usize>>) -> Option<()>,
     ) -> Option<()> {
         let bytes = self.rest_of(record)?;
         // Text between the parts is not read by the full path either.
@@ -1006,8 +1031,8 @@ impl Fast {
                 }
             };
             let name_of = match field {
-                Some(v) => DataName::Attribute(tail.get(v)?),
-                None => DataName::Element(name),
+                Some(v) => DataName::Attribute(p + v.start..p + v.end),
+                None => DataName::Element(p + 1..p + 1 + name.len()),
             };
             if empty {
                 each(name_of, None)?;
@@ -1086,10 +1111,11 @@ pub(super) enum Reading {
 }
 
 /// The name of a `<Data>` field as [`Fast::each_data`] meets it: its `Name` attribute
-/// as written (entities not resolved), or, without one, the element's name.
-enum DataName<'r> {
-    Attribute(&'r [u8]),
-    Element(&'r [u8]),
+/// as written (entities not resolved), or, without one, the element's name: where it
+/// is in what follows `<System>` ([`Fast::rest_of`]), or the name itself.
+enum DataName<T> {
+    Attribute(T),
+    Element(T),
 }
 
 /// Reads a start tag (`tag` starts at its `<`; its name ends at `name_end`) in one
