@@ -43,7 +43,7 @@ use crate::replay::fields::{find_any_of, is_unread, Fields};
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
 pub(super) struct NextHit {
-    finder: memmem::Finder<'static>,
+    needle: Needle,
     /// Only an occurrence followed by a byte this accepts (or by the end of the
     /// window) counts: `<Event` followed by what ends a name, not `<EventData`.
     followed_by: fn(u8) -> bool,
@@ -61,8 +61,16 @@ pub(super) struct NextHit {
 
 impl NextHit {
     pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool, bounded: bool) -> Self {
+        NextHit::of(
+            Needle::Pattern(Box::new(memmem::Finder::new(pattern))),
+            followed_by,
+            bounded,
+        )
+    }
+
+    fn of(needle: Needle, followed_by: fn(u8) -> bool, bounded: bool) -> Self {
         NextHit {
-            finder: memmem::Finder::new(pattern),
+            needle,
             followed_by,
             bounded,
             hit: u64::MAX,
@@ -74,7 +82,10 @@ impl NextHit {
     /// Whether an occurrence starts in `from..to`; `window` holds the stream from
     /// offset `base` and reaches at least `to` plus the pattern's length.
     pub(super) fn any_in(&mut self, window: &[u8], base: u64, from: u64, to: u64) -> bool {
-        let len = self.finder.needle().len() as u64;
+        let len = match &self.needle {
+            Needle::Pattern(finder) => finder.needle().len() as u64,
+            Needle::Opener => 2,
+        };
         let known = from >= self.from
             && self.hit >= from
             && (self.hit != u64::MAX || to + len <= self.scanned);
@@ -91,7 +102,7 @@ impl NextHit {
             self.scanned = end;
             self.hit = u64::MAX;
             let mut at = 0;
-            while let Some(i) = rest.get(at..).and_then(|r| self.finder.find(r)) {
+            while let Some(i) = rest.get(at..).and_then(|r| self.needle.find(r)) {
                 let i = at + i;
                 let after = rest.get(i + len as usize);
                 if after.is_none_or(|&b| (self.followed_by)(b)) {
@@ -105,10 +116,38 @@ impl NextHit {
     }
 }
 
+/// What a [`NextHit`] looks for.
+enum Needle {
+    /// A pattern, as written.
+    Pattern(Box<memmem::Finder<'static>>),
+    /// `<!` or `<?` (a comment, CDATA, a declaration, a processing instruction), in
+    /// one search for their second byte, rare in event data.
+    Opener,
+}
+
+impl Needle {
+    /// Where the first occurrence in `hay` starts.
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        match self {
+            Needle::Pattern(finder) => finder.find(hay),
+            Needle::Opener => {
+                let mut at = 1;
+                loop {
+                    let i = at + memchr::memchr2(b'!', b'?', hay.get(at..)?)?;
+                    if hay.get(i - 1) == Some(&b'<') {
+                        return Some(i - 1);
+                    }
+                    at = i + 1;
+                }
+            }
+        }
+    }
+}
+
 /// The fast path's state, kept from record to record.
 pub(super) struct Fast {
-    pub(super) comment: NextHit,
-    pub(super) instruction: NextHit,
+    /// `<!` or `<?`.
+    opener: NextHit,
     pub(super) event_start: NextHit,
     /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise than
     /// `</Event>`.
@@ -378,8 +417,7 @@ struct DataTemplate {
 impl Default for Fast {
     fn default() -> Self {
         Fast {
-            comment: NextHit::new(b"<!", |_| true, false),
-            instruction: NextHit::new(b"<?", |_| true, false),
+            opener: NextHit::of(Needle::Opener, |_| true, false),
             event_start: NextHit::new(b"<Event", ends_name, true),
             odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/', true),
             event_end: memmem::Finder::new(b"</Event>"),
@@ -539,9 +577,7 @@ impl Fast {
             return None;
         }
         let close_at = start + close as u64;
-        if self.comment.any_in(window, base, start, close_at)
-            || self.instruction.any_in(window, base, start, close_at)
-        {
+        if self.opener.any_in(window, base, start, close_at) {
             return None;
         }
         // The start tag: an empty `<Event …/>` would be a whole record. [`tag_end`]
@@ -1509,6 +1545,14 @@ mod tests {
         assert!(hit.any_in(window, 0, 0, 12));
         assert!(!hit.any_in(window, 0, 12, 27));
         assert!(hit.any_in(window, 0, 12, 28));
+        // `<!` and `<?` in one search; `!` or `?` after another byte is text.
+        let text = b"a?b!<x><?p?>!<!-- -->";
+        let mut opener = NextHit::of(Needle::Opener, |_| true, false);
+        assert!(!opener.any_in(text, 0, 0, 7));
+        assert!(opener.any_in(text, 0, 0, 8));
+        assert!(!opener.any_in(text, 0, 8, 13));
+        assert!(opener.any_in(text, 0, 8, 14));
+        assert!(!opener.any_in(&text[..13], 0, 8, 11));
         // The window slid on (base 11): offsets stay absolute.
         assert!(hit.any_in(&window[11..], 11, 12, 28));
     }
