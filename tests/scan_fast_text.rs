@@ -117,18 +117,87 @@ fn command_line() -> impl Strategy<Value = &'static str> {
     ])
 }
 
-/// One XmlWinEventLog record with games in `<System>` and around it.
+/// A field name of `<EventData>`, as written: image and command-line names the plan
+/// reads (some spelled with entities, one not ASCII), and others.
+fn data_name() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "Image",
+        "CommandLine",
+        "OriginalFileName",
+        "ParentImage",
+        "ParentCommandLine",
+        "User",
+        "Im&#97;ge",
+        "CommandLin&#x65;",
+        "Original&#70;ileName",
+        "Imäge",
+        "Application",
+        "process",
+        "NewProcessName",
+    ])
+}
+
+/// A value of `<EventData>`: what names schtasks.exe (case games, entities, quotes and
+/// blanks after it), what only mentions it, what is blank to the judge, and others.
+fn data_value() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        r"C:\Windows\System32\schtasks.exe",
+        r"C:\Windows\System32\ScHtAsKs.ExE",
+        "schtasks.exe\" \t",
+        r"C:\x\sch&#116;asks.exe",
+        "schtasks.ex&#x65;",
+        "&#x53;chtasks.exe",
+        "schtasks.exe&#32;",
+        "schtasks.exe&amp;",
+        "schtasks&#46;exe",
+        "schtasks",
+        r"C:\Windows\System32\cmd.exe",
+        "cmd.exe /c schtasks /create /s WS6 /tn a /tr b",
+        "schtasks /create /tn T /tr c:\\x.exe /s WS6",
+        "",
+        " ",
+        "\t\n",
+        "&#32;",
+        "&#12;",
+        "&#xA0;",
+        "\u{FFFD}",
+        "svc.exe",
+    ])
+}
+
+/// More `<Data>` fields, after the usual ones or alone: repeated names, names that
+/// are entities, renamed binaries (`OriginalFileName` saying schtasks.exe), blank or
+/// missing command lines and images, and the shapes of a `<Data>` tag.
+fn event_data(q: char) -> impl Strategy<Value = String> {
+    prop::collection::vec((data_name(), data_value(), 0u8..6), 0..6).prop_map(move |fields| {
+        fields
+            .into_iter()
+            .map(|(name, value, shape)| match shape {
+                0 => format!("<Data Name={q}{name}{q}/>"),
+                1 => format!("<Data>{value}</Data>"),
+                2 => format!("<Data x={q}1{q} Name={q}{name}{q}>{value}</Data>"),
+                3 => format!("<Data Name={q}{name}{q} >{value}</Data >"),
+                _ => format!("<Data Name={q}{name}{q}>{value}</Data>"),
+            })
+            .collect()
+    })
+}
+
+/// One XmlWinEventLog record with games in `<System>` and around it, and in
+/// `<EventData>`.
 fn xml_record() -> impl Strategy<Value = String> {
+    let q = prop::sample::select(vec!['\'', '"']);
+    let fields = q.prop_flat_map(|q| (Just(q), event_data(q), any::<bool>()));
     (
         provider(),
         event_id(),
         image(),
         command_line(),
-        prop::sample::select(vec!['\'', '"']),
+        fields,
         0u8..12,
         any::<bool>(),
     )
-        .prop_map(|(provider, eid, image, cmd, q, game, newline)| {
+        .prop_map(|(provider, eid, image, cmd, (q, more, usual), game, newline)| {
             let cmd = cmd.replace('&', "&amp;").replace('"', "&quot;");
             let mut system = format!(
                 "<Provider Name={q}{provider}{q} Guid={q}{{5770385f}}{q}/><EventID>{eid}</EventID><Version>5</Version><TimeCreated SystemTime={q}2020-12-19T07:00:22Z{q}/><EventRecordID>42</EventRecordID><Correlation/><Execution ProcessID={q}1{q}/><Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>WS5</Computer><Security UserID={q}S-1-5-18{q}/>"
@@ -145,9 +214,19 @@ fn xml_record() -> impl Strategy<Value = String> {
                 8 => system = system.replace("</Computer>", "</computer>"),
                 _ => {}
             }
-            let data = format!(
-                "<Data Name={q}Image{q}>{image}</Data><Data Name={q}CommandLine{q}>{cmd}</Data><Data Name={q}User{q}>CORP\\bob</Data><Data Name={q}Application{q}>{image}</Data><Data Name={q}TaskName{q}>\\T</Data><Data Name={q}LogonType{q}>3</Data><Data Name={q}IpAddress{q}>10.0.0.9</Data>"
-            );
+            let mut data = String::new();
+            if usual {
+                data = format!(
+                    "<Data Name={q}Image{q}>{image}</Data><Data Name={q}CommandLine{q}>{cmd}</Data><Data Name={q}User{q}>CORP\\bob</Data><Data Name={q}Application{q}>{image}</Data><Data Name={q}TaskName{q}>\\T</Data><Data Name={q}LogonType{q}>3</Data><Data Name={q}IpAddress{q}>10.0.0.9</Data>"
+                );
+            }
+            data.push_str(&more);
+            // A processing instruction the lexer skips, hiding an end or a start tag.
+            match game {
+                10 => data.push_str("<?pi </Event> ?>"),
+                11 => data.push_str("<?pi <Event> ?>"),
+                _ => {}
+            }
             let start = if game == 9 {
                 "<Event>"
             } else {
@@ -271,6 +350,41 @@ fn a_real_looking_log_counts_and_detects_the_same_on_both_paths() {
     let report = same_report(log.as_bytes());
     assert_eq!(report.records(), 151);
     assert_eq!(report.detection_count(), 1);
+}
+
+/// Bytes that are not UTF-8 beside `schtasks.exe`, in values and in names, do not
+/// change what the fast path's count of a process creation says: a bad byte is read as
+/// U+FFFD, never as a letter.
+#[test]
+fn bad_utf8_beside_schtasks_reads_the_same_on_both_paths() {
+    let record = |image: &[u8], name: &[u8]| {
+        let text = sysmon1('"', "WS1", "IMAGE", REMOTE_CMD, "CORP\\bob")
+            .replace("OriginalFileName", "Description");
+        let text = text.replace("\"Image\"", "\"NAME\"").into_bytes();
+        let text = replace(&text, b"IMAGE", image);
+        replace(&text, b"NAME", name)
+    };
+    let mut log = Vec::new();
+    // Detected: the file name is schtasks.exe whatever comes before it.
+    log.extend(record(b"C:\\Windows\\\xff\xfe\\schtasks.exe", b"Image"));
+    // Not schtasks.exe: a bad byte inside the name.
+    log.extend(record(b"C:\\Windows\\scht\xffasks.exe", b"Image"));
+    log.extend(record(b"C:\\Windows\\schtasks.exe\xe2\x80", b"Image"));
+    // An image under a name that is not `Image` once read: not judged.
+    log.extend(record(b"C:\\Windows\\schtasks.exe", b"Im\xffage"));
+    let report = same_report(&log);
+    assert_eq!(report.counts.process_events, 4, "{report:?}");
+    assert_eq!(report.detection_count(), 1, "{report:?}");
+    assert_eq!(report.counts.unjudged_events, 1, "{report:?}");
+}
+
+/// `text` with the first `from` replaced by `to`.
+fn replace(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = text
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the pattern is in the text");
+    [&text[..at], to, &text[at + from.len()..]].concat()
 }
 
 /// The EVTX samples' records rendered to XmlWinEventLog, one per line (as `wevtutil

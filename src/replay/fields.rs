@@ -275,18 +275,33 @@ pub(crate) fn count_unread(
     scan: &mut SourceScan<'_>,
     record: u64,
 ) -> Result<bool, Stopped> {
-    let unread = match kind {
+    let unread = is_unread(kind, raw);
+    if unread {
+        count_other(fields, scan, record)?;
+    }
+    Ok(unread)
+}
+
+/// Whether the full path reads no more of a record the fast paths classified as
+/// `kind` from its raw bytes `raw` ([`count_unread`]).
+pub(crate) fn is_unread(kind: Option<EventKind>, raw: &[u8]) -> bool {
+    match kind {
         Some(EventKind::Other) => true,
         Some(EventKind::Connection) => !cim::connection_may_matter(raw),
         _ => false,
-    };
-    if unread {
-        // The fast paths give a kind only to a record without a repeated event-type
-        // name: one reading, as the full path would judge.
-        fields.clear();
-        scan.judge_as(EventKind::Other, fields, record)?;
     }
-    Ok(unread)
+}
+
+/// Counts a record [`is_unread`] says the full path reads no further, as it counts it.
+pub(crate) fn count_other(
+    fields: &mut Fields,
+    scan: &mut SourceScan<'_>,
+    record: u64,
+) -> Result<(), Stopped> {
+    // The fast paths give a kind only to a record without a repeated event-type name:
+    // one reading, as the full path would judge.
+    fields.clear();
+    scan.judge_as(EventKind::Other, fields, record)
 }
 
 /// The first byte of `b` that is one of `set`, eight bytes at a time (SWAR: a zero

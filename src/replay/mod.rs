@@ -915,6 +915,24 @@ impl<'a> SourceScan<'a> {
         self.judge_kind(kind, fields, record, false)
     }
 
+    /// Counts a process creation that a reader has shown cannot name schtasks.exe in
+    /// any value its plan reads an image name from (the XML fast path, issue 14), as
+    /// [`SourceScan::judge_as`] would count it: a process event, and, when it lacks
+    /// what a verdict needs (`missing`, from the plan's
+    /// [`FieldPlan::missing`]), an event not judged. `Err` when the scan must stop
+    /// (`--strict`).
+    pub(crate) fn count_process_creation(
+        &mut self,
+        missing: Option<Missing>,
+        record: u64,
+    ) -> Result<(), Stopped> {
+        self.stats.process_events += 1;
+        match missing {
+            Some(missing) => self.unjudged(record, missing),
+            None => Ok(()),
+        }
+    }
+
     /// Judges another reading of a record already judged with [`SourceScan::judge`]:
     /// the same record with a repeated key's other value (issue 15 case 10: every
     /// value of a repeated key is judged, so a second `CommandLine` cannot hide the

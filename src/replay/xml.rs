@@ -23,7 +23,7 @@ use quick_xml::Reader;
 
 mod fast;
 
-use super::fields::{count_unread, judge_every_reading, Fields};
+use super::fields::{count_other, judge_every_reading, Fields};
 use super::lines::Piece;
 use super::{lossy, Location, SourceScan, Stopped};
 use crate::cim::EventKind;
@@ -536,23 +536,29 @@ fn scan_framed<R: Read>(
     loop {
         if let Some(fast) = fast.as_mut().filter(|_| framer.clean()) {
             let window = framer.buf.get(..framer.len).unwrap_or_default();
-            let framed = fast.frame(window, framer.base, framer.pos, framer.limit, MAX_RECORD);
-            if let Some((start, end, tag_end)) = framed {
+            let read = fast.read(
+                window,
+                framer.base,
+                framer.pos,
+                framer.limit,
+                MAX_RECORD,
+                &mut fields,
+            );
+            if let Some((start, end, reading)) = read {
                 framer.pos = end;
                 framer.oversized = false;
                 let n = scan.next_record()?;
-                let record = framer.bytes(start, end);
-                let kind = fast.system_kind(record, tag_end);
-                if count_unread(kind, record, &mut fields, scan, n)? {
-                    continue;
-                }
-                match kind.filter(|_| fast.read_rest(record, &mut fields).is_some()) {
-                    Some(kind) => {
+                match reading {
+                    fast::Reading::Unread => count_other(&mut fields, scan, n)?,
+                    fast::Reading::Counted(missing) => scan.count_process_creation(missing, n)?,
+                    fast::Reading::Fields(kind) => {
                         // The fields the full path reads, without quick-xml.
                         scan.judge_as(kind, &fields, n)?;
                         judge_every_reading(&mut fields, scan, n)?;
                     }
-                    None => judge_whole(record, start, &mut fields, scan, n)?,
+                    fast::Reading::Whole => {
+                        judge_whole(framer.bytes(start, end), start, &mut fields, scan, n)?;
+                    }
                 }
                 continue;
             }
@@ -884,10 +890,7 @@ pub(crate) fn unescape_into(raw: &[u8], out: &mut String) {
     while let Some(amp) = memchr::memchr(b'&', rest) {
         push_utf8(rest.get(..amp).unwrap_or_default(), out);
         let after = rest.get(amp + 1..).unwrap_or_default();
-        let entity = memchr::memchr(b';', after)
-            .filter(|&i| i <= MAX_ENTITY)
-            .and_then(|semi| Some((semi, entity_char(after.get(..semi)?)?)));
-        match entity {
+        match entity(after) {
             Some((semi, c)) => {
                 out.push(c);
                 rest = after.get(semi + 1..).unwrap_or_default();
@@ -899,6 +902,35 @@ pub(crate) fn unescape_into(raw: &[u8], out: &mut String) {
         }
     }
     push_utf8(rest, out);
+}
+
+/// [`unescape_into`] for text known to be UTF-8 (the fast path checks a record's text
+/// once, not each value): the same output.
+pub(crate) fn unescape_str_into(raw: &str, out: &mut String) {
+    let mut rest = raw;
+    while let Some(amp) = memchr::memchr(b'&', rest.as_bytes()) {
+        // `&` and `;` are ASCII: the pieces between them are whole characters.
+        out.push_str(rest.get(..amp).unwrap_or_default());
+        let after = rest.get(amp + 1..).unwrap_or_default();
+        match entity(after.as_bytes()) {
+            Some((semi, c)) => {
+                out.push(c);
+                rest = after.get(semi + 1..).unwrap_or_default();
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+/// The entity at the start of `after` (what follows an `&`): where its `;` is and the
+/// character it stands for.
+fn entity(after: &[u8]) -> Option<(usize, char)> {
+    let semi = memchr::memchr(b';', after).filter(|&i| i <= MAX_ENTITY)?;
+    Some((semi, entity_char(after.get(..semi)?)?))
 }
 
 /// The longest entity body read (`#x10FFFF` and more digits than any valid reference).
@@ -1017,6 +1049,37 @@ mod tests {
                 offsets, whole.3,
                 "end {end}: problems' offsets are absolute"
             );
+        }
+    }
+
+    #[test]
+    fn text_known_to_be_utf8_is_unescaped_as_any_text() {
+        let pieces = [
+            "a",
+            "&",
+            ";",
+            "amp",
+            "#x41",
+            "#65",
+            "lt",
+            "é",
+            "#xD800",
+            "bogus",
+            "&#x1F600;",
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            texts.extend(longer);
+        }
+        for text in texts {
+            let (mut one, mut two) = (String::new(), String::new());
+            unescape_into(text.as_bytes(), &mut one);
+            unescape_str_into(&text, &mut two);
+            assert_eq!(one, two, "{text}");
         }
     }
 

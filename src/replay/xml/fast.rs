@@ -8,8 +8,10 @@
 //! it meets to markup. When the bytes from a `<Event …>` to the first `</Event>` after
 //! it hold no `<!` (comment, CDATA, declaration), no `<?` and no other `<Event`, every
 //! `<` in between is an ordinary tag to the lexer, whatever quotes surround it (a `<`
-//! ends even a damaged tag), so the record is exactly `<Event` .. `</Event>`. The three
-//! patterns are looked for once over the window, not once per record ([`NextHit`]).
+//! ends even a damaged tag), so the record is exactly `<Event` .. `</Event>`. `<!` and
+//! `<?` are looked for once over the window, not once per record ([`NextHit`]); another
+//! `<Event` only in what the readings below did not read ([`Fast::read`]): they meet
+//! every `<` of what they read, and take no tag named `Event`.
 //!
 //! `<System>`. When it is the record's first child, holds no `&`, no nested element and
 //! no malformed attribute on the elements whose attributes are fields, and its names
@@ -17,22 +19,39 @@
 //! kind [`crate::cim::classify_event`] gives them is the kind the full path gives. The
 //! classifier's lookups are resolved once per layout (the sequence of field names,
 //! the same for nearly every record of a log) and cached.
+//!
+//! Process creations. Only one whose image may be schtasks.exe is mapped and analysed
+//! by the judge; for the others (nearly all) it counts the process event and asks
+//! whether a command line or an image is missing. [`Fast::missing`] answers both from
+//! the raw `<Data>` texts (which are blank, which may name schtasks.exe), without
+//! storing the fields, and leaves the rest to [`Fast::read_rest`] and the judge.
+//!
+//! Templates. Consecutive records of a log share their markup and differ in their
+//! values. A part read in full leaves its markup with the values cut out
+//! ([`Markup`]); the next record whose part is that markup around other values (each
+//! free of what would end it early) is read by comparing the markup and finding where
+//! each value ends, which gives what the full reading would ([`Template`] for
+//! `<System>`, [`DataTemplate`] for what follows it in a process creation).
 
 use std::ops::Range;
 
 use memchr::memmem;
 
-use crate::cim::{self, EventField, EventKind};
-use crate::replay::fields::find_any_of;
-use crate::replay::fields::Fields;
+use crate::cim::{self, EventField, EventKind, FieldPlan, Missing};
+use crate::replay::fields::{find_any_of, is_unread, Fields};
 
 /// Where the next occurrence of a pattern is, found once for many queries: the window
 /// is searched forward from a point and the answer kept until a query passes it.
 pub(super) struct NextHit {
-    finder: memmem::Finder<'static>,
+    needle: Needle,
     /// Only an occurrence followed by a byte this accepts (or by the end of the
     /// window) counts: `<Event` followed by what ends a name, not `<EventData`.
     followed_by: fn(u8) -> bool,
+    /// Search no further than a query asks: for a pattern whose near misses are in
+    /// every record (`<EventData`), so that each is met once, by the query it is in.
+    /// Otherwise the search runs on to the end of the window, for a pattern no record
+    /// holds (`<!`): one search per window.
+    bounded: bool,
     /// The first occurrence at or after `from`, or `u64::MAX` when none starts before
     /// `scanned` (less the pattern's length).
     hit: u64,
@@ -41,10 +60,19 @@ pub(super) struct NextHit {
 }
 
 impl NextHit {
-    pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool) -> Self {
-        NextHit {
-            finder: memmem::Finder::new(pattern),
+    pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool, bounded: bool) -> Self {
+        NextHit::of(
+            Needle::Pattern(Box::new(memmem::Finder::new(pattern))),
             followed_by,
+            bounded,
+        )
+    }
+
+    fn of(needle: Needle, followed_by: fn(u8) -> bool, bounded: bool) -> Self {
+        NextHit {
+            needle,
+            followed_by,
+            bounded,
             hit: u64::MAX,
             from: u64::MAX,
             scanned: 0,
@@ -54,18 +82,27 @@ impl NextHit {
     /// Whether an occurrence starts in `from..to`; `window` holds the stream from
     /// offset `base` and reaches at least `to` plus the pattern's length.
     pub(super) fn any_in(&mut self, window: &[u8], base: u64, from: u64, to: u64) -> bool {
-        let len = self.finder.needle().len() as u64;
+        let len = match &self.needle {
+            Needle::Pattern(finder) => finder.needle().len() as u64,
+            Needle::Opener => 2,
+        };
         let known = from >= self.from
             && self.hit >= from
             && (self.hit != u64::MAX || to + len <= self.scanned);
         if !known {
             let at = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
-            let rest = window.get(at..).unwrap_or_default();
+            let mut end = base + window.len() as u64;
+            if self.bounded {
+                // With the byte after the pattern, which tells a hit.
+                end = end.min(to.saturating_add(len + 1));
+            }
+            let to_at = usize::try_from(end.saturating_sub(base)).unwrap_or(usize::MAX);
+            let rest = window.get(at..to_at).unwrap_or_default();
             self.from = from;
-            self.scanned = base + window.len() as u64;
+            self.scanned = end;
             self.hit = u64::MAX;
             let mut at = 0;
-            while let Some(i) = rest.get(at..).and_then(|r| self.finder.find(r)) {
+            while let Some(i) = rest.get(at..).and_then(|r| self.needle.find(r)) {
                 let i = at + i;
                 let after = rest.get(i + len as usize);
                 if after.is_none_or(|&b| (self.followed_by)(b)) {
@@ -79,13 +116,41 @@ impl NextHit {
     }
 }
 
+/// What a [`NextHit`] looks for.
+enum Needle {
+    /// A pattern, as written.
+    Pattern(Box<memmem::Finder<'static>>),
+    /// `<!` or `<?` (a comment, CDATA, a declaration, a processing instruction), in
+    /// one search for their second byte, rare in event data.
+    Opener,
+}
+
+impl Needle {
+    /// Where the first occurrence in `hay` starts.
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        match self {
+            Needle::Pattern(finder) => finder.find(hay),
+            Needle::Opener => {
+                let mut at = 1;
+                loop {
+                    let i = at + memchr::memchr2(b'!', b'?', hay.get(at..)?)?;
+                    if hay.get(i - 1) == Some(&b'<') {
+                        return Some(i - 1);
+                    }
+                    at = i + 1;
+                }
+            }
+        }
+    }
+}
+
 /// The fast path's state, kept from record to record.
 pub(super) struct Fast {
-    pub(super) comment: NextHit,
-    pub(super) instruction: NextHit,
+    /// `<!` or `<?`.
+    opener: NextHit,
     pub(super) event_start: NextHit,
     /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise than
-    /// `</Event>` (rare: searched once per window).
+    /// `</Event>`.
     odd_event_end: NextHit,
     event_end: memmem::Finder<'static>,
     system_end: memmem::Finder<'static>,
@@ -94,21 +159,282 @@ pub(super) struct Fast {
     spans: Vec<(FieldName, Range<usize>)>,
     /// Where the `<System>` part read last is in its record (between its tags).
     system: Range<usize>,
-    layout: Layout,
+    /// Scratch of [`Fast::read_system`]: every value of the part (an attribute's, with
+    /// its quote, or an element's text), in order.
+    slots: Vec<(Range<usize>, Option<u8>)>,
+    /// Scratch of [`Template::read`] and [`Fast::missing`].
+    values_at: Vec<Range<usize>>,
+    /// The markups of the `<System>` parts read in full lately, the last used first.
+    templates: Vec<Template>,
+    /// The last start tag [`tag_end`] read that is not empty, `<Event` to `>`.
+    start_tag: Vec<u8>,
+    /// How many layouts were built: the last one's [`Layout::id`].
+    layouts_built: u64,
+    /// The markups after `<System>` of the process creations [`Fast::missing`] read
+    /// lately, the last used first.
+    data: Vec<DataTemplate>,
+    /// The layouts of `<System>` met lately, the last used first: a log mixes a few
+    /// (Sysmon's, Security's, another export's), record after record.
+    layouts: Vec<Layout>,
+    /// The field plans of the whole layouts (`<System>` and `<EventData>` names) met
+    /// lately, the last used first ([`Fast::count_if_unnamed`]).
+    plans: Vec<Plan>,
+    /// Scratch of [`Fast::count_if_unnamed`]: the record's layout key ([`Plan::key`]),
+    /// what it needs of each value, and a value unescaped.
+    key: Vec<u8>,
+    values: Vec<Value>,
+    scratch: String,
+}
+
+/// A field plan for the records of one layout ([`Fast::count_if_unnamed`]).
+struct Plan {
+    /// The field names in order, each after its length (one byte).
+    key: Vec<u8>,
+    /// `None`: the layout is left to the judge.
+    plan: Option<FieldPlan>,
+    /// A name is given twice.
+    repeated: bool,
+}
+
+/// What [`Fast::count_if_unnamed`] needs of a value: whether it is blank (ASCII
+/// blanks only, as [`FieldPlan::missing`] trims) and whether it may name schtasks.exe
+/// ([`crate::detection::may_name_schtasks`]).
+struct Value {
+    blank: bool,
+    may_name: bool,
+}
+
+impl Value {
+    /// What is needed of `raw` (a value's text as written): as the full path writes it,
+    /// entities resolved when the record holds an `&` (`amp`), into `scratch`.
+    fn of(raw: &[u8], amp: bool, scratch: &mut String) -> Value {
+        let value = if amp && memchr::memchr(b'&', raw).is_some() {
+            scratch.clear();
+            super::unescape_into(raw, scratch);
+            scratch.as_bytes()
+        } else {
+            raw
+        };
+        Value {
+            blank: value.trim_ascii().is_empty(),
+            may_name: crate::detection::may_name_schtasks(value),
+        }
+    }
+}
+
+/// A value that [`crate::detection::may_name_schtasks`] accepts.
+const SCHTASKS: &[u8] = b"schtasks.exe";
+
+/// At most this many layouts of `<System>`, and this many field plans and templates of
+/// each kind, are kept.
+const MAX_LAYOUTS: usize = 16;
+
+/// What the fast path keeps of a record (a layout's names, a template's markup) is
+/// smaller than this, so that what it keeps stays small whatever the records' size
+/// (a `<System>` part, or what follows it in a process creation, larger than this is
+/// read by the full path): 16 KiB, tens of times a real record's.
+const MAX_KEPT: usize = 16 << 10;
+
+/// Moves item `i` to the front, the others keeping their order (a list of the last
+/// used first).
+fn to_front<T>(list: &mut [T], i: usize) {
+    if let Some(head) = list.get_mut(..=i) {
+        head.rotate_right(1);
+    }
+}
+
+/// A stretch of a record read once in full, its values cut out. The same markup
+/// around other values, each free of what ends it (its quote and `<` for an attribute
+/// value, `<` for a text), is read alike: the fast path's readings scan from left to
+/// right and look inside a value only for what ends it, so they meet the same markup
+/// at the same places and give the same fields with the new values.
+/// [`Markup::read_values`] checks that: a few comparisons instead of a reading of every
+/// tag.
+struct Markup {
+    /// The markup between the values, in order.
+    literal: Vec<u8>,
+    /// For each value, in order: where the markup before it ends in `literal`, and what
+    /// ends it (its quote; `None` for a text, ended by `<`).
+    slots: Vec<(usize, Option<u8>)>,
+    /// Texts may be long (`<EventData>`'s): searched with SIMD.
+    long_texts: bool,
+}
+
+impl Markup {
+    /// The markup of `body` whose values are `slots` (in order), and where each
+    /// stretch of markup starts in `body`.
+    fn build(
+        body: &[u8],
+        slots: impl Iterator<Item = (Range<usize>, Option<u8>)>,
+        long_texts: bool,
+    ) -> Option<(Markup, Vec<usize>)> {
+        let mut literal = Vec::with_capacity(body.len());
+        let mut ends = Vec::new();
+        let mut starts = vec![0];
+        let mut p = 0;
+        for (value, quote) in slots {
+            literal.extend_from_slice(body.get(p..value.start)?);
+            ends.push((literal.len(), quote));
+            p = value.end;
+            starts.push(p);
+        }
+        literal.extend_from_slice(body.get(p..)?);
+        let markup = Markup {
+            literal,
+            slots: ends,
+            long_texts,
+        };
+        Some((markup, starts))
+    }
+
+    /// Where each value of `body` is, when its markup is this one.
+    fn read_values(&self, body: &[u8], values: &mut Vec<Range<usize>>) -> Option<()> {
+        values.clear();
+        let (mut p, mut from) = (0, 0);
+        for &(to, quote) in &self.slots {
+            let markup = self.literal.get(from..to)?;
+            if body.get(p..p + markup.len())? != markup {
+                return None;
+            }
+            p += markup.len();
+            from = to;
+            let rest = body.get(p..)?;
+            let len = match quote {
+                Some(q) => {
+                    let len = find_any_of(rest, [q, b'<'])?;
+                    (rest.get(len) == Some(&q)).then_some(len)?
+                }
+                None if self.long_texts => memchr::memchr(b'<', rest)?,
+                None => find_any_of(rest, [b'<'])?,
+            };
+            values.push(p..p + len);
+            p += len;
+        }
+        (body.get(p..)? == self.literal.get(from..)?).then_some(())
+    }
+}
+
+/// The markup of a `<System>` part that [`Fast::read_system`] has read ([`Markup`]),
+/// and where its fields are in it. A layout may have a few (`'` or `"` around values,
+/// blanks).
+struct Template {
+    /// The [`Layout::id`] of the part.
+    layout: u64,
+    markup: Markup,
+    /// The fields, as [`Fast::spans`] holds them: the name (an element's is a piece of
+    /// one stretch of markup: its index, where in it and how long) and the index of
+    /// the value.
+    fields: Vec<(TemplateName, usize)>,
+}
+
+enum TemplateName {
+    Element {
+        stretch: usize,
+        at: usize,
+        len: usize,
+    },
+    Attribute(&'static str),
+}
+
+impl Template {
+    /// The template of `body`, read by [`Fast::read_system`] into `spans` and `slots`.
+    fn build(
+        layout: u64,
+        body: &[u8],
+        slots: &[(Range<usize>, Option<u8>)],
+        spans: &[(FieldName, Range<usize>)],
+    ) -> Option<Template> {
+        let (markup, starts) = Markup::build(body, slots.iter().cloned(), false)?;
+        let mut fields = Vec::with_capacity(spans.len());
+        for (name, value) in spans {
+            let slot = slots.iter().position(|(v, _)| v == value)?;
+            let name = match name {
+                FieldName::Attribute(n) => TemplateName::Attribute(n),
+                FieldName::Element(n) => {
+                    let stretch = starts.partition_point(|&s| s <= n.start).checked_sub(1)?;
+                    TemplateName::Element {
+                        stretch,
+                        at: n.start - starts.get(stretch)?,
+                        len: n.len(),
+                    }
+                }
+            };
+            fields.push((name, slot));
+        }
+        Some(Template {
+            layout,
+            markup,
+            fields,
+        })
+    }
+
+    /// Reads `body` into `spans` as [`Fast::read_system`] would, when it is this
+    /// markup around other values; `false` otherwise.
+    fn read(
+        &self,
+        body: &str,
+        spans: &mut Vec<(FieldName, Range<usize>)>,
+        values: &mut Vec<Range<usize>>,
+    ) -> bool {
+        if self.markup.read_values(body.as_bytes(), values).is_none() {
+            return false;
+        }
+        spans.clear();
+        for (name, slot) in &self.fields {
+            let name = match *name {
+                TemplateName::Attribute(n) => FieldName::Attribute(n),
+                TemplateName::Element { stretch, at, len } => {
+                    // A stretch of markup starts where the value before it ends.
+                    let start = match stretch.checked_sub(1) {
+                        Some(v) => values.get(v).map_or(0, |v| v.end),
+                        None => 0,
+                    };
+                    FieldName::Element(start + at..start + at + len)
+                }
+            };
+            match values.get(*slot) {
+                Some(value) => spans.push((name, value.clone())),
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// The markup of what follows a `<System>` part in a process creation that
+/// [`Fast::missing`] has read ([`Markup`]), with what it found of its layout.
+struct DataTemplate {
+    /// The [`Layout::id`] of the `<System>` part before it.
+    layout: u64,
+    markup: Markup,
+    /// For each `<Data>`, in order: the index of its text, `None` for an empty element.
+    fields: Vec<Option<usize>>,
+    /// The plan of the layout ([`Plan::plan`]) and whether a name repeats in it.
+    plan: Option<FieldPlan>,
+    repeated: bool,
 }
 
 impl Default for Fast {
     fn default() -> Self {
         Fast {
-            comment: NextHit::new(b"<!", |_| true),
-            instruction: NextHit::new(b"<?", |_| true),
-            event_start: NextHit::new(b"<Event", ends_name),
-            odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/'),
+            opener: NextHit::of(Needle::Opener, |_| true, false),
+            event_start: NextHit::new(b"<Event", ends_name, true),
+            odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/', true),
             event_end: memmem::Finder::new(b"</Event>"),
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
             system: 0..0,
-            layout: Layout::default(),
+            slots: Vec::new(),
+            values_at: Vec::new(),
+            start_tag: Vec::new(),
+            layouts_built: 0,
+            templates: Vec::new(),
+            data: Vec::new(),
+            layouts: Vec::new(),
+            plans: Vec::new(),
+            key: Vec::new(),
+            values: Vec::new(),
+            scratch: String::new(),
         }
     }
 }
@@ -117,7 +443,9 @@ impl Default for Fast {
 /// the classifier reads for it, in its order ([`super::Fields::event_kind`]'s).
 #[derive(Default)]
 struct Layout {
-    /// The names, each followed by a 0 byte.
+    /// Which layout this is: a number no other layout met by this [`Fast`] has.
+    id: u64,
+    /// The names, each after its length (one byte): the start of a [`Plan::key`].
     names: Vec<u8>,
     lookups: Vec<(EventField, Vec<usize>)>,
     /// A name given twice: the full path judges every reading of such a record.
@@ -129,10 +457,13 @@ impl Layout {
         let mut rest = self.names.as_slice();
         for name in names.by_ref() {
             let n = name.len();
-            if rest.get(..n) != Some(name.as_bytes()) || rest.get(n) != Some(&0) {
+            let Some((&len, after)) = rest.split_first() else {
+                return false;
+            };
+            if usize::from(len) != n || !after.get(..n).is_some_and(|a| eq(a, name.as_bytes())) {
                 return false;
             }
-            rest = rest.get(n + 1..).unwrap_or_default();
+            rest = after.get(n..).unwrap_or_default();
         }
         rest.is_empty()
     }
@@ -140,8 +471,11 @@ impl Layout {
     fn build<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Layout {
         let mut layout = Layout::default();
         for name in names.clone() {
+            // `read_system` takes no longer name.
+            layout
+                .names
+                .push(u8::try_from(name.len()).unwrap_or(u8::MAX));
             layout.names.extend_from_slice(name.as_bytes());
-            layout.names.push(0);
         }
         let list: Vec<&str> = names.collect();
         layout.repeated = list
@@ -213,9 +547,11 @@ fn tag_end(tag: &[u8]) -> Option<(usize, bool)> {
 
 impl Fast {
     /// At `data` (the window from the lexer's position, in a clean top-level state at
-    /// offset `pos`): the record that starts at the first `<`, when its framing is sure.
-    /// Returns its start and end offsets and the offset after its start tag.
-    pub(super) fn frame(
+    /// offset `pos`): the record that starts at the first `<`, up to the first
+    /// `</Event>`, when no `<!` or `<?` lies between. Returns its start and end offsets
+    /// and the offset after its start tag. Its framing is sure only once no other
+    /// `<Event` nor an odd `</Event` lies inside either ([`Fast::read`] sees to it).
+    fn frame(
         &mut self,
         window: &[u8],
         base: u64,
@@ -241,19 +577,27 @@ impl Fast {
             return None;
         }
         let close_at = start + close as u64;
-        if self.event_start.any_in(window, base, start + 1, close_at)
-            || self.odd_event_end.any_in(window, base, start + 1, close_at)
-            || self.comment.any_in(window, base, start, close_at)
-            || self.instruction.any_in(window, base, start, close_at)
-        {
+        if self.opener.any_in(window, base, start, close_at) {
             return None;
         }
-        // The start tag: an empty `<Event …/>` would be a whole record.
-        let (gt, empty) = tag_end(rec.get(..close)?)?;
-        if empty {
-            return None;
-        }
-        Some((start, start + end as u64, gt + 1))
+        // The start tag: an empty `<Event …/>` would be a whole record. [`tag_end`]
+        // reads no further than the `>` it finds: the same bytes as the last start
+        // tag's (nearly every record's) end the same way.
+        let tag = match rec.get(..self.start_tag.len()) {
+            Some(same) if !same.is_empty() && same == self.start_tag.as_slice() => same.len(),
+            _ => {
+                let (gt, empty) = tag_end(rec.get(..close)?)?;
+                if empty {
+                    return None;
+                }
+                self.start_tag.clear();
+                if gt < MAX_KEPT {
+                    self.start_tag.extend_from_slice(rec.get(..=gt)?);
+                }
+                gt + 1
+            }
+        };
+        Some((start, start + end as u64, tag))
     }
 
     /// The kind the full path gives `record` (framed by [`Fast::frame`], its start tag
@@ -268,25 +612,57 @@ impl Fast {
             return None;
         }
         let body_len = self.system_end.find(record.get(body_at..)?)?;
+        if body_len > MAX_KEPT {
+            return None;
+        }
         self.system = body_at..body_at + body_len;
         let body = record.get(body_at..body_at + body_len)?;
         if memchr::memchr(b'&', body).is_some() {
             return None;
         }
         let body = std::str::from_utf8(body).ok()?;
-        self.read_system(body)?;
-        let spans = &self.spans;
-        let name = |(n, _): &(FieldName, Range<usize>)| match n {
-            FieldName::Element(n) => body.get(n.clone()).unwrap_or(""),
-            FieldName::Attribute(n) => n,
-        };
-        if !self.layout.same(spans.iter().map(name)) {
-            self.layout = Layout::build(spans.iter().map(name));
+        let (spans, values) = (&mut self.spans, &mut self.values_at);
+        let read = |t: &Template| t.read(body, spans, values);
+        let layout = self.templates.iter().position(read).and_then(|i| {
+            to_front(&mut self.templates, i);
+            let id = self.templates.first()?.layout;
+            self.layouts.iter().position(|l| l.id == id)
+        });
+        match layout {
+            Some(i) => to_front(&mut self.layouts, i),
+            None => {
+                self.read_system(body)?;
+                let spans = &self.spans;
+                let name = |(n, _): &(FieldName, Range<usize>)| match n {
+                    FieldName::Element(n) => body.get(n.clone()).unwrap_or(""),
+                    FieldName::Attribute(n) => n,
+                };
+                match self
+                    .layouts
+                    .iter()
+                    .position(|l| l.same(spans.iter().map(name)))
+                {
+                    Some(i) => to_front(&mut self.layouts, i),
+                    None => {
+                        self.layouts.truncate(MAX_LAYOUTS - 1);
+                        let mut layout = Layout::build(spans.iter().map(name));
+                        self.layouts_built += 1;
+                        layout.id = self.layouts_built;
+                        self.layouts.insert(0, layout);
+                    }
+                }
+                let id = self.layouts.first()?.id;
+                if let Some(template) = Template::build(id, body.as_bytes(), &self.slots, spans) {
+                    self.templates.truncate(MAX_LAYOUTS - 1);
+                    self.templates.insert(0, template);
+                }
+            }
         }
-        if self.layout.repeated {
+        let spans = &self.spans;
+        let layout = self.layouts.first()?;
+        if layout.repeated {
             return None;
         }
-        let layout = &self.layout;
         let values = |field: EventField| {
             layout
                 .indices(field)
@@ -302,18 +678,22 @@ impl Fast {
     /// into `spans` as [`super::read_record`] reads them into fields, or `None`.
     fn read_system(&mut self, body: &str) -> Option<()> {
         self.spans.clear();
+        self.slots.clear();
         let bytes = body.as_bytes();
         let mut p = 0;
-        while let Some(lt) = memchr::memchr(b'<', bytes.get(p..)?) {
-            let at = p + lt;
+        while let Some(at) = next_lt(bytes, p) {
             let name_at = at + 1;
             let name_len = bytes.get(name_at..)?.iter().position(|&b| {
                 !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
             })?;
-            if name_len == 0 || !bytes.get(name_at)?.is_ascii_alphabetic() {
+            if name_len == 0 || name_len > MAX_NAME || !bytes.get(name_at)?.is_ascii_alphabetic() {
                 return None;
             }
             let name = name_at..name_at + name_len;
+            // `<Event` inside a record: the lexer would start a record there.
+            if bytes.get(name.clone())? == b"Event" {
+                return None;
+            }
             // quick-xml's name runs to a blank, `/` or `>`.
             if !bytes
                 .get(name.end)
@@ -321,38 +701,42 @@ impl Fast {
             {
                 return None;
             }
-            let (gt, empty) = tag_end(bytes.get(at..)?)?;
-            let gt = at + gt;
-            let attrs = name.end..if empty { gt - 1 } else { gt };
             let field = match bytes.get(name.clone())? {
                 b"Provider" => Some((b"Name".as_slice(), "Provider")),
                 b"TimeCreated" => Some((b"SystemTime".as_slice(), "TimeCreated")),
                 b"Security" => Some((b"UserID".as_slice(), "UserID")),
                 _ => None,
             };
-            if let Some((wanted, field)) = field {
-                let spans = &mut self.spans;
-                each_attribute(bytes, attrs, |key, value| {
-                    if key == wanted {
-                        spans.push((FieldName::Attribute(field), value));
-                    }
-                })?;
-            }
+            let (spans, slots) = (&mut self.spans, &mut self.slots);
+            let tag = bytes.get(at..)?;
+            let (gt, empty) = read_tag(tag, name_len + 1, |key, value| {
+                let value = at + value.start..at + value.end;
+                let quote = tag.get(value.end - at).copied();
+                slots.push((value.clone(), quote));
+                if let Some((_, field)) = field.filter(|(w, _)| eq(key, w)) {
+                    spans.push((FieldName::Attribute(field), value));
+                }
+            })?;
+            let gt = at + gt;
             if empty {
                 p = gt + 1;
                 continue;
             }
-            let text_len = memchr::memchr(b'<', bytes.get(gt + 1..)?)?;
+            // Short texts: a SIMD search costs more to set up than it saves.
+            let text_len = find_any_of(bytes.get(gt + 1..)?, [b'<'])?;
             let text = gt + 1..gt + 1 + text_len;
             let close = bytes.get(text.end..)?;
             let name_bytes = bytes.get(name.clone())?;
             if close.get(..2) != Some(b"</")
-                || close.get(2..2 + name_len) != Some(name_bytes)
+                || !close
+                    .get(2..2 + name_len)
+                    .is_some_and(|c| eq(c, name_bytes))
                 || close.get(2 + name_len) != Some(&b'>')
             {
                 return None;
             }
             self.spans.push((FieldName::Element(name), text.clone()));
+            self.slots.push((text.clone(), None));
             p = text.end + name_len + 3;
         }
         Some(())
@@ -362,9 +746,7 @@ impl Fast {
     /// read into `fields`, as [`super::read_record`] (without `filter`) does: `<System>`'s
     /// fields, then each `<Data>` of `<EventData>` (named by its `Name` attribute, or
     /// `Data`), their text and names unescaped by the full path's own
-    /// [`super::unescape_into`]. `None` unless the rest is plain: `<EventData>` whose
-    /// children hold only text, or nothing, then `</Event>`; anything else
-    /// (`<UserData>`, `<RenderingInfo>`, a nested element) goes to the full path.
+    /// [`super::unescape_into`]. `None` unless the rest is plain ([`Fast::each_data`]).
     pub(super) fn read_rest(&mut self, record: &[u8], fields: &mut Fields) -> Option<()> {
         fields.clear();
         let body = std::str::from_utf8(record.get(self.system.clone())?).ok()?;
@@ -377,8 +759,276 @@ impl Fast {
             fields.value_text().push_str(body.get(value.clone())?);
             fields.end();
         }
+        let rest = self.rest_of(record)?;
+        // Checked once: then no value needs it again.
+        let utf8 = std::str::from_utf8(rest).ok();
+        // As the full path writes them: entities resolved, bad UTF-8 replaced.
+        let unescape = |raw: Range<usize>, out: &mut String| match utf8
+            .and_then(|text| text.get(raw.clone()))
+        {
+            Some(text) => super::unescape_str_into(text, out),
+            None => super::unescape_into(rest.get(raw).unwrap_or_default(), out),
+        };
+        self.each_data(record, |name, text| {
+            match name {
+                DataName::Attribute(raw) => fields.begin_with(|name| unescape(raw, name)),
+                DataName::Element(name) => {
+                    fields.begin(std::str::from_utf8(rest.get(name)?).ok()?);
+                }
+            }
+            if let Some(text) = text {
+                unescape(text, fields.value_text());
+            }
+            fields.end();
+            Some(())
+        })
+    }
+
+    /// Frames the record at `pos` ([`Fast::frame`]) and reads what the judge needs of
+    /// it, as the full path would: its start and end offsets and what to do with it
+    /// ([`Reading`]); `None` when its framing is not sure (the lexer frames it then).
+    /// `fields` is filled for [`Reading::Fields`].
+    ///
+    /// The framing is sure when no `<Event` (followed by what ends a name) and no
+    /// `</Event` followed by a blank or `/` lies inside the record. A reading of
+    /// `<System>` ([`Fast::read_system`] or its [`Template`]) and one of what follows it
+    /// ([`Fast::each_data`] or its [`DataTemplate`]) meet every `<` of what they read,
+    /// and take none of those; only what they did not read is searched.
+    pub(super) fn read(
+        &mut self,
+        window: &[u8],
+        base: u64,
+        pos: u64,
+        limit: u64,
+        max_record: usize,
+        fields: &mut Fields,
+    ) -> Option<(u64, u64, Reading)> {
+        let (start, end, tag_end) = self.frame(window, base, pos, limit, max_record)?;
+        let at = |offset: u64| usize::try_from(offset - base).ok();
+        let record = window.get(at(start)?..at(end)?)?;
+        let kind = self.system_kind(record, tag_end);
+        if kind == Some(EventKind::ProcessCreation) {
+            if let Some(missing) = self.missing(record) {
+                return Some((start, end, Reading::Counted(missing)));
+            }
+        }
+        // The start tag holds no `<` ([`tag_end`]), nor what lies before `<System>`.
+        let unread = match kind {
+            Some(_) => start + self.system.end as u64,
+            None => start + 1,
+        };
+        let close = end - b"</Event>".len() as u64;
+        if self.event_start.any_in(window, base, unread, close)
+            || self.odd_event_end.any_in(window, base, unread, close)
+        {
+            return None;
+        }
+        let reading = match kind {
+            None => Reading::Whole,
+            Some(kind) if is_unread(Some(kind), record) => Reading::Unread,
+            Some(kind) => match self.read_rest(record, fields) {
+                Some(()) => Reading::Fields(kind),
+                None => Reading::Whole,
+            },
+        };
+        Some((start, end, reading))
+    }
+
+    /// Whether a process creation (the kind [`Fast::system_kind`] has just given
+    /// `record`) can be counted as the judge would count it, without storing its
+    /// fields, because no value its plan reads an image name from can name
+    /// schtasks.exe: then what it lacks for a verdict, if anything; `None` when the
+    /// record must be read and judged.
+    ///
+    /// Why it is exact: the judge ([`crate::replay::SourceScan::judge_as`]) maps and analyses a process
+    /// creation only when [`FieldPlan::may_name_schtasks`] says so, which reads the
+    /// image columns with [`crate::detection::may_name_schtasks`] (the value ends with
+    /// `schtasks.exe`, ASCII case ignored); short of that it counts the process event
+    /// and asks [`FieldPlan::missing`], which reads only which values are blank. Both
+    /// are answered here from each value as the full path would write it: the raw text,
+    /// unescaped by [`super::unescape_into`] when it holds an `&` (no CDATA: a framed
+    /// record holds no `<!`). Bad UTF-8 is not decoded: a byte that is not UTF-8 becomes
+    /// U+FFFD, never an ASCII byte nor part of one, so neither answer changes. The plan
+    /// is [`FieldPlan::from_names`] of the same names (cached by layout). A record with
+    /// a repeated name and any value that may name schtasks.exe is left to the judge
+    /// ([`super::judge_every_reading`] judges its other readings); without one, no
+    /// other reading can map anything either.
+    fn missing(&mut self, record: &[u8]) -> Option<Option<Missing>> {
+        let mut values = std::mem::take(&mut self.values);
+        let mut at = std::mem::take(&mut self.values_at);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let missing = self.read_values(record, &mut values, &mut at, &mut scratch);
+        self.values = values;
+        self.values_at = at;
+        self.scratch = scratch;
+        let repeated = missing?;
+        let plan = self.data.first()?.plan.as_ref()?;
+        let values = &self.values;
+        if repeated && values.iter().any(|v| v.may_name) {
+            return None;
+        }
+        let blank = |i: usize| values.get(i).is_none_or(|v| v.blank);
+        let missing = plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }));
+        // The judge asks for a verdict only when nothing is missing.
+        let named = |i: usize| values.get(i).is_some_and(|v| v.may_name);
+        let named = |i| Some(if named(i) { SCHTASKS } else { b"" });
+        (missing.is_some() || !plan.may_name_schtasks(named)).then_some(missing)
+    }
+
+    /// What [`Fast::missing`] needs of each value of `record` (into `values`, in field
+    /// order), through the record's [`DataTemplate`] when one fits, else by
+    /// [`Fast::each_data`] (then building one); the template is then the first of
+    /// [`Fast::data`]. Gives whether a name repeats in the layout.
+    fn read_values(
+        &mut self,
+        record: &[u8],
+        values: &mut Vec<Value>,
+        at: &mut Vec<Range<usize>>,
+        scratch: &mut String,
+    ) -> Option<bool> {
+        values.clear();
+        let amp = memchr::memchr(b'&', record).is_some();
+        let system = record.get(self.system.clone())?;
+        for (_, v) in &self.spans {
+            values.push(Value::of(system.get(v.clone())?, amp, scratch));
+        }
+        let rest = self.rest_of(record).filter(|r| r.len() <= MAX_KEPT)?;
+        let layout = self.layouts.first()?;
+        let fits =
+            |t: &DataTemplate| t.layout == layout.id && t.markup.read_values(rest, at).is_some();
+        if let Some(i) = self.data.iter().position(fits) {
+            to_front(&mut self.data, i);
+            let template = self.data.first()?;
+            for field in &template.fields {
+                let text = match field {
+                    Some(slot) => rest.get(at.get(*slot)?.clone())?,
+                    None => b"",
+                };
+                values.push(Value::of(text, amp, scratch));
+            }
+            return Some(template.repeated);
+        }
+        // The key: each name's length (one byte), then the name; `<System>`'s names
+        // are its layout's, in that form.
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend_from_slice(&layout.names);
+        let mut texts = Vec::new();
+        let mut name_text = String::new();
+        let mut name = |name: &[u8]| {
+            key.push(u8::try_from(name.len()).ok()?);
+            key.extend_from_slice(name);
+            Some(())
+        };
+        let walked = self.each_data(record, |data, text| {
+            let value = match &text {
+                Some(text) => rest.get(text.clone())?,
+                None => b"",
+            };
+            values.push(Value::of(value, amp, scratch));
+            texts.push(text);
+            let data = match data {
+                DataName::Attribute(raw) => DataName::Attribute(rest.get(raw)?),
+                DataName::Element(name) => DataName::Element(rest.get(name)?),
+            };
+            match data {
+                DataName::Attribute(raw) if raw.is_ascii() && !raw.contains(&b'&') => name(raw),
+                DataName::Attribute(raw) => {
+                    // As the full path names it: entities resolved, bad UTF-8 replaced.
+                    name_text.clear();
+                    super::unescape_into(raw, &mut name_text);
+                    name(name_text.as_bytes())
+                }
+                DataName::Element(element) => name(element),
+            }
+        });
+        let plan = walked.and_then(|()| self.plan_of(&key));
+        self.key = key;
+        let (plan, repeated) = plan?;
+        let plan = plan.and_then(|i| self.plans.get(i)?.plan.clone());
+        let slots = texts.iter().flatten().map(|t| (t.clone(), None));
+        let (markup, _) = Markup::build(rest, slots, true)?;
+        let mut slot = 0;
+        let fields = texts
+            .iter()
+            .map(|t| {
+                t.as_ref().map(|_| {
+                    slot += 1;
+                    slot - 1
+                })
+            })
+            .collect();
+        self.data.truncate(MAX_LAYOUTS - 1);
+        self.data.insert(
+            0,
+            DataTemplate {
+                layout: self.layouts.first()?.id,
+                markup,
+                fields,
+                plan,
+                repeated,
+            },
+        );
+        Some(repeated)
+    }
+
+    /// The plan of a layout key ([`Fast::missing`]): its index in [`Fast::plans`] (the
+    /// first), `None` for a layout left to the judge; and whether a name repeats in it.
+    fn plan_of(&mut self, key: &[u8]) -> Option<(Option<usize>, bool)> {
+        match self.plans.iter().position(|p| p.key == key) {
+            Some(0) => {}
+            Some(i) => to_front(&mut self.plans, i),
+            None => {
+                let mut names = Vec::new();
+                let mut rest = key;
+                while let Some((&len, after)) = rest.split_first() {
+                    let (name, after) = after.split_at_checked(usize::from(len))?;
+                    names.push(std::str::from_utf8(name).ok()?);
+                    rest = after;
+                }
+                let repeated = names
+                    .iter()
+                    .enumerate()
+                    .any(|(i, a)| names.iter().skip(i + 1).any(|b| a == b));
+                let plan = FieldPlan::from_names(names);
+                // An image source that is not one field's value (none today) may name
+                // schtasks whatever the values are: such a layout is left to the judge.
+                let sure = !plan.may_name_schtasks(|_| Some(b""));
+                self.plans.truncate(MAX_LAYOUTS - 1);
+                self.plans.insert(
+                    0,
+                    Plan {
+                        key: key.to_vec(),
+                        plan: sure.then_some(plan),
+                        repeated,
+                    },
+                );
+            }
+        }
+        let first = self.plans.first()?;
+        Some((first.plan.as_ref().map(|_| 0), first.repeated))
+    }
+
+    /// What follows the `<System>` part read last by [`Fast::system_kind`] in `record`,
+    /// up to its `</Event>`.
+    fn rest_of<'r>(&self, record: &'r [u8]) -> Option<&'r [u8]> {
         let end = record.len().checked_sub(b"</Event>".len())?;
-        let bytes = record.get(self.system.end + b"</System>".len()..end)?;
+        record.get(self.system.end + b"</System>".len()..end)
+    }
+
+    /// Walks the rest of a record after `<System>` ([`Fast::rest_of`]) as
+    /// [`super::read_record`] reads it, calling `each(name, text)` for each `<Data>`
+    /// of `<EventData>` in order: where its name is (its raw `Name` attribute, or the
+    /// element's name) and where its raw text is, in the rest (`None` for `<Data/>`).
+    /// `None` unless the rest is plain: `<EventData>` whose children hold only text, or
+    /// nothing, then `</Event>`; anything else (`<UserData>`, `<RenderingInfo>`, a
+    /// nested element) goes to the full path. `each` may give `None` to stop.
+    fn each_data(
+        &self,
+        record: &[u8],
+        mut each: impl FnMut(DataName<Range<usize>>, Option<Range<usize>>) -> Option<()>,
+    ) -> Option<()> {
+        let bytes = self.rest_of(record)?;
         // Text between the parts is not read by the full path either.
         let Some(open) = memchr::memchr(b'<', bytes) else {
             return Some(());
@@ -388,51 +1038,50 @@ impl Fast {
         }
         let mut p = open + b"<EventData>".len();
         loop {
-            p += memchr::memchr(b'<', bytes.get(p..)?)?;
+            p = next_lt(bytes, p)?;
             let tail = bytes.get(p..)?;
             if let Some(after) = tail.strip_prefix(b"</EventData>") {
                 // Only text may follow, up to `</Event>`.
                 return memchr::memchr(b'<', after).is_none().then_some(());
             }
-            let name_len = tail.get(1..)?.iter().position(|&b| {
-                !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-            })?;
-            let name = bytes.get(p + 1..p + 1 + name_len)?;
-            if name_len == 0
-                || !tail.get(1)?.is_ascii_alphabetic()
-                || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
-            {
-                return None;
-            }
-            let (gt, empty) = tag_end(tail)?;
-            let attrs = 1 + name_len..if empty { gt - 1 } else { gt };
-            let mut field = None;
-            each_attribute(tail, attrs, |key, value| {
-                if field.is_none() && key == b"Name" {
-                    field = Some(value);
+            let (name, gt, empty, field) = match data_tag(tail) {
+                Some((gt, empty, value)) => (b"Data".as_slice(), gt, empty, Some(value)),
+                None => {
+                    let name_len = tail.get(1..)?.iter().position(|&b| {
+                        !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+                    })?;
+                    if name_len == 0
+                        || !tail.get(1)?.is_ascii_alphabetic()
+                        || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
+                        || tail.get(1..1 + name_len)? == b"Event"
+                    {
+                        return None;
+                    }
+                    let mut field = None;
+                    let (gt, empty) = read_tag(tail, 1 + name_len, |key, value| {
+                        if field.is_none() && eq(key, b"Name") {
+                            field = Some(value);
+                        }
+                    })?;
+                    (tail.get(1..1 + name_len)?, gt, empty, field)
                 }
-            })?;
-            // As the full path writes them: entities resolved, bad UTF-8 replaced.
-            match field {
-                Some(v) => {
-                    let value = tail.get(v)?;
-                    fields.begin_with(|name| super::unescape_into(value, name));
-                }
-                None => fields.begin(std::str::from_utf8(name).ok()?),
-            }
+            };
+            let name_of = match field {
+                Some(v) => DataName::Attribute(p + v.start..p + v.end),
+                None => DataName::Element(p + 1..p + 1 + name.len()),
+            };
             if empty {
-                fields.end();
+                each(name_of, None)?;
                 p += gt + 1;
                 continue;
             }
             let text_at = p + gt + 1;
             let text_len = memchr::memchr(b'<', bytes.get(text_at..)?)?;
-            let text = bytes.get(text_at..text_at + text_len)?;
-            super::unescape_into(text, fields.value_text());
-            fields.end();
+            each(name_of, Some(text_at..text_at + text_len))?;
             let close = bytes.get(text_at + text_len..)?;
+            let name_len = name.len();
             if close.get(..2) != Some(b"</")
-                || close.get(2..2 + name_len) != Some(name)
+                || !close.get(2..2 + name_len).is_some_and(|c| eq(c, name))
                 || close.get(2 + name_len) != Some(&b'>')
             {
                 return None;
@@ -442,9 +1091,115 @@ impl Fast {
     }
 }
 
+/// The longest name of a `<System>` child the fast path reads.
+const MAX_NAME: usize = u8::MAX as usize;
+
+/// Whether two short byte strings (names) are equal: a loop the compiler keeps inline,
+/// where `==` calls `memcmp`.
+#[inline]
+fn eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The first `<` of `bytes` at or after `p`: most often at `p`, after an end tag.
+fn next_lt(bytes: &[u8], p: usize) -> Option<usize> {
+    match bytes.get(p..)? {
+        [b'<', ..] => Some(p),
+        rest => memchr::memchr(b'<', rest).map(|i| p + i),
+    }
+}
+
+/// The commonest tag of `<EventData>`, `<Data Name="…">` or `<Data Name='…'/>` (`tail`
+/// starts with it), read at once: the index of its `>`, whether it is empty, and where
+/// its `Name` value is, as [`read_tag`] reads it. `None` for any
+/// other tag (they decide), and for a value holding a `<`.
+fn data_tag(tail: &[u8]) -> Option<(usize, bool, Range<usize>)> {
+    const OPEN: &[u8] = b"<Data Name=";
+    let quote = *tail.strip_prefix(OPEN)?.first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let at = OPEN.len() + 1;
+    let len = find_any_of(tail.get(at..)?, [quote, b'<'])?;
+    let value = at..at + len;
+    if tail.get(value.end) != Some(&quote) {
+        return None;
+    }
+    match tail.get(value.end + 1..)? {
+        [b'>', ..] => Some((value.end + 1, false, value)),
+        [b'/', b'>', ..] => Some((value.end + 2, true, value)),
+        _ => None,
+    }
+}
+
+/// What [`Fast::read`] made of a record.
+pub(super) enum Reading {
+    /// Counted with the other events, not read further
+    /// ([`crate::replay::fields::count_other`]).
+    Unread,
+    /// A process creation that cannot name schtasks.exe ([`Fast::missing`]): counted,
+    /// as not judged when it lacks this ([`crate::replay::SourceScan::count_process_creation`]).
+    Counted(Option<Missing>),
+    /// Its fields are read: to be judged as this kind.
+    Fields(EventKind),
+    /// Framed, to be read by the full path's reader ([`super::read_record`]).
+    Whole,
+}
+
+/// The name of a `<Data>` field as [`Fast::each_data`] meets it: its `Name` attribute
+/// as written (entities not resolved), or, without one, the element's name: where it
+/// is in what follows `<System>` ([`Fast::rest_of`]), or the name itself.
+enum DataName<T> {
+    Attribute(T),
+    Element(T),
+}
+
+/// Reads a start tag (`tag` starts at its `<`; its name ends at `name_end`) in one
+/// pass: the index of its `>` and whether it is empty, as [`tag_end`] gives them (the
+/// lexer and quick-xml agree on both), and `each(key, value)` for every attribute,
+/// `key='value'` or `key="value"` between blanks, without a prefix: what quick-xml's
+/// attribute reader takes as it is. `None` otherwise, and for a few shapes that no real
+/// record has (a key holding `/`, `<` or `>`; a `/` not followed by `>`): the full path
+/// reads those.
+fn read_tag(
+    tag: &[u8],
+    name_end: usize,
+    mut each: impl FnMut(&[u8], Range<usize>),
+) -> Option<(usize, bool)> {
+    let mut p = name_end;
+    loop {
+        let blanks = tag.get(p..)?.iter().take_while(|&&b| is_blank(b)).count();
+        p += blanks;
+        match *tag.get(p)? {
+            // After a name, blanks or a quote: not a `/`, so not empty for either.
+            b'>' => return Some((p, false)),
+            b'/' => return (tag.get(p + 1) == Some(&b'>')).then_some((p + 1, true)),
+            _ if blanks == 0 => return None,
+            _ => {}
+        }
+        let key_len = tag.get(p..)?.iter().position(|&b| {
+            matches!(b, b'=' | b'"' | b'\'' | b'<' | b'>' | b'/' | b':') || is_blank(b)
+        })?;
+        let quote = *tag.get(p + key_len + 1)?;
+        if key_len == 0 || tag.get(p + key_len) != Some(&b'=') || !matches!(quote, b'"' | b'\'') {
+            return None;
+        }
+        let at = p + key_len + 2;
+        // Inside the value, a `<` would end the tag for the lexer.
+        let len = find_any_of(tag.get(at..)?, [quote, b'<'])?;
+        if tag.get(at + len) != Some(&quote) {
+            return None;
+        }
+        each(tag.get(p..p + key_len)?, at..at + len);
+        p = at + len + 1;
+    }
+}
+
 /// Calls `each(key, value)` for every attribute of a tag (`bytes[range]`, after its
 /// name), or gives `None` unless every attribute is `name='value'` or `name="value"`
 /// between blanks, without a prefix: what quick-xml's attribute reader takes as it is.
+/// The reference [`read_tag`] is tested against.
+#[cfg(test)]
 fn each_attribute(
     bytes: &[u8],
     range: Range<usize>,
@@ -501,6 +1256,8 @@ mod tests {
     /// when it leaves the record to the full path.
     fn fast_kind(record: &[u8]) -> Option<EventKind> {
         let window = [record, b"\n"].concat();
+        let framed = Fast::default().read(&window, 0, 0, u64::MAX, 1 << 20, &mut Fields::default());
+        framed?;
         let mut fast = Fast::default();
         let (start, end, tag_end) = fast.frame(&window, 0, 0, u64::MAX, 1 << 20)?;
         assert_eq!((start, end), (0, record.len() as u64));
@@ -597,14 +1354,205 @@ mod tests {
         }
     }
 
+    /// [`Fast::missing`] on a Sysmon 1 made of [`SYSMON3`] with `data` as its
+    /// `<EventData>` children: `None` when the record is left to the judge.
+    fn unnamed(data: &str) -> Option<Option<Missing>> {
+        let record = String::from_utf8_lossy(&with(">3<", ">1<")).replacen(
+            "<Data Name='Image'>C:\\svchost.exe</Data>",
+            data,
+            1,
+        );
+        let read = |fast: &mut Fast| {
+            let (_, _, tag_end) = fast.frame(record.as_bytes(), 0, 0, u64::MAX, 1 << 20)?;
+            assert_eq!(
+                fast.system_kind(record.as_bytes(), tag_end),
+                Some(EventKind::ProcessCreation)
+            );
+            fast.missing(record.as_bytes())
+        };
+        let afresh = read(&mut Fast::default());
+        // Through the templates of the records read before (the same markup with other
+        // values, or other markup), and through its own.
+        SHARED.with_borrow_mut(|fast| {
+            assert_eq!(read(fast), afresh, "{data}");
+            assert_eq!(read(fast), afresh, "{data}");
+        });
+        afresh
+    }
+
+    thread_local! {
+        static SHARED: std::cell::RefCell<Fast> = std::cell::RefCell::new(Fast::default());
+    }
+
+    #[test]
+    fn a_process_creation_that_cannot_name_schtasks_is_counted_without_its_values() {
+        let cmd = "<Data Name='CommandLine'>schtasks /create /s WS6</Data>";
+        let image = |v: &str| format!("<Data Name='Image'>{v}</Data>{cmd}");
+        // Another image, even with schtasks on its command line: nothing to judge.
+        assert_eq!(unnamed(&image(r"C:\Windows\cmd.exe")), Some(None));
+        // What lacks a command line or an image is counted as not judged.
+        assert_eq!(
+            unnamed("<Data Name='Image'>cmd.exe</Data><Data Name='CommandLine'> &#9;</Data>"),
+            Some(Some(Missing::CommandLine))
+        );
+        assert_eq!(unnamed(cmd), Some(Some(Missing::Image)));
+        assert_eq!(
+            unnamed(&format!("<Data Name='Image'/>{cmd}")),
+            Some(Some(Missing::Image))
+        );
+        // Whatever may name schtasks.exe, in a field an image is read from, is judged.
+        for hidden in [
+            r"C:\Windows\System32\SchTasks.EXE",
+            r"C:\x\sch&#116;asks.exe",
+            "schtasks.exe\" ",
+        ] {
+            assert_eq!(unnamed(&image(hidden)), None, "{hidden}");
+        }
+        let renamed = format!(
+            "{}<Data Name='OriginalFileName'>schtasks.exe</Data>",
+            image("a.exe")
+        );
+        assert_eq!(unnamed(&renamed), None);
+        let entity_name = format!("<Data Name='Im&#97;ge'>schtasks.exe</Data>{cmd}");
+        assert_eq!(unnamed(&entity_name), None);
+        // A repeated name whose other value may name it: every reading is judged.
+        let twice = format!(
+            "{}<Data Name='ParentImage'>x</Data><Data Name='ParentImage'>schtasks.exe</Data>",
+            image("a.exe")
+        );
+        assert_eq!(unnamed(&twice), None);
+        let twice = format!("{}{}", image("a.exe"), image("b.exe"));
+        assert_eq!(unnamed(&twice), Some(None));
+        // The same markup with values that end early, or hold what a template cannot
+        // skip.
+        assert_eq!(unnamed(&image("a<b/>.exe")), None);
+        assert_eq!(unnamed(&image("a.exe&amp;")), Some(None));
+        assert_eq!(unnamed(&image(" ")), Some(Some(Missing::Image)));
+        assert_eq!(unnamed(&image("schtasks.exe")), None);
+        // What it would keep of a large record stays small: the full path reads it.
+        assert_eq!(unnamed(&image(&"a".repeat(MAX_KEPT))), None);
+    }
+
+    #[test]
+    fn a_system_part_read_by_its_template_reads_as_read_afresh() {
+        let variants = [
+            ("", ""),
+            (">3<", ">1<"),
+            (">3<", "><"),
+            (">3<", ">10 >x<"),
+            ("'3000'", "'\"30\"00'"),
+            ("'3000'", "''"),
+            ("'3000'", "'3<000'"),
+            ("'S-1-5-18'", "'S-1-5-18' x='1'"),
+            ("<Computer>WS0", "<Computer>WS0 <b/>"),
+            ("<Computer>WS0", "<Computer>W&amp;S0"),
+            (
+                "Microsoft-Windows-Sysmon",
+                "Microsoft-Windows-Security-Auditing",
+            ),
+            ("<EventRecordID>0", "<EventRecordID>99999999"),
+            ("<Correlation/>", "<Correlation />"),
+            ("</Channel>", "</Channel>\n"),
+        ];
+        let read = |fast: &mut Fast, record: &[u8]| {
+            let (_, _, tag_end) = fast.frame(record, 0, 0, u64::MAX, 1 << 20)?;
+            let kind = fast.system_kind(record, tag_end)?;
+            let body = record.get(fast.system.clone())?;
+            let fields: Vec<(String, Vec<u8>)> = fast
+                .spans
+                .iter()
+                .map(|(n, v)| {
+                    let n = match n {
+                        FieldName::Element(n) => String::from_utf8_lossy(&body[n.clone()]).into(),
+                        FieldName::Attribute(n) => n.to_string(),
+                    };
+                    (n, body[v.clone()].to_vec())
+                })
+                .collect();
+            Some((kind, fields))
+        };
+        let mut primed = Fast::default();
+        let mut templated = 0;
+        for (from, to) in variants {
+            let record = with(from, to);
+            let afresh = read(&mut Fast::default(), &record);
+            // Every variant after every other: the template of the one before is tried.
+            for (before, _) in variants {
+                let _ = read(&mut primed, &with(before, before));
+                templated += usize::from(primed.templates.iter().any(|t| {
+                    t.markup
+                        .read_values(&record[fast_body(&record)], &mut Vec::new())
+                        .is_some()
+                }));
+                assert_eq!(read(&mut primed, &record), afresh, "{to}");
+            }
+        }
+        assert!(templated > 50, "{templated}");
+    }
+
+    /// Where `record`'s `<System>` part is (between its tags).
+    fn fast_body(record: &[u8]) -> Range<usize> {
+        let at = memmem::find(record, b"<System>").unwrap() + 8;
+        at..memmem::find(record, b"</System>").unwrap()
+    }
+
+    #[test]
+    fn a_tag_read_in_one_pass_reads_as_its_end_and_attributes_do() {
+        let pieces = [
+            " ", "\t", "\n", "a", "Name", "x:a", "=", "'", "\"", "<", ">", "/", "v", "'v'",
+            "\"v'\"", "a='1'", " b=\"2\"", "=''",
+        ];
+        let mut tags = vec![Vec::new()];
+        for _ in 0..4 {
+            let mut longer = Vec::new();
+            for tag in &tags {
+                for piece in pieces {
+                    longer.push([tag.as_slice(), piece.as_bytes()].concat());
+                }
+            }
+            tags.extend(longer);
+        }
+        let mut read = 0;
+        for rest in tags {
+            let tag = [b"<Data".as_slice(), &rest, b">x"].concat();
+            let mut one = Vec::new();
+            let Some((gt, empty)) = read_tag(&tag, 5, |k, v| one.push((k.to_vec(), v))) else {
+                continue;
+            };
+            read += 1;
+            let text = String::from_utf8_lossy(&tag);
+            assert_eq!(tag_end(&tag), Some((gt, empty)), "{text}");
+            let mut two = Vec::new();
+            let attrs = 5..if empty { gt - 1 } else { gt };
+            let each = each_attribute(&tag, attrs, |k, v| two.push((k.to_vec(), v)));
+            assert!(each.is_some(), "{text}");
+            assert_eq!(one, two, "{text}");
+        }
+        assert!(read > 1000, "{read}");
+    }
+
     #[test]
     fn next_hit_finds_whole_names_only_and_remembers_across_queries() {
         let window = b"<EventData><Event><EventID><Event/>";
-        let mut hit = NextHit::new(b"<Event", ends_name);
+        let mut bounded = NextHit::new(b"<Event", ends_name, true);
+        assert!(!bounded.any_in(window, 0, 0, 11));
+        assert!(bounded.any_in(window, 0, 0, 12));
+        assert!(!bounded.any_in(window, 0, 12, 27));
+        assert!(!bounded.any_in(window, 0, 13, 17));
+        assert!(bounded.any_in(window, 0, 12, 28));
+        let mut hit = NextHit::new(b"<Event", ends_name, false);
         assert!(!hit.any_in(window, 0, 0, 11));
         assert!(hit.any_in(window, 0, 0, 12));
         assert!(!hit.any_in(window, 0, 12, 27));
         assert!(hit.any_in(window, 0, 12, 28));
+        // `<!` and `<?` in one search; `!` or `?` after another byte is text.
+        let text = b"a?b!<x><?p?>!<!-- -->";
+        let mut opener = NextHit::of(Needle::Opener, |_| true, false);
+        assert!(!opener.any_in(text, 0, 0, 7));
+        assert!(opener.any_in(text, 0, 0, 8));
+        assert!(!opener.any_in(text, 0, 8, 13));
+        assert!(opener.any_in(text, 0, 8, 14));
+        assert!(!opener.any_in(&text[..13], 0, 8, 11));
         // The window slid on (base 11): offsets stay absolute.
         assert!(hit.any_in(&window[11..], 11, 12, 28));
     }
