@@ -671,18 +671,17 @@ impl Rendered {
         let event = record.strip_prefix(RENDERED_DECLARATION).unwrap_or(record);
         let base = self.at;
         self.at += event.len() as u64;
-        let whole = self
+        let read = self
             .fast
-            .frame(event, base, base, u64::MAX, event.len())
+            .read(event, base, base, u64::MAX, event.len(), fields)
             .filter(|&(start, end, _)| start == base && end == self.at);
-        if let Some((_, _, tag_end)) = whole {
-            let kind = self.fast.system_kind(event, tag_end);
-            if count_unread(kind, event, fields, scan, n)? {
-                return Ok(Ok(()));
+        match read.map(|(_, _, reading)| reading) {
+            Some(fast::Reading::Unread) => return count_other(fields, scan, n).map(Ok),
+            Some(fast::Reading::Counted(missing)) => {
+                return scan.count_process_creation(missing, n).map(Ok)
             }
-            if let Some(kind) = kind.filter(|_| self.fast.read_rest(event, fields).is_some()) {
-                return scan.judge_as(kind, fields, n).map(Ok);
-            }
+            Some(fast::Reading::Fields(kind)) => return scan.judge_as(kind, fields, n).map(Ok),
+            Some(fast::Reading::Whole) | None => {}
         }
         match read_record(record, fields, true, false) {
             Ok(kind) => scan.judge_as(kind, fields, n).map(Ok),
