@@ -685,6 +685,54 @@ fn closing_stdout_stops_the_scan_well_before_its_end() {
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
+#[test]
+fn closing_stdout_stops_a_split_file_whose_pieces_keep_finding_detections() {
+    // Found by a newcomer run (issue 14, second round): with a file split across threads,
+    // the merge looked at the stop only when a piece went quiet, so a piece full of
+    // detections was read to its end after `| head -1` left.
+    let record = one("SPLIT");
+    let copies = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dense.xml");
+    let bytes = record.repeat(copies);
+    fs::write(&path, &bytes).unwrap();
+    // Two pieces: read to its end, the first would count half the records.
+    let piece = (bytes.len() / 2 + 1).to_string();
+    let mut child = bin()
+        .args([
+            "--format",
+            "json",
+            "--group-window",
+            "0",
+            "--link-window",
+            "0",
+        ])
+        .args(["--threads", "2", "--piece-size", &piece])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("SPLIT"), "{first}");
+    drop(child.stdout.take());
+    let out = wait_within(child, Duration::from_secs(120));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("stopped early: stdout was closed"), "{err}");
+    assert!(err.contains("2 threads"), "the file was not split: {err}");
+    let records: u64 = err
+        .split(" records,")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .map(|n| n.replace(',', "").parse().unwrap())
+        .unwrap();
+    assert!(records < copies as u64 / 4, "{err}");
+}
+
 // ---------------------------------------------------------------------------------------
 // 10. Values that cannot be represented never drop a record; repeated keys hide nothing.
 

@@ -73,7 +73,8 @@ pub struct ScanArgs {
     pub threads: Option<std::num::NonZeroUsize>,
     /// The size of the pieces a large file is cut into when threads are left over: a
     /// regular, uncompressed EVTX, XML or JSON-lines file larger than this is split.
-    /// Bytes, or with a unit: K, M, G, T (powers of 1024).
+    /// Bytes, or with a unit: K, M, G, T (powers of 1024). Below a few MB the pieces'
+    /// own costs outweigh what they save.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
     pub piece_size: u64,
     /// Follow symbolic links met while walking a folder (links named on the command line
@@ -467,6 +468,9 @@ impl<W: Write> Out<'_, W> {
             let report = match msg {
                 Ok(Msg::Detections(d)) => {
                     self.detections(d);
+                    // Out now, not at the next tick: batches come at most every 10 ms
+                    // (COALESCE), so this is a write per batch, not per detection.
+                    self.flush();
                     None
                 }
                 Ok(Msg::Done(report)) => Some(*report),

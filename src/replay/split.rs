@@ -516,6 +516,11 @@ fn merge_queue(queue: &Receiver<Msg>, source: &mut SourceScan<'_>, merged: &mut 
                 for e in events {
                     replay(source, e, merged.records);
                 }
+                // A piece that keeps sending never lets the queue time out: a stop
+                // (stdout closed) must be seen here too, or the piece is read to its end.
+                if source.options.stop.is_raised() {
+                    return false;
+                }
             }
             Ok(Msg::Done(piece)) => return absorb(source, *piece, merged),
             Err(RecvTimeoutError::Timeout) => {
