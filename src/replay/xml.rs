@@ -885,44 +885,44 @@ fn begin_data(e: &BytesStart<'_>, element: &[u8], fields: &mut Fields) -> Result
 /// a reference to no Unicode scalar value (`&#xD800;`, `&#x110000;`) is U+FFFD, an
 /// unknown entity (`&nbsp;`) or a bare `&` is kept as written, invalid UTF-8 is replaced.
 pub(crate) fn unescape_into(raw: &[u8], out: &mut String) {
-    let mut rest = raw;
-    while let Some(amp) = memchr::memchr(b'&', rest) {
-        push_utf8(rest.get(..amp).unwrap_or_default(), out);
-        let after = rest.get(amp + 1..).unwrap_or_default();
-        match entity(after) {
-            Some((semi, c)) => {
-                out.push(c);
-                rest = after.get(semi + 1..).unwrap_or_default();
-            }
-            None => {
-                out.push('&');
-                rest = after;
-            }
-        }
-    }
-    push_utf8(rest, out);
+    unescape_pieces(raw, out, |piece, out| {
+        push_utf8(raw.get(piece).unwrap_or_default(), out);
+    });
 }
 
 /// [`unescape_into`] for text known to be UTF-8 (the fast path checks a record's text
 /// once, not each value): the same output.
 pub(crate) fn unescape_str_into(raw: &str, out: &mut String) {
-    let mut rest = raw;
-    while let Some(amp) = memchr::memchr(b'&', rest.as_bytes()) {
+    unescape_pieces(raw.as_bytes(), out, |piece, out| {
         // `&` and `;` are ASCII: the pieces between them are whole characters.
-        out.push_str(rest.get(..amp).unwrap_or_default());
-        let after = rest.get(amp + 1..).unwrap_or_default();
-        match entity(after.as_bytes()) {
+        out.push_str(raw.get(piece).unwrap_or_default());
+    });
+}
+
+/// The one entity loop of [`unescape_into`] and [`unescape_str_into`]: `push` writes
+/// the text between references (a range of `raw`), the references are resolved here.
+fn unescape_pieces(
+    raw: &[u8],
+    out: &mut String,
+    mut push: impl FnMut(std::ops::Range<usize>, &mut String),
+) {
+    let mut at = 0;
+    while let Some(amp) = raw.get(at..).and_then(|rest| memchr::memchr(b'&', rest)) {
+        let amp = at + amp;
+        push(at..amp, out);
+        let after = raw.get(amp + 1..).unwrap_or_default();
+        match entity(after) {
             Some((semi, c)) => {
                 out.push(c);
-                rest = after.get(semi + 1..).unwrap_or_default();
+                at = amp + 1 + semi + 1;
             }
             None => {
                 out.push('&');
-                rest = after;
+                at = amp + 1;
             }
         }
     }
-    out.push_str(rest);
+    push(at..raw.len(), out);
 }
 
 /// The entity at the start of `after` (what follows an `&`): where its `;` is and the
