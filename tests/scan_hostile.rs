@@ -648,7 +648,19 @@ fn closing_stdout_stops_the_scan_well_before_its_end() {
     fs::write(&path, gzip(xml.as_bytes())).unwrap();
     // Neither grouped nor held for linking (a remote detection may link to a target-side
     // one, so by default it is printed at the end of the scan): written as soon as found.
-    let mut child = bin()
+    let (first, err, took) = close_after_first_line(bin().arg(&path));
+    assert!(first.contains("FIRST"), "{first}");
+    // Stopped after a fraction of the records.
+    assert!(records_read(&err) < 200_000, "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+/// Runs `scan` (JSON, neither grouped nor held for linking: each detection written as
+/// soon as found) with `cmd`'s arguments, reads its first line, closes its stdout and
+/// waits: the line, stderr, and the time from the close to the exit. Asserts the quiet
+/// status 0 a closed stdout must give.
+fn close_after_first_line(cmd: &mut Command) -> (String, String, Duration) {
+    let mut child = cmd
         .args([
             "--format",
             "json",
@@ -657,7 +669,6 @@ fn closing_stdout_stops_the_scan_well_before_its_end() {
             "--link-window",
             "0",
         ])
-        .arg(&path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -666,7 +677,6 @@ fn closing_stdout_stops_the_scan_well_before_its_end() {
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut first)
         .unwrap();
-    assert!(first.contains("FIRST"), "{first}");
     drop(child.stdout.take());
     let closed = Instant::now();
     let out = wait_within(child, Duration::from_secs(120));
@@ -674,15 +684,16 @@ fn closing_stdout_stops_the_scan_well_before_its_end() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("stopped early: stdout was closed"), "{err}");
-    // Stopped after a fraction of the records.
-    let records: u64 = err
-        .split(" records,")
+    (first, err, took)
+}
+
+/// The records the summary on stderr says were read.
+fn records_read(err: &str) -> u64 {
+    err.split(" records,")
         .next()
         .and_then(|s| s.rsplit(' ').next())
         .map(|n| n.replace(',', "").parse().unwrap())
-        .unwrap();
-    assert!(records < 200_000, "{err}");
-    assert!(took < Duration::from_secs(10), "{took:?}");
+        .unwrap()
 }
 
 #[test]
@@ -698,39 +709,14 @@ fn closing_stdout_stops_a_split_file_whose_pieces_keep_finding_detections() {
     fs::write(&path, &bytes).unwrap();
     // Two pieces: read to its end, the first would count half the records.
     let piece = (bytes.len() / 2 + 1).to_string();
-    let mut child = bin()
-        .args([
-            "--format",
-            "json",
-            "--group-window",
-            "0",
-            "--link-window",
-            "0",
-        ])
-        .args(["--threads", "2", "--piece-size", &piece])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (first, err, _) = close_after_first_line(
+        bin()
+            .args(["--threads", "2", "--piece-size", &piece])
+            .arg(&path),
+    );
     assert!(first.contains("SPLIT"), "{first}");
-    drop(child.stdout.take());
-    let out = wait_within(child, Duration::from_secs(120));
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("stopped early: stdout was closed"), "{err}");
     assert!(err.contains("2 threads"), "the file was not split: {err}");
-    let records: u64 = err
-        .split(" records,")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .map(|n| n.replace(',', "").parse().unwrap())
-        .unwrap();
-    assert!(records < copies as u64 / 4, "{err}");
+    assert!(records_read(&err) < copies as u64 / 4, "{err}");
 }
 
 // ---------------------------------------------------------------------------------------
