@@ -110,7 +110,8 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
     let mut out = String::new();
     let parse = Parse::new(argv::split(event.process));
     let secrets: Vec<usize> = parse.secret_args().collect();
-    let analysis = build(event, config, parse.clone());
+    let judged = judge(&parse, event.dest, config.operations);
+    let analysis = build(event, config, parse.clone(), judged);
     let _ = writeln!(out, "command line  {}", visible(&analysis.process_masked));
 
     let binary = if image_is_schtasks(event) {

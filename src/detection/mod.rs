@@ -768,11 +768,10 @@ pub fn is_schtasks(event: &ProcessEvent<'_>) -> bool {
 /// The verdict on a parsed command line, with the `/s` value as written. `/create` is
 /// always judged (ESCU); `/change` and `/run` only when `operations` holds them, by the
 /// same target and locality rules; every other operation is `not_create`.
-fn judge(
-    parse: &Parse,
-    dest: &str,
-    operations: Operations,
-) -> (Reason, Option<String>, Option<String>) {
+/// A verdict with the `/s` value as written and normalised.
+type Judged = (Reason, Option<String>, Option<String>);
+
+fn judge(parse: &Parse, dest: &str, operations: Operations) -> Judged {
     let target = parse.first(Switch::S).map(|s| {
         s.value
             .and_then(|v| parse.args.get(v))
@@ -812,8 +811,13 @@ fn display_name<'a>(event: &ProcessEvent<'a>) -> &'a str {
     }
 }
 
-fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Analysis {
-    let (reason, host, normalized) = judge(&parse, event.dest, config.operations);
+fn build(
+    event: &ProcessEvent<'_>,
+    config: &DetectorConfig,
+    parse: Parse,
+    judged: Judged,
+) -> Analysis {
+    let (reason, host, normalized) = judged;
     let secrets: Vec<usize> = parse.secret_args().collect();
     let spans: Vec<_> = secrets
         .iter()
@@ -877,11 +881,28 @@ fn build(event: &ProcessEvent<'_>, config: &DetectorConfig, parse: Parse) -> Ana
 
 /// Analyse one event. `None` when it is not schtasks (no allocation on that path).
 pub fn analyze(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Option<Analysis> {
+    analyze_detection(event, config, true)
+}
+
+/// [`analyze`] for a caller that keeps detections only: `None` also for a schtasks
+/// event that is no detection, unless `every_verdict`. The verdict follows from the
+/// parse alone, so the output fields (masked command line, task switches, risk message)
+/// of the many local or read-only schtasks runs are never built: `scan` without
+/// `--verdicts` judges every schtasks event of a collection.
+pub fn analyze_detection(
+    event: &ProcessEvent<'_>,
+    config: &DetectorConfig,
+    every_verdict: bool,
+) -> Option<Analysis> {
     if !is_schtasks(event) {
         return None;
     }
     let parse = Parse::new(argv::split(event.process));
-    Some(build(event, config, parse))
+    let judged = judge(&parse, event.dest, config.operations);
+    if !every_verdict && judged.0.kind(parse.operation).is_none() {
+        return None;
+    }
+    Some(build(event, config, parse, judged))
 }
 
 /// A human-readable explanation: argv as Windows splits it, the parsed switches, the
@@ -913,6 +934,28 @@ mod tests {
             &DetectorConfig::default(),
         )
         .expect("schtasks.exe is a candidate")
+    }
+
+    #[test]
+    fn analyze_detection_drops_only_the_verdicts_that_are_no_detection() {
+        let config = DetectorConfig::default();
+        let lines = [
+            ("schtasks /create /tn t /tr c /s FILESRV01", true),
+            ("schtasks /create /tn t /tr c /s localhost", false),
+            ("schtasks /create /tn t /tr c", false),
+            ("schtasks /query /s FILESRV01", false),
+            ("schtasks /change /tn t /s FILESRV01 /disable", false),
+        ];
+        for (line, detection) in lines {
+            let e = event("schtasks.exe", line, "WKS-07");
+            let full = analyze(&e, &config).expect("schtasks.exe is judged");
+            assert_eq!(full.is_detection(), detection, "{line}");
+            assert_eq!(analyze_detection(&e, &config, true).as_ref(), Some(&full));
+            let kept = analyze_detection(&e, &config, false);
+            assert_eq!(kept.as_ref(), detection.then_some(&full), "{line}");
+        }
+        let other = event("cmd.exe", "schtasks /create /s FILESRV01", "WKS-07");
+        assert_eq!(analyze_detection(&other, &config, true), None);
     }
 
     #[test]

@@ -998,9 +998,11 @@ impl<'a> SourceScan<'a> {
             return Ok(());
         }
         let mapped = plan.map(get);
-        let Some(analysis) = detection::analyze(&mapped.as_event(), &self.options.config)
-            .filter(|a| a.is_detection() || self.options.every_verdict)
-        else {
+        let Some(analysis) = detection::analyze_detection(
+            &mapped.as_event(),
+            &self.options.config,
+            self.options.every_verdict,
+        ) else {
             return Ok(());
         };
         let sighting = sighting(&self.stats.name, plan, fields, record);
