@@ -686,11 +686,17 @@ fn main() {
             ("EVTX", &evtx_header, &evtx_chunks, true),
         ];
         side_by_side(&ours_binary, dir.path(), &big_cases, total, 5);
-        let big = std::env::var("SCAN_BENCH_BIG_MB")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1024)
-            << 20;
+        // A size that does not parse stops the bench: a typo must not measure 1 GB
+        // while the reader believes another size was asked.
+        let big = std::env::var("SCAN_BENCH_BIG_MB").map_or(1024, |v| {
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&mb| (1..=1 << 20).contains(&mb))
+                .unwrap_or_else(|| {
+                    panic!("SCAN_BENCH_BIG_MB={v:?}: expected a whole number of MiB, 1 or more")
+                })
+        }) << 20;
         one_file_on_every_core(&ours_binary, dir.path(), &big_cases, big, 3);
     }
 }

@@ -15,5 +15,8 @@ if ! target/bench-tools/bin/evtx_dump --version 2>/dev/null | grep -q "$version"
         || { echo "benches/setup.sh: cargo install evtx $version failed (crates.io reachable?)" >&2; exit 1; }
 fi
 command -v grep >/dev/null || { echo "benches/setup.sh: grep missing: apt-get install grep" >&2; exit 1; }
+# Peak RSS comes from GNU time's `-f %M -o FILE` (busybox's or a shell's `time` has neither).
+/usr/bin/time --version 2>&1 | grep -q GNU \
+    || { echo "benches/setup.sh: GNU time missing at /usr/bin/time: apt-get install time" >&2; exit 1; }
 target/bench-tools/bin/evtx_dump --version
 grep --version | head -1
