@@ -27,7 +27,10 @@
 //!   the same with `--full-path` (the reference), `grep -c -i schtasks FILE` (stdout to
 //!   a file: with stdout on /dev/null GNU grep stops at the first match) and, for EVTX,
 //!   the evtx crate's `evtx_dump -t 1 -o xml FILE` (`SCAN_BENCH_EVTX_DUMP`, else the one
-//!   `benches/setup.sh` installs, the version our Cargo.lock uses, else `PATH`'s);
+//!   `benches/setup.sh` installs, the version our Cargo.lock uses, else `PATH`'s), and
+//!   the crate's public record iterator alone (in this process, nothing rendered: the
+//!   least any reader built on that API can spend, since it builds every record before
+//!   a caller can skip one);
 //! - one large file (`SCAN_BENCH_BIG_MB`, default 1024) scanned with `--threads 1` and
 //!   `--threads 2`: wall seconds (median of 3), the speed-up, peak RSS.
 
@@ -258,6 +261,46 @@ fn children_cpu_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// User + system CPU seconds of the calling thread so far (`getrusage(RUSAGE_THREAD)`,
+/// microseconds).
+fn thread_cpu_seconds() -> f64 {
+    // SAFETY: rusage is plain data that getrusage fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// The floor of any reader built on the evtx crate's public API: its record iterator
+/// (`EvtxChunk::iter`, which builds every record's content before a caller sees it)
+/// run over `file` with nothing rendered, one thread, in this process. Returns the
+/// thread's CPU seconds (median of `rounds`) and the records it yielded.
+fn evtx_iterator_alone(file: &Path, rounds: usize) -> (f64, u64) {
+    let mut runs: Vec<(f64, u64)> = (0..rounds)
+        .map(|_| {
+            let settings = std::sync::Arc::new(evtx::ParserSettings::default().num_threads(1));
+            let start = thread_cpu_seconds();
+            let mut parser = evtx::EvtxParser::from_path(file)
+                .expect("bench EVTX opens")
+                .with_configuration((*settings).clone());
+            let mut records = 0u64;
+            for chunk in parser.chunks() {
+                let Ok(mut data) = chunk else { continue };
+                let Ok(mut chunk) = data.parse(settings.clone()) else {
+                    continue;
+                };
+                records += chunk.iter().filter(Result::is_ok).count() as u64;
+            }
+            (thread_cpu_seconds() - start, records)
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    runs.swap_remove(runs.len() / 2)
+}
+
 /// A number before `word` in the scan summary (`…: 83 records, 34 process events, …`).
 fn summary_count(summary: &str, word: &str) -> u64 {
     let line = summary
@@ -474,8 +517,8 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
     let dump = evtx_dump();
     let sink = dir.join("stdout");
     println!();
-    println!("| input | MB | scan CPU s | scan --full-path CPU s | grep -c -i schtasks CPU s | evtx_dump -t 1 -o xml CPU s | scan ÷ grep | evtx_dump ÷ scan | scan MB per CPU-second | scan peak RSS MiB |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| input | MB | scan CPU s | scan --full-path CPU s | grep -c -i schtasks CPU s | evtx_dump -t 1 -o xml CPU s | evtx crate's record iterator alone CPU s | scan ÷ grep | evtx_dump ÷ scan | evtx_dump ÷ iterator alone | scan MB per CPU-second | scan peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &(name, head, unit, is_evtx) in cases {
         let slug: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
         let (paths, _) = write_files(dir, &format!("side-{slug}"), head, unit, total, 1);
@@ -504,6 +547,15 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
                 c
             })
         });
+        let iterated = is_evtx.then(|| evtx_iterator_alone(file, rounds));
+        if let Some((_, records)) = iterated {
+            assert_eq!(
+                records,
+                summary_count(&fast.stderr, "records"),
+                "{name}: {}",
+                fast.stderr
+            );
+        }
         // Both paths read the same records and find the same detections.
         for word in ["records", "detection"] {
             assert_eq!(
@@ -517,14 +569,22 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
         let cpu = fast.cpu.max(0.005);
         let dump_cpu = |d: &Child| format!("{:.3}", d.cpu);
         let dump_ratio = |d: &Child| format!("{:.2}", d.cpu / cpu);
+        let floor = |(cpu, _): (f64, u64)| format!("{cpu:.3}");
+        let ceiling = |d: &Child| {
+            iterated.map_or("—".into(), |(c, _)| {
+                format!("{:.2}", d.cpu / c.max(0.005))
+            })
+        };
         println!(
-            "| {name} | {mb:.1} | {:.3} | {:.3} | {:.3} | {} | {:.2} | {} | {:.0} | {:.1} |",
+            "| {name} | {mb:.1} | {:.3} | {:.3} | {:.3} | {} | {} | {:.2} | {} | {} | {:.0} | {:.1} |",
             fast.cpu,
             full.cpu,
             grep.cpu,
             dumped.as_ref().map_or("—".into(), dump_cpu),
+            iterated.map_or("—".into(), floor),
             fast.cpu / grep.cpu.max(0.005),
             dumped.as_ref().map_or("—".into(), dump_ratio),
+            dumped.as_ref().map_or("—".into(), ceiling),
             mb / cpu,
             fast.max_rss_kib as f64 / 1024.0,
         );
