@@ -570,6 +570,45 @@ fn render(value: Value<'_>, out: &mut String) -> Option<()> {
     Some(())
 }
 
+/// The kind of a record from its classifying fields' texts, as the XML reader would
+/// read them (rendered as the crate renders them), by the one classifier; `None` when
+/// a text cannot be rendered here with certainty. `values`: the record's outer
+/// instance's values (type, offset, size in `data`); `text` and `fields`: scratch.
+fn classify(
+    def: &Definition,
+    values: &[(u8, usize, usize)],
+    data: &[u8],
+    text: &mut String,
+    fields: &mut Fields,
+) -> Option<EventKind> {
+    fields.clear();
+    for field in &def.fields {
+        let left_out = field.dependency.is_some_and(|d| {
+            values
+                .get(usize::from(d))
+                .is_some_and(|&(t, _, _)| t == ty::NULL)
+        });
+        if left_out {
+            continue;
+        }
+        text.clear();
+        for piece in &field.value {
+            match piece {
+                Piece::Text(t) => text.push_str(t),
+                Piece::Value(i) => {
+                    let &(t, at, len) = values.get(usize::from(*i))?;
+                    let bytes = data.get(at..at + len)?;
+                    render(Value { ty: t, bytes }, text)?;
+                }
+            }
+        }
+        fields.begin(&field.name);
+        fields.value_text().push_str(text);
+        fields.end();
+    }
+    Some(fields.event_kind())
+}
+
 /// What [`ChunkSkips::record`] says of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -597,10 +636,13 @@ pub(super) struct ChunkSkips {
     /// Tests only: vouch for no chunk ([`ChunkSkips::tight`]).
     tight: bool,
     values: Vec<(u8, usize, usize)>,
-    /// The classifying texts of the record being decided, and the kinds of those met
-    /// in this pass (at most [`MAX_KINDS`]).
+    /// The key of the record being decided (its outer definition and the raw bytes
+    /// of the values its classifying fields read), and the kinds of the keys met in
+    /// this pass (at most [`MAX_KINDS`]; `None`: a text this module cannot render).
+    raw_key: Vec<u8>,
+    kinds: Vec<(Vec<u8>, Option<EventKind>)>,
+    /// One classifying field's rendered text (scratch).
     key: String,
-    kinds: Vec<(String, EventKind)>,
     /// Whether the definitions of the record being decided may render with
     /// `schtasks` or an `&` in them.
     may_name: bool,
@@ -694,69 +736,59 @@ impl ChunkSkips {
         if elements_in_system {
             return (Verdict::Render, output);
         }
-        // The classifying fields' texts (or that they are left out), as the XML reader
-        // would read them: the key of the kind in this pass (the same definition and
-        // texts classify the same). Rendered text is printable ASCII, so the control
-        // characters that separate the fields cannot be part of it.
-        self.key.clear();
-        // Writing to a String cannot fail.
-        let _ = std::fmt::Write::write_fmt(&mut self.key, format_args!("{}", self.outer));
+        // The key of the kind in this pass: the definition and the raw bytes of the
+        // values its classifying fields read (or that a field is left out). The same
+        // key renders the same texts, so it classifies the same, or fails to render
+        // the same: the texts are rendered only for a key not met yet.
+        self.raw_key.clear();
+        self.raw_key
+            .extend_from_slice(&(self.outer as u64).to_le_bytes());
         for field in &def.fields {
-            self.key.push('\u{1}');
+            self.raw_key.push(1);
             let left_out = field.dependency.is_some_and(|d| {
                 self.values
                     .get(usize::from(d))
                     .is_some_and(|&(t, _, _)| t == ty::NULL)
             });
             if left_out {
-                self.key.push('\u{2}');
+                self.raw_key.push(2);
                 continue;
             }
             for piece in &field.value {
-                let rendered = match piece {
-                    Piece::Text(t) => {
-                        self.key.push_str(t);
-                        Some(())
+                let Piece::Value(i) = piece else { continue };
+                let value = self
+                    .values
+                    .get(usize::from(*i))
+                    .and_then(|&(t, at, len)| Some((t, data.get(at..at + len)?)));
+                match value {
+                    Some((t, bytes)) => {
+                        self.raw_key.push(t);
+                        self.raw_key
+                            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                        self.raw_key.extend_from_slice(bytes);
                     }
-                    Piece::Value(i) => {
-                        self.values.get(usize::from(*i)).and_then(|&(t, at, len)| {
-                            let bytes = data.get(at..at + len)?;
-                            render(Value { ty: t, bytes }, &mut self.key)
-                        })
-                    }
-                };
-                if rendered.is_none() {
-                    return (Verdict::Render, output);
+                    None => self.raw_key.push(3),
                 }
             }
         }
         let known = self
             .kinds
             .iter()
-            .find(|(k, _)| *k == self.key)
+            .find(|(k, _)| *k == self.raw_key)
             .map(|(_, kind)| *kind);
         let kind = match known {
             Some(kind) => kind,
             None => {
-                // The fields from the key's pieces, classified by the one classifier.
-                self.fields.clear();
-                let mut pieces = self.key.split('\u{1}').skip(1);
-                for field in &def.fields {
-                    let text = pieces.next().unwrap_or_default();
-                    if text == "\u{2}" {
-                        continue;
-                    }
-                    self.fields.begin(&field.name);
-                    self.fields.value_text().push_str(text);
-                    self.fields.end();
-                }
-                let kind = self.fields.event_kind();
+                let kind = classify(def, &self.values, data, &mut self.key, &mut self.fields);
                 if self.kinds.len() >= MAX_KINDS {
                     self.kinds.clear();
                 }
-                self.kinds.push((self.key.clone(), kind));
+                self.kinds.push((self.raw_key.clone(), kind));
                 kind
             }
+        };
+        let Some(kind) = kind else {
+            return (Verdict::Render, output);
         };
         // A connection the XML reader would stop reading after `<System>` (its rendered
         // bytes fail `connection_may_matter`) comes to the same as another event.
