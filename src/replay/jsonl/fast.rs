@@ -1239,6 +1239,7 @@ mod tests {
                 ];
                 assert_eq!(classify(&block), want, "{c:#x} at {at}");
                 assert_eq!(classify_swar(&block), want, "{c:#x} at {at}");
+                // On a processor without AVX2 the AVX2 classifier is never used.
                 #[cfg(target_arch = "x86_64")]
                 if std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the processor has AVX2 (checked just above).
