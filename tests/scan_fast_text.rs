@@ -552,15 +552,19 @@ proptest! {
 
 // Issue 14 round 3: the JSON-lines fast path looks only for the names of the fields
 // that say what kind an event is (not the time, record-number or channel-only names),
-// tells keys from their last four bytes, and takes the space as the only blank
-// between tokens (its first pass refuses every byte below 0x20). These cases would
-// fail if a repeated, odd or nested time or record-number field, a key that shares
-// an event-type name's last four bytes, or a tab, CR or run of spaces between tokens
-// misled it.
+// tells keys from their last four bytes, their length and whether they hold a dot, and
+// takes the space as the only blank between tokens (its first pass refuses every byte
+// below 0x20). These cases would fail if a repeated, odd or nested time or
+// record-number field, a key that shares an event-type name's last four bytes or
+// length (or is over 64 bytes long and dotted), or a tab, CR or run of spaces between
+// tokens misled it.
 
 /// Fields and separators the round-3 shortcuts must read as the full path does.
-const JSON_KIND_GAMES: [&str; 24] = [
+const JSON_KIND_GAMES: [&str; 27] = [
     r#""UtcTime":"a","UtcTime":"b""#,
+    r#""AourceName":"Microsoft-Windows-Security-Auditing""#,
+    r#""SourceName.":"Microsoft-Windows-Security-Auditing""#,
+    r#""a_key_longer_than_sixty_four_bytes_that_ends_in_a_path_of_its_own.EventID":4688"#,
     r#""RecordNumber":1,"RecordNumber":2"#,
     r#""EventTime":1.5"#,
     r#""EventTime":"x\ty""#,

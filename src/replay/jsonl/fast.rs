@@ -13,8 +13,8 @@
 //! quotes not escaped by an odd-length run of backslashes); it refuses a control
 //! character, an escape other than the one-letter ones and, on a line that is not
 //! ASCII, invalid UTF-8. The second pass walks the line's grammar, jumping over every
-//! string to its closing quote in one step, and tells from a key's last four bytes
-//! that no event-type name ends in it.
+//! string to its closing quote in one step, and tells from a key's last four bytes,
+//! its length and whether it holds a dot that it is no event-type name's path.
 //!
 //! The passes accept a strict subset of JSON, on which serde_json cannot fail and the
 //! full path's fields are what they read: no control character (so no blank but the
@@ -76,6 +76,10 @@ pub(super) struct Fast {
     /// Bit `j` of entry [`suffix_hash`] set: `leaves[j]` has that hash, as every key
     /// that ends in it has. Most keys stop here.
     buckets: Box<[u64; BUCKETS]>,
+    /// Per bucket, bit `n` set: one of its leaves is `n` bytes long (all bits for one
+    /// of 64 bytes or more). A key of no such length and without a dot can be none of
+    /// them: `AccountName`, `EventType` and `Hostname` share a leaf's last four bytes.
+    lengths: Box<[u64; BUCKETS]>,
     /// The dotted path of the object being read, with a trailing `.` (empty at the
     /// top). UTF-8: the line is.
     path: Vec<u8>,
@@ -170,14 +174,18 @@ impl Fast {
             return None;
         }
         let mut buckets = Box::new([0u64; BUCKETS]);
+        let mut lengths = Box::new([0u64; BUCKETS]);
         for (j, leaf) in leaves.iter().enumerate() {
-            *buckets.get_mut(suffix_hash(leaf.text)?)? |= 1 << j;
+            let h = suffix_hash(leaf.text)?;
+            *buckets.get_mut(h)? |= 1 << j;
+            *lengths.get_mut(h)? |= 1u64.checked_shl(leaf.text.len() as u32).unwrap_or(!0);
         }
         Some(Fast {
             names,
             fields,
             leaves,
             buckets,
+            lengths,
             path: Vec::new(),
             pairs: Vec::new(),
             paths: Vec::new(),
@@ -329,8 +337,17 @@ impl Fast {
     /// event-type name's path but has escapes.
     #[inline(always)]
     fn wanted(&mut self, key: &[u8]) -> Option<u64> {
-        let bits = suffix_hash(key).map_or(0, |h| self.buckets.get(h).copied().unwrap_or(0));
+        let Some(h) = suffix_hash(key) else {
+            return Some(0);
+        };
+        let bits = self.buckets.get(h).copied().unwrap_or(0);
         if bits == 0 {
+            return Some(0);
+        }
+        // A leaf matches a key of its own length, or one that ends in `.` + the leaf.
+        let lengths = self.lengths.get(h).copied().unwrap_or(!0);
+        let length = 1u64.checked_shl(key.len() as u32).unwrap_or(!0);
+        if lengths & length == 0 && !has_dot(key) {
             return Some(0);
         }
         self.wanted_in(key, bits)
@@ -950,6 +967,11 @@ fn same_short(a: &[u8], b: &[u8]) -> bool {
         4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
         _ => a == b,
     }
+}
+
+/// Whether a key has a dot. Branchless over its few bytes, as [`is_plain`].
+fn has_dot(key: &[u8]) -> bool {
+    key.iter().fold(false, |any, &c| any | (c == b'.'))
 }
 
 /// Whether a string's body has no escape. Branchless over the few bytes of a key or
