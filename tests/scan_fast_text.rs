@@ -549,3 +549,83 @@ proptest! {
         same_report(&text);
     }
 }
+
+// Issue 14 round 3: the JSON-lines fast path looks only for the names of the fields
+// that say what kind an event is (not the time, record-number or channel-only names),
+// tells keys from their last four bytes, their length and whether they hold a dot, and
+// takes the space as the only blank between tokens (its first pass refuses every byte
+// below 0x20). These cases would fail if a repeated, odd or nested time or
+// record-number field, a key that shares an event-type name's last four bytes or
+// length (or is over 64 bytes long and dotted), or a tab, CR or run of spaces between
+// tokens misled it.
+
+/// Fields and separators the round-3 shortcuts must read as the full path does.
+const JSON_KIND_GAMES: [&str; 27] = [
+    r#""UtcTime":"a","UtcTime":"b""#,
+    r#""AourceName":"Microsoft-Windows-Security-Auditing""#,
+    r#""SourceName.":"Microsoft-Windows-Security-Auditing""#,
+    r#""a_key_longer_than_sixty_four_bytes_that_ends_in_a_path_of_its_own.EventID":4688"#,
+    r#""RecordNumber":1,"RecordNumber":2"#,
+    r#""EventTime":1.5"#,
+    r#""EventTime":"x\ty""#,
+    r#""@timestamp":["a",1,null]"#,
+    r#""winlog":{"record_id":"7","channel":"Security"}"#,
+    r#""TimeCreated":{"SystemTime":"t"},"TimeCreated":"u""#,
+    r#""AccountName":"x","SourceModuleName":"eventlog","EventType":"AUDIT_SUCCESS""#,
+    r#""XSourceName":"Microsoft-Windows-Security-Auditing""#,
+    r#""a.SourceName":"Microsoft-Windows-Security-Auditing""#,
+    r#""Channel":"Microsoft-Windows-Sysmon/Operational","Channel":"Security""#,
+    r#""ID":1"#,
+    r#""Name":"x""#,
+    r#""type":"start""#,
+    r#""code":"1""#,
+    r#""event_id":4688"#,
+    r#""EventCode":"4688""#,
+    r#""ActionType":"ProcessCreated""#,
+    r#""event_simpleName":"ProcessRollup2""#,
+    "\"EventID\":\t1",
+    "\"EventID\"\r:1",
+    r#""EventID" : 1"#,
+    r#""EventID":  1 "#,
+    r#""EventID":4688 , "SourceName" :  "Microsoft-Windows-Security-Auditing""#,
+];
+
+/// A line with round-3 games before or after its own event ID, its separators
+/// written with or without a space.
+fn json_kind_record() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec((0..JSON_KIND_GAMES.len(), any::<bool>()), 0..4),
+        prop::sample::select(vec!["1", "3", "4688", "4624", "10"]),
+        provider(),
+        image(),
+        command_line(),
+        any::<bool>(),
+    )
+        .prop_map(|(games, eid, provider, image, cmd, spaced)| {
+            let esc = |s: &str| s.replace('\\', "\\\\");
+            let (colon, comma) = if spaced { (": ", ", ") } else { (":", ",") };
+            let mut fields = vec![
+                format!(r#""EventTime"{colon}"2020-12-19 07:00:22""#),
+                format!(r#""EventID"{colon}{eid}"#),
+                format!(r#""SourceName"{colon}"{provider}""#),
+            ];
+            for (game, early) in games {
+                let at = if early { 0 } else { fields.len() };
+                fields.insert(at, JSON_KIND_GAMES[game].to_owned());
+            }
+            fields.push(format!(r#""Image"{colon}"{}""#, esc(image)));
+            fields.push(format!(r#""CommandLine"{colon}"{}""#, esc(cmd)));
+            format!("{{{}}}\n", fields.join(comma)).into_bytes()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn json_kind_names_four_byte_keys_and_blanks_report_the_same_on_both_paths(
+        records in prop::collection::vec(json_kind_record(), 1..6),
+    ) {
+        same_report(&records.concat());
+    }
+}
