@@ -437,6 +437,19 @@ impl EventKind {
     }
 }
 
+/// The event fields [`classify_event`] reads, and no other: whatever any other field
+/// says, the kind is the same (test `classify_event_reads_only_classifying_fields`).
+/// A fast path that rebuilds or looks for only these fields (the EVTX skip, the JSON
+/// lines fast path) gets the kind the full reading gets.
+pub const CLASSIFYING_FIELDS: [EventField; 6] = [
+    EventField::EventId,
+    EventField::Provider,
+    EventField::SimpleName,
+    EventField::ActionType,
+    EventField::Category,
+    EventField::Type,
+];
+
 /// Classifies an event from its event-type fields. `first(field)` is the field's first
 /// value; `says(field, word)` whether any of its values contains `word` (ASCII case
 /// ignored), `None` when the record has no such field.
@@ -1171,6 +1184,55 @@ pub fn is_target_event_id(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The classifier reads no event field outside [`CLASSIFYING_FIELDS`]: whatever
+    /// such a field says, the kind is the same.
+    #[test]
+    fn classify_event_reads_only_classifying_fields() {
+        let all = EventField::ALL;
+        let ids = [
+            None,
+            Some("1"),
+            Some("3"),
+            Some("4688"),
+            Some("4624"),
+            Some("7"),
+        ];
+        let words = [
+            None,
+            Some("Microsoft-Windows-Sysmon"),
+            Some("Security"),
+            Some("x"),
+        ];
+        let others = [None, Some("ProcessRollup2"), Some("process"), Some("start")];
+        for outside in all.iter().filter(|f| !CLASSIFYING_FIELDS.contains(f)) {
+            for id in ids {
+                for word in words {
+                    for other in others {
+                        let get = |with: bool| {
+                            move |f: EventField| match f {
+                                EventField::EventId => id,
+                                EventField::Provider => word,
+                                _ if f == *outside => with
+                                    .then_some("Microsoft-Windows-Sysmon security process start 1"),
+                                _ => other,
+                            }
+                        };
+                        let says = |with: bool| {
+                            move |f: EventField, w: &str| {
+                                get(with)(f).map(|v| v.to_ascii_lowercase().contains(w))
+                            }
+                        };
+                        assert_eq!(
+                            classify_event(get(true), says(true)),
+                            classify_event(get(false), says(false)),
+                            "{outside:?} changes the kind"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn cim_names_win_over_raw_names() {

@@ -30,7 +30,7 @@
 
 use std::rc::Rc;
 
-use crate::cim::{EventField, EventKind};
+use crate::cim::{EventKind, CLASSIFYING_FIELDS};
 use crate::replay::fields::Fields;
 
 /// BinXML tokens (MS-EVEN6 §2.2.12), without the "more data" flag 0x40.
@@ -144,23 +144,12 @@ struct Definition {
 }
 
 /// Whether `name` is read by the event classifier: a name of one of the fields
-/// [`crate::cim::classify_event`] looks at (the test `classifier_reads_only_these`
-/// checks this list against the classifier itself).
+/// [`crate::cim::classify_event`] looks at ([`CLASSIFYING_FIELDS`]).
 fn classifies(name: &str) -> bool {
-    CLASSIFYING
+    CLASSIFYING_FIELDS
         .iter()
         .any(|f| f.names().iter().any(|n| n.matches(name)))
 }
-
-/// The event fields [`crate::cim::classify_event`] reads.
-const CLASSIFYING: [EventField; 6] = [
-    EventField::EventId,
-    EventField::Provider,
-    EventField::SimpleName,
-    EventField::ActionType,
-    EventField::Category,
-    EventField::Type,
-];
 
 /// A little-endian reader over the chunk, bounds-checked: `None` past the end.
 struct Cursor<'a> {
@@ -1115,57 +1104,6 @@ mod definitions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cim::classify_event;
-
-    /// The classifier reads no event field outside [`CLASSIFYING`]: whatever such a
-    /// field says, the kind is the same (so rebuilding only the classifying fields of
-    /// `<System>` gives the kind the full reading gives).
-    #[test]
-    fn classifier_reads_only_these() {
-        let all = EventField::ALL;
-        let ids = [
-            None,
-            Some("1"),
-            Some("3"),
-            Some("4688"),
-            Some("4624"),
-            Some("7"),
-        ];
-        let words = [
-            None,
-            Some("Microsoft-Windows-Sysmon"),
-            Some("Security"),
-            Some("x"),
-        ];
-        let others = [None, Some("ProcessRollup2"), Some("process"), Some("start")];
-        for outside in all.iter().filter(|f| !CLASSIFYING.contains(f)) {
-            for id in ids {
-                for word in words {
-                    for other in others {
-                        let get = |with: bool| {
-                            move |f: EventField| match f {
-                                EventField::EventId => id,
-                                EventField::Provider => word,
-                                _ if f == *outside => with
-                                    .then_some("Microsoft-Windows-Sysmon security process start 1"),
-                                _ => other,
-                            }
-                        };
-                        let says = |with: bool| {
-                            move |f: EventField, w: &str| {
-                                get(with)(f).map(|v| v.to_ascii_lowercase().contains(w))
-                            }
-                        };
-                        assert_eq!(
-                            classify_event(get(true), says(true)),
-                            classify_event(get(false), says(false)),
-                            "{outside:?} changes the kind"
-                        );
-                    }
-                }
-            }
-        }
-    }
 
     #[test]
     fn safe_text_refuses_markup_and_non_ascii() {

@@ -101,20 +101,13 @@ pub(super) struct Fast {
     avx2: bool,
 }
 
-/// The event-type fields [`cim::classify_event`] reads: the only ones whose names the
-/// fast path looks for. The time, channel and record number (also event-type fields)
-/// do not change a record's kind, and their names (`EventTime`, `UtcTime`,
-/// `RecordNumber`, `Channel` of NXLog) are in every line: not looking for them
-/// spares a name check on each. Should `classify_event` ever ask for another field,
-/// [`Fast::kind`] gives `None` (the full path reads the line), never a wrong kind.
-const CLASSIFYING: [cim::EventField; 6] = [
-    cim::EventField::SimpleName,
-    cim::EventField::ActionType,
-    cim::EventField::EventId,
-    cim::EventField::Provider,
-    cim::EventField::Category,
-    cim::EventField::Type,
-];
+/// The fast path looks for the names of [`cim::CLASSIFYING_FIELDS`] only. The time,
+/// channel and record number (also event-type fields) do not change a record's kind,
+/// and their names (`EventTime`, `UtcTime`, `RecordNumber`, `Channel` of NXLog) are in
+/// every line: not looking for them spares a name check on each. Should
+/// `classify_event` ever ask for another field, [`Fast::kind`] gives `None` (the full
+/// path reads the line), never a wrong kind.
+const CLASSIFYING: [cim::EventField; 6] = cim::CLASSIFYING_FIELDS;
 
 /// How many buckets [`suffix_hash`] spreads keys over: few enough to stay in the
 /// first-level cache, enough that most keys land in an empty one.
