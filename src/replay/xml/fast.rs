@@ -289,16 +289,13 @@ pub(super) struct Fast {
     /// (Sysmon's, Security's, another export's), record after record.
     layouts: Vec<Layout>,
     /// The field plans of the whole layouts (`<System>` and `<EventData>` names) met
-    /// lately, the last used first ([`Fast::count_if_unnamed`]).
+    /// lately, the last used first ([`Fast::missing`]).
     plans: Vec<Plan>,
-    /// Scratch of [`Fast::count_if_unnamed`]: the record's layout key ([`Plan::key`]),
-    /// what it needs of each value, and a value unescaped.
+    /// Scratch of [`Fast::missing`]: the record's layout key ([`Plan::key`]).
     key: Vec<u8>,
-    values: Vec<Value>,
-    scratch: String,
 }
 
-/// A field plan for the records of one layout ([`Fast::count_if_unnamed`]).
+/// A field plan for the records of one layout ([`Fast::missing`]).
 struct Plan {
     /// The field names in order, each after its length (one byte).
     key: Vec<u8>,
@@ -308,7 +305,7 @@ struct Plan {
     repeated: bool,
 }
 
-/// What [`Fast::count_if_unnamed`] needs of a value: whether it is blank (ASCII
+/// What [`Fast::missing`] needs of a value: whether it is blank (ASCII
 /// blanks only, as [`FieldPlan::missing`] trims) and whether it may name schtasks.exe
 /// ([`crate::detection::may_name_schtasks`]).
 struct Value {
@@ -318,11 +315,11 @@ struct Value {
 
 impl Value {
     /// What is needed of `raw` (a value's text as written): as the full path writes it,
-    /// entities resolved when the record holds an `&` (`amp`), into `scratch`.
-    fn of(raw: &[u8], amp: bool, scratch: &mut String) -> Value {
+    /// entities resolved when the record holds an `&` (`amp`).
+    fn of(raw: &[u8], amp: bool) -> Value {
+        let mut scratch = String::new();
         let value = if amp && memchr::memchr(b'&', raw).is_some() {
-            scratch.clear();
-            super::unescape_into(raw, scratch);
+            super::unescape_into(raw, &mut scratch);
             scratch.as_bytes()
         } else {
             raw
@@ -546,8 +543,6 @@ impl Default for Fast {
             layouts: Vec::new(),
             plans: Vec::new(),
             key: Vec::new(),
-            values: Vec::new(),
-            scratch: String::new(),
         }
     }
 }
@@ -966,61 +961,53 @@ impl Fast {
     /// ([`super::judge_every_reading`] judges its other readings); without one, no
     /// other reading can map anything either.
     fn missing(&mut self, record: &[u8]) -> Option<Option<Missing>> {
-        let mut values = std::mem::take(&mut self.values);
         let mut at = std::mem::take(&mut self.data_at);
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let missing = self.read_values(record, &mut values, &mut at, &mut scratch);
-        self.values = values;
+        let read = self.read_values(record, &mut at);
         self.data_at = at;
-        self.scratch = scratch;
-        self.data_read = missing.is_some();
-        let repeated = missing?;
-        let plan = self.data.first()?.plan.as_ref()?;
-        let values = &self.values;
-        if repeated && values.iter().any(|v| v.may_name) {
+        self.data_read = read.is_some();
+        let repeated = read?;
+        let template = self.data.first()?;
+        let plan = template.plan.as_ref()?;
+        let amp = memchr::memchr(b'&', record).is_some();
+        let system = record.get(self.system.clone())?;
+        let rest = self.rest_of(record)?;
+        let (spans, at) = (&self.spans, &self.data_at);
+        // What the plan asks of field `i` (`<System>`'s, then the `<Data>`), only for
+        // the few fields it reads.
+        let value = |i: usize| {
+            let raw = match spans.get(i) {
+                Some((_, v)) => system.get(v.clone())?,
+                None => match template.fields.get(i - spans.len())?.1 {
+                    Some(slot) => rest.get(at.get(slot)?.clone())?,
+                    None => b"",
+                },
+            };
+            Some(Value::of(raw, amp))
+        };
+        let count = spans.len() + template.fields.len();
+        if repeated && (0..count).any(|i| value(i).is_some_and(|v| v.may_name)) {
             return None;
         }
-        let blank = |i: usize| values.get(i).is_none_or(|v| v.blank);
+        let blank = |i: usize| value(i).is_none_or(|v| v.blank);
         let missing = plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }));
         // The judge asks for a verdict only when nothing is missing.
-        let named = |i: usize| values.get(i).is_some_and(|v| v.may_name);
+        let named = |i: usize| value(i).is_some_and(|v| v.may_name);
         let named = |i| Some(if named(i) { SCHTASKS } else { b"" });
         (missing.is_some() || !plan.may_name_schtasks(named)).then_some(missing)
     }
 
-    /// What [`Fast::missing`] needs of each value of `record` (into `values`, in field
-    /// order), through the record's [`DataTemplate`] when one fits, else by
-    /// [`Fast::each_data`] (then building one); the template is then the first of
-    /// [`Fast::data`], and `at` where the record's texts are. Gives whether a name
-    /// repeats in the layout.
-    fn read_values(
-        &mut self,
-        record: &[u8],
-        values: &mut Vec<Value>,
-        at: &mut Vec<Range<usize>>,
-        scratch: &mut String,
-    ) -> Option<bool> {
-        values.clear();
-        let amp = memchr::memchr(b'&', record).is_some();
-        let system = record.get(self.system.clone())?;
-        for (_, v) in &self.spans {
-            values.push(Value::of(system.get(v.clone())?, amp, scratch));
-        }
+    /// Where the `<Data>` texts of `record` are (into `at`, in field order), found
+    /// through the record's [`DataTemplate`] when one fits, else by [`Fast::each_data`]
+    /// (then building one); the template is then the first of [`Fast::data`]. Gives
+    /// whether a name repeats in the layout.
+    fn read_values(&mut self, record: &[u8], at: &mut Vec<Range<usize>>) -> Option<bool> {
         let rest = self.rest_of(record).filter(|r| r.len() <= MAX_KEPT)?;
         let layout = self.layouts.first()?;
         let fits =
             |t: &DataTemplate| t.layout == layout.id && t.markup.read_values(rest, at).is_some();
         if let Some(i) = self.data.iter().position(fits) {
             to_front(&mut self.data, i);
-            let template = self.data.first()?;
-            for (_, field) in &template.fields {
-                let text = match field {
-                    Some(slot) => rest.get(at.get(*slot)?.clone())?,
-                    None => b"",
-                };
-                values.push(Value::of(text, amp, scratch));
-            }
-            return Some(template.repeated);
+            return Some(self.data.first()?.repeated);
         }
         // The key: each name's length (one byte), then the name; `<System>`'s names
         // are its layout's, in that form.
@@ -1037,11 +1024,6 @@ impl Fast {
             Some(())
         };
         let walked = self.each_data(record, |data, text| {
-            let value = match &text {
-                Some(text) => rest.get(text.clone())?,
-                None => b"",
-            };
-            values.push(Value::of(value, amp, scratch));
             texts.push(text);
             let data = match data {
                 DataName::Attribute(raw) => DataName::Attribute(rest.get(raw)?),
