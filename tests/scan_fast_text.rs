@@ -194,7 +194,7 @@ fn xml_record() -> impl Strategy<Value = String> {
         image(),
         command_line(),
         fields,
-        0u8..15,
+        0u8..17,
         any::<bool>(),
     )
         .prop_map(|(provider, eid, image, cmd, (q, more, usual), game, newline)| {
@@ -238,7 +238,14 @@ fn xml_record() -> impl Strategy<Value = String> {
                 "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
             };
             let end = if newline { "</Event>\n" } else { "</Event>" };
-            format!("{start}<System>{system}</System><EventData>{data}</EventData>{end}")
+            // The part `wevtutil qe /f:RenderedXml` adds, which the full path skips,
+            // and a broken one, which it cannot.
+            let info = match game {
+                15 => "<RenderingInfo Culture='en-US'><Message>a &amp; b > c</Message><Keywords><Keyword>Audit</Keyword></Keywords></RenderingInfo>",
+                16 => "<RenderingInfo><Message></Level></RenderingInfo>",
+                _ => "",
+            };
+            format!("{start}<System>{system}</System><EventData>{data}</EventData>{info}{end}")
         })
 }
 
@@ -331,9 +338,15 @@ proptest! {
             2..8,
         ),
         q in prop::sample::select(vec!['\'', '"']),
+        rendered in any::<bool>(),
     ) {
         let mut log = String::new();
         for (eid, texts) in &values {
+            let info = if rendered {
+                format!("<RenderingInfo Culture={q}en-US{q}><Message>{}</Message></RenderingInfo>", texts[0])
+            } else {
+                String::new()
+            };
             let data: String = names
                 .iter()
                 .zip(texts)
@@ -343,7 +356,7 @@ proptest! {
                 })
                 .collect();
             log.push_str(&format!(
-                "<Event xmlns={q}http://schemas.microsoft.com/win/2004/08/events/event{q}><System><Provider Name={q}Microsoft-Windows-Sysmon{q}/><EventID>{eid}</EventID><Computer>WS5</Computer></System><EventData>{data}</EventData></Event>\n"
+                "<Event xmlns={q}http://schemas.microsoft.com/win/2004/08/events/event{q}><System><Provider Name={q}Microsoft-Windows-Sysmon{q}/><EventID>{eid}</EventID><Computer>WS5</Computer></System><EventData>{data}</EventData>{info}</Event>\n"
             ));
         }
         same_report(log.as_bytes());

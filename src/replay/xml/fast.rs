@@ -1143,8 +1143,8 @@ impl Fast {
             p = next_lt(bytes, p)?;
             let tail = bytes.get(p..)?;
             if let Some(after) = tail.strip_prefix(b"</EventData>") {
-                // Only text may follow, up to `</Event>`.
-                return memchr::memchr(b'<', after).is_none().then_some(());
+                // Text may follow, up to `</Event>`, and what the full path skips.
+                return skipped_parts(after);
             }
             let (name, gt, empty, field) = match data_tag(tail) {
                 Some((gt, empty, value)) => (b"Data".as_slice(), gt, empty, Some(value)),
@@ -1191,6 +1191,46 @@ impl Fast {
             p = text_at + text_len + name_len + 3;
         }
     }
+}
+
+/// Whether `bytes` (what follows `</EventData>` in a record, up to its `</Event>`) is
+/// text and `<RenderingInfo>` elements (`wevtutil qe /f:RenderedXml` writes one after
+/// every record's data) that [`super::read_record`] skips without an error: each
+/// well formed as quick-xml checks it (every end tag names the element it ends, every
+/// tag ends where the lexer ends it, [`tag_end`]), its names plain, its attributes and
+/// texts unread. `None` for anything else (another part, which the full path may read,
+/// a prefix, a blank in an end tag): the full path reads those.
+fn skipped_parts(bytes: &[u8]) -> Option<()> {
+    let mut open: Vec<&[u8]> = Vec::new();
+    let mut p = 0;
+    while let Some(at) = memchr::memchr(b'<', bytes.get(p..)?).map(|i| p + i) {
+        let tail = bytes.get(at..)?;
+        if let Some(end) = tail.strip_prefix(b"</") {
+            let name = open.pop()?;
+            if end.get(..name.len())? != name || end.get(name.len()) != Some(&b'>') {
+                return None;
+            }
+            p = at + 2 + name.len() + 1;
+            continue;
+        }
+        let name_len = tail
+            .get(1..)?
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'))?;
+        let name = tail.get(1..1 + name_len)?;
+        if !name.first()?.is_ascii_alphabetic()
+            || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
+            || (open.is_empty() && name != b"RenderingInfo")
+        {
+            return None;
+        }
+        let (gt, empty) = tag_end(tail)?;
+        if !empty {
+            open.push(name);
+        }
+        p = at + gt + 1;
+    }
+    open.is_empty().then_some(())
 }
 
 /// The longest name of a `<System>` child the fast path reads.
@@ -1440,6 +1480,28 @@ mod tests {
     }
 
     #[test]
+    fn a_rendering_info_part_is_skipped_as_the_full_path_skips_it() {
+        for info in [
+            "<RenderingInfo/>",
+            "\n<RenderingInfo Culture='en-US'><Message>a &amp; b &bogus; > c</Message><Level>Information</Level><Keywords><Keyword>Audit Success</Keyword></Keywords><x a=\"1>2\"/></RenderingInfo>\n",
+            "<RenderingInfo></RenderingInfo><RenderingInfo/>",
+        ] {
+            for eid in [">3<", ">1<", ">4624<"] {
+                let record = with("</EventData>", &format!("</EventData>{info}"));
+                let record = String::from_utf8_lossy(&record).replacen(">3<", eid, 1);
+                let record = record.replace("Sysmon'", "Security-Auditing'");
+                let mut fast = Fast::default();
+                let (_, _, tag_end) = fast.frame(record.as_bytes(), 0, 0, u64::MAX, 1 << 20).unwrap();
+                assert!(fast.system_kind(record.as_bytes(), tag_end).is_some());
+                let mut fields = Fields::default();
+                assert!(fast.read_rest(record.as_bytes(), &mut fields).is_some(), "{info}");
+                // The same kind and fields as the full path's (fast_kind compares).
+                assert!(fast_kind(record.as_bytes()).is_some(), "{info}");
+            }
+        }
+    }
+
+    #[test]
     fn what_could_fool_a_byte_reader_goes_to_the_full_path() {
         let games = [
             ("<EventID>3", "<EventID>&#51;"),
@@ -1462,13 +1524,31 @@ mod tests {
             assert_eq!(fast_kind(&with(from, to)), None, "{to}");
         }
         // The rest of a record the fast path reads only when it is plain.
+        let rendering = |info: &str| format!("</EventData>{info}");
         for (from, to) in [
-            ("</EventData>", "</EventData><RenderingInfo/>"),
-            ("<Data Name='Image'>", "<Data x:Name='Image'>"),
-            ("<Data Name='Image'>", "<Data Name='Image'><b/>"),
-            ("</Data>", "</Dat>"),
+            ("</EventData>", "</EventData><UserData/>".into()),
+            ("</EventData>", rendering("<x:RenderingInfo/>")),
+            (
+                "</EventData>",
+                rendering("<RenderingInfo><a></b></RenderingInfo>"),
+            ),
+            (
+                "</EventData>",
+                rendering("<RenderingInfo></RenderingInfo >"),
+            ),
+            ("</EventData>", rendering("<RenderingInfo><a>")),
+            ("</EventData>", rendering("<RenderingInfo/></a>")),
+            ("</EventData>", rendering("<RenderingInfo/><System/>")),
+            ("</EventData>", rendering("<RenderingInfo x='<'/>")),
+            (
+                "</EventData>",
+                rendering("<RenderingInfo><a/ ></RenderingInfo>"),
+            ),
+            ("<Data Name='Image'>", "<Data x:Name='Image'>".into()),
+            ("<Data Name='Image'>", "<Data Name='Image'><b/>".into()),
+            ("</Data>", "</Dat>".into()),
         ] {
-            let record = with(from, to);
+            let record = with(from, &to);
             let mut fast = Fast::default();
             let (_, _, tag_end) = fast.frame(&record, 0, 0, u64::MAX, 1 << 20).unwrap();
             assert!(fast.system_kind(&record, tag_end).is_some());
