@@ -104,9 +104,10 @@ enum EventTag {
 }
 
 /// Every tag named `Event` of the stream, in order, found a stretch of the window at a
-/// time, looking at each `E` of its 64-byte blocks (issue 14: one pass for a record's start, its end
-/// and what would make its framing unsure, where three searches ran per record).
-/// `<EventID>`, `<EventData>` and the like are met and dropped.
+/// time by looking at each `E` of its 64-byte blocks (issue 14: one pass for a
+/// record's start, its end and what would make its framing unsure, where three
+/// substring searches ran per record). `<EventID>`, `<EventData>` and the like are met
+/// and dropped.
 struct EventTags {
     /// The tags whose `Event` starts in `from..scanned`: where their `<` is.
     tags: Vec<(u64, EventTag)>,
@@ -952,7 +953,8 @@ impl Fast {
     /// image columns with [`crate::detection::may_name_schtasks`] (the value ends with
     /// `schtasks.exe`, ASCII case ignored); short of that it counts the process event
     /// and asks [`FieldPlan::missing`], which reads only which values are blank. Both
-    /// are answered here from each value as the full path would write it: the raw text,
+    /// are answered here, only for the values the plan asks about, from each as the
+    /// full path would write it: the raw text,
     /// unescaped by [`super::unescape_into`] when it holds an `&` (no CDATA: a framed
     /// record holds no `<!`). Bad UTF-8 is not decoded: a byte that is not UTF-8 becomes
     /// U+FFFD, never an ASCII byte nor part of one, so neither answer changes. The plan
