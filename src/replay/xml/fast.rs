@@ -9,9 +9,9 @@
 //! it hold no `<!` (comment, CDATA, declaration), no `<?` and no other `<Event`, every
 //! `<` in between is an ordinary tag to the lexer, whatever quotes surround it (a `<`
 //! ends even a damaged tag), so the record is exactly `<Event` .. `</Event>`. `<!` and
-//! `<?` are looked for once over the window, not once per record ([`NextHit`]); another
-//! `<Event` only in what the readings below did not read ([`Fast::read`]): they meet
-//! every `<` of what they read, and take no tag named `Event`.
+//! `<?` are looked for once over the window, not once per record ([`Openers`]); the
+//! tags named `Event` (a record's start and end, and what would break its framing)
+//! once per stretch of the window, at each `E` of its 64-byte blocks ([`EventTags`]).
 //!
 //! `<System>`. When it is the record's first child, holds no `&`, no nested element and
 //! no malformed attribute on the elements whose attributes are fields, and its names
@@ -40,39 +40,21 @@ use memchr::memmem;
 use crate::cim::{self, EventField, EventKind, FieldPlan, Missing};
 use crate::replay::fields::{find_any_of, is_unread, Fields};
 
-/// Where the next occurrence of a pattern is, found once for many queries: the window
-/// is searched forward from a point and the answer kept until a query passes it.
-pub(super) struct NextHit {
-    needle: Needle,
-    /// Only an occurrence followed by a byte this accepts (or by the end of the
-    /// window) counts: `<Event` followed by what ends a name, not `<EventData`.
-    followed_by: fn(u8) -> bool,
-    /// Search no further than a query asks: for a pattern whose near misses are in
-    /// every record (`<EventData`), so that each is met once, by the query it is in.
-    /// Otherwise the search runs on to the end of the window, for a pattern no record
-    /// holds (`<!`): one search per window.
-    bounded: bool,
+/// Where the next `<!` or `<?` (a comment, CDATA, a declaration, a processing
+/// instruction) is, found once for many queries: the window is searched forward from a
+/// point, to its end (no record holds one), and the answer kept until a query passes
+/// it.
+struct Openers {
     /// The first occurrence at or after `from`, or `u64::MAX` when none starts before
-    /// `scanned` (less the pattern's length).
+    /// `scanned` (less 2, the pattern's length).
     hit: u64,
     from: u64,
     scanned: u64,
 }
 
-impl NextHit {
-    pub(super) fn new(pattern: &'static [u8], followed_by: fn(u8) -> bool, bounded: bool) -> Self {
-        NextHit::of(
-            Needle::Pattern(Box::new(memmem::Finder::new(pattern))),
-            followed_by,
-            bounded,
-        )
-    }
-
-    fn of(needle: Needle, followed_by: fn(u8) -> bool, bounded: bool) -> Self {
-        NextHit {
-            needle,
-            followed_by,
-            bounded,
+impl Openers {
+    fn new() -> Self {
+        Openers {
             hit: u64::MAX,
             from: u64::MAX,
             scanned: 0,
@@ -80,79 +62,204 @@ impl NextHit {
     }
 
     /// Whether an occurrence starts in `from..to`; `window` holds the stream from
-    /// offset `base` and reaches at least `to` plus the pattern's length.
-    pub(super) fn any_in(&mut self, window: &[u8], base: u64, from: u64, to: u64) -> bool {
-        let len = match &self.needle {
-            Needle::Pattern(finder) => finder.needle().len() as u64,
-            Needle::Opener => 2,
-        };
+    /// offset `base` and reaches at least `to` plus 2.
+    fn any_in(&mut self, window: &[u8], base: u64, from: u64, to: u64) -> bool {
         let known = from >= self.from
             && self.hit >= from
-            && (self.hit != u64::MAX || to + len <= self.scanned);
+            && (self.hit != u64::MAX || to + 2 <= self.scanned);
         if !known {
             let at = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
-            let mut end = base + window.len() as u64;
-            if self.bounded {
-                // With the byte after the pattern, which tells a hit.
-                end = end.min(to.saturating_add(len + 1));
-            }
-            let to_at = usize::try_from(end.saturating_sub(base)).unwrap_or(usize::MAX);
-            let rest = window.get(at..to_at).unwrap_or_default();
+            let rest = window.get(at..).unwrap_or_default();
             self.from = from;
-            self.scanned = end;
-            self.hit = u64::MAX;
-            let mut at = 0;
-            while let Some(i) = rest.get(at..).and_then(|r| self.needle.find(r)) {
-                let i = at + i;
-                let after = rest.get(i + len as usize);
-                if after.is_none_or(|&b| (self.followed_by)(b)) {
-                    self.hit = from + i as u64;
-                    break;
-                }
-                at = i + 1;
-            }
+            self.scanned = base + window.len() as u64;
+            self.hit = find_opener(rest).map_or(u64::MAX, |i| from + i as u64);
         }
         self.hit < to
     }
 }
 
-/// What a [`NextHit`] looks for.
-enum Needle {
-    /// A pattern, as written.
-    Pattern(Box<memmem::Finder<'static>>),
-    /// `<!` or `<?` (a comment, CDATA, a declaration, a processing instruction), in
-    /// one search for their second byte, rare in event data.
-    Opener,
+/// Where the first `<!` or `<?` of `hay` starts: one search for their second byte, rare
+/// in event data.
+fn find_opener(hay: &[u8]) -> Option<usize> {
+    let mut at = 1;
+    loop {
+        let i = at + memchr::memchr2(b'!', b'?', hay.get(at..)?)?;
+        if hay.get(i - 1) == Some(&b'<') {
+            return Some(i - 1);
+        }
+        at = i + 1;
+    }
 }
 
-impl Needle {
-    /// Where the first occurrence in `hay` starts.
-    fn find(&self, hay: &[u8]) -> Option<usize> {
-        match self {
-            Needle::Pattern(finder) => finder.find(hay),
-            Needle::Opener => {
-                let mut at = 1;
-                loop {
-                    let i = at + memchr::memchr2(b'!', b'?', hay.get(at..)?)?;
-                    if hay.get(i - 1) == Some(&b'<') {
-                        return Some(i - 1);
-                    }
-                    at = i + 1;
-                }
-            }
+/// A tag named `Event` as the lexer ([`super::Framer`]) tells them apart, by the byte
+/// after the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventTag {
+    /// `<Event` followed by a blank, `>` or `/`: a record starts (or an empty one is).
+    Start,
+    /// `</Event>`: a record ends.
+    End,
+    /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise.
+    OddEnd,
+}
+
+/// Every tag named `Event` of the stream, in order, found a stretch of the window at a
+/// time by looking at each `E` of its 64-byte blocks (issue 14: one pass for a
+/// record's start, its end and what would make its framing unsure, where three
+/// substring searches ran per record). `<EventID>`, `<EventData>` and the like are met
+/// and dropped.
+struct EventTags {
+    /// The tags whose `Event` starts in `from..scanned`: where their `<` is.
+    tags: Vec<(u64, EventTag)>,
+    /// The first of `tags` a query may still want: none before the last query's
+    /// `asked`.
+    next: usize,
+    asked: u64,
+    from: u64,
+    scanned: u64,
+}
+
+/// How much of the window [`EventTags`] reads at a time: a few dozen records, so that
+/// its list stays short.
+const TAGS_STRETCH: usize = 64 << 10;
+
+impl EventTags {
+    fn new() -> Self {
+        EventTags {
+            tags: Vec::new(),
+            next: 0,
+            asked: 0,
+            from: u64::MAX,
+            scanned: u64::MAX,
         }
     }
+
+    /// The first tag named `Event` whose `<` is at or after `at`, with where that `<`
+    /// is; `None` when the window (the stream from offset `base`) holds none whose next
+    /// byte it holds too.
+    fn first_from(&mut self, window: &[u8], base: u64, at: u64) -> Option<(u64, EventTag)> {
+        // A `<` at `at` has its `Event` at `at + 1` or `at + 2`.
+        if at < self.asked || !(self.from..=self.scanned).contains(&(at + 1)) {
+            self.tags.clear();
+            self.next = 0;
+            self.from = at + 1;
+            self.scanned = at + 1;
+        }
+        self.asked = at;
+        loop {
+            while let Some(&(lt, tag)) = self.tags.get(self.next) {
+                if lt >= at {
+                    return Some((lt, tag));
+                }
+                self.next += 1;
+            }
+            self.scan(window, base)?;
+        }
+    }
+
+    /// Reads the next stretch of the window, from `scanned`. `None` when nothing is
+    /// left to read: a `Event` is read only with the byte after it.
+    fn scan(&mut self, window: &[u8], base: u64) -> Option<()> {
+        const NAME: usize = b"Event".len();
+        let from = usize::try_from(self.scanned.checked_sub(base)?).ok()?;
+        let to = window.len().min(from.saturating_add(TAGS_STRETCH));
+        let done = to.checked_sub(NAME).filter(|&done| done > from)?;
+        self.tags.clear();
+        self.next = 0;
+        // Every `E` of a 64-byte block at once (a byte search stops at each, and a
+        // record holds a dozen): then only those followed by `vent` are looked at.
+        let mut block = from;
+        while block < done {
+            let mut mask = match window.get(block..block + 64).map(<&[u8; 64]>::try_from) {
+                Some(Ok(bytes)) => bytes_equal(bytes, b'E'),
+                _ => {
+                    // The window's last bytes: what lies beyond is no `E`.
+                    let mut bytes = [0; 64];
+                    let tail = window.get(block..).unwrap_or_default();
+                    bytes.iter_mut().zip(tail).for_each(|(b, t)| *b = *t);
+                    bytes_equal(&bytes, b'E')
+                }
+            };
+            if done - block < 64 {
+                mask &= (1 << (done - block)) - 1;
+            }
+            while mask != 0 {
+                let e = block + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                if let Some(tag) = event_tag(window, e) {
+                    self.tags.push((base + tag.0 as u64, tag.1));
+                }
+            }
+            block += 64;
+        }
+        self.scanned = base + done as u64;
+        Some(())
+    }
+}
+
+/// The tag named `Event` whose name starts at `e` in `window` (which holds the byte
+/// after the name), with where its `<` is; `None` for any other `E`.
+fn event_tag(window: &[u8], e: usize) -> Option<(usize, EventTag)> {
+    if window.get(e + 1..e + 5)? != b"vent" {
+        return None;
+    }
+    let after = *window.get(e + 5)?;
+    let before = |n: usize| e.checked_sub(n).and_then(|b| window.get(b)).copied();
+    match (before(2), before(1)) {
+        (_, Some(b'<')) if ends_name(after) => Some((e - 1, EventTag::Start)),
+        (Some(b'<'), Some(b'/')) if after == b'>' => Some((e - 2, EventTag::End)),
+        (Some(b'<'), Some(b'/')) if is_blank(after) || after == b'/' => {
+            Some((e - 2, EventTag::OddEnd))
+        }
+        _ => None,
+    }
+}
+
+/// Bit `i` set for each byte `block[i]` that is `c`. SSE2, which every x86-64
+/// processor has, 16 bytes at a time.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn bytes_equal(block: &[u8; 64], c: u8) -> u64 {
+    // SAFETY: `bytes_equal_sse2` needs SSE2, which the build configuration has (the
+    // cfg above): part of the x86-64 baseline.
+    unsafe { bytes_equal_sse2(block, c) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn bytes_equal_sse2(block: &[u8; 64], c: u8) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let wanted = _mm_set1_epi8(c as i8);
+    let mut mask = 0;
+    for (i, chunk) in block.chunks_exact(16).enumerate() {
+        // SAFETY: `chunk` is 16 bytes, the load's width; it needs no alignment.
+        let bytes = unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) };
+        let equal = _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, wanted));
+        mask |= u64::from(equal as u16) << (16 * i);
+    }
+    mask
+}
+
+/// [`bytes_equal`] a byte at a time, for other processors.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn bytes_equal_plain(block: &[u8; 64], c: u8) -> u64 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &b)| m | (u64::from(b == c) << i))
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn bytes_equal(block: &[u8; 64], c: u8) -> u64 {
+    bytes_equal_plain(block, c)
 }
 
 /// The fast path's state, kept from record to record.
 pub(super) struct Fast {
     /// `<!` or `<?`.
-    opener: NextHit,
-    pub(super) event_start: NextHit,
-    /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise than
-    /// `</Event>`.
-    odd_event_end: NextHit,
-    event_end: memmem::Finder<'static>,
+    opener: Openers,
+    event_tags: EventTags,
     system_end: memmem::Finder<'static>,
     /// The fields of the `<System>` part being read: name and value (a range of the
     /// part).
@@ -162,8 +269,14 @@ pub(super) struct Fast {
     /// Scratch of [`Fast::read_system`]: every value of the part (an attribute's, with
     /// its quote, or an element's text), in order.
     slots: Vec<(Range<usize>, Option<u8>)>,
-    /// Scratch of [`Template::read`] and [`Fast::missing`].
+    /// Scratch of [`Template::read`].
     values_at: Vec<Range<usize>>,
+    /// Where the texts of the record's `<Data>` are in what follows `<System>`
+    /// ([`Fast::rest_of`]), in the order of the first of [`Fast::data`], when
+    /// `data_read`: [`Fast::missing`] read them through it ([`Fast::read_rest`] then
+    /// takes the names from it and walks nothing again).
+    data_at: Vec<Range<usize>>,
+    data_read: bool,
     /// The markups of the `<System>` parts read in full lately, the last used first.
     templates: Vec<Template>,
     /// The last start tag [`tag_end`] read that is not empty, `<Event` to `>`.
@@ -177,16 +290,13 @@ pub(super) struct Fast {
     /// (Sysmon's, Security's, another export's), record after record.
     layouts: Vec<Layout>,
     /// The field plans of the whole layouts (`<System>` and `<EventData>` names) met
-    /// lately, the last used first ([`Fast::count_if_unnamed`]).
+    /// lately, the last used first ([`Fast::missing`]).
     plans: Vec<Plan>,
-    /// Scratch of [`Fast::count_if_unnamed`]: the record's layout key ([`Plan::key`]),
-    /// what it needs of each value, and a value unescaped.
+    /// Scratch of [`Fast::missing`]: the record's layout key ([`Plan::key`]).
     key: Vec<u8>,
-    values: Vec<Value>,
-    scratch: String,
 }
 
-/// A field plan for the records of one layout ([`Fast::count_if_unnamed`]).
+/// A field plan for the records of one layout ([`Fast::missing`]).
 struct Plan {
     /// The field names in order, each after its length (one byte).
     key: Vec<u8>,
@@ -196,7 +306,7 @@ struct Plan {
     repeated: bool,
 }
 
-/// What [`Fast::count_if_unnamed`] needs of a value: whether it is blank (ASCII
+/// What [`Fast::missing`] needs of a value: whether it is blank (ASCII
 /// blanks only, as [`FieldPlan::missing`] trims) and whether it may name schtasks.exe
 /// ([`crate::detection::may_name_schtasks`]).
 struct Value {
@@ -206,11 +316,11 @@ struct Value {
 
 impl Value {
     /// What is needed of `raw` (a value's text as written): as the full path writes it,
-    /// entities resolved when the record holds an `&` (`amp`), into `scratch`.
-    fn of(raw: &[u8], amp: bool, scratch: &mut String) -> Value {
+    /// entities resolved when the record holds an `&` (`amp`).
+    fn of(raw: &[u8], amp: bool) -> Value {
+        let mut scratch = String::new();
         let value = if amp && memchr::memchr(b'&', raw).is_some() {
-            scratch.clear();
-            super::unescape_into(raw, scratch);
+            super::unescape_into(raw, &mut scratch);
             scratch.as_bytes()
         } else {
             raw
@@ -372,11 +482,11 @@ impl Template {
     /// markup around other values; `false` otherwise.
     fn read(
         &self,
-        body: &str,
+        body: &[u8],
         spans: &mut Vec<(FieldName, Range<usize>)>,
         values: &mut Vec<Range<usize>>,
     ) -> bool {
-        if self.markup.read_values(body.as_bytes(), values).is_none() {
+        if self.markup.read_values(body, values).is_none() {
             return false;
         }
         spans.clear();
@@ -407,8 +517,9 @@ struct DataTemplate {
     /// The [`Layout::id`] of the `<System>` part before it.
     layout: u64,
     markup: Markup,
-    /// For each `<Data>`, in order: the index of its text, `None` for an empty element.
-    fields: Vec<Option<usize>>,
+    /// For each `<Data>`, in order: its name, as the full path writes it, and the index
+    /// of its text, `None` for an empty element.
+    fields: Vec<(Box<str>, Option<usize>)>,
     /// The plan of the layout ([`Plan::plan`]) and whether a name repeats in it.
     plan: Option<FieldPlan>,
     repeated: bool,
@@ -417,15 +528,15 @@ struct DataTemplate {
 impl Default for Fast {
     fn default() -> Self {
         Fast {
-            opener: NextHit::of(Needle::Opener, |_| true, false),
-            event_start: NextHit::new(b"<Event", ends_name, true),
-            odd_event_end: NextHit::new(b"</Event", |b| is_blank(b) || b == b'/', true),
-            event_end: memmem::Finder::new(b"</Event>"),
+            opener: Openers::new(),
+            event_tags: EventTags::new(),
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
             system: 0..0,
             slots: Vec::new(),
             values_at: Vec::new(),
+            data_at: Vec::new(),
+            data_read: false,
             start_tag: Vec::new(),
             layouts_built: 0,
             templates: Vec::new(),
@@ -433,8 +544,6 @@ impl Default for Fast {
             layouts: Vec::new(),
             plans: Vec::new(),
             key: Vec::new(),
-            values: Vec::new(),
-            scratch: String::new(),
         }
     }
 }
@@ -548,9 +657,10 @@ fn tag_end(tag: &[u8]) -> Option<(usize, bool)> {
 impl Fast {
     /// At `data` (the window from the lexer's position, in a clean top-level state at
     /// offset `pos`): the record that starts at the first `<`, up to the first
-    /// `</Event>`, when no `<!` or `<?` lies between. Returns its start and end offsets
-    /// and the offset after its start tag. Its framing is sure only once no other
-    /// `<Event` nor an odd `</Event` lies inside either ([`Fast::read`] sees to it).
+    /// `</Event>`, when no `<!`, no `<?` and no other tag named `Event` (another
+    /// `<Event`, an odd `</Event`) lies between: then every `<` in between is an
+    /// ordinary tag to the lexer, and the record is framed as it frames it. Returns its
+    /// start and end offsets and the offset after its start tag.
     fn frame(
         &mut self,
         window: &[u8],
@@ -569,14 +679,16 @@ impl Fast {
         {
             return None;
         }
-        // The first `</Event>`, with no `</Event ` or `</Event/` before it (an end tag
-        // the lexer reads otherwise; `</EventData>` is another name).
-        let close = self.event_end.find(rec.get(6..)?)? + 6;
+        // The next tag named `Event` (`</EventData>` is another name) must be its end.
+        let (close_at, tag) = self.event_tags.first_from(window, base, start + 1)?;
+        if tag != EventTag::End {
+            return None;
+        }
+        let close = usize::try_from(close_at - start).ok()?;
         let end = close + 8;
         if end > max_record {
             return None;
         }
-        let close_at = start + close as u64;
         if self.opener.any_in(window, base, start, close_at) {
             return None;
         }
@@ -605,6 +717,7 @@ impl Fast {
     /// make it sure. `Some` also says the record has no repeated field name in
     /// `<System>` (the full path judges every reading of such a record).
     pub(super) fn system_kind(&mut self, record: &[u8], tag_end: usize) -> Option<EventKind> {
+        self.data_read = false;
         let after = record.get(tag_end..)?;
         let open = memchr::memchr(b'<', after)?;
         let body_at = tag_end + open + b"<System>".len();
@@ -622,7 +735,7 @@ impl Fast {
         }
         let body = std::str::from_utf8(body).ok()?;
         let (spans, values) = (&mut self.spans, &mut self.values_at);
-        let read = |t: &Template| t.read(body, spans, values);
+        let read = |t: &Template| t.read(body.as_bytes(), spans, values);
         let layout = self.templates.iter().position(read).and_then(|i| {
             to_front(&mut self.templates, i);
             let id = self.templates.first()?.layout;
@@ -769,6 +882,18 @@ impl Fast {
             Some(text) => super::unescape_str_into(text, out),
             None => super::unescape_into(rest.get(raw).unwrap_or_default(), out),
         };
+        if self.data_read {
+            // [`Fast::missing`] has read the texts through a template, which holds the
+            // names as the full path writes them.
+            for (name, text) in &self.data.first()?.fields {
+                fields.begin(name);
+                if let Some(slot) = text {
+                    unescape(self.data_at.get(*slot)?.clone(), fields.value_text());
+                }
+                fields.end();
+            }
+            return Some(());
+        }
         self.each_data(record, |name, text| {
             match name {
                 DataName::Attribute(raw) => fields.begin_with(|name| unescape(raw, name)),
@@ -788,12 +913,6 @@ impl Fast {
     /// it, as the full path would: its start and end offsets and what to do with it
     /// ([`Reading`]); `None` when its framing is not sure (the lexer frames it then).
     /// `fields` is filled for [`Reading::Fields`].
-    ///
-    /// The framing is sure when no `<Event` (followed by what ends a name) and no
-    /// `</Event` followed by a blank or `/` lies inside the record. A reading of
-    /// `<System>` ([`Fast::read_system`] or its [`Template`]) and one of what follows it
-    /// ([`Fast::each_data`] or its [`DataTemplate`]) meet every `<` of what they read,
-    /// and take none of those; only what they did not read is searched.
     pub(super) fn read(
         &mut self,
         window: &[u8],
@@ -811,17 +930,6 @@ impl Fast {
             if let Some(missing) = self.missing(record) {
                 return Some((start, end, Reading::Counted(missing)));
             }
-        }
-        // The start tag holds no `<` ([`tag_end`]), nor what lies before `<System>`.
-        let unread = match kind {
-            Some(_) => start + self.system.end as u64,
-            None => start + 1,
-        };
-        let close = end - b"</Event>".len() as u64;
-        if self.event_start.any_in(window, base, unread, close)
-            || self.odd_event_end.any_in(window, base, unread, close)
-        {
-            return None;
         }
         let reading = match kind {
             None => Reading::Whole,
@@ -845,7 +953,8 @@ impl Fast {
     /// image columns with [`crate::detection::may_name_schtasks`] (the value ends with
     /// `schtasks.exe`, ASCII case ignored); short of that it counts the process event
     /// and asks [`FieldPlan::missing`], which reads only which values are blank. Both
-    /// are answered here from each value as the full path would write it: the raw text,
+    /// are answered here, only for the values the plan asks about, from each as the
+    /// full path would write it: the raw text,
     /// unescaped by [`super::unescape_into`] when it holds an `&` (no CDATA: a framed
     /// record holds no `<!`). Bad UTF-8 is not decoded: a byte that is not UTF-8 becomes
     /// U+FFFD, never an ASCII byte nor part of one, so neither answer changes. The plan
@@ -854,59 +963,53 @@ impl Fast {
     /// ([`super::judge_every_reading`] judges its other readings); without one, no
     /// other reading can map anything either.
     fn missing(&mut self, record: &[u8]) -> Option<Option<Missing>> {
-        let mut values = std::mem::take(&mut self.values);
-        let mut at = std::mem::take(&mut self.values_at);
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let missing = self.read_values(record, &mut values, &mut at, &mut scratch);
-        self.values = values;
-        self.values_at = at;
-        self.scratch = scratch;
-        let repeated = missing?;
-        let plan = self.data.first()?.plan.as_ref()?;
-        let values = &self.values;
-        if repeated && values.iter().any(|v| v.may_name) {
+        let mut at = std::mem::take(&mut self.data_at);
+        let read = self.read_values(record, &mut at);
+        self.data_at = at;
+        self.data_read = read.is_some();
+        let repeated = read?;
+        let template = self.data.first()?;
+        let plan = template.plan.as_ref()?;
+        let amp = memchr::memchr(b'&', record).is_some();
+        let system = record.get(self.system.clone())?;
+        let rest = self.rest_of(record)?;
+        let (spans, at) = (&self.spans, &self.data_at);
+        // What the plan asks of field `i` (`<System>`'s, then the `<Data>`), only for
+        // the few fields it reads.
+        let value = |i: usize| {
+            let raw = match spans.get(i) {
+                Some((_, v)) => system.get(v.clone())?,
+                None => match template.fields.get(i - spans.len())?.1 {
+                    Some(slot) => rest.get(at.get(slot)?.clone())?,
+                    None => b"",
+                },
+            };
+            Some(Value::of(raw, amp))
+        };
+        let count = spans.len() + template.fields.len();
+        if repeated && (0..count).any(|i| value(i).is_some_and(|v| v.may_name)) {
             return None;
         }
-        let blank = |i: usize| values.get(i).is_none_or(|v| v.blank);
+        let blank = |i: usize| value(i).is_none_or(|v| v.blank);
         let missing = plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }));
         // The judge asks for a verdict only when nothing is missing.
-        let named = |i: usize| values.get(i).is_some_and(|v| v.may_name);
+        let named = |i: usize| value(i).is_some_and(|v| v.may_name);
         let named = |i| Some(if named(i) { SCHTASKS } else { b"" });
         (missing.is_some() || !plan.may_name_schtasks(named)).then_some(missing)
     }
 
-    /// What [`Fast::missing`] needs of each value of `record` (into `values`, in field
-    /// order), through the record's [`DataTemplate`] when one fits, else by
-    /// [`Fast::each_data`] (then building one); the template is then the first of
-    /// [`Fast::data`]. Gives whether a name repeats in the layout.
-    fn read_values(
-        &mut self,
-        record: &[u8],
-        values: &mut Vec<Value>,
-        at: &mut Vec<Range<usize>>,
-        scratch: &mut String,
-    ) -> Option<bool> {
-        values.clear();
-        let amp = memchr::memchr(b'&', record).is_some();
-        let system = record.get(self.system.clone())?;
-        for (_, v) in &self.spans {
-            values.push(Value::of(system.get(v.clone())?, amp, scratch));
-        }
+    /// Where the `<Data>` texts of `record` are (into `at`, in field order), found
+    /// through the record's [`DataTemplate`] when one fits, else by [`Fast::each_data`]
+    /// (then building one); the template is then the first of [`Fast::data`]. Gives
+    /// whether a name repeats in the layout.
+    fn read_values(&mut self, record: &[u8], at: &mut Vec<Range<usize>>) -> Option<bool> {
         let rest = self.rest_of(record).filter(|r| r.len() <= MAX_KEPT)?;
         let layout = self.layouts.first()?;
         let fits =
             |t: &DataTemplate| t.layout == layout.id && t.markup.read_values(rest, at).is_some();
         if let Some(i) = self.data.iter().position(fits) {
             to_front(&mut self.data, i);
-            let template = self.data.first()?;
-            for field in &template.fields {
-                let text = match field {
-                    Some(slot) => rest.get(at.get(*slot)?.clone())?,
-                    None => b"",
-                };
-                values.push(Value::of(text, amp, scratch));
-            }
-            return Some(template.repeated);
+            return Some(self.data.first()?.repeated);
         }
         // The key: each name's length (one byte), then the name; `<System>`'s names
         // are its layout's, in that form.
@@ -914,18 +1017,15 @@ impl Fast {
         key.clear();
         key.extend_from_slice(&layout.names);
         let mut texts = Vec::new();
+        let mut names = Vec::new();
         let mut name_text = String::new();
         let mut name = |name: &[u8]| {
             key.push(u8::try_from(name.len()).ok()?);
             key.extend_from_slice(name);
+            names.push(Box::from(std::str::from_utf8(name).ok()?));
             Some(())
         };
         let walked = self.each_data(record, |data, text| {
-            let value = match &text {
-                Some(text) => rest.get(text.clone())?,
-                None => b"",
-            };
-            values.push(Value::of(value, amp, scratch));
             texts.push(text);
             let data = match data {
                 DataName::Attribute(raw) => DataName::Attribute(rest.get(raw)?),
@@ -949,15 +1049,19 @@ impl Fast {
         let slots = texts.iter().flatten().map(|t| (t.clone(), None));
         let (markup, _) = Markup::build(rest, slots, true)?;
         let mut slot = 0;
-        let fields = texts
-            .iter()
-            .map(|t| {
-                t.as_ref().map(|_| {
+        let fields = names
+            .into_iter()
+            .zip(&texts)
+            .map(|(name, t)| {
+                let slot = t.as_ref().map(|_| {
                     slot += 1;
                     slot - 1
-                })
+                });
+                (name, slot)
             })
             .collect();
+        at.clear();
+        at.extend(texts.into_iter().flatten());
         self.data.truncate(MAX_LAYOUTS - 1);
         self.data.insert(
             0,
@@ -1041,8 +1145,8 @@ impl Fast {
             p = next_lt(bytes, p)?;
             let tail = bytes.get(p..)?;
             if let Some(after) = tail.strip_prefix(b"</EventData>") {
-                // Only text may follow, up to `</Event>`.
-                return memchr::memchr(b'<', after).is_none().then_some(());
+                // Text may follow, up to `</Event>`, and what the full path skips.
+                return skipped_parts(after);
             }
             let (name, gt, empty, field) = match data_tag(tail) {
                 Some((gt, empty, value)) => (b"Data".as_slice(), gt, empty, Some(value)),
@@ -1089,6 +1193,46 @@ impl Fast {
             p = text_at + text_len + name_len + 3;
         }
     }
+}
+
+/// Whether `bytes` (what follows `</EventData>` in a record, up to its `</Event>`) is
+/// text and `<RenderingInfo>` elements (`wevtutil qe /f:RenderedXml` writes one after
+/// every record's data) that [`super::read_record`] skips without an error: each
+/// well formed as quick-xml checks it (every end tag names the element it ends, every
+/// tag ends where the lexer ends it, [`tag_end`]), its names plain, its attributes and
+/// texts unread. `None` for anything else (another part, which the full path may read,
+/// a prefix, a blank in an end tag): the full path reads those.
+fn skipped_parts(bytes: &[u8]) -> Option<()> {
+    let mut open: Vec<&[u8]> = Vec::new();
+    let mut p = 0;
+    while let Some(at) = memchr::memchr(b'<', bytes.get(p..)?).map(|i| p + i) {
+        let tail = bytes.get(at..)?;
+        if let Some(end) = tail.strip_prefix(b"</") {
+            let name = open.pop()?;
+            if end.get(..name.len())? != name || end.get(name.len()) != Some(&b'>') {
+                return None;
+            }
+            p = at + 2 + name.len() + 1;
+            continue;
+        }
+        let name_len = tail
+            .get(1..)?
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'))?;
+        let name = tail.get(1..1 + name_len)?;
+        if !name.first()?.is_ascii_alphabetic()
+            || !tail.get(1 + name_len).is_some_and(|&b| ends_name(b))
+            || (open.is_empty() && name != b"RenderingInfo")
+        {
+            return None;
+        }
+        let (gt, empty) = tag_end(tail)?;
+        if !empty {
+            open.push(name);
+        }
+        p = at + gt + 1;
+    }
+    open.is_empty().then_some(())
 }
 
 /// The longest name of a `<System>` child the fast path reads.
@@ -1270,20 +1414,33 @@ mod tests {
                 Ok(kind)
             );
             // And the fields it reads are the full path's, in order.
+            let all = |f: &Fields| {
+                (0..f.len())
+                    .map(|i| {
+                        (
+                            f.names().nth(i).map(str::to_owned),
+                            f.value(i).map(str::to_owned),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
             let mut fast_fields = Fields::default();
             if fast.read_rest(record, &mut fast_fields).is_some() {
-                let all = |f: &Fields| {
-                    (0..f.len())
-                        .map(|i| {
-                            (
-                                f.names().nth(i).map(str::to_owned),
-                                f.value(i).map(str::to_owned),
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                };
                 assert_eq!(all(&fast_fields), all(&full));
                 assert!(full.len() > 5, "{full:?}");
+            }
+            // A process creation read through its `<Data>` template first (afresh, then
+            // as the second of its markup): the same fields.
+            if kind == EventKind::ProcessCreation {
+                let mut fast = Fast::default();
+                for _ in 0..2 {
+                    let (_, _, tag_end) = fast.frame(&window, 0, 0, u64::MAX, 1 << 20)?;
+                    fast.system_kind(record, tag_end)?;
+                    fast.missing(record);
+                    if fast.read_rest(record, &mut fast_fields).is_some() {
+                        assert_eq!(all(&fast_fields), all(&full));
+                    }
+                }
             }
         }
         kind
@@ -1303,6 +1460,16 @@ mod tests {
             fast_kind(&with(">3<", ">1<")),
             Some(EventKind::ProcessCreation)
         );
+        // Names and texts of `<Data>` as the full path writes them, read afresh and
+        // through a template.
+        let data = r#"<Data Name='Im&#97;ge'>a&amp;b</Data><Data Name='CommandLine'/><Data>x</Data><Data Name="User"></Data><Data Name='Hashes'>&#xD800;</Data>"#;
+        let rich = String::from_utf8_lossy(&with(">3<", ">1<")).replacen(
+            r"<Data Name='Image'>C:\svchost.exe</Data>",
+            data,
+            1,
+        );
+        assert!(rich.contains(data));
+        assert_eq!(fast_kind(rich.as_bytes()), Some(EventKind::ProcessCreation));
         // Entities in `<EventData>` are resolved as the full path resolves them.
         let entities = with("svchost", "sv&amp;c&#x68;o&lt;st&bogus;&#xD800;");
         assert_eq!(fast_kind(&entities), Some(EventKind::Connection));
@@ -1312,6 +1479,28 @@ mod tests {
             fast_kind(&with("<EventID>", "\n  <EventID Qualifiers=''>")),
             Some(EventKind::Connection)
         );
+    }
+
+    #[test]
+    fn a_rendering_info_part_is_skipped_as_the_full_path_skips_it() {
+        for info in [
+            "<RenderingInfo/>",
+            "\n<RenderingInfo Culture='en-US'><Message>a &amp; b &bogus; > c</Message><Level>Information</Level><Keywords><Keyword>Audit Success</Keyword></Keywords><x a=\"1>2\"/></RenderingInfo>\n",
+            "<RenderingInfo></RenderingInfo><RenderingInfo/>",
+        ] {
+            for eid in [">3<", ">1<", ">4624<"] {
+                let record = with("</EventData>", &format!("</EventData>{info}"));
+                let record = String::from_utf8_lossy(&record).replacen(">3<", eid, 1);
+                let record = record.replace("Sysmon'", "Security-Auditing'");
+                let mut fast = Fast::default();
+                let (_, _, tag_end) = fast.frame(record.as_bytes(), 0, 0, u64::MAX, 1 << 20).unwrap();
+                assert!(fast.system_kind(record.as_bytes(), tag_end).is_some());
+                let mut fields = Fields::default();
+                assert!(fast.read_rest(record.as_bytes(), &mut fields).is_some(), "{info}");
+                // The same kind and fields as the full path's (fast_kind compares).
+                assert!(fast_kind(record.as_bytes()).is_some(), "{info}");
+            }
+        }
     }
 
     #[test]
@@ -1337,13 +1526,31 @@ mod tests {
             assert_eq!(fast_kind(&with(from, to)), None, "{to}");
         }
         // The rest of a record the fast path reads only when it is plain.
+        let rendering = |info: &str| format!("</EventData>{info}");
         for (from, to) in [
-            ("</EventData>", "</EventData><RenderingInfo/>"),
-            ("<Data Name='Image'>", "<Data x:Name='Image'>"),
-            ("<Data Name='Image'>", "<Data Name='Image'><b/>"),
-            ("</Data>", "</Dat>"),
+            ("</EventData>", "</EventData><UserData/>".into()),
+            ("</EventData>", rendering("<x:RenderingInfo/>")),
+            (
+                "</EventData>",
+                rendering("<RenderingInfo><a></b></RenderingInfo>"),
+            ),
+            (
+                "</EventData>",
+                rendering("<RenderingInfo></RenderingInfo >"),
+            ),
+            ("</EventData>", rendering("<RenderingInfo><a>")),
+            ("</EventData>", rendering("<RenderingInfo/></a>")),
+            ("</EventData>", rendering("<RenderingInfo/><System/>")),
+            ("</EventData>", rendering("<RenderingInfo x='<'/>")),
+            (
+                "</EventData>",
+                rendering("<RenderingInfo><a/ ></RenderingInfo>"),
+            ),
+            ("<Data Name='Image'>", "<Data x:Name='Image'>".into()),
+            ("<Data Name='Image'>", "<Data Name='Image'><b/>".into()),
+            ("</Data>", "</Dat>".into()),
         ] {
-            let record = with(from, to);
+            let record = with(from, &to);
             let mut fast = Fast::default();
             let (_, _, tag_end) = fast.frame(&record, 0, 0, u64::MAX, 1 << 20).unwrap();
             assert!(fast.system_kind(&record, tag_end).is_some());
@@ -1532,28 +1739,84 @@ mod tests {
     }
 
     #[test]
-    fn next_hit_finds_whole_names_only_and_remembers_across_queries() {
-        let window = b"<EventData><Event><EventID><Event/>";
-        let mut bounded = NextHit::new(b"<Event", ends_name, true);
-        assert!(!bounded.any_in(window, 0, 0, 11));
-        assert!(bounded.any_in(window, 0, 0, 12));
-        assert!(!bounded.any_in(window, 0, 12, 27));
-        assert!(!bounded.any_in(window, 0, 13, 17));
-        assert!(bounded.any_in(window, 0, 12, 28));
-        let mut hit = NextHit::new(b"<Event", ends_name, false);
-        assert!(!hit.any_in(window, 0, 0, 11));
-        assert!(hit.any_in(window, 0, 0, 12));
-        assert!(!hit.any_in(window, 0, 12, 27));
-        assert!(hit.any_in(window, 0, 12, 28));
+    fn event_tags_are_told_apart_by_the_byte_after_their_name() {
+        let window = b"<EventData><Event></EventData></Event ><Event/></Event></Eventx><EventID>";
+        let all = |tags: &mut EventTags, window: &[u8], base: u64| {
+            let mut found = Vec::new();
+            let mut at = base;
+            while let Some((lt, tag)) = tags.first_from(window, base, at) {
+                found.push((lt, tag));
+                at = lt + 1;
+            }
+            found
+        };
+        let expected = vec![
+            (11, EventTag::Start),
+            (30, EventTag::OddEnd),
+            (39, EventTag::Start),
+            (47, EventTag::End),
+        ];
+        assert_eq!(all(&mut EventTags::new(), window, 0), expected);
+        // A name whose next byte the window does not hold yet is not told.
+        assert_eq!(all(&mut EventTags::new(), &window[..53], 0), &expected[..3]);
+        // Read a few bytes at a time, as the window grows: the same tags.
+        let mut tags = EventTags::new();
+        let mut found = Vec::new();
+        let mut at = 0;
+        for len in 1..=window.len() {
+            while let Some((lt, tag)) = tags.first_from(&window[..len], 0, at) {
+                found.push((lt, tag));
+                at = lt + 1;
+            }
+        }
+        assert_eq!(found, expected);
+        // The window slid on (base 12): offsets stay absolute; a query before the
+        // last one reads again.
+        let mut tags = EventTags::new();
+        assert_eq!(
+            tags.first_from(&window[12..], 12, 31),
+            Some((39, EventTag::Start))
+        );
+        assert_eq!(
+            tags.first_from(&window[12..], 12, 12),
+            Some((30, EventTag::OddEnd))
+        );
+        // Stretch by stretch, over more than one.
+        let long = [
+            b"<Event>".as_slice(),
+            &vec![b'x'; TAGS_STRETCH],
+            b"</Event>",
+        ]
+        .concat();
+        let mut tags = EventTags::new();
+        assert_eq!(tags.first_from(&long, 0, 0), Some((0, EventTag::Start)));
+        let end = (long.len() - 8) as u64;
+        assert_eq!(tags.first_from(&long, 0, 1), Some((end, EventTag::End)));
+    }
+
+    #[test]
+    fn openers_are_found_in_one_search_and_remembered_across_queries() {
         // `<!` and `<?` in one search; `!` or `?` after another byte is text.
         let text = b"a?b!<x><?p?>!<!-- -->";
-        let mut opener = NextHit::of(Needle::Opener, |_| true, false);
+        let mut opener = Openers::new();
         assert!(!opener.any_in(text, 0, 0, 7));
         assert!(opener.any_in(text, 0, 0, 8));
         assert!(!opener.any_in(text, 0, 8, 13));
         assert!(opener.any_in(text, 0, 8, 14));
         assert!(!opener.any_in(&text[..13], 0, 8, 11));
-        // The window slid on (base 11): offsets stay absolute.
-        assert!(hit.any_in(&window[11..], 11, 12, 28));
+        // The window slid on (base 5): offsets stay absolute.
+        assert!(opener.any_in(&text[5..], 5, 8, 14));
+    }
+
+    #[test]
+    fn the_sse2_mask_of_a_block_is_the_plain_one() {
+        let mut block = [0u8; 64];
+        for (i, b) in block.iter_mut().enumerate() {
+            *b = b"E!?e<A"[i * 7 % 6] ^ if i % 11 == 0 { 0x80 } else { 0 };
+        }
+        for c in [b'E', b'!', 0xc5, 0] {
+            assert_eq!(bytes_equal(&block, c), bytes_equal_plain(&block, c), "{c}");
+        }
+        assert_ne!(bytes_equal(&block, b'E'), 0);
     }
 }
