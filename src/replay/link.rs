@@ -133,8 +133,10 @@ pub struct Linker {
     hosts: HostMatch,
     held: VecDeque<Option<Held>>,
     first_seq: u64,
-    /// Held sequence numbers by (side, target key).
-    by_target: HashMap<(bool, String), Vec<u64>>,
+    /// Held sequence numbers by (side, target key), each list in increasing order: the
+    /// oldest held detection is the front of its list, so releasing it is O(1) (a
+    /// search of the list per release made 17,700 detections of one target quadratic).
+    by_target: HashMap<(bool, String), VecDeque<u64>>,
     /// Learned addresses: address → host keys.
     addresses: HashMap<String, BTreeSet<String>>,
     edges: BTreeMap<(String, String), Edge>,
@@ -191,7 +193,7 @@ impl Linker {
         self.by_target
             .entry((side == Side::Source, target_key.clone()))
             .or_default()
-            .push(seq);
+            .push_back(seq);
         self.held.push_back(Some(Held {
             detection,
             at,
@@ -287,7 +289,9 @@ impl Linker {
         if let Some(h) = &front {
             let key = (h.side == Side::Source, h.target_key.clone());
             if let Some(seqs) = self.by_target.get_mut(&key) {
-                seqs.retain(|s| *s != self.first_seq);
+                if seqs.front() == Some(&self.first_seq) {
+                    seqs.pop_front();
+                }
                 if seqs.is_empty() {
                     self.by_target.remove(&key);
                 }

@@ -165,7 +165,7 @@ pub(crate) fn scan_path(path: &Path, options: &ScanOptions, report: &mut InputRe
     if options.full_path || options.piece_threads < 2 {
         return false;
     }
-    let Some((format, ranges)) = plan(path, options.piece_bytes) else {
+    let Some((format, ranges)) = plan(path, options.piece_bytes, options.piece_threads) else {
         return false;
     };
     let name = path.display().to_string();
@@ -180,17 +180,32 @@ pub fn pieces(path: &Path, options: &ScanOptions) -> usize {
     if options.full_path || options.piece_threads < 2 {
         return 1;
     }
-    plan(path, options.piece_bytes).map_or(1, |(_, ranges)| ranges.len())
+    plan(path, options.piece_bytes, options.piece_threads).map_or(1, |(_, ranges)| ranges.len())
+}
+
+/// The piece size for a file of `len` bytes read by `threads`: `piece_bytes`, made a
+/// little smaller where that makes the number of pieces a multiple of `threads`. The
+/// threads take the pieces in turn, so with 15 pieces on 2 threads one thread reads the
+/// last piece alone while the other waits: a fifteenth of the file on one core (a 1 GB
+/// file at the default 64M gives 15 pieces; as 16 of 62.6 MiB both threads end together).
+fn balanced(len: u64, piece_bytes: u64, threads: usize) -> u64 {
+    let threads = u64::try_from(threads.max(1)).unwrap_or(1);
+    let pieces = len
+        .div_ceil(piece_bytes)
+        .div_ceil(threads)
+        .saturating_mul(threads);
+    len.div_ceil(pieces.max(1)).max(1)
 }
 
 /// The file's format and its pieces, when it is worth splitting and can be split.
-fn plan(path: &Path, piece_bytes: u64) -> Option<(Format, Vec<Range>)> {
+fn plan(path: &Path, piece_bytes: u64, threads: usize) -> Option<(Format, Vec<Range>)> {
     let meta = std::fs::metadata(path).ok()?;
     let len = meta.len();
     let piece_bytes = piece_bytes.max(1);
     if !meta.is_file() || len <= piece_bytes {
         return None;
     }
+    let piece_bytes = balanced(len, piece_bytes, threads);
     let mut file = File::open(path).ok()?;
     let mut head = Vec::with_capacity(SNIFF_LEN);
     (&mut file)
@@ -605,6 +620,30 @@ fn absorb(source: &mut SourceScan<'_>, piece: Piece, merged: &mut Merged) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pieces come in a multiple of the threads, each no larger than asked.
+    #[test]
+    fn balanced_pieces_are_a_multiple_of_the_threads() {
+        let mib = 1u64 << 20;
+        for (len, piece, threads) in [
+            (1_000_469_250, 64 * mib, 2),
+            (1 << 30, 64 * mib, 2),
+            (1 << 30, 64 * mib, 3),
+            (65 * mib, 64 * mib, 2),
+            (1 << 30, 64 * mib, 1),
+            (10_000_000, 100_000, 7),
+        ] {
+            let size = balanced(len, piece, threads);
+            let pieces = len.div_ceil(size);
+            assert!(size <= piece, "{len} {piece} {threads}: {size}");
+            assert_eq!(
+                pieces % threads as u64,
+                0,
+                "{len} {piece} {threads}: {pieces}"
+            );
+            assert!(pieces < len.div_ceil(piece) + threads as u64, "{pieces}");
+        }
+    }
 
     /// A file of `len` spaces with `text` at `at`.
     fn file_with(len: usize, at: usize, text: &[u8]) -> (tempfile::NamedTempFile, File) {
