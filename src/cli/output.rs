@@ -390,16 +390,16 @@ fn table_rows(d: &Detection, reasons: bool) -> Vec<Vec<String>> {
             &visible(&format!("{}:{}", s.source, s.record)),
             TABLE_SOURCE_WIDTH,
         ));
-        let process = if target {
+        let process: Cow<'_, str> = if target {
             // No process on this side: what was registered and what it runs.
-            format!(
+            Cow::Owned(format!(
                 "{}: {} -> {}",
                 field_text(d, "detection_name"),
                 field_text(d, "task_name"),
                 field_text(d, "task_action")
-            )
+            ))
         } else {
-            d.process.clone()
+            Cow::Borrowed(&d.process)
         };
         row.push(main(cut_end(&visible(&process), TABLE_PROCESS_WIDTH)));
         rows.push(row);
@@ -463,7 +463,8 @@ fn needs_escape(c: char) -> bool {
 /// is unchanged (a backslash too: Windows paths are full of them, so the escaping
 /// is for people, not reversible; JSON output is the exact one).
 pub(crate) fn visible(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    // Printable ASCII, nearly every cell, needs no escape: one look per byte.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(needs_escape) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -502,6 +503,13 @@ pub(crate) fn formula_guard(cell: String) -> String {
 
 /// `s` cut to `max` characters, ending with `…` when cut.
 fn cut_end(s: &str, max: usize) -> String {
+    if s.is_ascii() {
+        // One byte per character: cut by length.
+        return match s.get(..max.saturating_sub(1)).filter(|_| s.len() > max) {
+            Some(head) => format!("{head}…"),
+            None => s.to_owned(),
+        };
+    }
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -755,12 +763,22 @@ mod tests {
     fn long_cells_are_cut_with_an_ellipsis_at_the_end_or_the_start() {
         assert_eq!(cut_end("abcdef", 4), "abc…");
         assert_eq!(cut_end("abc", 4), "abc");
+        assert_eq!(cut_end("abcd", 4), "abcd");
+        // Characters, not bytes, whether or not the text is ASCII.
+        assert_eq!(cut_end("ééééé", 4), "ééé…");
+        assert_eq!(cut_end("éééé", 4), "éééé");
+        assert_eq!(cut_end("abcé", 4), "abcé");
         assert_eq!(cut_start("abcdef", 4), "…def");
         assert_eq!(cut_start("abc", 4), "abc");
     }
 
     #[test]
     fn control_and_bidi_characters_are_escaped_visibly() {
+        assert!(matches!(
+            visible(r"C:\Windows\schtasks.exe /s H"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(visible("a\u{7f}b"), "a\\u{7f}b");
         assert_eq!(visible("a\r\nb\tc"), "a\\r\\nb\\tc");
         assert_eq!(visible("X\u{1b}[1A\u{1b}[2K"), "X\\u{1b}[1A\\u{1b}[2K");
         assert_eq!(visible("\u{202E}exe.txt"), "\\u{202e}exe.txt");
