@@ -54,7 +54,7 @@ use super::{
 
 /// The default size of a piece (64 MiB): a file is split when it is larger. Large enough
 /// that a piece's fixed costs (opening the file, a first buffer fill) vanish beside its
-/// reading, small enough that a 1 GB file gives 16 pieces to balance over the threads.
+/// reading, small enough that a 1 GiB file gives 16 pieces to balance over the threads.
 pub const DEFAULT_PIECE_BYTES: u64 = 64 << 20;
 
 /// Events (detections, task events, logons) one piece may have waiting for the merge;
@@ -186,8 +186,9 @@ pub fn pieces(path: &Path, options: &ScanOptions) -> usize {
 /// The piece size for a file of `len` bytes read by `threads`: `piece_bytes`, made a
 /// little smaller where that makes the number of pieces a multiple of `threads`. The
 /// threads take the pieces in turn, so with 15 pieces on 2 threads one thread reads the
-/// last piece alone while the other waits: a fifteenth of the file on one core (a 1 GB
-/// file at the default 64M gives 15 pieces; as 16 of 62.6 MiB both threads end together).
+/// last piece alone while the other waits: a fifteenth of the file on one core (a file
+/// of 1.0 GB, 954 MiB, at the default 64M gives 15 pieces; as 16 of 59.6 MiB both
+/// threads end together. A 1 GiB file gives 16 of 64 MiB either way).
 fn balanced(len: u64, piece_bytes: u64, threads: usize) -> u64 {
     let threads = u64::try_from(threads.max(1)).unwrap_or(1);
     let pieces = len
