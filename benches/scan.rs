@@ -249,29 +249,22 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// User + system CPU seconds of this process's waited-for children so far.
-fn children_cpu_seconds() -> f64 {
-    // SAFETY: rusage is plain data that getrusage fills.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid pointer to a rusage we own.
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
-        return 0.0;
-    }
+/// User + system CPU seconds in `usage` (microsecond resolution).
+fn rusage_cpu(usage: &libc::rusage) -> f64 {
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
-/// User + system CPU seconds of the calling thread so far (`getrusage(RUSAGE_THREAD)`,
-/// microseconds).
-fn thread_cpu_seconds() -> f64 {
+/// User + system CPU seconds so far of `who` (`getrusage`'s `RUSAGE_CHILDREN`: this
+/// process's waited-for children; `RUSAGE_THREAD`: the calling thread); 0 on error.
+fn cpu_seconds_of(who: libc::c_int) -> f64 {
     // SAFETY: rusage is plain data that getrusage fills.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid pointer to a rusage we own.
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
         return 0.0;
     }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    rusage_cpu(&usage)
 }
 
 /// The floor of any reader built on the evtx crate's public API: its record iterator
@@ -282,7 +275,7 @@ fn evtx_iterator_alone(file: &Path, rounds: usize) -> (f64, u64) {
     let mut runs: Vec<(f64, u64)> = (0..rounds)
         .map(|_| {
             let settings = std::sync::Arc::new(evtx::ParserSettings::default().num_threads(1));
-            let start = thread_cpu_seconds();
+            let start = cpu_seconds_of(libc::RUSAGE_THREAD);
             let mut parser = evtx::EvtxParser::from_path(file)
                 .expect("bench EVTX opens")
                 .with_configuration((*settings).clone());
@@ -294,7 +287,7 @@ fn evtx_iterator_alone(file: &Path, rounds: usize) -> (f64, u64) {
                 };
                 records += chunk.iter().filter(Result::is_ok).count() as u64;
             }
-            (thread_cpu_seconds() - start, records)
+            (cpu_seconds_of(libc::RUSAGE_THREAD) - start, records)
         })
         .collect();
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -317,7 +310,7 @@ fn summary_count(summary: &str, word: &str) -> u64 {
 
 /// One run of `binary scan --threads N paths` (N = the number of paths).
 fn run_binary(binary: &Path, paths: &[PathBuf]) -> Measure {
-    let cpu_start = children_cpu_seconds();
+    let cpu_start = cpu_seconds_of(libc::RUSAGE_CHILDREN);
     let start = Instant::now();
     let out = Command::new(binary)
         .arg("scan")
@@ -341,7 +334,7 @@ fn run_binary(binary: &Path, paths: &[PathBuf]) -> Measure {
         records: summary_count(&summary, "records"),
         detections: summary_count(&summary, "detection"),
         time,
-        cpu: children_cpu_seconds() - cpu_start,
+        cpu: cpu_seconds_of(libc::RUSAGE_CHILDREN) - cpu_start,
     }
 }
 
@@ -455,14 +448,13 @@ fn run_child(command: &mut Command, stdout: &Path) -> Child {
         status.success() || status.code() == Some(1),
         "{command:?}: {status}: {stderr}"
     );
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let max_rss_kib = fs::read_to_string(&rss_file)
         .ok()
         .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
         .unwrap_or_else(|| panic!("{TIME} wrote no peak RSS for {command:?}"));
     Child {
         wall,
-        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
+        cpu: rusage_cpu(&usage),
         max_rss_kib,
         stderr,
     }
