@@ -124,6 +124,18 @@ struct SystemField {
     dependency: Option<u16>,
 }
 
+impl SystemField {
+    /// Whether the field is left out of the rendered record: its element depends on a
+    /// value that is NULL. `values`: the instance's values (type, offset, size).
+    fn left_out(&self, values: &[(u8, usize, usize)]) -> bool {
+        self.dependency.is_some_and(|d| {
+            values
+                .get(usize::from(d))
+                .is_some_and(|&(t, _, _)| t == ty::NULL)
+        })
+    }
+}
+
 /// What this module knows of one template definition.
 #[derive(Debug)]
 struct Definition {
@@ -572,12 +584,7 @@ fn classify(
 ) -> Option<EventKind> {
     fields.clear();
     for field in &def.fields {
-        let left_out = field.dependency.is_some_and(|d| {
-            values
-                .get(usize::from(d))
-                .is_some_and(|&(t, _, _)| t == ty::NULL)
-        });
-        if left_out {
+        if field.left_out(values) {
             continue;
         }
         text.clear();
@@ -734,12 +741,7 @@ impl ChunkSkips {
             .extend_from_slice(&(self.outer as u64).to_le_bytes());
         for field in &def.fields {
             self.raw_key.push(1);
-            let left_out = field.dependency.is_some_and(|d| {
-                self.values
-                    .get(usize::from(d))
-                    .is_some_and(|&(t, _, _)| t == ty::NULL)
-            });
-            if left_out {
+            if field.left_out(&self.values) {
                 self.raw_key.push(2);
                 continue;
             }
