@@ -111,7 +111,7 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
     let parse = Parse::new(argv::split(event.process));
     let secrets: Vec<usize> = parse.secret_args().collect();
     let judged = judge(&parse, event.dest, config.operations);
-    let analysis = build(event, config, parse.clone(), judged);
+    let analysis = build(event, config, parse.clone(), judged.clone());
     let _ = writeln!(out, "command line  {}", visible(&analysis.process_masked));
 
     let binary = if image_is_schtasks(event) {
@@ -200,7 +200,7 @@ pub(super) fn render(event: &ProcessEvent<'_>, config: &DetectorConfig) -> Strin
         );
     }
 
-    let (reason, host, normalized) = judge(&parse, event.dest, config.operations);
+    let (reason, host, normalized) = judged;
     let host = host.as_deref();
     let _ = writeln!(out);
     let _ = writeln!(

@@ -765,12 +765,12 @@ pub fn is_schtasks(event: &ProcessEvent<'_>) -> bool {
     image_is_schtasks(event) || is_schtasks_exe(event.original_file_name)
 }
 
+/// A verdict with the `/s` value as written and normalised ([`judge`]).
+type Judged = (Reason, Option<String>, Option<String>);
+
 /// The verdict on a parsed command line, with the `/s` value as written. `/create` is
 /// always judged (ESCU); `/change` and `/run` only when `operations` holds them, by the
 /// same target and locality rules; every other operation is `not_create`.
-/// A verdict with the `/s` value as written and normalised.
-type Judged = (Reason, Option<String>, Option<String>);
-
 fn judge(parse: &Parse, dest: &str, operations: Operations) -> Judged {
     let target = parse.first(Switch::S).map(|s| {
         s.value
