@@ -25,6 +25,7 @@ use crate::cim::EventKind;
 use super::fields::Fields;
 use super::{Location, SourceScan, Stopped};
 
+mod collapse;
 mod skip;
 
 /// The EVTX file header's size (`ElfFile`), before the first chunk.
@@ -114,14 +115,23 @@ fn scan_chunks_with<R: Read>(
     let mut fields = Fields::default();
     let end = first.saturating_add(count);
     let mut chunk_number = first;
+    // The buffer of a chunk the fast path read, for the next chunk (a fresh zeroed
+    // 64 KiB per chunk cost as much as folding saved).
+    let mut spare = Vec::new();
     while chunk_number < end {
         let offset =
             (HEADER_SIZE as u64).saturating_add(chunk_number.saturating_mul(CHUNK_SIZE as u64));
-        let mut data = vec![0u8; CHUNK_SIZE];
+        let mut data = std::mem::take(&mut spare);
+        if data.len() != CHUNK_SIZE {
+            data = vec![0u8; CHUNK_SIZE];
+        }
         let n = match read_full(&mut reader, &mut data) {
             Ok(n) => n,
             Err(e) => return scan.source_error(format!("read error at byte {offset}: {e}")),
         };
+        if let Some(tail) = data.get_mut(n..) {
+            tail.fill(0);
+        }
         scan.add_bytes(n as u64);
         if n == 0 {
             return Ok(());
@@ -146,6 +156,19 @@ fn scan_chunks_with<R: Read>(
         // A bad chunk header and bad string/template tables are the same to the reader:
         // the chunk's records are lost, the chunks after it are still read.
         let mut chunk_data = EvtxChunkData::new(data, false).map_err(|e| e.to_string());
+        let mut fast = !scan.options.full_path;
+        if let (true, Ok(d)) = (fast, chunk_data.as_mut()) {
+            match pass.folded(d, &settings, this_chunk, offset) {
+                Some(true) => {
+                    pass.apply(scan, &mut fields, offset)?;
+                    spare = std::mem::take(&mut d.data);
+                    continue;
+                }
+                // The chunk's bytes are back as they were: read it in full.
+                Some(false) => fast = false,
+                None => {}
+            }
+        }
         let mut chunk = match parse(&mut chunk_data, &settings) {
             Ok(c) => c,
             Err(e) => {
@@ -158,7 +181,7 @@ fn scan_chunks_with<R: Read>(
                 continue;
             }
         };
-        if !scan.options.full_path {
+        if fast {
             if pass.run(&mut chunk, this_chunk, offset) {
                 drop(chunk);
                 pass.apply(scan, &mut fields, offset)?;
@@ -275,9 +298,126 @@ struct FastPass {
     xml: Vec<u8>,
     /// The rendered records are read by the XML reader's fast path too.
     rendered: super::xml::Rendered,
+    /// Runs of skipped records folded before the crate builds them ([`collapse`]).
+    folding: collapse::Folding,
+    steps: Vec<collapse::Step>,
 }
 
 impl FastPass {
+    /// Reads the chunk with its runs of skipped records folded ([`collapse`]): `None`
+    /// when its records cannot all be decided before it is read (its bytes untouched;
+    /// read it with [`FastPass::run`]), `Some(false)` when it must be read in full (the bytes put
+    /// back first), `Some(true)` when its outcomes are ready for [`FastPass::apply`].
+    fn folded(
+        &mut self,
+        d: &mut EvtxChunkData,
+        settings: &Arc<ParserSettings>,
+        this_chunk: u64,
+        offset: u64,
+    ) -> Option<bool> {
+        let (free, last_id) = (d.header.free_space_offset, d.header.last_event_record_id);
+        if !self
+            .folding
+            .fold(&mut d.data, free, last_id, &mut self.skips, &mut self.steps)
+        {
+            return None;
+        }
+        self.outcomes.clear();
+        self.xml.clear();
+        let steps = std::mem::take(&mut self.steps);
+        let read = d
+            .parse(Arc::clone(settings))
+            .is_ok_and(|mut chunk| self.run_steps(&mut chunk, &steps, this_chunk, offset));
+        self.steps = steps;
+        if read && !self.skips.must_redo() {
+            return Some(true);
+        }
+        self.folding.restore(&mut d.data);
+        Some(false)
+    }
+
+    /// Reads the folded chunk's records along `steps`; `false` when the crate gives
+    /// something else than planned (a folded record that fails, or not the records
+    /// planned).
+    fn run_steps(
+        &mut self,
+        chunk: &mut EvtxChunk<'_>,
+        steps: &[collapse::Step],
+        this_chunk: u64,
+        offset: u64,
+    ) -> bool {
+        let mut errors = 0;
+        let folds = steps
+            .iter()
+            .any(|s| matches!(s, collapse::Step::Folded { .. }));
+        let mut records = chunk.iter();
+        for step in steps {
+            let Some(record) = records.next() else {
+                return false;
+            };
+            let outcome = match (*step, record) {
+                (collapse::Step::Folded { records, id }, Ok(r)) if r.event_record_id == id => {
+                    for _ in 0..records {
+                        self.outcomes.push(Outcome::Other);
+                    }
+                    continue;
+                }
+                (collapse::Step::Folded { .. }, _) => return false,
+                // A record that fails may be the one whose definition a folded record
+                // was vouched for by: the chunk is read in full.
+                (collapse::Step::Kept { .. }, Err(_)) if folds => return false,
+                (collapse::Step::Kept { .. }, Err(e)) => {
+                    self.skips.unsure();
+                    Outcome::Unreadable(unreadable(this_chunk, offset, &e))
+                }
+                (collapse::Step::Kept { verdict, bound }, Ok(r)) => {
+                    if verdict == skip::Verdict::Skip {
+                        self.outcomes.push(Outcome::Other);
+                        continue;
+                    }
+                    match self.render(r, bound, this_chunk, offset) {
+                        Outcome::Unreadable(_) if folds => return false,
+                        outcome => outcome,
+                    }
+                }
+            };
+            let unreadable = matches!(outcome, Outcome::Unreadable(_));
+            self.outcomes.push(outcome);
+            if unreadable {
+                errors += 1;
+                if errors >= MAX_ERRORS_PER_CHUNK {
+                    return true;
+                }
+            }
+        }
+        records.next().is_none()
+    }
+
+    /// Renders a record [`skip::ChunkSkips`] did not skip, as the full path does.
+    fn render(
+        &mut self,
+        r: evtx::EvtxRecord<'_>,
+        bound: u64,
+        this_chunk: u64,
+        offset: u64,
+    ) -> Outcome {
+        match r.into_xml_bytes() {
+            Ok(x) => {
+                self.skips.rendered(bound, x.data.len());
+                let start = self.xml.len();
+                self.xml.extend_from_slice(&x.data);
+                Outcome::Xml {
+                    event_record_id: x.event_record_id,
+                    range: start..self.xml.len(),
+                }
+            }
+            Err(e) => {
+                self.skips.unsure();
+                Outcome::Unreadable(unreadable(this_chunk, offset, &e))
+            }
+        }
+    }
+
     /// Reads the chunk's records; `false` when the chunk must be read in full instead.
     fn run(&mut self, chunk: &mut EvtxChunk<'_>, this_chunk: u64, offset: u64) -> bool {
         self.skips.reset();
@@ -297,21 +437,7 @@ impl FastPass {
                         self.outcomes.push(Outcome::Other);
                         continue;
                     }
-                    match r.into_xml_bytes() {
-                        Ok(x) => {
-                            self.skips.rendered(bound, x.data.len());
-                            let start = self.xml.len();
-                            self.xml.extend_from_slice(&x.data);
-                            Outcome::Xml {
-                                event_record_id: x.event_record_id,
-                                range: start..self.xml.len(),
-                            }
-                        }
-                        Err(e) => {
-                            self.skips.unsure();
-                            Outcome::Unreadable(unreadable(this_chunk, offset, &e))
-                        }
-                    }
+                    self.render(r, bound, this_chunk, offset)
                 }
             };
             let unreadable = matches!(outcome, Outcome::Unreadable(_));
@@ -472,6 +598,44 @@ mod tests {
         assert_eq!(full.records(), 150);
         assert_eq!(report(false, true), full);
         assert_eq!(report(false, false), full);
+    }
+
+    #[test]
+    fn runs_of_skipped_records_are_folded_and_the_chunk_put_back_as_it_was() {
+        // The samples are mostly other events: runs of them fold, the crate gives one
+        // record for each run, each record gets an outcome, and the bytes folding
+        // edited are put back exactly (the chunk is then read in full, if need be).
+        let (_, chunks) = sample_chunks();
+        let settings = Arc::new(ParserSettings::default().num_threads(1).indent(false));
+        let (mut folded, mut records) = (0, 0);
+        for original in &chunks {
+            let mut data = EvtxChunkData::new(original.clone(), false).unwrap();
+            let in_chunk = data.parse(Arc::clone(&settings)).unwrap().iter().count();
+            let mut pass = FastPass::default();
+            assert_eq!(pass.folded(&mut data, &settings, 0, 0), Some(true));
+            assert_eq!(pass.outcomes.len(), in_chunk);
+            let runs: Vec<u64> = pass
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    collapse::Step::Folded { records, .. } => Some(*records),
+                    collapse::Step::Kept { .. } => None,
+                })
+                .collect();
+            let edited = data.data != *original;
+            assert_eq!(edited, !runs.is_empty());
+            pass.folding.restore(&mut data.data);
+            assert!(
+                data.data == *original,
+                "the chunk's bytes were not put back"
+            );
+            folded += runs.iter().sum::<u64>();
+            records += in_chunk;
+        }
+        assert!(
+            folded * 2 > records as u64,
+            "{folded} of {records} records folded"
+        );
     }
 
     #[test]

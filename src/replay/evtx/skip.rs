@@ -646,6 +646,10 @@ pub(super) struct ChunkSkips {
     /// connection.
     strings: Vec<(u8, usize, usize)>,
     fields: Fields,
+    /// The definitions (offsets) the record being decided uses, at any depth.
+    used: Vec<u32>,
+    /// Whether the record being decided could be bounded (a plain instance).
+    sure: bool,
 }
 
 impl ChunkSkips {
@@ -707,7 +711,9 @@ impl ChunkSkips {
     pub(super) fn record(&mut self, data: &[u8], offset: u64, size: u32) -> (Verdict, u64) {
         self.values.clear();
         self.strings.clear();
+        self.used.clear();
         self.may_name = false;
+        self.sure = false;
         let Some((nodes, output)) = self.instance_bound(data, offset, size, 0) else {
             self.unsure();
             return (Verdict::Render, RECORD_OUTPUT);
@@ -716,6 +722,7 @@ impl ChunkSkips {
             self.unsure();
             return (Verdict::Render, RECORD_OUTPUT);
         }
+        self.sure = true;
         self.nodes = self.nodes.saturating_add(nodes);
         self.output = self.output.saturating_add(output);
         if !self.within_budget() {
@@ -806,6 +813,54 @@ impl ChunkSkips {
             })
     }
 
+    /// Whether the record last decided was a plain instance, bounded (not charged as
+    /// [`ChunkSkips::unsure`]).
+    pub(super) fn last_sure(&self) -> bool {
+        self.sure
+    }
+
+    /// The definitions (offsets in the chunk) the record last decided uses, its outer
+    /// one first, then those of its BinXML values, at any depth.
+    pub(super) fn last_definitions(&self) -> &[u32] {
+        &self.used
+    }
+
+    /// Whether every ANSI string of the record last decided is ASCII, which every
+    /// code page the crate may decode it with reads without error (evtx 0.15.1
+    /// `decode_ansi_value`; a byte another code page cannot map is an error there).
+    pub(super) fn last_ansi_is_ascii(&self, data: &[u8]) -> bool {
+        self.strings
+            .iter()
+            .filter(|&&(t, _, _)| t == ty::ANSI_STRING)
+            .all(|&(_, at, len)| data.get(at..at + len).is_some_and(|b| b.is_ascii()))
+    }
+
+    /// The byte ranges of the chunk that this pass read definitions and names from:
+    /// each definition (its 24-byte header and body) and each name (next offset,
+    /// hash, length, characters and the NUL after them). The crate reads these same
+    /// bytes for every record that uses them.
+    pub(super) fn read_ranges<'a>(
+        &'a self,
+        data: &'a [u8],
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+        let size_at = |at: usize, n: usize| -> usize {
+            let mut x = [0u8; 4];
+            if let (Some(to), Some(from)) = (x.get_mut(..n), data.get(at..at + n)) {
+                to.copy_from_slice(from);
+            }
+            u32::from_le_bytes(x) as usize
+        };
+        let definitions = self.definitions.iter().map(move |&(o, _, _)| {
+            let o = o as usize;
+            o..o.saturating_add(DEFINITION_HEADER + size_at(o + 20, 4))
+        });
+        let names = self.names.keys().map(move |&o| {
+            let o = o as usize;
+            o..o.saturating_add(8 + 2 * size_at(o + 6, 2) + 2)
+        });
+        definitions.chain(names)
+    }
+
     /// The definition at `offset` (parsed once per chunk pass and kind): its index in
     /// `definitions`, `None` when it is not plain.
     fn definition(&mut self, data: &[u8], offset: u32, outer: bool) -> Option<usize> {
@@ -841,6 +896,7 @@ impl ChunkSkips {
         }
         let (def_offset, values_at, values_end, count) = instance(data, offset, size)?;
         let def = self.definition(data, def_offset, depth == 0)?;
+        self.used.push(def_offset);
         if depth == 0 {
             self.outer = def;
         }
@@ -899,7 +955,7 @@ impl ChunkSkips {
 /// The single template instance a record's BinXML `data[offset..offset + size]` is:
 /// its definition's offset, where its value descriptors start, where the stream ends,
 /// and how many values it has. `None` for any other shape.
-fn instance(data: &[u8], offset: u64, size: u32) -> Option<(u32, usize, usize, usize)> {
+pub(super) fn instance(data: &[u8], offset: u64, size: u32) -> Option<(u32, usize, usize, usize)> {
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(size as usize)?;
     if end > data.len() {

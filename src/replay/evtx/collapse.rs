@@ -1,0 +1,265 @@
+//! Records the crate need not even build (issue 14): runs of records that
+//! [`ChunkSkips`] skips are folded, in a copy of the chunk, into one record the crate
+//! builds at almost no cost, so the chunk's other records are built, rendered and
+//! read exactly as on the full path.
+//!
+//! Why: the `evtx` crate's only public way to a record, `EvtxChunk::iter`, builds
+//! every record's content (reads all its values, copies its template) before the
+//! caller sees it; alone it costs 71 % of what `evtx_dump` spends rendering the file
+//! to XML. Skipping rendering (the [`super::skip`] module) cannot go below that.
+//!
+//! How: the chunk's live-record walk is replicated here (evtx 0.15.1,
+//! `IterRawRecords::next` without `recover_records`: from byte 512, record after
+//! record, up to the free space or the chunk header's last record ID, each header read
+//! by the crate's own [`EvtxRecordHeader::from_bytes_at`]). Every record is decided by
+//! [`ChunkSkips::record`]. A run of consecutive skipped records becomes one record:
+//! the first one's header gets the run's size and the last one's ID (so the walk
+//! goes on, or stops, where it did), and its template instance gets no values (so
+//! building it reads nothing but its template, from the crate's per-pass cache).
+//!
+//! When it is exact (the full path reports the same for every record): a record is
+//! folded only when the crate would build it without error, and nothing the crate
+//! reads for another record changes:
+//! - every record of the chunk is a plain instance [`ChunkSkips`] can bound, so what
+//!   each reads is known: its own bytes, and the definitions and names its instances
+//!   use ([`ChunkSkips::read_ranges`]); no edited byte is in those;
+//! - a folded record's values are plain scalars of the size their type has, inside
+//!   the record ([`ChunkSkips::record`]), ANSI strings ASCII: the crate reads such
+//!   values without error (evtx 0.15.1 `BinXmlValue::deserialize_value_type_cursor_in`);
+//! - every definition a folded record uses was used by a record before it that is
+//!   built: the crate parses a definition once per pass, by offset, so a definition
+//!   it fails on fails that earlier record (and the chunk is read again in full), and
+//!   one it parsed is what the folded record would have got;
+//! - the whole chunk's bound stays within the crate's chunk budget
+//!   ([`ChunkSkips::within_budget`]), so no record is refused for what others spent.
+//!
+//! Anything else (a header the crate's walk would stop or resync at, an instance
+//! that is not plain, an edit in read bytes) folds nothing: the chunk is read as
+//! before. [`Folding::restore`] puts the edited bytes back before a
+//! chunk is read again in full.
+
+use evtx::EvtxRecordHeader;
+
+use super::skip::{instance, ChunkSkips, Verdict};
+
+/// The chunk header's size: the first record starts here.
+const CHUNK_HEADER: usize = 512;
+/// A record's header: magic, size, ID, time.
+const RECORD_HEADER: usize = 24;
+/// The template-instance token that ends a BinXML stream (MS-EVEN6 §2.2.12).
+const EOF: u8 = 0x00;
+
+/// A record of the chunk's live-record walk.
+#[derive(Debug, Clone, Copy)]
+struct Walked {
+    /// Where the record (its header) starts in the chunk.
+    start: usize,
+    /// Its size, header and trailing size copy included.
+    size: u32,
+    /// Its EventRecordID.
+    id: u64,
+}
+
+/// What the crate's iterator gives, item by item, over the edited chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// A record of the original chunk, as [`ChunkSkips::record`] decided it, with the
+    /// output bound it was charged.
+    Kept { verdict: Verdict, bound: u64 },
+    /// `records` skipped records folded into one, which the crate gives with the
+    /// last one's ID.
+    Folded { records: u64, id: u64 },
+}
+
+/// The chunk's live records, as the crate's walk (without `recover_records`) finds
+/// them; `None` where that walk would meet an error (and resync), which is left to
+/// the crate.
+fn live_records(
+    data: &[u8],
+    free_space_offset: u32,
+    last_id: u64,
+    out: &mut Vec<Walked>,
+) -> Option<()> {
+    out.clear();
+    let live_end = (free_space_offset as usize).min(data.len());
+    let mut offset = CHUNK_HEADER;
+    while offset < live_end {
+        let header = EvtxRecordHeader::from_bytes_at(data, offset).ok()?;
+        let binxml = header.record_data_size().ok()? as usize;
+        if offset.checked_add(RECORD_HEADER)?.checked_add(binxml)? > data.len() {
+            return None;
+        }
+        out.push(Walked {
+            start: offset,
+            size: header.data_size,
+            id: header.event_record_id,
+        });
+        if header.event_record_id == last_id {
+            break;
+        }
+        offset = offset.checked_add(header.data_size as usize)?;
+    }
+    Some(())
+}
+
+/// The folding of one chunk pass: its scratch, kept between chunks.
+#[derive(Default)]
+pub(super) struct Folding {
+    walked: Vec<Walked>,
+    /// Definitions used by a record of this pass that the crate builds.
+    built: Vec<u32>,
+    /// Each fold: the index in `walked` of its first and last record.
+    folds: Vec<(usize, usize)>,
+    /// The bytes the folds replaced: where, how many, and what they were.
+    saved: Vec<(usize, usize, [u8; 12])>,
+}
+
+impl Folding {
+    /// Decides every record of the chunk `data` (with `skips`, fresh for this pass)
+    /// and folds the runs of skipped records in `data`; [`Folding::restore`] puts the
+    /// bytes back before the chunk is read again in full. Fills `steps` with what the
+    /// crate's iterator will give over the (edited) chunk. `false` (and `data`
+    /// untouched, `skips` reset) when the records cannot all be decided here: the
+    /// chunk is then read as before.
+    pub(super) fn fold(
+        &mut self,
+        data: &mut [u8],
+        free_space_offset: u32,
+        last_id: u64,
+        skips: &mut ChunkSkips,
+        steps: &mut Vec<Step>,
+    ) -> bool {
+        steps.clear();
+        self.built.clear();
+        self.folds.clear();
+        self.saved.clear();
+        skips.reset();
+        let planned = self.plan(data, free_space_offset, last_id, skips, steps);
+        if !planned || !self.edit(data, skips) {
+            skips.reset();
+            steps.clear();
+            return false;
+        }
+        true
+    }
+
+    /// Puts back the bytes [`Folding::fold`] replaced.
+    pub(super) fn restore(&self, data: &mut [u8]) {
+        for &(at, n, bytes) in &self.saved {
+            if let (Some(to), Some(from)) = (data.get_mut(at..at + n), bytes.get(..n)) {
+                to.copy_from_slice(from);
+            }
+        }
+    }
+
+    /// Decides the records and plans the folds (into `steps` and `self.folds`).
+    fn plan(
+        &mut self,
+        data: &[u8],
+        free_space_offset: u32,
+        last_id: u64,
+        skips: &mut ChunkSkips,
+        steps: &mut Vec<Step>,
+    ) -> bool {
+        if live_records(data, free_space_offset, last_id, &mut self.walked).is_none() {
+            return false;
+        }
+        for (i, w) in self.walked.iter().enumerate() {
+            let binxml = (w.start + RECORD_HEADER) as u64;
+            let size = w.size.saturating_sub(RECORD_HEADER as u32 + 4);
+            let (verdict, bound) = skips.record(data, binxml, size);
+            if !skips.last_sure() {
+                return false;
+            }
+            let used = skips.last_definitions();
+            let folds = verdict == Verdict::Skip
+                && used.iter().all(|d| self.built.contains(d))
+                && skips.last_ansi_is_ascii(data);
+            if !folds {
+                for &d in used {
+                    if !self.built.contains(&d) {
+                        self.built.push(d);
+                    }
+                }
+                steps.push(Step::Kept { verdict, bound });
+                continue;
+            }
+            match (steps.last_mut(), self.folds.last_mut()) {
+                (Some(Step::Folded { records, id }), Some((_, last))) => {
+                    *records += 1;
+                    *id = w.id;
+                    *last = i;
+                }
+                _ => {
+                    steps.push(Step::Folded {
+                        records: 1,
+                        id: w.id,
+                    });
+                    self.folds.push((i, i));
+                }
+            }
+        }
+        skips.within_budget()
+    }
+
+    /// Edits `data` for the planned folds (none: nothing to do); `false` (nothing
+    /// edited) if an edit would touch a byte some record's definitions or names are
+    /// read from.
+    fn edit(&mut self, data: &mut [u8], skips: &ChunkSkips) -> bool {
+        // Per fold: where its first record starts, its size, its last ID, and where
+        // its first record's value count is.
+        let mut edits = Vec::with_capacity(self.folds.len());
+        for &(first, last) in &self.folds {
+            let (Some(a), Some(b)) = (self.walked.get(first), self.walked.get(last)) else {
+                return false;
+            };
+            let Some(end) = b.start.checked_add(b.size as usize) else {
+                return false;
+            };
+            let binxml = (a.start + RECORD_HEADER) as u64;
+            let size = a.size.saturating_sub(RECORD_HEADER as u32 + 4);
+            // A plain instance (decided above) with at least one value: its value count
+            // is 4 bytes before its descriptors, and a descriptor follows it.
+            let Some((_, values_at, _, count)) = instance(data, binxml, size) else {
+                return false;
+            };
+            let Ok(run) = u32::try_from(end - a.start) else {
+                return false;
+            };
+            if count == 0 || values_at < 4 {
+                return false;
+            }
+            edits.push((a.start, run, b.id, values_at - 4));
+        }
+        let touched = |at: usize, n: usize| {
+            skips
+                .read_ranges(data)
+                .any(|r| r.start < at + n && at < r.end)
+        };
+        if edits
+            .iter()
+            .any(|&(start, _, _, count_at)| touched(start + 4, 12) || touched(count_at, 5))
+        {
+            return false;
+        }
+        for (start, run, id, count_at) in edits {
+            let mut header = [0u8; 12];
+            header[..4].copy_from_slice(&run.to_le_bytes());
+            header[4..].copy_from_slice(&id.to_le_bytes());
+            let mut count = [0u8; 5];
+            count[4] = EOF;
+            for (at, bytes) in [(start + 4, &header[..]), (count_at, &count[..])] {
+                let Some(to) = data.get_mut(at..at + bytes.len()) else {
+                    continue;
+                };
+                let mut was = [0u8; 12];
+                if let Some(was) = was.get_mut(..bytes.len()) {
+                    was.copy_from_slice(to);
+                }
+                self.saved.push((at, bytes.len(), was));
+                to.copy_from_slice(bytes);
+            }
+        }
+        true
+    }
+}
