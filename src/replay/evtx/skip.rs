@@ -244,8 +244,10 @@ fn push_safe_text(utf16: &[u8], out: &mut String) -> Option<()> {
 }
 
 /// Reads a name reference at the cursor (an offset, and the name itself when it is
-/// stored right there) and returns the name.
-fn read_name(c: &mut Cursor<'_>, names: &mut Names) -> Option<Rc<str>> {
+/// stored right there) and returns the name, with whether it may put `schtasks` or an
+/// `&` in the rendered record ([`crate::cim::connection_may_matter`], asked once per
+/// name and chunk).
+fn read_name(c: &mut Cursor<'_>, names: &mut Names) -> Option<(Rc<str>, bool)> {
     let offset = c.u32()?;
     if c.pos == offset as usize {
         c.bytes(6)?;
@@ -255,13 +257,42 @@ fn read_name(c: &mut Cursor<'_>, names: &mut Names) -> Option<Rc<str>> {
     let data = c.data;
     names
         .entry(offset)
-        .or_insert_with(|| name_at(data, offset).map(Rc::from))
+        .or_insert_with(|| {
+            name_at(data, offset).map(|n| {
+                let may_name = crate::cim::connection_may_matter(n.as_bytes());
+                (Rc::from(n), may_name)
+            })
+        })
         .clone()
 }
 
 /// The names read in one chunk, by offset (a chunk's templates share its string
 /// table: every `<Data>` names `Data` and `Name` at the same two offsets).
-type Names = std::collections::HashMap<u32, Option<Rc<str>>>;
+type Names = std::collections::HashMap<u32, Option<(Rc<str>, bool)>, OffsetHash>;
+
+/// Hashes a chunk offset with one multiplication (Fibonacci hashing): the keys are
+/// offsets in one 64 KiB chunk, not chosen by anyone who gains from collisions that
+/// the standard SipHash would stop (a crafted chunk holds at most a few thousand
+/// names).
+type OffsetHash = std::hash::BuildHasherDefault<OffsetHasher>;
+
+/// The [`std::hash::Hasher`] of [`OffsetHash`].
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl std::hash::Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// Where the walk of a definition is, for the `<System>` part.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -313,8 +344,8 @@ fn definition(data: &[u8], offset: u32, outer: bool, names: &mut Names) -> Optio
             token::OPEN_START_ELEMENT => {
                 let dependency = c.u16()?;
                 c.u32()?;
-                let name = read_name(&mut c, names)?;
-                def.may_name |= crate::cim::connection_may_matter(name.as_bytes());
+                let (name, may_name) = read_name(&mut c, names)?;
+                def.may_name |= may_name;
                 if t & token::MORE != 0 {
                     c.u32()?;
                 }
@@ -352,13 +383,13 @@ fn definition(data: &[u8], offset: u32, outer: bool, names: &mut Names) -> Optio
                 at = At::Attribute(None);
             }
             token::ATTRIBUTE => {
-                let name = read_name(&mut c, names)?;
+                let (name, may_name) = read_name(&mut c, names)?;
                 // The XML reader compares local names (`x:Name` is `Name`): a prefix in
                 // `<System>` is not followed.
                 if in_system && name.contains(':') {
                     return None;
                 }
-                def.may_name |= crate::cim::connection_may_matter(name.as_bytes());
+                def.may_name |= may_name;
                 def.output += name.len() as u64 + 4;
                 let (element, _, dependency) = stack.last()?;
                 let dependency = *dependency;
