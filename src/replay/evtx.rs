@@ -6,9 +6,11 @@
 //! The fast path (issue 14, the default; [`ScanOptions::full_path`] turns it off) does
 //! not render a record whose `<System>` part, read from its template and values
 //! ([`skip`]), says the XML reader would stop there: another event, or a connection that
-//! cannot name schtasks. It is counted as the full path counts it. A chunk's outcomes
-//! are held until the chunk is done (`FastPass`), so that a chunk the fast path cannot
-//! vouch for is read again in full before anything of it is reported.
+//! cannot name schtasks. It is counted as the full path counts it. Runs of such records
+//! are not even built by the crate: they are folded into one record it builds at almost
+//! no cost ([`collapse`]). A chunk's outcomes are held until the chunk is done
+//! (`FastPass`), so that a chunk the fast path cannot vouch for is read again in full
+//! (its bytes as they were) before anything of it is reported.
 //!
 //! [`ScanOptions::full_path`]: super::ScanOptions::full_path
 //!
