@@ -1,7 +1,7 @@
 //! Records the crate need not even build (issue 14): runs of records that
-//! [`ChunkSkips`] skips are folded, in a copy of the chunk, into one record the crate
-//! builds at almost no cost, so the chunk's other records are built, rendered and
-//! read exactly as on the full path.
+//! [`ChunkSkips`] skips are folded, in the chunk's buffer, into one record the crate
+//! builds at almost no cost, so that only the chunk's other records are built,
+//! rendered and read, exactly as on the full path.
 //!
 //! Why: the `evtx` crate's only public way to a record, `EvtxChunk::iter`, builds
 //! every record's content (reads all its values, copies its template) before the
@@ -12,10 +12,11 @@
 //! `IterRawRecords::next` without `recover_records`: from byte 512, record after
 //! record, up to the free space or the chunk header's last record ID, each header read
 //! by the crate's own [`EvtxRecordHeader::from_bytes_at`]). Every record is decided by
-//! [`ChunkSkips::record`]. A run of consecutive skipped records becomes one record:
-//! the first one's header gets the run's size and the last one's ID (so the walk
-//! goes on, or stops, where it did), and its template instance gets no values (so
-//! building it reads nothing but its template, from the crate's per-pass cache).
+//! [`ChunkSkips::record`] before the crate sees the chunk. A run of consecutive skipped
+//! records becomes one record: the first one's header gets the run's size and the last
+//! one's ID (so the walk goes on, or stops, where it did), and its template instance
+//! gets no values (so building it reads nothing but its template, from the crate's
+//! per-pass cache). 17 bytes change per run; [`Folding::restore`] puts them back.
 //!
 //! When it is exact (the full path reports the same for every record): a record is
 //! folded only when the crate would build it without error, and nothing the crate
@@ -27,16 +28,18 @@
 //!   the record ([`ChunkSkips::record`]), ANSI strings ASCII: the crate reads such
 //!   values without error (evtx 0.15.1 `BinXmlValue::deserialize_value_type_cursor_in`);
 //! - every definition a folded record uses was used by a record before it that is
-//!   built: the crate parses a definition once per pass, by offset, so a definition
-//!   it fails on fails that earlier record (and the chunk is read again in full), and
-//!   one it parsed is what the folded record would have got;
+//!   built: the crate parses a definition once per pass, by offset, so one it cannot
+//!   parse fails that earlier record, and one it parsed is what the folded record
+//!   would have got. A built record that fails, while a run is folded, sends the
+//!   chunk to the full path (its bytes put back first), as does any surprise in what
+//!   the crate gives;
 //! - the whole chunk's bound stays within the crate's chunk budget
 //!   ([`ChunkSkips::within_budget`]), so no record is refused for what others spent.
 //!
-//! Anything else (a header the crate's walk would stop or resync at, an instance
-//! that is not plain, an edit in read bytes) folds nothing: the chunk is read as
-//! before. [`Folding::restore`] puts the edited bytes back before a
-//! chunk is read again in full.
+//! When the records cannot all be decided (a header the crate's walk would stop or
+//! resync at, an instance that is not plain), nothing is folded and the chunk is read
+//! as before ([`super::FastPass`]'s record-by-record pass); when an edit would touch a
+//! byte that is read, nothing is folded either.
 
 use evtx::EvtxRecordHeader;
 
@@ -46,7 +49,7 @@ use super::skip::{instance, ChunkSkips, Verdict};
 const CHUNK_HEADER: usize = 512;
 /// A record's header: magic, size, ID, time.
 const RECORD_HEADER: usize = 24;
-/// The template-instance token that ends a BinXML stream (MS-EVEN6 §2.2.12).
+/// The token that ends a BinXML stream (MS-EVEN6 §2.2.12).
 const EOF: u8 = 0x00;
 
 /// A record of the chunk's live-record walk.
