@@ -8,10 +8,10 @@
 //! it meets to markup. When the bytes from a `<Event …>` to the first `</Event>` after
 //! it hold no `<!` (comment, CDATA, declaration), no `<?` and no other `<Event`, every
 //! `<` in between is an ordinary tag to the lexer, whatever quotes surround it (a `<`
-//! ends even a damaged tag), so the record is exactly `<Event` .. `</Event>`. `<!` and
-//! `<?` are looked for once over the window, not once per record ([`Openers`]); the
-//! tags named `Event` (a record's start and end, and what would break its framing)
-//! once per stretch of the window, at each `E` of its 64-byte blocks ([`EventTags`]).
+//! ends even a damaged tag), so the record is exactly `<Event` .. `</Event>`. The tags
+//! named `Event` (a record's start and end, and what would break its framing), `<!`
+//! and `<?` are looked for once per stretch of the window, at each `E`, `!` and `?` of
+//! its 64-byte blocks ([`EventTags`]).
 //!
 //! `<System>`. When it is the record's first child, holds no `&`, no nested element and
 //! no malformed attribute on the elements whose attributes are fields, and its names
@@ -40,59 +40,8 @@ use memchr::memmem;
 use crate::cim::{self, EventField, EventKind, FieldPlan, Missing};
 use crate::replay::fields::{find_any_of, is_unread, Fields};
 
-/// Where the next `<!` or `<?` (a comment, CDATA, a declaration, a processing
-/// instruction) is, found once for many queries: the window is searched forward from a
-/// point, to its end (no record holds one), and the answer kept until a query passes
-/// it.
-struct Openers {
-    /// The first occurrence at or after `from`, or `u64::MAX` when none starts before
-    /// `scanned` (less 2, the pattern's length).
-    hit: u64,
-    from: u64,
-    scanned: u64,
-}
-
-impl Openers {
-    fn new() -> Self {
-        Openers {
-            hit: u64::MAX,
-            from: u64::MAX,
-            scanned: 0,
-        }
-    }
-
-    /// Whether an occurrence starts in `from..to`; `window` holds the stream from
-    /// offset `base` and reaches at least `to` plus 2.
-    fn any_in(&mut self, window: &[u8], base: u64, from: u64, to: u64) -> bool {
-        let known = from >= self.from
-            && self.hit >= from
-            && (self.hit != u64::MAX || to + 2 <= self.scanned);
-        if !known {
-            let at = usize::try_from(from.saturating_sub(base)).unwrap_or(usize::MAX);
-            let rest = window.get(at..).unwrap_or_default();
-            self.from = from;
-            self.scanned = base + window.len() as u64;
-            self.hit = find_opener(rest).map_or(u64::MAX, |i| from + i as u64);
-        }
-        self.hit < to
-    }
-}
-
-/// Where the first `<!` or `<?` of `hay` starts: one search for their second byte, rare
-/// in event data.
-fn find_opener(hay: &[u8]) -> Option<usize> {
-    let mut at = 1;
-    loop {
-        let i = at + memchr::memchr2(b'!', b'?', hay.get(at..)?)?;
-        if hay.get(i - 1) == Some(&b'<') {
-            return Some(i - 1);
-        }
-        at = i + 1;
-    }
-}
-
 /// A tag named `Event` as the lexer ([`super::Framer`]) tells them apart, by the byte
-/// after the name.
+/// after the name, or the start of what the lexer reads otherwise than a tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EventTag {
     /// `<Event` followed by a blank, `>` or `/`: a record starts (or an empty one is).
@@ -101,13 +50,16 @@ enum EventTag {
     End,
     /// `</Event` followed by a blank or `/`: an end tag the lexer reads otherwise.
     OddEnd,
+    /// `<!` or `<?`: a comment, CDATA, a declaration, a processing instruction.
+    Opener,
 }
 
-/// Every tag named `Event` of the stream, in order, found a stretch of the window at a
-/// time by looking at each `E` of its 64-byte blocks (issue 14: one pass for a
-/// record's start, its end and what would make its framing unsure, where three
-/// substring searches ran per record). `<EventID>`, `<EventData>` and the like are met
-/// and dropped.
+/// Every tag named `Event` of the stream, and every `<!` and `<?`, in order, found a
+/// stretch of the window at a time by looking at each `E`, `!` and `?` of its 64-byte
+/// blocks (issue 14: one pass for a record's start, its end and what would make its
+/// framing unsure, where three substring searches ran per record; round 4 added the
+/// openers, which had a search of their own). `<EventID>`, `<EventData>` and the like
+/// are met and dropped.
 struct EventTags {
     /// The tags whose `Event` starts in `from..scanned`: where their `<` is.
     tags: Vec<(u64, EventTag)>,
@@ -117,6 +69,9 @@ struct EventTags {
     asked: u64,
     from: u64,
     scanned: u64,
+    /// The processor has AVX2: blocks are read 32 bytes at a time.
+    #[cfg(target_arch = "x86_64")]
+    avx2: bool,
 }
 
 /// How much of the window [`EventTags`] reads at a time: a few dozen records, so that
@@ -131,10 +86,12 @@ impl EventTags {
             asked: 0,
             from: u64::MAX,
             scanned: u64::MAX,
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::arch::is_x86_feature_detected!("avx2"),
         }
     }
 
-    /// The first tag named `Event` whose `<` is at or after `at`, with where that `<`
+    /// The first tag named `Event` (or opener) whose `<` is at or after `at`, with where that `<`
     /// is; `None` when the window (the stream from offset `base`) holds none whose next
     /// byte it holds too.
     fn first_from(&mut self, window: &[u8], base: u64, at: u64) -> Option<(u64, EventTag)> {
@@ -160,40 +117,78 @@ impl EventTags {
     /// Reads the next stretch of the window, from `scanned`. `None` when nothing is
     /// left to read: a `Event` is read only with the byte after it.
     fn scan(&mut self, window: &[u8], base: u64) -> Option<()> {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only where the processor reports AVX2
+            // (`EventTags::new`).
+            return unsafe { self.scan_avx2(window, base) };
+        }
+        self.scan_with(window, base, key_bytes)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn scan_avx2(&mut self, window: &[u8], base: u64) -> Option<()> {
+        self.scan_with(window, base, |block| key_bytes_avx2(block))
+    }
+
+    /// [`EventTags::scan`] with `keys` (one of [`key_bytes`], [`key_bytes_avx2`]) on
+    /// blocks of `B` bytes, inlined into each caller so that it is compiled with the
+    /// caller's features.
+    #[inline(always)]
+    fn scan_with<const B: usize>(
+        &mut self,
+        window: &[u8],
+        base: u64,
+        keys: impl Fn(&[u8; B]) -> u64,
+    ) -> Option<()> {
         const NAME: usize = b"Event".len();
         let from = usize::try_from(self.scanned.checked_sub(base)?).ok()?;
         let to = window.len().min(from.saturating_add(TAGS_STRETCH));
         let done = to.checked_sub(NAME).filter(|&done| done > from)?;
         self.tags.clear();
         self.next = 0;
-        // Every `E` of a 64-byte block at once (a byte search stops at each, and a
-        // record holds a dozen): then only those followed by `vent` are looked at.
+        // Every `E`, `!` and `?` of a block at once (a byte search stops at each, and
+        // a record holds a dozen): then only those after `<` or followed by `vent` are
+        // looked at.
+        let mut blocks = window.get(from..done)?.chunks_exact(B);
         let mut block = from;
-        while block < done {
-            let mut mask = match window.get(block..block + 64).map(<&[u8; 64]>::try_from) {
-                Some(Ok(bytes)) => bytes_equal(bytes, b'E'),
-                _ => {
-                    // The window's last bytes: what lies beyond is no `E`.
-                    let mut bytes = [0; 64];
-                    let tail = window.get(block..).unwrap_or_default();
-                    bytes.iter_mut().zip(tail).for_each(|(b, t)| *b = *t);
-                    bytes_equal(&bytes, b'E')
-                }
-            };
-            if done - block < 64 {
-                mask &= (1 << (done - block)) - 1;
+        for bytes in blocks.by_ref() {
+            let mask = <&[u8; B]>::try_from(bytes).map_or(0, &keys);
+            if mask != 0 {
+                self.push_tags(window, base, block, mask);
             }
-            while mask != 0 {
-                let e = block + mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                if let Some(tag) = event_tag(window, e) {
-                    self.tags.push((base + tag.0 as u64, tag.1));
-                }
-            }
-            block += 64;
+            block += B;
         }
+        // The stretch's last bytes: what lies beyond is none of them.
+        let mut bytes = [0; B];
+        bytes
+            .iter_mut()
+            .zip(blocks.remainder())
+            .for_each(|(b, t)| *b = *t);
+        self.push_tags(window, base, block, keys(&bytes));
         self.scanned = base + done as u64;
         Some(())
+    }
+
+    /// Adds the tags of the bytes at `block` whose bit `mask` sets (bit `i` for byte
+    /// `block + i`): each `E` that starts a tag named `Event`, each `!` or `?` after
+    /// `<`.
+    fn push_tags(&mut self, window: &[u8], base: u64, block: usize, mut mask: u64) {
+        while mask != 0 {
+            let at = block + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let tag = match window.get(at) {
+                Some(b'E') => event_tag(window, at),
+                _ => at
+                    .checked_sub(1)
+                    .filter(|&lt| window.get(lt) == Some(&b'<'))
+                    .map(|lt| (lt, EventTag::Opener)),
+            };
+            if let Some((lt, tag)) = tag {
+                self.tags.push((base + lt as u64, tag));
+            }
+        }
     }
 }
 
@@ -215,50 +210,133 @@ fn event_tag(window: &[u8], e: usize) -> Option<(usize, EventTag)> {
     }
 }
 
-/// Bit `i` set for each byte `block[i]` that is `c`. SSE2, which every x86-64
-/// processor has, 16 bytes at a time.
+/// Bit `i` set for each byte `block[i]` that [`EventTags`] looks at: `E`, `!`, `?`.
+/// SSE2, which every x86-64 processor has, 16 bytes at a time.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-fn bytes_equal(block: &[u8; 64], c: u8) -> u64 {
-    // SAFETY: `bytes_equal_sse2` needs SSE2, which the build configuration has (the
-    // cfg above): part of the x86-64 baseline.
-    unsafe { bytes_equal_sse2(block, c) }
-}
-
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[target_feature(enable = "sse2")]
-fn bytes_equal_sse2(block: &[u8; 64], c: u8) -> u64 {
+fn key_bytes(block: &[u8; 16]) -> u64 {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    let wanted = _mm_set1_epi8(c as i8);
-    let mut mask = 0;
-    for (i, chunk) in block.chunks_exact(16).enumerate() {
-        // SAFETY: `chunk` is 16 bytes, the load's width; it needs no alignment.
-        let bytes = unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) };
-        let equal = _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, wanted));
-        mask |= u64::from(equal as u16) << (16 * i);
-    }
-    mask
+    // SAFETY: SSE2 is part of the build configuration (the cfg above); `block` is 16
+    // bytes, the load's width, and the load needs no alignment.
+    let keys = unsafe {
+        let bytes = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        let e = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'E' as i8));
+        let bang = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'!' as i8));
+        let question = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'?' as i8));
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(e, bang), question))
+    };
+    u64::from(keys as u16)
 }
 
-/// [`bytes_equal`] a byte at a time, for other processors.
+/// [`key_bytes`] 32 bytes at a time, for processors with AVX2. (One block's mask
+/// only: LLVM read a `u64` made of two such masks as 64 flags and took them apart one
+/// by one, 300 instructions a 64-byte block.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn key_bytes_avx2(block: &[u8; 32]) -> u64 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8,
+    };
+    // SAFETY: `block` is 32 bytes, the load's width; it needs no alignment.
+    let bytes = unsafe { _mm256_loadu_si256(block.as_ptr().cast::<__m256i>()) };
+    let e = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'E' as i8));
+    let bang = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'!' as i8));
+    let question = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'?' as i8));
+    let keys = _mm256_or_si256(_mm256_or_si256(e, bang), question);
+    u64::from(_mm256_movemask_epi8(keys) as u32)
+}
+
+/// [`key_bytes`] a byte at a time, for other processors (and the tests' reference).
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn bytes_equal_plain(block: &[u8; 64], c: u8) -> u64 {
-    block
-        .iter()
-        .enumerate()
-        .fold(0, |m, (i, &b)| m | (u64::from(b == c) << i))
+fn key_bytes_plain<const B: usize>(block: &[u8; B]) -> u64 {
+    block.iter().enumerate().fold(0, |m, (i, &b)| {
+        m | (u64::from(matches!(b, b'E' | b'!' | b'?')) << i)
+    })
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-fn bytes_equal(block: &[u8; 64], c: u8) -> u64 {
-    bytes_equal_plain(block, c)
+fn key_bytes(block: &[u8; 64]) -> u64 {
+    key_bytes_plain(block)
+}
+
+/// The first byte of `hay` that is one of `set` (what ends a value: its quote, `<`,
+/// `&`). SSE2, 16 bytes at a time, where it has them: values are short and many (a
+/// record's template reads about 35), so a search that needs no setup nor call pays
+/// (issue 14, round 4; `memchr` and [`find_any_of`] cost two to four times more here).
+#[inline]
+fn find_stop<const N: usize>(hay: &[u8], set: [u8; N]) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8, _mm_setzero_si128,
+        };
+        let mut at = 0;
+        while let Some(chunk) = hay.get(at..at + 16) {
+            // SAFETY: SSE2 is part of the build configuration (the cfg above); `chunk`
+            // is 16 bytes, the load's width, and the load needs no alignment.
+            let hits = unsafe {
+                let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+                let equal = set.iter().fold(_mm_setzero_si128(), |acc, &c| {
+                    _mm_or_si128(acc, _mm_cmpeq_epi8(bytes, _mm_set1_epi8(c as i8)))
+                });
+                _mm_movemask_epi8(equal)
+            };
+            if hits != 0 {
+                return Some(at + hits.trailing_zeros() as usize);
+            }
+            at += 16;
+        }
+        find_any_of(hay.get(at..)?, set).map(|i| at + i)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    find_any_of(hay, set)
+}
+
+/// Whether `a` and `b` hold the same bytes: a template's markup against a record's,
+/// pieces of a few to a few dozen bytes, compared inline in a few loads (`==` calls
+/// `memcmp`, whose call costs more than the comparison; issue 14, round 4).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => same_ends::<4>(a, b),
+        8..16 => same_ends::<8>(a, b),
+        _ => {
+            let (mut a, mut b) = (a, b);
+            while a.len() > 32 {
+                let (Some((head_a, tail_a)), Some((head_b, tail_b))) =
+                    (a.split_at_checked(16), b.split_at_checked(16))
+                else {
+                    return false;
+                };
+                if !same_ends::<16>(head_a, head_b) {
+                    return false;
+                }
+                (a, b) = (tail_a, tail_b);
+            }
+            same_ends::<16>(a, b)
+        }
+    }
+}
+
+/// Whether `a` and `b`, of one length from `W` to `2 * W`, are equal: a load of `W`
+/// bytes at their start and one at their end (which overlap when they are shorter
+/// than `2 * W`).
+#[inline]
+fn same_ends<const W: usize>(a: &[u8], b: &[u8]) -> bool {
+    let word = |s: &[u8], at: usize| -> Option<[u8; W]> { s.get(at..)?.get(..W)?.try_into().ok() };
+    let last = a.len().saturating_sub(W);
+    word(a, 0) == word(b, 0) && word(a, last) == word(b, last)
 }
 
 /// The fast path's state, kept from record to record.
 pub(super) struct Fast {
-    /// `<!` or `<?`.
-    opener: Openers,
     event_tags: EventTags,
     system_end: memmem::Finder<'static>,
     /// The fields of the `<System>` part being read: name and value (a range of the
@@ -294,6 +372,7 @@ pub(super) struct Fast {
     plans: Vec<Plan>,
     /// Scratch of [`Fast::missing`]: the record's layout key ([`Plan::key`]).
     key: Vec<u8>,
+    kinds: Kinds,
 }
 
 /// A field plan for the records of one layout ([`Fast::missing`]).
@@ -366,8 +445,9 @@ struct Markup {
     /// For each value, in order: where the markup before it ends in `literal`, and what
     /// ends it (its quote; `None` for a text, ended by `<`).
     slots: Vec<(usize, Option<u8>)>,
-    /// Texts may be long (`<EventData>`'s): searched with SIMD.
-    long_texts: bool,
+    /// Whether a value may hold `&` (`<EventData>`'s texts, whose entities the reader
+    /// resolves); otherwise an `&` ends the reading (`<System>`, read without one).
+    entities: bool,
 }
 
 impl Markup {
@@ -376,7 +456,7 @@ impl Markup {
     fn build(
         body: &[u8],
         slots: impl Iterator<Item = (Range<usize>, Option<u8>)>,
-        long_texts: bool,
+        entities: bool,
     ) -> Option<(Markup, Vec<usize>)> {
         let mut literal = Vec::with_capacity(body.len());
         let mut ends = Vec::new();
@@ -392,35 +472,41 @@ impl Markup {
         let markup = Markup {
             literal,
             slots: ends,
-            long_texts,
+            entities,
         };
         Some((markup, starts))
     }
 
-    /// Where each value of `body` is, when its markup is this one.
-    fn read_values(&self, body: &[u8], values: &mut Vec<Range<usize>>) -> Option<()> {
+    /// Where each value is (into `values`) when `hay` starts with this markup around
+    /// other values: the length of that start (`hay` may go on after it). Each value is
+    /// read up to what ends it (its quote, `<`, and `&` unless [`Markup::entities`]),
+    /// which must be what the markup after it starts with.
+    fn read_values(&self, hay: &[u8], values: &mut Vec<Range<usize>>) -> Option<usize> {
         values.clear();
         let (mut p, mut from) = (0, 0);
         for &(to, quote) in &self.slots {
             let markup = self.literal.get(from..to)?;
-            if body.get(p..p + markup.len())? != markup {
+            if !same_bytes(hay.get(p..p + markup.len())?, markup) {
                 return None;
             }
             p += markup.len();
             from = to;
-            let rest = body.get(p..)?;
-            let len = match quote {
-                Some(q) => {
-                    let len = find_any_of(rest, [q, b'<'])?;
-                    (rest.get(len) == Some(&q)).then_some(len)?
-                }
-                None if self.long_texts => memchr::memchr(b'<', rest)?,
-                None => find_any_of(rest, [b'<'])?,
+            let rest = hay.get(p..)?;
+            let len = match (quote, self.entities) {
+                (Some(q), true) => find_stop(rest, [q, b'<'])?,
+                (Some(q), false) => find_stop(rest, [q, b'<', b'&'])?,
+                (None, true) => find_stop(rest, [b'<'])?,
+                (None, false) => find_stop(rest, [b'<', b'&'])?,
             };
+            // What ended the value: its quote, or the `<` of the markup after a text.
+            if *rest.get(len)? != quote.unwrap_or(b'<') {
+                return None;
+            }
             values.push(p..p + len);
             p += len;
         }
-        (body.get(p..)? == self.literal.get(from..)?).then_some(())
+        let markup = self.literal.get(from..)?;
+        same_bytes(hay.get(p..p + markup.len())?, markup).then_some(p + markup.len())
     }
 }
 
@@ -478,16 +564,25 @@ impl Template {
         })
     }
 
-    /// Reads `body` into `spans` as [`Fast::read_system`] would, when it is this
-    /// markup around other values; `false` otherwise.
+    /// When `hay` (a record from just after its `<System>`) starts with this markup
+    /// around other values, then `</System>`: the length of the part, read into
+    /// `spans` as [`Fast::read_system`] would read it. `None` otherwise.
+    ///
+    /// The part is then what [`Fast::system_kind`] would find up to the first
+    /// `</System>`: none starts inside a value (it holds no `<`), nor runs from the
+    /// markup into a value or across one, since the markup before a value ends with a
+    /// quote or the `>` of a start tag, neither of which can be inside a `</System>`;
+    /// and the markup alone was cut from a part that held none. It holds no `&`
+    /// ([`Markup::entities`] is off), as the reading afresh asks.
     fn read(
         &self,
-        body: &[u8],
+        hay: &[u8],
         spans: &mut Vec<(FieldName, Range<usize>)>,
         values: &mut Vec<Range<usize>>,
-    ) -> bool {
-        if self.markup.read_values(body, values).is_none() {
-            return false;
+    ) -> Option<usize> {
+        let len = self.markup.read_values(hay, values)?;
+        if len > MAX_KEPT || !hay.get(len..)?.starts_with(b"</System>") {
+            return None;
         }
         spans.clear();
         for (name, slot) in &self.fields {
@@ -502,12 +597,9 @@ impl Template {
                     FieldName::Element(start + at..start + at + len)
                 }
             };
-            match values.get(*slot) {
-                Some(value) => spans.push((name, value.clone())),
-                None => return false,
-            }
+            spans.push((name, values.get(*slot)?.clone()));
         }
-        true
+        Some(len)
     }
 }
 
@@ -528,7 +620,6 @@ struct DataTemplate {
 impl Default for Fast {
     fn default() -> Self {
         Fast {
-            opener: Openers::new(),
             event_tags: EventTags::new(),
             system_end: memmem::Finder::new(b"</System>"),
             spans: Vec::new(),
@@ -544,6 +635,7 @@ impl Default for Fast {
             layouts: Vec::new(),
             plans: Vec::new(),
             key: Vec::new(),
+            kinds: Kinds::default(),
         }
     }
 }
@@ -557,6 +649,9 @@ struct Layout {
     /// The names, each after its length (one byte): the start of a [`Plan::key`].
     names: Vec<u8>,
     lookups: Vec<(EventField, Vec<usize>)>,
+    /// The indices of [`cim::CLASSIFYING_FIELDS`]' lookups, one after the other: the
+    /// values the kind depends on ([`Kinds`]).
+    classifying: Vec<usize>,
     /// A name given twice: the full path judges every reading of such a record.
     repeated: bool,
 }
@@ -602,6 +697,10 @@ impl Layout {
             }
             layout.lookups.push((field, indices));
         }
+        for field in cim::CLASSIFYING_FIELDS {
+            let indices = layout.indices(field).to_vec();
+            layout.classifying.extend(indices);
+        }
         layout
     }
 
@@ -611,6 +710,84 @@ impl Layout {
             .find(|(f, _)| *f == field)
             .map(|(_, i)| i.as_slice())
             .unwrap_or_default()
+    }
+}
+
+/// The kinds [`cim::classify_event`] gave lately, by layout and the values it reads
+/// (issue 14, round 4: a log repeats a few pairs of event ID and provider, and
+/// matching names in them cost about 450 instructions a record). The classifier reads
+/// only the fields of [`cim::CLASSIFYING_FIELDS`], each a value of the record or
+/// absent, so the layout (which fields there are, in which order) and those values
+/// (their bytes, in the layout's order) decide the kind.
+#[derive(Default)]
+struct Kinds {
+    /// The last used first: a layout's id, its classifying values (each after its
+    /// length, two bytes), and the kind.
+    met: Vec<(u64, Vec<u8>, EventKind)>,
+}
+
+/// At most this many kinds are kept ([`Kinds`]): a few dozen event IDs per provider.
+const MAX_KINDS: usize = 64;
+
+impl Kinds {
+    /// The kind of a record of `layout` whose field `i` has the value `value(i)` (as
+    /// written; `None` when the record has no such field). `None` when a value the
+    /// classifier reads is not UTF-8 (the full path reads it, lossily).
+    fn kind<'a>(
+        &mut self,
+        layout: &Layout,
+        value: impl Fn(usize) -> Option<&'a [u8]>,
+    ) -> Option<EventKind> {
+        // Compared value by value: building a key first would copy them for nothing
+        // on nearly every record.
+        let same = |key: &[u8]| {
+            let mut rest = key;
+            for &i in &layout.classifying {
+                let Some(v) = value(i) else {
+                    return false;
+                };
+                let Some((len, after)) = rest.split_first_chunk::<2>() else {
+                    return false;
+                };
+                let Some((kept, after)) = after.split_at_checked(v.len()) else {
+                    return false;
+                };
+                if usize::from(u16::from_le_bytes(*len)) != v.len() || !same_bytes(kept, v) {
+                    return false;
+                }
+                rest = after;
+            }
+            rest.is_empty()
+        };
+        if let Some(i) = self
+            .met
+            .iter()
+            .position(|(id, key, _)| *id == layout.id && same(key))
+        {
+            if i > 0 {
+                to_front(&mut self.met, i);
+            }
+            return self.met.first().map(|&(_, _, kind)| kind);
+        }
+        let text = |i: usize| value(i).and_then(|v| std::str::from_utf8(v).ok());
+        if layout.classifying.iter().any(|&i| text(i).is_none()) {
+            return None;
+        }
+        let values = |field: EventField| layout.indices(field).iter().filter_map(|&i| text(i));
+        let says = |field: EventField, word: &str| cim::any_says(values(field), word);
+        let kind = cim::classify_event(|field| values(field).next(), says);
+        let mut key = match self.met.len() {
+            MAX_KINDS.. => self.met.pop().map(|(_, k, _)| k).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        key.clear();
+        for &i in &layout.classifying {
+            let v = value(i)?;
+            key.extend_from_slice(&u16::try_from(v.len()).ok()?.to_le_bytes());
+            key.extend_from_slice(v);
+        }
+        self.met.insert(0, (layout.id, key, kind));
+        Some(kind)
     }
 }
 
@@ -679,7 +856,8 @@ impl Fast {
         {
             return None;
         }
-        // The next tag named `Event` (`</EventData>` is another name) must be its end.
+        // The next tag named `Event` (`</EventData>` is another name) must be its end,
+        // with no `<!` nor `<?` before it.
         let (close_at, tag) = self.event_tags.first_from(window, base, start + 1)?;
         if tag != EventTag::End {
             return None;
@@ -687,9 +865,6 @@ impl Fast {
         let close = usize::try_from(close_at - start).ok()?;
         let end = close + 8;
         if end > max_record {
-            return None;
-        }
-        if self.opener.any_in(window, base, start, close_at) {
             return None;
         }
         // The start tag: an empty `<Event …/>` would be a whole record. [`tag_end`]
@@ -719,31 +894,40 @@ impl Fast {
     pub(super) fn system_kind(&mut self, record: &[u8], tag_end: usize) -> Option<EventKind> {
         self.data_read = false;
         let after = record.get(tag_end..)?;
-        let open = memchr::memchr(b'<', after)?;
+        let open = next_lt(after, 0)?;
         let body_at = tag_end + open + b"<System>".len();
         if !after.get(open..)?.starts_with(b"<System>") {
             return None;
         }
-        let body_len = self.system_end.find(record.get(body_at..)?)?;
-        if body_len > MAX_KEPT {
-            return None;
-        }
-        self.system = body_at..body_at + body_len;
-        let body = record.get(body_at..body_at + body_len)?;
-        if memchr::memchr(b'&', body).is_some() {
-            return None;
-        }
-        let body = std::str::from_utf8(body).ok()?;
+        let from_body = record.get(body_at..)?;
         let (spans, values) = (&mut self.spans, &mut self.values_at);
-        let read = |t: &Template| t.read(body.as_bytes(), spans, values);
-        let layout = self.templates.iter().position(read).and_then(|i| {
+        let mut body_len = 0;
+        let mut read = |t: &Template| {
+            t.read(from_body, spans, values)
+                .map(|len| body_len = len)
+                .is_some()
+        };
+        let layout = self.templates.iter().position(&mut read).and_then(|i| {
             to_front(&mut self.templates, i);
             let id = self.templates.first()?.layout;
             self.layouts.iter().position(|l| l.id == id)
         });
         match layout {
-            Some(i) => to_front(&mut self.layouts, i),
+            Some(i) => {
+                to_front(&mut self.layouts, i);
+                self.system = body_at..body_at + body_len;
+            }
             None => {
+                let body_len = self.system_end.find(from_body)?;
+                if body_len > MAX_KEPT {
+                    return None;
+                }
+                self.system = body_at..body_at + body_len;
+                let body = from_body.get(..body_len)?;
+                if memchr::memchr(b'&', body).is_some() {
+                    return None;
+                }
+                let body = std::str::from_utf8(body).ok()?;
                 self.read_system(body)?;
                 let spans = &self.spans;
                 let name = |(n, _): &(FieldName, Range<usize>)| match n {
@@ -771,20 +955,15 @@ impl Fast {
                 }
             }
         }
-        let spans = &self.spans;
         let layout = self.layouts.first()?;
         if layout.repeated {
             return None;
         }
-        let values = |field: EventField| {
-            layout
-                .indices(field)
-                .iter()
-                .filter_map(|&i| spans.get(i))
-                .filter_map(|(_, v)| body.get(v.clone()))
-        };
-        let says = |field: EventField, word: &str| cim::any_says(values(field), word);
-        Some(cim::classify_event(|field| values(field).next(), says))
+        let body = record.get(self.system.clone())?;
+        self.kinds.kind(layout, |i| {
+            let (_, value) = self.spans.get(i)?;
+            body.get(value.clone())
+        })
     }
 
     /// Reads the children of `<System>` (`body`, between `<System>` and `</System>`)
@@ -1005,8 +1184,9 @@ impl Fast {
     fn read_values(&mut self, record: &[u8], at: &mut Vec<Range<usize>>) -> Option<bool> {
         let rest = self.rest_of(record).filter(|r| r.len() <= MAX_KEPT)?;
         let layout = self.layouts.first()?;
-        let fits =
-            |t: &DataTemplate| t.layout == layout.id && t.markup.read_values(rest, at).is_some();
+        let fits = |t: &DataTemplate| {
+            t.layout == layout.id && t.markup.read_values(rest, at) == Some(rest.len())
+        };
         if let Some(i) = self.data.iter().position(fits) {
             to_front(&mut self.data, i);
             return Some(self.data.first()?.repeated);
@@ -1689,7 +1869,7 @@ mod tests {
                 templated += usize::from(primed.templates.iter().any(|t| {
                     t.markup
                         .read_values(&record[fast_body(&record)], &mut Vec::new())
-                        .is_some()
+                        == Some(fast_body(&record).len())
                 }));
                 assert_eq!(read(&mut primed, &record), afresh, "{to}");
             }
@@ -1795,28 +1975,61 @@ mod tests {
     }
 
     #[test]
-    fn openers_are_found_in_one_search_and_remembered_across_queries() {
-        // `<!` and `<?` in one search; `!` or `?` after another byte is text.
-        let text = b"a?b!<x><?p?>!<!-- -->";
-        let mut opener = Openers::new();
-        assert!(!opener.any_in(text, 0, 0, 7));
-        assert!(opener.any_in(text, 0, 0, 8));
-        assert!(!opener.any_in(text, 0, 8, 13));
-        assert!(opener.any_in(text, 0, 8, 14));
-        assert!(!opener.any_in(&text[..13], 0, 8, 11));
+    fn openers_are_found_with_the_event_tags_in_one_pass() {
+        // `<!` and `<?`; `!` or `?` after another byte is text.
+        let text = b"a?b!<x><?p?>!<!-- --><Event></Event>";
+        let mut tags = EventTags::new();
+        assert_eq!(tags.first_from(text, 0, 0), Some((7, EventTag::Opener)));
+        assert_eq!(tags.first_from(text, 0, 8), Some((13, EventTag::Opener)));
+        assert_eq!(tags.first_from(text, 0, 14), Some((21, EventTag::Start)));
         // The window slid on (base 5): offsets stay absolute.
-        assert!(opener.any_in(&text[5..], 5, 8, 14));
+        let mut tags = EventTags::new();
+        assert_eq!(
+            tags.first_from(&text[5..], 5, 8),
+            Some((13, EventTag::Opener))
+        );
+        // A `!` at the stretch's first byte, its `<` just before.
+        let mut tags = EventTags::new();
+        assert_eq!(tags.first_from(text, 0, 13), Some((13, EventTag::Opener)));
+        // Every processor's reading: the plain one's.
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut plain = EventTags::new();
+            plain.avx2 = false;
+            let mut found = (Vec::new(), Vec::new());
+            let (mut at, mut at_plain) = (0, 0);
+            while let Some((lt, tag)) = tags.first_from(text, 0, at) {
+                found.0.push((lt, tag));
+                at = lt + 1;
+            }
+            while let Some((lt, tag)) = plain.first_from(text, 0, at_plain) {
+                found.1.push((lt, tag));
+                at_plain = lt + 1;
+            }
+            assert_eq!(found.0, found.1);
+            assert_eq!(found.0.len(), 4);
+        }
     }
 
     #[test]
-    fn the_sse2_mask_of_a_block_is_the_plain_one() {
+    fn the_simd_masks_of_a_block_are_the_plain_one() {
         let mut block = [0u8; 64];
         for (i, b) in block.iter_mut().enumerate() {
             *b = b"E!?e<A"[i * 7 % 6] ^ if i % 11 == 0 { 0x80 } else { 0 };
         }
-        for c in [b'E', b'!', 0xc5, 0] {
-            assert_eq!(bytes_equal(&block, c), bytes_equal_plain(&block, c), "{c}");
+        for at in [0, 7, 16, 32] {
+            let sixteen: &[u8; 16] = block[at..at + 16].try_into().unwrap();
+            let mask = key_bytes_plain(sixteen);
+            assert_ne!(mask, 0);
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            assert_eq!(key_bytes(sixteen), mask);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let half: &[u8; 32] = block[at..at + 32].try_into().unwrap();
+                // SAFETY: the processor has AVX2 (checked above).
+                assert_eq!(unsafe { key_bytes_avx2(half) }, key_bytes_plain(half));
+            }
         }
-        assert_ne!(bytes_equal(&block, b'E'), 0);
+        assert_ne!(key_bytes_plain(&block), !0);
     }
 }
