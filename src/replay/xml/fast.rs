@@ -325,6 +325,38 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// How many bytes `a` and `b` share at their start: SSE2, 16 at a time, where it has
+/// them.
+#[inline]
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut at = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
+        while let (Some(x), Some(y)) = (a.get(at..at + 16), b.get(at..at + 16)) {
+            // SAFETY: SSE2 is part of the build configuration (the cfg above); `x` and
+            // `y` are 16 bytes, the load's width, and the loads need no alignment.
+            let equal = unsafe {
+                let x = _mm_loadu_si128(x.as_ptr().cast::<__m128i>());
+                let y = _mm_loadu_si128(y.as_ptr().cast::<__m128i>());
+                _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32
+            };
+            if equal != 0xffff {
+                return at + (!equal).trailing_zeros() as usize;
+            }
+            at += 16;
+        }
+    }
+    at + a
+        .get(at..n)
+        .unwrap_or_default()
+        .iter()
+        .zip(b.get(at..n).unwrap_or_default())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 /// Whether `a` and `b`, of one length from `W` to `2 * W`, are equal: a load of `W`
 /// bytes at their start and one at their end (which overlap when they are shorter
 /// than `2 * W`).
@@ -339,15 +371,17 @@ fn same_ends<const W: usize>(a: &[u8], b: &[u8]) -> bool {
 pub(super) struct Fast {
     event_tags: EventTags,
     system_end: memmem::Finder<'static>,
-    /// The fields of the `<System>` part being read: name and value (a range of the
-    /// part).
+    /// Scratch of [`Fast::read_system`]: the fields of the `<System>` part it reads,
+    /// name and value (a range of the part), from which its template is built.
     spans: Vec<(FieldName, Range<usize>)>,
     /// Where the `<System>` part read last is in its record (between its tags).
     system: Range<usize>,
     /// Scratch of [`Fast::read_system`]: every value of the part (an attribute's, with
     /// its quote, or an element's text), in order.
     slots: Vec<(Range<usize>, Option<u8>)>,
-    /// Scratch of [`Template::read`].
+    /// The values of the `<System>` part read last (ranges of the part), in the slot
+    /// order of its template, the first of [`Fast::templates`]: its fields are
+    /// [`Template::field`] of these.
     values_at: Vec<Range<usize>>,
     /// Where the texts of the record's `<Data>` are in what follows `<System>`
     /// ([`Fast::rest_of`]), in the order of the first of [`Fast::data`], when
@@ -373,6 +407,9 @@ pub(super) struct Fast {
     /// Scratch of [`Fast::missing`]: the record's layout key ([`Plan::key`]).
     key: Vec<u8>,
     kinds: Kinds,
+    /// Scratch of [`Fast::read_values`]: where the `<` of what follows `<System>` are
+    /// ([`lt_masks`]).
+    lt_masks: Vec<u64>,
 }
 
 /// A field plan for the records of one layout ([`Fast::missing`]).
@@ -448,6 +485,9 @@ struct Markup {
     /// Whether a value may hold `&` (`<EventData>`'s texts, whose entities the reader
     /// resolves); otherwise an `&` ends the reading (`<System>`, read without one).
     entities: bool,
+    /// `entities`, and every value is a text: each ends at the first `<` after it
+    /// ([`Markup::read_texts`]).
+    texts_only: bool,
 }
 
 impl Markup {
@@ -469,10 +509,12 @@ impl Markup {
             starts.push(p);
         }
         literal.extend_from_slice(body.get(p..)?);
+        let texts_only = entities && ends.iter().all(|(_, quote)| quote.is_none());
         let markup = Markup {
             literal,
             slots: ends,
             entities,
+            texts_only,
         };
         Some((markup, starts))
     }
@@ -508,6 +550,129 @@ impl Markup {
         let markup = self.literal.get(from..)?;
         same_bytes(hay.get(p..p + markup.len())?, markup).then_some(p + markup.len())
     }
+
+    /// [`Markup::read_values`] given `masks`, the `<` of `hay` ([`lt_masks`]): for a
+    /// markup whose values are all texts that may hold `&` ([`Markup::texts_only`]),
+    /// each ends at the first `<` after it, found in the masks.
+    fn read_texts(
+        &self,
+        hay: &[u8],
+        masks: &[u64],
+        values: &mut Vec<Range<usize>>,
+    ) -> Option<usize> {
+        if !self.texts_only {
+            return self.read_values(hay, values);
+        }
+        values.clear();
+        let (mut p, mut from) = (0, 0);
+        for &(to, _) in &self.slots {
+            let markup = self.literal.get(from..to)?;
+            if !same_bytes(hay.get(p..p + markup.len())?, markup) {
+                return None;
+            }
+            p += markup.len();
+            from = to;
+            // The first `<` at or after `p`.
+            let mut block = p / 64;
+            let mut mask = masks.get(block)? & (u64::MAX << (p % 64));
+            while mask == 0 {
+                block += 1;
+                mask = *masks.get(block)?;
+            }
+            let end = block * 64 + mask.trailing_zeros() as usize;
+            values.push(p..end);
+            p = end;
+        }
+        let markup = self.literal.get(from..)?;
+        same_bytes(hay.get(p..p + markup.len())?, markup).then_some(p + markup.len())
+    }
+}
+
+/// Bit `i % 64` of `masks[i / 64]` set where `hay[i]` is `<` (`masks` is cleared
+/// first): for [`Markup::read_texts`], one pass over a part where a search per value
+/// cost its setup twenty times (issue 14, round 4). AVX2 where the processor has it,
+/// else SSE2, else a byte at a time.
+fn lt_masks(hay: &[u8], masks: &mut Vec<u64>) {
+    masks.clear();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor reports AVX2 (checked above).
+        return unsafe { lt_masks_avx2(hay, masks) };
+    }
+    lt_masks_with(hay, masks, |block| {
+        let mut mask = 0;
+        for (i, chunk) in block.chunks_exact(16).enumerate() {
+            if let Ok(chunk) = <&[u8; 16]>::try_from(chunk) {
+                mask |= bytes_are(chunk, b'<') << (16 * i);
+            }
+        }
+        mask
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lt_masks_avx2(hay: &[u8], masks: &mut Vec<u64>) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+    };
+    lt_masks_with(hay, masks, |block| {
+        // SAFETY: `block` is 64 bytes, two loads of 32; they need no alignment.
+        let (low, high) = unsafe {
+            let lt = _mm256_set1_epi8(b'<' as i8);
+            let low = _mm256_loadu_si256(block.as_ptr().cast::<__m256i>());
+            let high = _mm256_loadu_si256(block.as_ptr().add(32).cast::<__m256i>());
+            (
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(low, lt)),
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(high, lt)),
+            )
+        };
+        // Opaque to the optimizer: see [`key_bytes_avx2`].
+        let (low, high) = std::hint::black_box((low as u32, high as u32));
+        u64::from(low) | (u64::from(high) << 32)
+    })
+}
+
+/// [`lt_masks`] with `mask` (64 bytes to their mask), inlined into each caller so that
+/// it is compiled with the caller's features.
+#[inline(always)]
+fn lt_masks_with(hay: &[u8], masks: &mut Vec<u64>, mask: impl Fn(&[u8; 64]) -> u64) {
+    let mut blocks = hay.chunks_exact(64);
+    masks.extend(
+        blocks
+            .by_ref()
+            .map(|block| <&[u8; 64]>::try_from(block).map_or(0, &mask)),
+    );
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0; 64];
+        last.iter_mut().zip(rest).for_each(|(b, r)| *b = *r);
+        masks.push(mask(&last));
+    }
+}
+
+/// Bit `i` set where `chunk[i]` is `c`: SSE2, 16 bytes at a time.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn bytes_are(chunk: &[u8; 16], c: u8) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of the build configuration (the cfg above); `chunk` is 16
+    // bytes, the load's width, and the load needs no alignment.
+    let mask = unsafe {
+        let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(c as i8)))
+    };
+    u64::from(std::hint::black_box(mask as u16))
+}
+
+/// [`bytes_are`] a byte at a time, for other processors.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn bytes_are(chunk: &[u8; 16], c: u8) -> u64 {
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &b)| m | (u64::from(b == c) << i))
 }
 
 /// The markup of a `<System>` part that [`Fast::read_system`] has read ([`Markup`]),
@@ -517,7 +682,11 @@ struct Template {
     /// The [`Layout::id`] of the part.
     layout: u64,
     markup: Markup,
-    /// The fields, as [`Fast::spans`] holds them: the name (an element's is a piece of
+    /// The last part read through it (or the one it was built from), and its values:
+    /// [`Template::read_like_last`] compares the next with it.
+    last: Vec<u8>,
+    last_values: Vec<Range<usize>>,
+    /// The fields, as [`Fast::read_system`] reads them: the name (an element's is a piece of
     /// one stretch of markup: its index, where in it and how long) and the index of
     /// the value.
     fields: Vec<(TemplateName, usize)>,
@@ -561,12 +730,15 @@ impl Template {
             layout,
             markup,
             fields,
+            last: body.to_vec(),
+            last_values: slots.iter().map(|(value, _)| value.clone()).collect(),
         })
     }
 
     /// When `hay` (a record from just after its `<System>`) starts with this markup
-    /// around other values, then `</System>`: the length of the part, read into
-    /// `spans` as [`Fast::read_system`] would read it. `None` otherwise.
+    /// around other values, then `</System>`: the length of the part, its values read
+    /// into `values` (in slot order: [`Template::field`] gives the fields
+    /// [`Fast::read_system`] would read). `None` otherwise.
     ///
     /// The part is then what [`Fast::system_kind`] would find up to the first
     /// `</System>`: none starts inside a value (it holds no `<`), nor runs from the
@@ -574,32 +746,94 @@ impl Template {
     /// quote or the `>` of a start tag, neither of which can be inside a `</System>`;
     /// and the markup alone was cut from a part that held none. It holds no `&`
     /// ([`Markup::entities`] is off), as the reading afresh asks.
-    fn read(
-        &self,
-        hay: &[u8],
-        spans: &mut Vec<(FieldName, Range<usize>)>,
-        values: &mut Vec<Range<usize>>,
-    ) -> Option<usize> {
-        let len = self.markup.read_values(hay, values)?;
+    fn read(&mut self, hay: &[u8], values: &mut Vec<Range<usize>>) -> Option<usize> {
+        let len = self.read_like_last(hay, values)?;
         if len > MAX_KEPT || !hay.get(len..)?.starts_with(b"</System>") {
             return None;
         }
-        spans.clear();
-        for (name, slot) in &self.fields {
-            let name = match *name {
-                TemplateName::Attribute(n) => FieldName::Attribute(n),
-                TemplateName::Element { stretch, at, len } => {
-                    // A stretch of markup starts where the value before it ends.
-                    let start = match stretch.checked_sub(1) {
-                        Some(v) => values.get(v).map_or(0, |v| v.end),
-                        None => 0,
-                    };
-                    FieldName::Element(start + at..start + at + len)
-                }
-            };
-            spans.push((name, values.get(*slot)?.clone()));
-        }
+        self.last.clear();
+        self.last.extend_from_slice(hay.get(..len)?);
+        self.last_values.clone_from(values);
         Some(len)
+    }
+
+    /// [`Markup::read_values`] of `hay`, found by comparing it with the last part read
+    /// through this template ([`Template::last`]): the stretches they share are
+    /// skipped 16 bytes at a time, and only a value that differs is looked at (issue
+    /// 14, round 4: consecutive records share most of their `<System>` values, and the
+    /// reading slot by slot cost 1,300 instructions a record).
+    ///
+    /// It gives what [`Markup::read_values`] gives. The last part is this markup
+    /// around values that hold none of what ends a value (its quote, `<`, `&`): read
+    /// so, or read afresh by [`Fast::read_system`], which takes no value holding its
+    /// quote or `<`, from a part without `&`. Where `hay` equals the last part up to
+    /// just past a value's end (the byte that ended it), its value there is the same
+    /// bytes ended by the same byte, as the reading slot by slot would find it. Where
+    /// they differ first inside a value (or at the byte that ended it), that value is
+    /// read as [`Markup::read_values`] reads it, and the comparing goes on from what
+    /// ended it, the start of the next stretch of markup in both. Where they differ
+    /// first in the markup, with every value before read as the reading slot by slot
+    /// reads it, that reading would find the same markup different: `None`, as it.
+    fn read_like_last(&self, hay: &[u8], values: &mut Vec<Range<usize>>) -> Option<usize> {
+        values.clear();
+        let last = self.last.as_slice();
+        if self.last_values.len() != self.markup.slots.len() {
+            return None;
+        }
+        // `hay` from `q` is compared with the last part from `p` (the same place in
+        // both): they first differ at `x` of the last part.
+        let (mut p, mut q) = (0, 0);
+        let mut x = common_prefix(last, hay);
+        for (&(_, quote), was) in self.markup.slots.iter().zip(&self.last_values) {
+            if x > was.end {
+                // The value and what ended it are the same.
+                values.push(was.start - p + q..was.end - p + q);
+                continue;
+            }
+            if x < was.start {
+                // In the markup before it.
+                return None;
+            }
+            let at = was.start - p + q;
+            let rest = hay.get(at..)?;
+            let len = match quote {
+                Some(q) => find_stop(rest, [q, b'<', b'&'])?,
+                None => find_stop(rest, [b'<', b'&'])?,
+            };
+            if *rest.get(len)? != quote.unwrap_or(b'<') {
+                return None;
+            }
+            values.push(at..at + len);
+            (p, q) = (was.end, at + len);
+            x = p + common_prefix(last.get(p..)?, hay.get(q..)?);
+        }
+        // The markup after the last value.
+        (x == last.len()).then_some(q + (last.len() - p))
+    }
+
+    /// Field `i` of a part read through this template, whose values are `values`: its
+    /// name and its value, where they are in the part. Built only when asked for
+    /// (issue 14, round 4: building every field of every record cost 500 instructions
+    /// a record, where the judge asks for two or three).
+    fn field(&self, i: usize, values: &[Range<usize>]) -> Option<(FieldName, Range<usize>)> {
+        let (name, slot) = self.fields.get(i)?;
+        let name = match *name {
+            TemplateName::Attribute(n) => FieldName::Attribute(n),
+            TemplateName::Element { stretch, at, len } => {
+                // A stretch of markup starts where the value before it ends.
+                let start = match stretch.checked_sub(1) {
+                    Some(v) => values.get(v)?.end,
+                    None => 0,
+                };
+                FieldName::Element(start + at..start + at + len)
+            }
+        };
+        Some((name, values.get(*slot)?.clone()))
+    }
+
+    /// The value of field `i` ([`Template::field`]).
+    fn value(&self, i: usize, values: &[Range<usize>]) -> Option<Range<usize>> {
+        values.get(self.fields.get(i)?.1).cloned()
     }
 }
 
@@ -636,6 +870,7 @@ impl Default for Fast {
             plans: Vec::new(),
             key: Vec::new(),
             kinds: Kinds::default(),
+            lt_masks: Vec::new(),
         }
     }
 }
@@ -900,14 +1135,14 @@ impl Fast {
             return None;
         }
         let from_body = record.get(body_at..)?;
-        let (spans, values) = (&mut self.spans, &mut self.values_at);
+        let values = &mut self.values_at;
         let mut body_len = 0;
-        let mut read = |t: &Template| {
-            t.read(from_body, spans, values)
+        let mut read = |t: &mut Template| {
+            t.read(from_body, values)
                 .map(|len| body_len = len)
                 .is_some()
         };
-        let layout = self.templates.iter().position(&mut read).and_then(|i| {
+        let layout = self.templates.iter_mut().position(&mut read).and_then(|i| {
             to_front(&mut self.templates, i);
             let id = self.templates.first()?.layout;
             self.layouts.iter().position(|l| l.id == id)
@@ -948,11 +1183,14 @@ impl Fast {
                         self.layouts.insert(0, layout);
                     }
                 }
+                // The record's fields are read through its template from here on.
                 let id = self.layouts.first()?.id;
-                if let Some(template) = Template::build(id, body.as_bytes(), &self.slots, spans) {
-                    self.templates.truncate(MAX_LAYOUTS - 1);
-                    self.templates.insert(0, template);
-                }
+                let template = Template::build(id, body.as_bytes(), &self.slots, spans)?;
+                self.templates.truncate(MAX_LAYOUTS - 1);
+                self.templates.insert(0, template);
+                self.values_at.clear();
+                self.values_at
+                    .extend(self.slots.iter().map(|(value, _)| value.clone()));
             }
         }
         let layout = self.layouts.first()?;
@@ -960,10 +1198,9 @@ impl Fast {
             return None;
         }
         let body = record.get(self.system.clone())?;
-        self.kinds.kind(layout, |i| {
-            let (_, value) = self.spans.get(i)?;
-            body.get(value.clone())
-        })
+        let (template, values) = (self.templates.first()?, &self.values_at);
+        self.kinds
+            .kind(layout, |i| body.get(template.value(i, values)?))
     }
 
     /// Reads the children of `<System>` (`body`, between `<System>` and `</System>`)
@@ -1042,13 +1279,15 @@ impl Fast {
     pub(super) fn read_rest(&mut self, record: &[u8], fields: &mut Fields) -> Option<()> {
         fields.clear();
         let body = std::str::from_utf8(record.get(self.system.clone())?).ok()?;
-        for (name, value) in &self.spans {
+        let template = self.templates.first()?;
+        for i in 0..template.fields.len() {
+            let (name, value) = template.field(i, &self.values_at)?;
             let name = match name {
-                FieldName::Element(n) => body.get(n.clone())?,
+                FieldName::Element(n) => body.get(n)?,
                 FieldName::Attribute(n) => n,
             };
             fields.begin(name);
-            fields.value_text().push_str(body.get(value.clone())?);
+            fields.value_text().push_str(body.get(value)?);
             fields.end();
         }
         let rest = self.rest_of(record)?;
@@ -1152,20 +1391,22 @@ impl Fast {
         let amp = memchr::memchr(b'&', record).is_some();
         let system = record.get(self.system.clone())?;
         let rest = self.rest_of(record)?;
-        let (spans, at) = (&self.spans, &self.data_at);
+        let (system_template, values, at) =
+            (self.templates.first()?, &self.values_at, &self.data_at);
+        let system_fields = system_template.fields.len();
         // What the plan asks of field `i` (`<System>`'s, then the `<Data>`), only for
         // the few fields it reads.
         let value = |i: usize| {
-            let raw = match spans.get(i) {
-                Some((_, v)) => system.get(v.clone())?,
-                None => match template.fields.get(i - spans.len())?.1 {
+            let raw = match i.checked_sub(system_fields) {
+                None => system.get(system_template.value(i, values)?)?,
+                Some(i) => match template.fields.get(i)?.1 {
                     Some(slot) => rest.get(at.get(slot)?.clone())?,
                     None => b"",
                 },
             };
             Some(Value::of(raw, amp))
         };
-        let count = spans.len() + template.fields.len();
+        let count = system_fields + template.fields.len();
         if repeated && (0..count).any(|i| value(i).is_some_and(|v| v.may_name)) {
             return None;
         }
@@ -1184,8 +1425,10 @@ impl Fast {
     fn read_values(&mut self, record: &[u8], at: &mut Vec<Range<usize>>) -> Option<bool> {
         let rest = self.rest_of(record).filter(|r| r.len() <= MAX_KEPT)?;
         let layout = self.layouts.first()?;
+        lt_masks(rest, &mut self.lt_masks);
+        let lt = &self.lt_masks;
         let fits = |t: &DataTemplate| {
-            t.layout == layout.id && t.markup.read_values(rest, at) == Some(rest.len())
+            t.layout == layout.id && t.markup.read_texts(rest, lt, at) == Some(rest.len())
         };
         if let Some(i) = self.data.iter().position(fits) {
             to_front(&mut self.data, i);
@@ -1845,15 +2088,15 @@ mod tests {
             let (_, _, tag_end) = fast.frame(record, 0, 0, u64::MAX, 1 << 20)?;
             let kind = fast.system_kind(record, tag_end)?;
             let body = record.get(fast.system.clone())?;
-            let fields: Vec<(String, Vec<u8>)> = fast
-                .spans
-                .iter()
-                .map(|(n, v)| {
+            let template = fast.templates.first()?;
+            let fields: Vec<(String, Vec<u8>)> = (0..template.fields.len())
+                .map(|i| {
+                    let (n, v) = template.field(i, &fast.values_at).unwrap();
                     let n = match n {
-                        FieldName::Element(n) => String::from_utf8_lossy(&body[n.clone()]).into(),
+                        FieldName::Element(n) => String::from_utf8_lossy(&body[n]).into(),
                         FieldName::Attribute(n) => n.to_string(),
                     };
-                    (n, body[v.clone()].to_vec())
+                    (n, body[v].to_vec())
                 })
                 .collect();
             Some((kind, fields))
@@ -1875,6 +2118,32 @@ mod tests {
             }
         }
         assert!(templated > 50, "{templated}");
+        // Compared with the last part read through a template, every variant reads
+        // as the template's markup reads it, whatever that last part was.
+        let mut compared = 0;
+        for (from, to) in variants {
+            let mut fast = Fast::default();
+            if read(&mut fast, &with(from, to)).is_none() {
+                continue;
+            }
+            let template = fast.templates.first().unwrap();
+            for (from, to) in variants {
+                let record = with(from, to);
+                let hay = &record[fast_body(&record).start..];
+                let (mut like_last, mut slot_by_slot) = (Vec::new(), Vec::new());
+                let read = template.read_like_last(hay, &mut like_last);
+                assert_eq!(
+                    read,
+                    template.markup.read_values(hay, &mut slot_by_slot),
+                    "{to}"
+                );
+                if read.is_some() {
+                    assert_eq!(like_last, slot_by_slot, "{to}");
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 50, "{compared}");
     }
 
     /// Where `record`'s `<System>` part is (between its tags).
