@@ -129,7 +129,7 @@ impl EventTags {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn scan_avx2(&mut self, window: &[u8], base: u64) -> Option<()> {
-        self.scan_with(window, base, |block| key_bytes_avx2(block))
+        self.scan_with(window, base, |block, next| key_bytes_avx2(block, next))
     }
 
     /// [`EventTags::scan`] with `keys` (one of [`key_bytes`], [`key_bytes_avx2`]) on
@@ -140,7 +140,7 @@ impl EventTags {
         &mut self,
         window: &[u8],
         base: u64,
-        keys: impl Fn(&[u8; B]) -> u64,
+        keys: impl Fn(&[u8; B], &[u8; B]) -> u64,
     ) -> Option<()> {
         const NAME: usize = b"Event".len();
         let from = usize::try_from(self.scanned.checked_sub(base)?).ok()?;
@@ -148,32 +148,39 @@ impl EventTags {
         let done = to.checked_sub(NAME).filter(|&done| done > from)?;
         self.tags.clear();
         self.next = 0;
-        // Every `E`, `!` and `?` of a block at once (a byte search stops at each, and
-        // a record holds a dozen): then only those after `<` or followed by `vent` are
-        // looked at.
+        // Every `Ev`, `!` and `?` of a block at once (a byte search stops at each, and
+        // a record holds a dozen): then only those after `<` or followed by `ent` are
+        // looked at. A block is read with the block one byte on (the window holds the
+        // name's next byte beyond `done`).
         let mut blocks = window.get(from..done)?.chunks_exact(B);
+        let nexts = window.get(from + 1..done + 1)?.chunks_exact(B);
         let mut block = from;
-        for bytes in blocks.by_ref() {
-            let mask = <&[u8; B]>::try_from(bytes).map_or(0, &keys);
+        for (bytes, next) in blocks.by_ref().zip(nexts) {
+            let mask = match (<&[u8; B]>::try_from(bytes), <&[u8; B]>::try_from(next)) {
+                (Ok(bytes), Ok(next)) => keys(bytes, next),
+                _ => 0,
+            };
             if mask != 0 {
                 self.push_tags(window, base, block, mask);
             }
             block += B;
         }
         // The stretch's last bytes: what lies beyond is none of them.
-        let mut bytes = [0; B];
-        bytes
-            .iter_mut()
-            .zip(blocks.remainder())
-            .for_each(|(b, t)| *b = *t);
-        self.push_tags(window, base, block, keys(&bytes));
+        let (mut bytes, mut next) = ([0; B], [0; B]);
+        let rest = blocks.remainder();
+        bytes.iter_mut().zip(rest).for_each(|(b, t)| *b = *t);
+        let shifted = window
+            .get(block + 1..block + 1 + rest.len())
+            .unwrap_or_default();
+        next.iter_mut().zip(shifted).for_each(|(b, t)| *b = *t);
+        self.push_tags(window, base, block, keys(&bytes, &next));
         self.scanned = base + done as u64;
         Some(())
     }
 
     /// Adds the tags of the bytes at `block` whose bit `mask` sets (bit `i` for byte
-    /// `block + i`): each `E` that starts a tag named `Event`, each `!` or `?` after
-    /// `<`.
+    /// `block + i`): each `E` (of `Ev`) that starts a tag named `Event`, each `!` or
+    /// `?` after `<`.
     fn push_tags(&mut self, window: &[u8], base: u64, block: usize, mut mask: u64) {
         while mask != 0 {
             let at = block + mask.trailing_zeros() as usize;
@@ -210,21 +217,26 @@ fn event_tag(window: &[u8], e: usize) -> Option<(usize, EventTag)> {
     }
 }
 
-/// Bit `i` set for each byte `block[i]` that [`EventTags`] looks at: `E`, `!`, `?`.
-/// SSE2, which every x86-64 processor has, 16 bytes at a time.
+/// Bit `i` set for each byte `block[i]` that [`EventTags`] looks at: an `E` that
+/// `next[i]` (the byte after it) says is followed by `v`, a `!`, a `?`. SSE2, which
+/// every x86-64 processor has, 16 bytes at a time.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-fn key_bytes(block: &[u8; 16]) -> u64 {
+fn key_bytes(block: &[u8; 16], next: &[u8; 16]) -> u64 {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
     };
-    // SAFETY: SSE2 is part of the build configuration (the cfg above); `block` is 16
-    // bytes, the load's width, and the load needs no alignment.
+    // SAFETY: SSE2 is part of the build configuration (the cfg above); `block` and
+    // `next` are 16 bytes, the load's width, and the loads need no alignment.
     let keys = unsafe {
         let bytes = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        let after = _mm_loadu_si128(next.as_ptr().cast::<__m128i>());
         let e = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'E' as i8));
+        let v = _mm_cmpeq_epi8(after, _mm_set1_epi8(b'v' as i8));
         let bang = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'!' as i8));
         let question = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'?' as i8));
-        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(e, bang), question))
+        let ev = _mm_and_si128(e, v);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ev, bang), question))
     };
     u64::from(keys as u16)
 }
@@ -234,31 +246,43 @@ fn key_bytes(block: &[u8; 16]) -> u64 {
 /// by one, 300 instructions a 64-byte block.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn key_bytes_avx2(block: &[u8; 32]) -> u64 {
+fn key_bytes_avx2(block: &[u8; 32], next: &[u8; 32]) -> u64 {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set1_epi8,
+        __m256i, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
     };
-    // SAFETY: `block` is 32 bytes, the load's width; it needs no alignment.
-    let bytes = unsafe { _mm256_loadu_si256(block.as_ptr().cast::<__m256i>()) };
+    // SAFETY: `block` and `next` are 32 bytes, the load's width; the loads need no
+    // alignment.
+    let (bytes, after) = unsafe {
+        (
+            _mm256_loadu_si256(block.as_ptr().cast::<__m256i>()),
+            _mm256_loadu_si256(next.as_ptr().cast::<__m256i>()),
+        )
+    };
     let e = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'E' as i8));
+    let v = _mm256_cmpeq_epi8(after, _mm256_set1_epi8(b'v' as i8));
     let bang = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'!' as i8));
     let question = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'?' as i8));
-    let keys = _mm256_or_si256(_mm256_or_si256(e, bang), question);
+    let keys = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(e, v), bang), question);
     u64::from(_mm256_movemask_epi8(keys) as u32)
 }
 
 /// [`key_bytes`] a byte at a time, for other processors (and the tests' reference).
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn key_bytes_plain<const B: usize>(block: &[u8; B]) -> u64 {
-    block.iter().enumerate().fold(0, |m, (i, &b)| {
-        m | (u64::from(matches!(b, b'E' | b'!' | b'?')) << i)
-    })
+fn key_bytes_plain<const B: usize>(block: &[u8; B], next: &[u8; B]) -> u64 {
+    block
+        .iter()
+        .zip(next)
+        .enumerate()
+        .fold(0, |m, (i, (&b, &n))| {
+            let key = (b == b'E' && n == b'v') || b == b'!' || b == b'?';
+            m | (u64::from(key) << i)
+        })
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-fn key_bytes(block: &[u8; 64]) -> u64 {
-    key_bytes_plain(block)
+fn key_bytes(block: &[u8; 64], next: &[u8; 64]) -> u64 {
+    key_bytes_plain(block, next)
 }
 
 /// The first byte of `hay` that is one of `set` (what ends a value: its quote, `<`,
@@ -2284,21 +2308,30 @@ mod tests {
     fn the_simd_masks_of_a_block_are_the_plain_one() {
         let mut block = [0u8; 64];
         for (i, b) in block.iter_mut().enumerate() {
-            *b = b"E!?e<A"[i * 7 % 6] ^ if i % 11 == 0 { 0x80 } else { 0 };
+            *b = b"EvEx!?Ee<vA"[i % 11] ^ if i % 13 == 0 { 0x80 } else { 0 };
         }
-        for at in [0, 7, 16, 32] {
+        for at in [0, 7, 16, 31] {
             let sixteen: &[u8; 16] = block[at..at + 16].try_into().unwrap();
-            let mask = key_bytes_plain(sixteen);
+            let next16: &[u8; 16] = block[at + 1..at + 17].try_into().unwrap();
+            let mask = key_bytes_plain(sixteen, next16);
             assert_ne!(mask, 0);
             #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-            assert_eq!(key_bytes(sixteen), mask);
+            assert_eq!(key_bytes(sixteen, next16), mask);
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
                 let half: &[u8; 32] = block[at..at + 32].try_into().unwrap();
+                let next: &[u8; 32] = block[at + 1..at + 33].try_into().unwrap();
                 // SAFETY: the processor has AVX2 (checked above).
-                assert_eq!(unsafe { key_bytes_avx2(half) }, key_bytes_plain(half));
+                assert_eq!(
+                    unsafe { key_bytes_avx2(half, next) },
+                    key_bytes_plain(half, next)
+                );
             }
         }
-        assert_ne!(key_bytes_plain(&block), !0);
+        let (head, next): (&[u8; 63], &[u8; 63]) = (
+            block[..63].try_into().unwrap(),
+            block[1..].try_into().unwrap(),
+        );
+        assert_ne!(key_bytes_plain(head, next), (1 << 63) - 1);
     }
 }
