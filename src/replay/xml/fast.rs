@@ -446,30 +446,34 @@ struct Plan {
     repeated: bool,
 }
 
-/// What [`Fast::missing`] needs of a value: whether it is blank (ASCII
-/// blanks only, as [`FieldPlan::missing`] trims) and whether it may name schtasks.exe
-/// ([`crate::detection::may_name_schtasks`]).
-struct Value {
-    blank: bool,
-    may_name: bool,
+/// What [`Fast::missing`] needs of a value, `raw` (its text as written), as the full
+/// path writes it (entities resolved): whether it is blank (ASCII blanks only, as
+/// [`FieldPlan::missing`] trims). Resolved only when its first byte that is not blank
+/// is an `&`: any other byte is written as it is (one that is not UTF-8 as U+FFFD),
+/// so the value is not blank (issue 14, round 4: a command line holding `&quot;` was
+/// resolved in full to learn that).
+fn blank_value(raw: &[u8]) -> bool {
+    match raw.trim_ascii_start().first() {
+        None => true,
+        Some(&b) if b != b'&' => false,
+        Some(_) => resolved(raw).trim_ascii().is_empty(),
+    }
 }
 
-impl Value {
-    /// What is needed of `raw` (a value's text as written): as the full path writes it,
-    /// entities resolved when the record holds an `&` (`amp`).
-    fn of(raw: &[u8], amp: bool) -> Value {
-        let mut scratch = String::new();
-        let value = if amp && memchr::memchr(b'&', raw).is_some() {
-            super::unescape_into(raw, &mut scratch);
-            scratch.as_bytes()
-        } else {
-            raw
-        };
-        Value {
-            blank: value.trim_ascii().is_empty(),
-            may_name: crate::detection::may_name_schtasks(value),
-        }
+/// Whether a value, `raw` as written, may name schtasks.exe
+/// ([`crate::detection::may_name_schtasks`]) as the full path writes it.
+fn may_name_value(raw: &[u8]) -> bool {
+    match find_stop(raw, [b'&']) {
+        None => crate::detection::may_name_schtasks(raw),
+        Some(_) => crate::detection::may_name_schtasks(resolved(raw).as_bytes()),
     }
+}
+
+/// `raw` as the full path writes it: entities resolved, bad UTF-8 replaced.
+fn resolved(raw: &[u8]) -> String {
+    let mut text = String::new();
+    super::unescape_into(raw, &mut text);
+    text
 }
 
 /// A value that [`crate::detection::may_name_schtasks`] accepts.
@@ -873,6 +877,54 @@ struct DataTemplate {
     /// The plan of the layout ([`Plan::plan`]) and whether a name repeats in it.
     plan: Option<FieldPlan>,
     repeated: bool,
+    /// What the plan said of the last record read through this template, with what
+    /// it asked: which values are blank ([`FieldPlan::missing`]), which may name
+    /// schtasks.exe ([`FieldPlan::may_name_schtasks`]).
+    missing: std::cell::RefCell<Asked<Option<Missing>>>,
+    named: std::cell::RefCell<Asked<bool>>,
+}
+
+/// The answer of a question about a record that a field plan answers by asking
+/// yes-or-no questions about its values (is value `i` blank, may it name
+/// schtasks.exe), kept with the questions it asked and their answers (issue 14, round
+/// 4: asking the plan again cost about 1,000 instructions a process creation).
+///
+/// Exact: the plan's answer is a function of the answers it is given, and which
+/// question it asks next is a function of the answers before it (it reads nothing
+/// else: [`FieldPlan::missing`] and [`FieldPlan::may_name_schtasks`] read only its
+/// sources and `get`). Where every question asked last time gets the same answer
+/// now, the plan would ask the same questions again and give the same answer.
+#[derive(Default)]
+struct Asked<T> {
+    questions: Vec<(usize, bool)>,
+    answer: Option<T>,
+}
+
+impl<T: Copy> Asked<T> {
+    /// The answer of `run`, given `ask`'s answers to the questions it asks: the kept
+    /// one when `ask` answers the kept questions as before, else `run`'s, then kept.
+    fn answer(
+        &mut self,
+        ask: impl Fn(usize) -> bool,
+        run: impl FnOnce(&dyn Fn(usize) -> bool) -> T,
+    ) -> T {
+        if let Some(answer) = self.answer {
+            if self.questions.iter().all(|&(i, was)| ask(i) == was) {
+                return answer;
+            }
+        }
+        let mut questions = std::mem::take(&mut self.questions);
+        questions.clear();
+        let asked = std::cell::RefCell::new(questions);
+        let answer = run(&|i| {
+            let answer = ask(i);
+            asked.borrow_mut().push((i, answer));
+            answer
+        });
+        self.questions = asked.into_inner();
+        self.answer = Some(answer);
+        answer
+    }
 }
 
 impl Default for Fast {
@@ -1106,7 +1158,8 @@ impl Fast {
         max_record: usize,
     ) -> Option<(u64, u64, usize)> {
         let data = window.get(usize::try_from(pos - base).ok()?..)?;
-        let i = memchr::memchr(b'<', data)?;
+        // Most often the next byte or the one after (a record per line).
+        let i = find_stop(data, [b'<'])?;
         let rec = data.get(i..)?;
         let start = pos + i as u64;
         if start >= limit
@@ -1412,7 +1465,6 @@ impl Fast {
         let repeated = read?;
         let template = self.data.first()?;
         let plan = template.plan.as_ref()?;
-        let amp = memchr::memchr(b'&', record).is_some();
         let system = record.get(self.system.clone())?;
         let rest = self.rest_of(record)?;
         let (system_template, values, at) =
@@ -1428,18 +1480,25 @@ impl Fast {
                     None => b"",
                 },
             };
-            Some(Value::of(raw, amp))
+            Some(raw)
         };
         let count = system_fields + template.fields.len();
-        if repeated && (0..count).any(|i| value(i).is_some_and(|v| v.may_name)) {
+        if repeated && (0..count).any(|i| value(i).is_some_and(may_name_value)) {
             return None;
         }
-        let blank = |i: usize| value(i).is_none_or(|v| v.blank);
-        let missing = plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }));
+        let blank = |i: usize| value(i).is_none_or(blank_value);
+        let missing = template.missing.borrow_mut().answer(blank, |blank| {
+            plan.missing(|i| Some(if blank(i) { b"" } else { b"x" }))
+        });
+        if missing.is_some() {
+            return Some(missing);
+        }
         // The judge asks for a verdict only when nothing is missing.
-        let named = |i: usize| value(i).is_some_and(|v| v.may_name);
-        let named = |i| Some(if named(i) { SCHTASKS } else { b"" });
-        (missing.is_some() || !plan.may_name_schtasks(named)).then_some(missing)
+        let named = |i: usize| value(i).is_some_and(may_name_value);
+        let named = template.named.borrow_mut().answer(named, |named| {
+            plan.may_name_schtasks(|i| Some(if named(i) { SCHTASKS } else { b"" }))
+        });
+        (!named).then_some(missing)
     }
 
     /// Where the `<Data>` texts of `record` are (into `at`, in field order), found
@@ -1518,6 +1577,8 @@ impl Fast {
                 fields,
                 plan,
                 repeated,
+                missing: Default::default(),
+                named: Default::default(),
             },
         );
         Some(repeated)
