@@ -552,15 +552,7 @@ impl Markup {
     /// read up to what ends it (its quote, `<`, and `&` unless [`Markup::entities`]),
     /// which must be what the markup after it starts with.
     fn read_values(&self, hay: &[u8], values: &mut Vec<Range<usize>>) -> Option<usize> {
-        values.clear();
-        let (mut p, mut from) = (0, 0);
-        for &(to, quote) in &self.slots {
-            let markup = self.literal.get(from..to)?;
-            if !same_bytes(hay.get(p..p + markup.len())?, markup) {
-                return None;
-            }
-            p += markup.len();
-            from = to;
+        self.walk(hay, values, |p, quote| {
             let rest = hay.get(p..)?;
             let len = match (quote, self.entities) {
                 (Some(q), true) => find_stop(rest, [q, b'<'])?,
@@ -569,14 +561,8 @@ impl Markup {
                 (None, false) => find_stop(rest, [b'<', b'&'])?,
             };
             // What ended the value: its quote, or the `<` of the markup after a text.
-            if *rest.get(len)? != quote.unwrap_or(b'<') {
-                return None;
-            }
-            values.push(p..p + len);
-            p += len;
-        }
-        let markup = self.literal.get(from..)?;
-        same_bytes(hay.get(p..p + markup.len())?, markup).then_some(p + markup.len())
+            (*rest.get(len)? == quote.unwrap_or(b'<')).then_some(p + len)
+        })
     }
 
     /// [`Markup::read_values`] given `masks`, the `<` of `hay` ([`lt_masks`]): for a
@@ -591,15 +577,7 @@ impl Markup {
         if !self.texts_only {
             return self.read_values(hay, values);
         }
-        values.clear();
-        let (mut p, mut from) = (0, 0);
-        for &(to, _) in &self.slots {
-            let markup = self.literal.get(from..to)?;
-            if !same_bytes(hay.get(p..p + markup.len())?, markup) {
-                return None;
-            }
-            p += markup.len();
-            from = to;
+        self.walk(hay, values, |p, _| {
             // The first `<` at or after `p`.
             let mut block = p / 64;
             let mut mask = masks.get(block)? & (u64::MAX << (p % 64));
@@ -607,9 +585,33 @@ impl Markup {
                 block += 1;
                 mask = *masks.get(block)?;
             }
-            let end = block * 64 + mask.trailing_zeros() as usize;
-            values.push(p..end);
-            p = end;
+            Some(block * 64 + mask.trailing_zeros() as usize)
+        })
+    }
+
+    /// The walk of [`Markup::read_values`] and [`Markup::read_texts`]: each stretch of
+    /// markup compared with `hay`'s, and the value after it taken up to `end(p,
+    /// quote)`, where the value starting at `p` (ended by its `quote`, or `<` for a
+    /// text) ends.
+    #[inline(always)]
+    fn walk(
+        &self,
+        hay: &[u8],
+        values: &mut Vec<Range<usize>>,
+        end: impl Fn(usize, Option<u8>) -> Option<usize>,
+    ) -> Option<usize> {
+        values.clear();
+        let (mut p, mut from) = (0, 0);
+        for &(to, quote) in &self.slots {
+            let markup = self.literal.get(from..to)?;
+            if !same_bytes(hay.get(p..p + markup.len())?, markup) {
+                return None;
+            }
+            p += markup.len();
+            from = to;
+            let value_end = end(p, quote)?;
+            values.push(p..value_end);
+            p = value_end;
         }
         let markup = self.literal.get(from..)?;
         same_bytes(hay.get(p..p + markup.len())?, markup).then_some(p + markup.len())
