@@ -18,20 +18,25 @@
 //! have no prefix, its fields are its texts and those attributes as written, so the
 //! kind [`crate::cim::classify_event`] gives them is the kind the full path gives. The
 //! classifier's lookups are resolved once per layout (the sequence of field names,
-//! the same for nearly every record of a log) and cached.
+//! the same for nearly every record of a log) and cached, and the kind it gave is kept
+//! by layout and the values it reads ([`Kinds`]).
 //!
 //! Process creations. Only one whose image may be schtasks.exe is mapped and analysed
 //! by the judge; for the others (nearly all) it counts the process event and asks
 //! whether a command line or an image is missing. [`Fast::missing`] answers both from
 //! the raw `<Data>` texts (which are blank, which may name schtasks.exe), without
-//! storing the fields, and leaves the rest to [`Fast::read_rest`] and the judge.
+//! storing the fields, and leaves the rest to [`Fast::read_rest`] and the judge. The
+//! plan's answers are kept with the questions it asked ([`Asked`]).
 //!
 //! Templates. Consecutive records of a log share their markup and differ in their
 //! values. A part read in full leaves its markup with the values cut out
 //! ([`Markup`]); the next record whose part is that markup around other values (each
 //! free of what would end it early) is read by comparing the markup and finding where
 //! each value ends, which gives what the full reading would ([`Template`] for
-//! `<System>`, [`DataTemplate`] for what follows it in a process creation).
+//! `<System>`, [`DataTemplate`] for what follows it in a process creation). A
+//! `<System>` part is compared with the last one read through its template, most of
+//! its values being the same ([`Template::read_like_last`]); the `<Data>` texts end at
+//! the `<` of one mask pass over the part ([`lt_masks`]).
 
 use std::ops::Range;
 
