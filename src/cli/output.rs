@@ -44,8 +44,17 @@ pub(crate) struct Printer<W: Write> {
     /// `--no-formula-guard` not given: CSV cells pass through [`formula_guard`].
     guard_formulas: bool,
     header_done: bool,
-    /// The table rows not written yet (at most [`TABLE_BLOCK`]), as the cells printed.
-    table: Vec<Vec<String>>,
+    /// The table rows not written yet (at most [`TABLE_BLOCK`]), as printed.
+    table: Vec<Row>,
+    /// Rows written, kept for their buffers: a new row reuses one instead of
+    /// allocating (this runs on the printer's thread for every detection).
+    spare_rows: Vec<Row>,
+    /// Scratch text for a cell built from parts, and for a table line.
+    scratch: String,
+    line: String,
+    /// The detections grouping and linking released, waiting to be printed (kept for
+    /// its buffer).
+    ready: Vec<Detection>,
     /// The column widths of the table blocks written so far (a later block is never
     /// narrower, so columns stay aligned across blocks as far as they can).
     widths: Vec<usize>,
@@ -73,6 +82,10 @@ impl<W: Write> Printer<W> {
             guard_formulas,
             header_done: false,
             table: Vec::new(),
+            spare_rows: Vec::new(),
+            scratch: String::new(),
+            line: String::new(),
+            ready: Vec::new(),
             widths: Vec::new(),
             grouper,
             linker,
@@ -105,35 +118,41 @@ impl<W: Write> Printer<W> {
     /// Takes detections as they are found; prints those the grouper and then the
     /// linker have released.
     pub(crate) fn detections(&mut self, detections: Vec<Detection>) -> io::Result<()> {
-        let grouped: Vec<Detection> = detections
-            .into_iter()
-            .flat_map(|d| self.grouper.push(d))
-            .collect();
-        let ready: Vec<Detection> = grouped
-            .into_iter()
-            .flat_map(|d| self.linker.push(d))
-            .collect();
-        self.print(ready)
+        let mut ready = std::mem::take(&mut self.ready);
+        for d in detections {
+            for grouped in self.grouper.push(d) {
+                ready.extend(self.linker.push(grouped));
+            }
+        }
+        let printed = self.print(&mut ready);
+        ready.clear();
+        self.ready = ready;
+        printed
     }
 
-    fn print(&mut self, detections: Vec<Detection>) -> io::Result<()> {
+    /// Prints `detections` and empties it.
+    fn print(&mut self, detections: &mut Vec<Detection>) -> io::Result<()> {
         if detections.is_empty() {
             return Ok(());
         }
         match self.format {
             OutputFormat::Table => {
-                for d in &detections {
-                    self.table.extend(table_rows(d, self.reasons));
+                for d in detections.drain(..) {
+                    self.table_rows(&d);
                     if self.table.len() >= TABLE_BLOCK {
                         self.write_table_block()?;
                     }
                 }
                 Ok(())
             }
-            OutputFormat::Csv => self.csv(&detections),
+            OutputFormat::Csv => {
+                let written = self.csv(detections);
+                detections.clear();
+                written
+            }
             OutputFormat::Json => {
-                for d in &detections {
-                    write_json(&mut self.out, d)?;
+                for d in detections.drain(..) {
+                    write_json(&mut self.out, &d)?;
                 }
                 Ok(())
             }
@@ -181,19 +200,91 @@ impl<W: Write> Printer<W> {
             self.widths = headers.iter().map(|h| h.chars().count()).collect();
         }
         for row in &self.table {
-            for (w, c) in self.widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
+            for (w, c) in self.widths.iter_mut().zip(row.cells()) {
+                *w = (*w).max(c.chars);
             }
         }
         if !self.header_done {
-            let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-            write_table_line(&mut self.out, &headers, &self.widths)?;
+            let cells = headers.iter().map(|h| (*h, h.chars().count()));
+            write_table_line(&mut self.out, &mut self.line, cells, &self.widths)?;
             self.header_done = true;
         }
-        for row in std::mem::take(&mut self.table) {
-            write_table_line(&mut self.out, &row, &self.widths)?;
+        let mut rows = std::mem::take(&mut self.table);
+        let mut written = Ok(());
+        for row in rows.drain(..) {
+            if written.is_ok() {
+                let cells = row.cells().map(|c| (row.text(c), c.chars));
+                written = write_table_line(&mut self.out, &mut self.line, cells, &self.widths);
+            }
+            self.spare_rows.push(row);
         }
-        Ok(())
+        self.table = rows;
+        written
+    }
+
+    /// One detection's table rows, as printed (escaped with [`visible`], cut to
+    /// width), added to [`Printer::table`]. EVENT names the sensor (`1
+    /// Microsoft-Windows-Sysmon/Operational #EventRecordID`) and SOURCE the whole path
+    /// and record number; a detection seen by more sensors gets one more row per
+    /// sighting, with only its TIME, EVENT and SOURCE.
+    fn table_rows(&mut self, d: &Detection) {
+        let target = matches!(d.field("detection_side"), Some(Value::One(v)) if v == "target");
+        for (i, s) in d.sightings().enumerate() {
+            let first = i == 0;
+            let mut row = self.spare_rows.pop().unwrap_or_else(|| Row {
+                // A typical row's length: one allocation, not a few reallocations.
+                text: String::with_capacity(256),
+                ..Row::default()
+            });
+            row.clear();
+            row.cell(&s.time, TABLE_CELL_WIDTH);
+            if first {
+                row.cell(&d.dest, TABLE_CELL_WIDTH);
+                row.cell(&d.user, TABLE_CELL_WIDTH);
+                if target {
+                    // The target side was the remote host; its caller, when known.
+                    self.scratch.clear();
+                    self.scratch.push_str("(target)");
+                    let src = field_text(d, "src");
+                    if !src.is_empty() {
+                        self.scratch.push_str(" from ");
+                        self.scratch.push_str(&src);
+                    }
+                    row.cell(&self.scratch, TABLE_CELL_WIDTH);
+                } else {
+                    row.cell(&field_text(d, "remote_host"), TABLE_CELL_WIDTH);
+                }
+                if self.reasons {
+                    row.cell(&field_text(d, "detection_reason"), TABLE_CELL_WIDTH);
+                }
+            } else {
+                let blanks = if self.reasons { 4 } else { 3 };
+                (0..blanks).for_each(|_| row.cell("", TABLE_CELL_WIDTH));
+            }
+            self.scratch.clear();
+            event_cell(&mut self.scratch, s);
+            row.cell(&self.scratch, TABLE_CELL_WIDTH);
+            self.scratch.clear();
+            let _ = write!(self.scratch, "{}:{}", s.source, s.record);
+            row.cell_end(&self.scratch, TABLE_SOURCE_WIDTH);
+            if !first {
+                row.cell("", TABLE_PROCESS_WIDTH);
+            } else if target {
+                // No process on this side: what was registered and what it runs.
+                self.scratch.clear();
+                let _ = write!(
+                    self.scratch,
+                    "{}: {} -> {}",
+                    field_text(d, "detection_name"),
+                    field_text(d, "task_name"),
+                    field_text(d, "task_action")
+                );
+                row.cell(&self.scratch, TABLE_PROCESS_WIDTH);
+            } else {
+                row.cell(&d.process, TABLE_PROCESS_WIDTH);
+            }
+            self.table.push(row);
+        }
     }
 
     /// Pushes what was written so far to stdout (between batches, so that a pipe sees
@@ -204,13 +295,12 @@ impl<W: Write> Printer<W> {
 
     /// Writes what was held back (the table) and flushes.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
-        let grouped = self.grouper.finish();
-        let mut rest: Vec<Detection> = grouped
-            .into_iter()
-            .flat_map(|d| self.linker.push(d))
-            .collect();
+        let mut rest = Vec::new();
+        for d in self.grouper.finish() {
+            rest.extend(self.linker.push(d));
+        }
         rest.extend(self.linker.finish());
-        self.print(rest)?;
+        self.print(&mut rest)?;
         if self.format == OutputFormat::Table && !self.table.is_empty() {
             self.write_table_block()?;
         }
@@ -257,7 +347,8 @@ const JSON_BOOLEANS: [&str; 1] = ["task_password_supplied"];
 fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
     out.write_all(b"{")?;
     write_sighting_keys(out, &d.sighting)?;
-    for (name, value) in LEAD_COLUMNS[6..].iter().zip(&lead_values(d)[6..]) {
+    let own = [&d.dest, &d.user, &d.process_name, &d.process];
+    for (name, value) in LEAD_COLUMNS[6..].iter().zip(own) {
         out.write_all(b",")?;
         write_json_key_str(out, name, value)?;
     }
@@ -353,90 +444,126 @@ fn table_headers(reasons: bool) -> Vec<&'static str> {
     headers
 }
 
-/// One detection's table rows, as printed (escaped with [`visible`], cut to width).
-/// EVENT names the sensor (`1 Microsoft-Windows-Sysmon/Operational #EventRecordID`)
-/// and SOURCE the whole path and record number; a detection seen by more sensors gets
-/// one more row per sighting, with only its TIME, EVENT and SOURCE.
-fn table_rows(d: &Detection, reasons: bool) -> Vec<Vec<String>> {
-    let cell = |v: &str| cut_end(&visible(v), TABLE_CELL_WIDTH);
-    let field = |name: &str| {
-        let v = d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default();
-        cell(&v)
-    };
-    let mut rows = Vec::new();
-    for (i, s) in d.sightings().enumerate() {
-        let first = i == 0;
-        let main = |v: String| if first { v } else { String::new() };
-        let target = matches!(d.field("detection_side"), Some(Value::One(v)) if v == "target");
-        let mut row = vec![
-            cell(&s.time),
-            main(cell(&d.dest)),
-            main(cell(&d.user)),
-            main(if target {
-                // The target side was the remote host; its caller, when known.
-                match field_text(d, "src").as_str() {
-                    "" => cell("(target)"),
-                    src => cell(&format!("(target) from {src}")),
-                }
-            } else {
-                field("remote_host")
-            }),
-        ];
-        if reasons {
-            row.push(main(field("detection_reason")));
-        }
-        row.push(cell(&event_cell(s)));
-        row.push(cut_start(
-            &visible(&format!("{}:{}", s.source, s.record)),
-            TABLE_SOURCE_WIDTH,
-        ));
-        let process: Cow<'_, str> = if target {
-            // No process on this side: what was registered and what it runs.
-            Cow::Owned(format!(
-                "{}: {} -> {}",
-                field_text(d, "detection_name"),
-                field_text(d, "task_name"),
-                field_text(d, "task_action")
-            ))
+/// A field's text (multivalues joined), empty when absent; borrowed when it is one
+/// value.
+fn field_text<'d>(d: &'d Detection, name: &str) -> Cow<'d, str> {
+    match d.field(name) {
+        Some(Value::One(s)) => Cow::Borrowed(s),
+        Some(v) => Cow::Owned(v.joined(MV_SEP)),
+        None => Cow::Borrowed(""),
+    }
+}
+
+/// A table cell in [`Row::text`]: where it is, and its width in characters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    start: usize,
+    end: usize,
+    chars: usize,
+}
+
+/// The most cells a table row has (with `--verdicts`).
+const MAX_COLUMNS: usize = 8;
+
+/// One table row as printed: its cells one after another in one string (one
+/// allocation per row, reused, where a `Vec<String>` of cells took nine).
+#[derive(Debug, Default)]
+struct Row {
+    text: String,
+    cells: [Cell; MAX_COLUMNS],
+    len: usize,
+}
+
+impl Row {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.len = 0;
+    }
+
+    fn cells(&self) -> impl ExactSizeIterator<Item = Cell> + '_ {
+        self.cells.iter().take(self.len).copied()
+    }
+
+    /// The text of one of this row's cells.
+    fn text(&self, cell: Cell) -> &str {
+        self.text.get(cell.start..cell.end).unwrap_or_default()
+    }
+
+    /// Adds `value` as a cell: escaped ([`visible`]), cut to `max` characters ending
+    /// with `…` (as [`cut_end`]).
+    fn cell(&mut self, value: &str, max: usize) {
+        let start = self.text.len();
+        push_cut_end(&mut self.text, &visible(value), max);
+        self.close(start);
+    }
+
+    /// Adds `value` as a cell: escaped, cut to its last `max` characters starting
+    /// with `…` (as [`cut_start`]).
+    fn cell_end(&mut self, value: &str, max: usize) {
+        let start = self.text.len();
+        push_cut_start(&mut self.text, &visible(value), max);
+        self.close(start);
+    }
+
+    fn close(&mut self, start: usize) {
+        let text = self.text.get(start..).unwrap_or_default();
+        let chars = if text.is_ascii() {
+            text.len()
         } else {
-            Cow::Borrowed(&d.process)
+            text.chars().count()
         };
-        row.push(main(cut_end(&visible(&process), TABLE_PROCESS_WIDTH)));
-        rows.push(row);
-    }
-    rows
-}
-
-/// A field's text (multivalues joined), empty when absent.
-fn field_text(d: &Detection, name: &str) -> String {
-    d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default()
-}
-
-/// One table line: cells padded to `widths`, two spaces apart, no trailing blanks.
-fn write_table_line<W: Write>(out: &mut W, row: &[String], widths: &[usize]) -> io::Result<()> {
-    let mut s = String::new();
-    for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-        s.push_str(cell);
-        if i + 1 < row.len() {
-            let pad = w.saturating_sub(cell.chars().count()) + 2;
-            s.extend(std::iter::repeat_n(' ', pad));
+        if let Some(cell) = self.cells.get_mut(self.len) {
+            *cell = Cell {
+                start,
+                end: self.text.len(),
+                chars,
+            };
+            self.len += 1;
         }
     }
-    writeln!(out, "{}", s.trim_end())
 }
 
-/// The table's EVENT cell: event ID, channel, `#` and the event's own record ID, each
-/// when the record has it (`4688 Security #1208317`).
-fn event_cell(s: &Sighting) -> String {
-    let mut parts: Vec<String> = [&s.event_id, &s.channel]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .collect();
-    if !s.event_record_id.is_empty() {
-        parts.push(format!("#{}", s.event_record_id));
+/// One table line: cells (text, width in characters) padded to `widths`, two spaces
+/// apart, no trailing blanks; `line` is the buffer it is built in.
+fn write_table_line<'a, W: Write>(
+    out: &mut W,
+    line: &mut String,
+    cells: impl ExactSizeIterator<Item = (&'a str, usize)>,
+    widths: &[usize],
+) -> io::Result<()> {
+    line.clear();
+    let n = cells.len();
+    for (i, ((cell, chars), w)) in cells.zip(widths).enumerate() {
+        line.push_str(cell);
+        if i + 1 < n {
+            let pad = w.saturating_sub(chars) + 2;
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
     }
-    parts.join(" ")
+    let kept = line.trim_end().len();
+    line.truncate(kept);
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// The table's EVENT cell, added to `out`: event ID, channel, `#` and the event's own
+/// record ID, each when the record has it (`4688 Security #1208317`).
+fn event_cell(out: &mut String, s: &Sighting) {
+    for part in [&s.event_id, &s.channel] {
+        if !part.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(part);
+        }
+    }
+    if !s.event_record_id.is_empty() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('#');
+        out.push_str(&s.event_record_id);
+    }
 }
 
 /// Whether `c` must not reach a terminal as it is: a control character (C0, DEL, C1:
@@ -463,8 +590,12 @@ fn needs_escape(c: char) -> bool {
 /// is unchanged (a backslash too: Windows paths are full of them, so the escaping
 /// is for people, not reversible; JSON output is the exact one).
 pub(crate) fn visible(s: &str) -> Cow<'_, str> {
-    // Printable ASCII, nearly every cell, needs no escape: one look per byte.
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(needs_escape) {
+    // Printable ASCII, nearly every cell, needs no escape: one look per byte, without
+    // an early exit, so that the compiler tests many bytes at once.
+    let printable_ascii = s
+        .bytes()
+        .fold(true, |all, b| all & (0x20..0x7f).contains(&b));
+    if printable_ascii || !s.chars().any(needs_escape) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -502,32 +633,53 @@ pub(crate) fn formula_guard(cell: String) -> String {
 }
 
 /// `s` cut to `max` characters, ending with `…` when cut.
+#[cfg(test)]
 fn cut_end(s: &str, max: usize) -> String {
-    if s.is_ascii() {
+    let mut out = String::new();
+    push_cut_end(&mut out, s, max);
+    out
+}
+
+/// Adds `s` cut to `max` characters (at least 1), ending with `…` when cut.
+fn push_cut_end(out: &mut String, s: &str, max: usize) {
+    let cut = if s.is_ascii() {
         // One byte per character: cut by length.
-        return match s.get(..max.saturating_sub(1)).filter(|_| s.len() > max) {
-            Some(head) => format!("{head}…"),
-            None => s.to_owned(),
-        };
-    }
-    if s.chars().count() <= max {
-        s.to_owned()
+        (s.len() > max).then(|| max.saturating_sub(1))
     } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
+        s.char_indices()
+            .nth(max)
+            .and_then(|_| s.char_indices().nth(max.saturating_sub(1)))
+            .map(|(at, _)| at)
+    };
+    match cut.and_then(|at| s.get(..at)) {
+        Some(head) => {
+            out.push_str(head);
+            out.push('…');
+        }
+        None => out.push_str(s),
     }
 }
 
 /// `s` cut to its last `max` characters, starting with `…` when cut.
+#[cfg(test)]
 fn cut_start(s: &str, max: usize) -> String {
-    let n = s.chars().count();
-    if n <= max {
-        s.to_owned()
+    let mut out = String::new();
+    push_cut_start(&mut out, s, max);
+    out
+}
+
+/// Adds `s` cut to its last `max` characters (at least 1), starting with `…` when cut.
+fn push_cut_start(out: &mut String, s: &str, max: usize) {
+    let n = if s.is_ascii() {
+        s.len()
     } else {
-        let mut t = String::from("…");
-        t.extend(s.chars().skip(n - (max - 1)));
-        t
+        s.chars().count()
+    };
+    if n <= max {
+        out.push_str(s);
+    } else {
+        out.push('…');
+        out.extend(s.chars().skip(n - (max - 1)));
     }
 }
 
@@ -792,6 +944,122 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert_eq!(visible("héllo ＝"), "héllo ＝");
+    }
+
+    fn sighting(source: &str, record: u64, event_id: &str, time: &str) -> Sighting {
+        Sighting {
+            source: source.into(),
+            record,
+            event_id: event_id.into(),
+            channel: if event_id == "1" {
+                "Microsoft-Windows-Sysmon/Operational"
+            } else {
+                "Security"
+            }
+            .into(),
+            event_record_id: String::new(),
+            time: time.into(),
+        }
+    }
+
+    fn one(s: &str) -> Value {
+        Value::One(s.into())
+    }
+
+    /// The table as `--verdicts` prints it: a detection seen by two sensors (its second
+    /// row has only TIME, EVENT and SOURCE), cells escaped and cut to width by
+    /// characters (non-ASCII too), a target-side detection (its caller and task), no
+    /// trailing blanks, columns as wide as their widest cell.
+    #[test]
+    fn table_rows_are_escaped_cut_padded_and_one_per_sighting() {
+        let process = format!("schtasks /create /s H\u{1b}[2K /tn ü {}", "é".repeat(90));
+        let source = Detection {
+            sighting: sighting(&format!("/{}/a.xml", "d".repeat(300)), 7, "1", "t1"),
+            dest: "WS\u{202e}5".into(),
+            user: "u\tser".into(),
+            process_name: "schtasks.exe".into(),
+            process,
+            fields: vec![
+                ("detection_reason", one("remote_create")),
+                ("remote_host", one("H\u{1b}[2K")),
+                ("detection_side", one("source")),
+            ],
+            also_seen: vec![sighting("b.xml", 9, "4688", "t2")],
+        };
+        let target = Detection {
+            sighting: sighting("c.xml", 3, "4698", "t3"),
+            dest: "WS6".into(),
+            user: String::new(),
+            process_name: String::new(),
+            process: String::new(),
+            fields: vec![
+                ("detection_name", one("Remote Task")),
+                ("detection_reason", one("rpc")),
+                ("task_name", one("\\T")),
+                ("task_action", one("x.exe")),
+                ("detection_side", one("target")),
+                ("src", one("10.0.0.5")),
+            ],
+            also_seen: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let grouper = SightingGrouper::new(Duration::ZERO);
+        let linker = Linker::new(Duration::ZERO, schtasksremote::replay::HostMatch::Short);
+        let mut printer = Printer::new(OutputFormat::Table, &mut out, true, true, grouper, linker);
+        printer.detections(vec![source, target]).expect("printed");
+        printer.finish().expect("finished");
+        drop(printer);
+        let cut_process = format!(
+            "schtasks /create /s H\\u{{1b}}[2K /tn ü {}…",
+            "é".repeat(52)
+        );
+        let cut_source = format!("…{}/a.xml:7", "d".repeat(291));
+        // Each column as wide as its widest cell (in characters), two spaces apart.
+        let line = |cells: [&str; 8]| {
+            let widths = [4, 11, 6, 22, 13, 38, 300, 0];
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            padded.join("  ").trim_end().to_owned()
+        };
+        let expected = [
+            line([
+                "TIME",
+                "DEST",
+                "USER",
+                "REMOTE HOST",
+                "REASON",
+                "EVENT",
+                "SOURCE",
+                "PROCESS",
+            ]),
+            line([
+                "t1",
+                "WS\\u{202e}5",
+                "u\\tser",
+                "H\\u{1b}[2K",
+                "remote_create",
+                "1 Microsoft-Windows-Sysmon/Operational",
+                &cut_source,
+                &cut_process,
+            ]),
+            line(["t2", "", "", "", "", "4688 Security", "b.xml:9", ""]),
+            line([
+                "t3",
+                "WS6",
+                "",
+                "(target) from 10.0.0.5",
+                "rpc",
+                "4698 Security",
+                "c.xml:3",
+                "Remote Task: \\T -> x.exe",
+            ]),
+        ];
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        assert!(text.ends_with("x.exe\n"));
     }
 
     #[test]
