@@ -46,11 +46,9 @@ pub(crate) struct Printer<W: Write> {
     header_done: bool,
     /// The table rows not written yet (at most [`TABLE_BLOCK`]), as printed.
     table: Vec<Row>,
-    /// Rows written, kept for their buffers: a new row reuses one instead of
-    /// allocating (this runs on the printer's thread for every detection).
-    spare_rows: Vec<Row>,
-    /// Scratch text for a cell built from parts, and for a table line.
-    scratch: String,
+    /// Builds the table rows (and keeps the rows written, for their buffers).
+    rows: RowMaker,
+    /// A table line's buffer.
     line: String,
     /// The detections grouping and linking released, waiting to be printed (kept for
     /// its buffer).
@@ -82,8 +80,7 @@ impl<W: Write> Printer<W> {
             guard_formulas,
             header_done: false,
             table: Vec::new(),
-            spare_rows: Vec::new(),
-            scratch: String::new(),
+            rows: RowMaker::default(),
             line: String::new(),
             ready: Vec::new(),
             widths: Vec::new(),
@@ -124,47 +121,72 @@ impl<W: Write> Printer<W> {
                 ready.extend(self.linker.push(grouped));
             }
         }
-        let printed = self.print(&mut ready);
+        let printed = self.print(&ready);
         ready.clear();
         self.ready = ready;
         printed
     }
 
-    /// Prints `detections` and empties it.
-    fn print(&mut self, detections: &mut Vec<Detection>) -> io::Result<()> {
+    fn print(&mut self, detections: &[Detection]) -> io::Result<()> {
         if detections.is_empty() {
             return Ok(());
         }
         match self.format {
             OutputFormat::Table => {
-                for d in detections.drain(..) {
-                    self.table_rows(&d);
+                for d in detections {
+                    self.rows.rows(d, self.reasons, &mut self.table);
                     if self.table.len() >= TABLE_BLOCK {
                         self.write_table_block()?;
                     }
                 }
                 Ok(())
             }
-            OutputFormat::Csv => {
-                let written = self.csv(detections);
-                detections.clear();
-                written
-            }
+            OutputFormat::Csv => self.csv(detections),
             OutputFormat::Json => {
-                for d in detections.drain(..) {
-                    write_json(&mut self.out, &d)?;
+                for d in detections {
+                    write_json(&mut self.out, d)?;
                 }
                 Ok(())
             }
         }
     }
 
+    /// Prints `detections` as [`Printer::print`] does, the second half made ready
+    /// (table rows, or CSV or JSON text) and dropped on another thread meanwhile: at
+    /// the end of a scan the readers are done and a core is free, while up to
+    /// [`schtasksremote::replay::MAX_PENDING`] + [`schtasksremote::replay::MAX_HELD`]
+    /// detections held for grouping and linking wait to be printed (a tenth of a 1 GB
+    /// scan's time on two threads, one core idle).
+    fn print_on_two_threads(&mut self, mut detections: Vec<Detection>) -> io::Result<()> {
+        let second = detections.split_off(detections.len() / 2);
+        let (format, reasons, guard) = (self.format, self.reasons, self.guard_formulas);
+        let (first, second) = std::thread::scope(|s| {
+            let helper = s.spawn(move || Ready::of(format, reasons, guard, second));
+            let first = self.print(&detections);
+            drop(detections);
+            (first, helper.join())
+        });
+        let second = second.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        first?;
+        match second {
+            Ready::Rows { rows, ends } => {
+                let mut rows = rows.into_iter();
+                let mut taken = 0;
+                for end in ends {
+                    self.table.extend(rows.by_ref().take(end - taken));
+                    taken = end;
+                    if self.table.len() >= TABLE_BLOCK {
+                        self.write_table_block()?;
+                    }
+                }
+                Ok(())
+            }
+            Ready::Text(text) => self.out.write_all(&text?),
+        }
+    }
+
     fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
-        self.write_csv(detections).map_err(|e| match e.into_kind() {
-            // A closed stdout keeps its kind (BrokenPipe: a quiet end, as `| head`).
-            csv::ErrorKind::Io(e) => e,
-            other => io::Error::other(format!("CSV output: {other:?}")),
-        })
+        self.write_csv(detections).map_err(csv_error)
     }
 
     fn write_csv(&mut self, detections: &[Detection]) -> csv::Result<()> {
@@ -177,19 +199,7 @@ impl<W: Write> Printer<W> {
             w.write_record(header)?;
             self.header_done = true;
         }
-        for d in detections {
-            let lead = lead_values(d);
-            let rest = OUTPUT_FIELDS
-                .iter()
-                .chain(std::iter::once(&LINKED))
-                .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
-            let guard = self.guard_formulas;
-            let cells = lead
-                .into_iter()
-                .chain(rest)
-                .map(|c| if guard { formula_guard(c) } else { c });
-            w.write_record(cells)?;
-        }
+        csv_records(&mut w, detections, self.guard_formulas)?;
         Ok(w.flush()?)
     }
 
@@ -216,22 +226,66 @@ impl<W: Write> Printer<W> {
                 let cells = row.cells().map(|c| (row.text(c), c.chars));
                 written = write_table_line(&mut self.out, &mut self.line, cells, &self.widths);
             }
-            self.spare_rows.push(row);
+            self.rows.spare.push(row);
         }
         self.table = rows;
         written
     }
 
+    /// Pushes what was written so far to stdout (between batches, so that a pipe sees
+    /// detections while the scan goes on).
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Writes what was held back (the table) and flushes.
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        let mut rest = Vec::new();
+        for d in self.grouper.finish() {
+            rest.extend(self.linker.push(d));
+        }
+        rest.extend(self.linker.finish());
+        if rest.len() >= TWO_THREADS_FROM {
+            self.print_on_two_threads(rest)?;
+        } else {
+            self.print(&rest)?;
+        }
+        if self.format == OutputFormat::Table && !self.table.is_empty() {
+            self.write_table_block()?;
+        }
+        // A CSV with no detection is still a CSV: its header, so that a script reading
+        // the columns by name gets zero rows, not an empty file (issue 12 item 6).
+        if self.format == OutputFormat::Csv && !self.header_done {
+            self.csv(&[])?;
+        }
+        self.out.flush()
+    }
+}
+
+/// [`Printer::finish`] prints on two threads from this many detections (fewer: a
+/// thread costs more than it saves).
+const TWO_THREADS_FROM: usize = 256;
+
+/// Makes table rows; keeps the rows written, for their buffers: a new row reuses one
+/// instead of allocating (this runs for every detection).
+#[derive(Debug, Default)]
+struct RowMaker {
+    spare: Vec<Row>,
+    /// A cell built from parts.
+    scratch: String,
+}
+
+impl RowMaker {
     /// One detection's table rows, as printed (escaped with [`visible`], cut to
-    /// width), added to [`Printer::table`]. EVENT names the sensor (`1
+    /// width), added to `table`. EVENT names the sensor (`1
     /// Microsoft-Windows-Sysmon/Operational #EventRecordID`) and SOURCE the whole path
     /// and record number; a detection seen by more sensors gets one more row per
     /// sighting, with only its TIME, EVENT and SOURCE.
-    fn table_rows(&mut self, d: &Detection) {
+    fn rows(&mut self, d: &Detection, reasons: bool, table: &mut Vec<Row>) {
         let target = matches!(d.field("detection_side"), Some(Value::One(v)) if v == "target");
         for (i, s) in d.sightings().enumerate() {
             let first = i == 0;
-            let mut row = self.spare_rows.pop().unwrap_or_else(|| Row {
+            let mut row = self.spare.pop().unwrap_or_else(|| Row {
                 // A typical row's length: one allocation, not a few reallocations.
                 text: String::with_capacity(256),
                 ..Row::default()
@@ -254,11 +308,11 @@ impl<W: Write> Printer<W> {
                 } else {
                     row.cell(&field_text(d, "remote_host"), TABLE_CELL_WIDTH);
                 }
-                if self.reasons {
+                if reasons {
                     row.cell(&field_text(d, "detection_reason"), TABLE_CELL_WIDTH);
                 }
             } else {
-                let blanks = if self.reasons { 4 } else { 3 };
+                let blanks = if reasons { 4 } else { 3 };
                 (0..blanks).for_each(|_| row.cell("", TABLE_CELL_WIDTH));
             }
             self.scratch.clear();
@@ -283,34 +337,76 @@ impl<W: Write> Printer<W> {
             } else {
                 row.cell(&d.process, TABLE_PROCESS_WIDTH);
             }
-            self.table.push(row);
+            table.push(row);
         }
     }
+}
 
-    /// Pushes what was written so far to stdout (between batches, so that a pipe sees
-    /// detections while the scan goes on).
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
+/// Detections made ready to write on another thread ([`Printer::print_on_two_threads`]).
+enum Ready {
+    /// Table rows, and where each detection's rows end.
+    Rows { rows: Vec<Row>, ends: Vec<usize> },
+    /// CSV records (no header) or JSON lines.
+    Text(io::Result<Vec<u8>>),
+}
 
-    /// Writes what was held back (the table) and flushes.
-    pub(crate) fn finish(&mut self) -> io::Result<()> {
-        let mut rest = Vec::new();
-        for d in self.grouper.finish() {
-            rest.extend(self.linker.push(d));
+impl Ready {
+    /// `detections` as `format` prints them (dropped here, on this thread).
+    fn of(format: OutputFormat, reasons: bool, guard: bool, detections: Vec<Detection>) -> Ready {
+        match format {
+            OutputFormat::Table => {
+                let (mut maker, mut rows, mut ends) = (RowMaker::default(), Vec::new(), Vec::new());
+                for d in &detections {
+                    maker.rows(d, reasons, &mut rows);
+                    ends.push(rows.len());
+                }
+                Ready::Rows { rows, ends }
+            }
+            OutputFormat::Csv => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                let text = csv_records(&mut w, &detections, guard)
+                    .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
+                    .map_err(csv_error);
+                Ready::Text(text)
+            }
+            OutputFormat::Json => {
+                let mut text = Vec::new();
+                let written = detections.iter().try_for_each(|d| write_json(&mut text, d));
+                Ready::Text(written.map(|()| text))
+            }
         }
-        rest.extend(self.linker.finish());
-        self.print(&mut rest)?;
-        if self.format == OutputFormat::Table && !self.table.is_empty() {
-            self.write_table_block()?;
-        }
-        // A CSV with no detection is still a CSV: its header, so that a script reading
-        // the columns by name gets zero rows, not an empty file (issue 12 item 6).
-        if self.format == OutputFormat::Csv && !self.header_done {
-            self.csv(&[])?;
-        }
-        self.out.flush()
     }
+}
+
+/// A CSV writer's error as an I/O error; a closed stdout keeps its kind (BrokenPipe: a
+/// quiet end, as `| head`).
+fn csv_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("CSV output: {other:?}")),
+    }
+}
+
+/// One CSV record per detection: the lead columns, then [`OUTPUT_FIELDS`] and
+/// [`LINKED`]; with `guard`, each cell through [`formula_guard`].
+fn csv_records<W: Write>(
+    w: &mut csv::Writer<W>,
+    detections: &[Detection],
+    guard: bool,
+) -> csv::Result<()> {
+    for d in detections {
+        let lead = lead_values(d);
+        let rest = OUTPUT_FIELDS
+            .iter()
+            .chain(std::iter::once(&LINKED))
+            .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
+        let cells = lead
+            .into_iter()
+            .chain(rest)
+            .map(|c| if guard { formula_guard(c) } else { c });
+        w.write_record(cells)?;
+    }
+    Ok(())
 }
 
 /// The lead columns' values for CSV: a sighting's columns hold one value per sighting,
@@ -1060,6 +1156,51 @@ mod tests {
         let text = String::from_utf8(out).expect("UTF-8");
         assert_eq!(text.lines().collect::<Vec<_>>(), expected);
         assert!(text.ends_with("x.exe\n"));
+    }
+
+    /// The detections held to the end of a scan are printed on two threads
+    /// ([`Printer::print_on_two_threads`]): the same bytes as one thread, in every
+    /// format, across table blocks, rows of two sightings and CSV's header.
+    #[test]
+    fn the_last_detections_on_two_threads_print_as_on_one() {
+        let detections: Vec<Detection> = (0..2500)
+            .map(|i| Detection {
+                // No readable time: never grouped, but held by the grouper to the end.
+                sighting: sighting("a.xml", i, "1", "soon"),
+                dest: format!("WS{}", "é".repeat(i as usize % 7)),
+                user: String::new(),
+                process_name: "schtasks.exe".into(),
+                process: format!("schtasks /create /s H{i} /tn =t"),
+                fields: vec![
+                    ("detection_reason", one("remote_create")),
+                    ("remote_host", one(&format!("H{i}"))),
+                    ("detection_side", one("source")),
+                ],
+                also_seen: (0..i % 3)
+                    .map(|j| sighting("b.xml", j, "4688", "later"))
+                    .collect(),
+            })
+            .collect();
+        for format in [OutputFormat::Table, OutputFormat::Csv, OutputFormat::Json] {
+            let print = |window: Duration| {
+                let mut out = Vec::new();
+                let grouper = SightingGrouper::new(window);
+                let linker = Linker::new(Duration::ZERO, schtasksremote::replay::HostMatch::Short);
+                let mut printer = Printer::new(format, &mut out, true, true, grouper, linker);
+                for batch in detections.chunks(64) {
+                    printer.detections(batch.to_vec()).expect("printed");
+                }
+                printer.finish().expect("finished");
+                drop(printer);
+                out
+            };
+            // Window 0: each printed as it comes, on this thread. 2 s: all held to
+            // the end, then printed on two threads.
+            let one = print(Duration::ZERO);
+            let two = print(Duration::from_secs(2));
+            assert!(one.len() > 100_000, "{format:?}");
+            assert!(one == two, "{format:?}");
+        }
     }
 
     #[test]

@@ -297,12 +297,13 @@ pub fn parse_time(s: &str) -> Option<i64> {
         });
     }
     let b = s.as_bytes();
+    // At most 4 digits: read by hand (`str::parse` cost more than the rest of this
+    // function, which runs twice per detection on the printer's thread).
     let num = |from: usize, len: usize| -> Option<i64> {
         let part = s.get(from..from + len)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())
-            .flatten()
+        part.bytes().try_fold(0, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
     };
     if b.get(2) == Some(&b'/') {
         // MM/DD/YYYY hh:mm:ss AM
