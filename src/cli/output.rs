@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use schtasksremote::detection::OUTPUT_FIELDS;
@@ -157,33 +158,34 @@ impl<W: Write> Printer<W> {
     /// [`schtasksremote::replay::MAX_PENDING`] + [`schtasksremote::replay::MAX_HELD`]
     /// detections held for grouping and linking wait to be printed (on the 1 GB XML
     /// file, 8,192: 34 to 71 ms with one core idle, in scans of 1.4 to 1.7 s on two
-    /// threads on the shared 2-core machine).
+    /// threads on the shared 2-core machine). The helper gets at most
+    /// [`READY_AHEAD`] batches ahead of what is written, so memory stays bounded
+    /// whatever the detections hold.
     fn print_on_two_threads(&mut self, mut detections: Vec<Detection>) -> io::Result<()> {
         let second = detections.split_off(detections.len() / 2);
         let (format, reasons, guard) = (self.format, self.reasons, self.guard_formulas);
-        let (first, second) = std::thread::scope(|s| {
-            let helper = s.spawn(move || Ready::of(format, reasons, guard, second));
+        let (tx, rx) = mpsc::sync_channel(READY_AHEAD);
+        std::thread::scope(|s| {
+            s.spawn(move || Ready::send(format, reasons, guard, second, &tx));
             let first = self.print(&detections);
             drop(detections);
-            (first, helper.join())
-        });
-        let second = second.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        first?;
-        match second {
-            Ready::Rows { rows, ends } => {
-                let mut rows = rows.into_iter();
-                let mut taken = 0;
-                for end in ends {
-                    self.table.extend(rows.by_ref().take(end - taken));
-                    taken = end;
-                    if self.table.len() >= TABLE_BLOCK {
-                        self.write_table_block()?;
+            first?;
+            // On an error, `rx` is dropped: the helper's next send fails and it stops.
+            for ready in rx {
+                match ready {
+                    Ready::Rows(per_detection) => {
+                        for rows in per_detection {
+                            self.table.extend(rows);
+                            if self.table.len() >= TABLE_BLOCK {
+                                self.write_table_block()?;
+                            }
+                        }
                     }
+                    Ready::Text(text) => self.out.write_all(&text?)?,
                 }
-                Ok(())
             }
-            Ready::Text(text) => self.out.write_all(&text?),
-        }
+            Ok(())
+        })
     }
 
     fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
@@ -343,40 +345,102 @@ impl RowMaker {
     }
 }
 
-/// Detections made ready to write on another thread ([`Printer::print_on_two_threads`]).
+/// A batch of detections made ready to write on another thread
+/// ([`Printer::print_on_two_threads`]).
 enum Ready {
-    /// Table rows, and where each detection's rows end.
-    Rows { rows: Vec<Row>, ends: Vec<usize> },
+    /// Each detection's table rows.
+    Rows(Vec<Vec<Row>>),
     /// CSV records (no header) or JSON lines.
     Text(io::Result<Vec<u8>>),
 }
 
+/// [`Printer::print_on_two_threads`]'s helper is at most this many batches ahead of
+/// what is written: 4 MiB of text or about 8,000 table rows.
+const READY_AHEAD: usize = 64;
+
+/// A batch of [`Ready::Text`] ends past this many bytes, of [`Ready::Rows`] past this
+/// many rows.
+const READY_BYTES: usize = 64 << 10;
+const READY_ROWS: usize = 128;
+
 impl Ready {
-    /// `detections` as `format` prints them (dropped here, on this thread).
-    fn of(format: OutputFormat, reasons: bool, guard: bool, detections: Vec<Detection>) -> Ready {
+    /// Sends `detections` as `format` prints them, in batches, each detection dropped
+    /// once made ready (on this thread). Stops when the receiver is gone.
+    fn send(
+        format: OutputFormat,
+        reasons: bool,
+        guard: bool,
+        detections: Vec<Detection>,
+        tx: &mpsc::SyncSender<Ready>,
+    ) {
+        let mut detections = detections.into_iter();
         match format {
             OutputFormat::Table => {
-                let (mut maker, mut rows, mut ends) = (RowMaker::default(), Vec::new(), Vec::new());
-                for d in &detections {
-                    maker.rows(d, reasons, &mut rows);
-                    ends.push(rows.len());
+                let mut maker = RowMaker::default();
+                let (mut batch, mut rows) = (Vec::new(), 0);
+                for d in detections {
+                    // One row per sighting.
+                    let mut mine = Vec::with_capacity(1 + d.also_seen.len());
+                    maker.rows(&d, reasons, &mut mine);
+                    rows += mine.len();
+                    batch.push(mine);
+                    if rows >= READY_ROWS {
+                        if tx.send(Ready::Rows(std::mem::take(&mut batch))).is_err() {
+                            return;
+                        }
+                        rows = 0;
+                    }
                 }
-                Ready::Rows { rows, ends }
+                let _ = tx.send(Ready::Rows(batch));
             }
-            OutputFormat::Csv => {
-                let mut w = csv::Writer::from_writer(Vec::new());
-                let text = csv_records(&mut w, &detections, guard)
-                    .and_then(|()| w.into_inner().map_err(|e| e.into_error().into()))
-                    .map_err(csv_error);
-                Ready::Text(text)
-            }
-            OutputFormat::Json => {
-                let mut text = Vec::new();
-                let written = detections.iter().try_for_each(|d| write_json(&mut text, d));
-                Ready::Text(written.map(|()| text))
+            OutputFormat::Csv | OutputFormat::Json => {
+                while let Some(first) = detections.next() {
+                    let text = match format {
+                        OutputFormat::Csv => {
+                            csv_batch(first, &mut detections, guard).map_err(csv_error)
+                        }
+                        _ => json_batch(first, &mut detections),
+                    };
+                    let failed = text.is_err();
+                    if tx.send(Ready::Text(text)).is_err() || failed {
+                        return;
+                    }
+                }
             }
         }
     }
+}
+
+/// `first` and the detections after it as CSV records (no header), until about
+/// [`READY_BYTES`]; each dropped once written.
+fn csv_batch(
+    first: Detection,
+    rest: &mut std::vec::IntoIter<Detection>,
+    guard: bool,
+) -> csv::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(READY_BYTES + (READY_BYTES >> 2)));
+    let mut next = Some(first);
+    while let Some(d) = next.take() {
+        csv_records(&mut w, std::slice::from_ref(&d), guard)?;
+        if w.get_ref().len() < READY_BYTES {
+            next = rest.next();
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// `first` and the detections after it as JSON lines, until about [`READY_BYTES`];
+/// each dropped once written.
+fn json_batch(first: Detection, rest: &mut std::vec::IntoIter<Detection>) -> io::Result<Vec<u8>> {
+    let mut text = Vec::with_capacity(READY_BYTES + (READY_BYTES >> 2));
+    let mut next = Some(first);
+    while let Some(d) = next.take() {
+        write_json(&mut text, &d)?;
+        if text.len() < READY_BYTES {
+            next = rest.next();
+        }
+    }
+    Ok(text)
 }
 
 /// A CSV writer's error as an I/O error; a closed stdout keeps its kind (BrokenPipe: a
