@@ -54,8 +54,9 @@ use super::{
 
 /// The default size of a piece (64 MiB): a file is split when it is larger. Large enough
 /// that a piece's fixed costs (opening the file, a first buffer fill) vanish beside its
-/// reading; the last pieces of a file are smaller ([`guided`]), so that the threads end
-/// together (a 1 GiB file on 2 threads: 13 pieces of 64 MiB, then 11 from 48 MiB down).
+/// reading; the last pieces of a file are smaller (`guided` in this module), so that
+/// the threads end together (a 1 GiB file on 2 threads: 13 pieces of 64 MiB, then 11
+/// from 48 MiB down, the last ones 8 MiB and what is left).
 pub const DEFAULT_PIECE_BYTES: u64 = 64 << 20;
 
 /// Events (detections, task events, logons) one piece may have waiting for the merge;
