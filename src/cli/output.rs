@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use schtasksremote::detection::OUTPUT_FIELDS;
@@ -44,8 +45,15 @@ pub(crate) struct Printer<W: Write> {
     /// `--no-formula-guard` not given: CSV cells pass through [`formula_guard`].
     guard_formulas: bool,
     header_done: bool,
-    /// The table rows not written yet (at most [`TABLE_BLOCK`]), as the cells printed.
-    table: Vec<Vec<String>>,
+    /// The table rows not written yet (at most [`TABLE_BLOCK`]), as printed.
+    table: Vec<Row>,
+    /// Builds the table rows (and keeps the rows written, for their buffers).
+    rows: RowMaker,
+    /// A table line's buffer.
+    line: String,
+    /// The detections grouping and linking released, waiting to be printed (kept for
+    /// its buffer).
+    ready: Vec<Detection>,
     /// The column widths of the table blocks written so far (a later block is never
     /// narrower, so columns stay aligned across blocks as far as they can).
     widths: Vec<usize>,
@@ -73,6 +81,9 @@ impl<W: Write> Printer<W> {
             guard_formulas,
             header_done: false,
             table: Vec::new(),
+            rows: RowMaker::default(),
+            line: String::new(),
+            ready: Vec::new(),
             widths: Vec::new(),
             grouper,
             linker,
@@ -105,34 +116,35 @@ impl<W: Write> Printer<W> {
     /// Takes detections as they are found; prints those the grouper and then the
     /// linker have released.
     pub(crate) fn detections(&mut self, detections: Vec<Detection>) -> io::Result<()> {
-        let grouped: Vec<Detection> = detections
-            .into_iter()
-            .flat_map(|d| self.grouper.push(d))
-            .collect();
-        let ready: Vec<Detection> = grouped
-            .into_iter()
-            .flat_map(|d| self.linker.push(d))
-            .collect();
-        self.print(ready)
+        let mut ready = std::mem::take(&mut self.ready);
+        for d in detections {
+            for grouped in self.grouper.push(d) {
+                ready.extend(self.linker.push(grouped));
+            }
+        }
+        let printed = self.print(&ready);
+        ready.clear();
+        self.ready = ready;
+        printed
     }
 
-    fn print(&mut self, detections: Vec<Detection>) -> io::Result<()> {
+    fn print(&mut self, detections: &[Detection]) -> io::Result<()> {
         if detections.is_empty() {
             return Ok(());
         }
         match self.format {
             OutputFormat::Table => {
-                for d in &detections {
-                    self.table.extend(table_rows(d, self.reasons));
+                for d in detections {
+                    self.rows.rows(d, self.reasons, &mut self.table);
                     if self.table.len() >= TABLE_BLOCK {
                         self.write_table_block()?;
                     }
                 }
                 Ok(())
             }
-            OutputFormat::Csv => self.csv(&detections),
+            OutputFormat::Csv => self.csv(detections),
             OutputFormat::Json => {
-                for d in &detections {
+                for d in detections {
                     write_json(&mut self.out, d)?;
                 }
                 Ok(())
@@ -140,12 +152,44 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
-        self.write_csv(detections).map_err(|e| match e.into_kind() {
-            // A closed stdout keeps its kind (BrokenPipe: a quiet end, as `| head`).
-            csv::ErrorKind::Io(e) => e,
-            other => io::Error::other(format!("CSV output: {other:?}")),
+    /// Prints `detections` as [`Printer::print`] does, the second half made ready
+    /// (table rows, or CSV or JSON text) and dropped on another thread meanwhile: at
+    /// the end of a scan the readers are done and a core is free, while up to
+    /// [`schtasksremote::replay::MAX_PENDING`] + [`schtasksremote::replay::MAX_HELD`]
+    /// detections held for grouping and linking wait to be printed (on the 1 GB XML
+    /// file, 8,192: 34 to 71 ms with one core idle, in scans of 1.4 to 1.7 s on two
+    /// threads on the shared 2-core machine). The helper gets at most
+    /// [`READY_AHEAD`] batches ahead of what is written, so memory stays bounded
+    /// whatever the detections hold.
+    fn print_on_two_threads(&mut self, mut detections: Vec<Detection>) -> io::Result<()> {
+        let second = detections.split_off(detections.len() / 2);
+        let (format, reasons, guard) = (self.format, self.reasons, self.guard_formulas);
+        let (tx, rx) = mpsc::sync_channel(READY_AHEAD);
+        std::thread::scope(|s| {
+            s.spawn(move || Ready::send(format, reasons, guard, second, &tx));
+            let first = self.print(&detections);
+            drop(detections);
+            first?;
+            // On an error, `rx` is dropped: the helper's next send fails and it stops.
+            for ready in rx {
+                match ready {
+                    Ready::Rows(per_detection) => {
+                        for rows in per_detection {
+                            self.table.extend(rows);
+                            if self.table.len() >= TABLE_BLOCK {
+                                self.write_table_block()?;
+                            }
+                        }
+                    }
+                    Ready::Text(text) => self.out.write_all(&text?)?,
+                }
+            }
+            Ok(())
         })
+    }
+
+    fn csv(&mut self, detections: &[Detection]) -> io::Result<()> {
+        self.write_csv(detections).map_err(csv_error)
     }
 
     fn write_csv(&mut self, detections: &[Detection]) -> csv::Result<()> {
@@ -158,19 +202,7 @@ impl<W: Write> Printer<W> {
             w.write_record(header)?;
             self.header_done = true;
         }
-        for d in detections {
-            let lead = lead_values(d);
-            let rest = OUTPUT_FIELDS
-                .iter()
-                .chain(std::iter::once(&LINKED))
-                .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
-            let guard = self.guard_formulas;
-            let cells = lead
-                .into_iter()
-                .chain(rest)
-                .map(|c| if guard { formula_guard(c) } else { c });
-            w.write_record(cells)?;
-        }
+        csv_records(&mut w, detections, self.guard_formulas)?;
         Ok(w.flush()?)
     }
 
@@ -181,19 +213,26 @@ impl<W: Write> Printer<W> {
             self.widths = headers.iter().map(|h| h.chars().count()).collect();
         }
         for row in &self.table {
-            for (w, c) in self.widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
+            for (w, c) in self.widths.iter_mut().zip(row.cells()) {
+                *w = (*w).max(c.chars);
             }
         }
         if !self.header_done {
-            let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-            write_table_line(&mut self.out, &headers, &self.widths)?;
+            let cells = headers.iter().map(|h| (*h, h.chars().count()));
+            write_table_line(&mut self.out, &mut self.line, cells, &self.widths)?;
             self.header_done = true;
         }
-        for row in std::mem::take(&mut self.table) {
-            write_table_line(&mut self.out, &row, &self.widths)?;
+        let mut rows = std::mem::take(&mut self.table);
+        let mut written = Ok(());
+        for row in rows.drain(..) {
+            if written.is_ok() {
+                let cells = row.cells().map(|c| (row.text(c), c.chars));
+                written = write_table_line(&mut self.out, &mut self.line, cells, &self.widths);
+            }
+            self.rows.spare.push(row);
         }
-        Ok(())
+        self.table = rows;
+        written
     }
 
     /// Pushes what was written so far to stdout (between batches, so that a pipe sees
@@ -204,13 +243,16 @@ impl<W: Write> Printer<W> {
 
     /// Writes what was held back (the table) and flushes.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
-        let grouped = self.grouper.finish();
-        let mut rest: Vec<Detection> = grouped
-            .into_iter()
-            .flat_map(|d| self.linker.push(d))
-            .collect();
+        let mut rest = Vec::new();
+        for d in self.grouper.finish() {
+            rest.extend(self.linker.push(d));
+        }
         rest.extend(self.linker.finish());
-        self.print(rest)?;
+        if rest.len() >= TWO_THREADS_FROM {
+            self.print_on_two_threads(rest)?;
+        } else {
+            self.print(&rest)?;
+        }
         if self.format == OutputFormat::Table && !self.table.is_empty() {
             self.write_table_block()?;
         }
@@ -221,6 +263,215 @@ impl<W: Write> Printer<W> {
         }
         self.out.flush()
     }
+}
+
+/// [`Printer::finish`] prints on two threads from this many detections (fewer: a
+/// thread costs more than it saves).
+const TWO_THREADS_FROM: usize = 256;
+
+/// Makes table rows; keeps the rows written, for their buffers: a new row reuses one
+/// instead of allocating (this runs for every detection).
+#[derive(Debug, Default)]
+struct RowMaker {
+    spare: Vec<Row>,
+    /// A cell built from parts.
+    scratch: String,
+}
+
+impl RowMaker {
+    /// One detection's table rows, as printed (escaped with [`visible`], cut to
+    /// width), added to `table`. EVENT names the sensor (`1
+    /// Microsoft-Windows-Sysmon/Operational #EventRecordID`) and SOURCE the whole path
+    /// and record number; a detection seen by more sensors gets one more row per
+    /// sighting, with only its TIME, EVENT and SOURCE.
+    fn rows(&mut self, d: &Detection, reasons: bool, table: &mut Vec<Row>) {
+        let target = matches!(d.field("detection_side"), Some(Value::One(v)) if v == "target");
+        for (i, s) in d.sightings().enumerate() {
+            let first = i == 0;
+            let mut row = self.spare.pop().unwrap_or_else(|| Row {
+                // A typical row's length: one allocation, not a few reallocations.
+                text: String::with_capacity(256),
+                ..Row::default()
+            });
+            row.clear();
+            row.cell(&s.time, TABLE_CELL_WIDTH);
+            if first {
+                row.cell(&d.dest, TABLE_CELL_WIDTH);
+                row.cell(&d.user, TABLE_CELL_WIDTH);
+                if target {
+                    // The target side was the remote host; its caller, when known.
+                    self.scratch.clear();
+                    self.scratch.push_str("(target)");
+                    let src = field_text(d, "src");
+                    if !src.is_empty() {
+                        self.scratch.push_str(" from ");
+                        self.scratch.push_str(&src);
+                    }
+                    row.cell(&self.scratch, TABLE_CELL_WIDTH);
+                } else {
+                    row.cell(&field_text(d, "remote_host"), TABLE_CELL_WIDTH);
+                }
+                if reasons {
+                    row.cell(&field_text(d, "detection_reason"), TABLE_CELL_WIDTH);
+                }
+            } else {
+                let blanks = if reasons { 4 } else { 3 };
+                (0..blanks).for_each(|_| row.cell("", TABLE_CELL_WIDTH));
+            }
+            self.scratch.clear();
+            event_cell(&mut self.scratch, s);
+            row.cell(&self.scratch, TABLE_CELL_WIDTH);
+            self.scratch.clear();
+            let _ = write!(self.scratch, "{}:{}", s.source, s.record);
+            row.cell_end(&self.scratch, TABLE_SOURCE_WIDTH);
+            if !first {
+                row.cell("", TABLE_PROCESS_WIDTH);
+            } else if target {
+                // No process on this side: what was registered and what it runs.
+                self.scratch.clear();
+                let _ = write!(
+                    self.scratch,
+                    "{}: {} -> {}",
+                    field_text(d, "detection_name"),
+                    field_text(d, "task_name"),
+                    field_text(d, "task_action")
+                );
+                row.cell(&self.scratch, TABLE_PROCESS_WIDTH);
+            } else {
+                row.cell(&d.process, TABLE_PROCESS_WIDTH);
+            }
+            table.push(row);
+        }
+    }
+}
+
+/// A batch of detections made ready to write on another thread
+/// ([`Printer::print_on_two_threads`]).
+enum Ready {
+    /// Each detection's table rows.
+    Rows(Vec<Vec<Row>>),
+    /// CSV records (no header) or JSON lines.
+    Text(io::Result<Vec<u8>>),
+}
+
+/// [`Printer::print_on_two_threads`]'s helper is at most this many batches ahead of
+/// what is written: 4 MiB of text or about 8,000 table rows.
+const READY_AHEAD: usize = 64;
+
+/// A batch of [`Ready::Text`] ends past this many bytes, of [`Ready::Rows`] past this
+/// many rows.
+const READY_BYTES: usize = 64 << 10;
+const READY_ROWS: usize = 128;
+
+impl Ready {
+    /// Sends `detections` as `format` prints them, in batches, each detection dropped
+    /// once made ready (on this thread). Stops when the receiver is gone.
+    fn send(
+        format: OutputFormat,
+        reasons: bool,
+        guard: bool,
+        detections: Vec<Detection>,
+        tx: &mpsc::SyncSender<Ready>,
+    ) {
+        let mut detections = detections.into_iter();
+        match format {
+            OutputFormat::Table => {
+                let mut maker = RowMaker::default();
+                let (mut batch, mut rows) = (Vec::new(), 0);
+                for d in detections {
+                    // One row per sighting.
+                    let mut mine = Vec::with_capacity(1 + d.also_seen.len());
+                    maker.rows(&d, reasons, &mut mine);
+                    rows += mine.len();
+                    batch.push(mine);
+                    if rows >= READY_ROWS {
+                        if tx.send(Ready::Rows(std::mem::take(&mut batch))).is_err() {
+                            return;
+                        }
+                        rows = 0;
+                    }
+                }
+                let _ = tx.send(Ready::Rows(batch));
+            }
+            OutputFormat::Csv | OutputFormat::Json => {
+                while let Some(first) = detections.next() {
+                    let text = match format {
+                        OutputFormat::Csv => {
+                            csv_batch(first, &mut detections, guard).map_err(csv_error)
+                        }
+                        _ => json_batch(first, &mut detections),
+                    };
+                    let failed = text.is_err();
+                    if tx.send(Ready::Text(text)).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `first` and the detections after it as CSV records (no header), until about
+/// [`READY_BYTES`]; each dropped once written.
+fn csv_batch(
+    first: Detection,
+    rest: &mut std::vec::IntoIter<Detection>,
+    guard: bool,
+) -> csv::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(READY_BYTES + (READY_BYTES >> 2)));
+    let mut next = Some(first);
+    while let Some(d) = next.take() {
+        csv_records(&mut w, std::slice::from_ref(&d), guard)?;
+        if w.get_ref().len() < READY_BYTES {
+            next = rest.next();
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// `first` and the detections after it as JSON lines, until about [`READY_BYTES`];
+/// each dropped once written.
+fn json_batch(first: Detection, rest: &mut std::vec::IntoIter<Detection>) -> io::Result<Vec<u8>> {
+    let mut text = Vec::with_capacity(READY_BYTES + (READY_BYTES >> 2));
+    let mut next = Some(first);
+    while let Some(d) = next.take() {
+        write_json(&mut text, &d)?;
+        if text.len() < READY_BYTES {
+            next = rest.next();
+        }
+    }
+    Ok(text)
+}
+
+/// A CSV writer's error as an I/O error; a closed stdout keeps its kind (BrokenPipe: a
+/// quiet end, as `| head`).
+fn csv_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("CSV output: {other:?}")),
+    }
+}
+
+/// One CSV record per detection: the lead columns, then [`OUTPUT_FIELDS`] and
+/// [`LINKED`]; with `guard`, each cell through [`formula_guard`].
+fn csv_records<W: Write>(
+    w: &mut csv::Writer<W>,
+    detections: &[Detection],
+    guard: bool,
+) -> csv::Result<()> {
+    for d in detections {
+        let lead = lead_values(d);
+        let rest = OUTPUT_FIELDS
+            .iter()
+            .chain(std::iter::once(&LINKED))
+            .map(|n| d.field(n).map(|v| v.joined(MV_SEP)).unwrap_or_default());
+        let cells = lead
+            .into_iter()
+            .chain(rest)
+            .map(|c| if guard { formula_guard(c) } else { c });
+        w.write_record(cells)?;
+    }
+    Ok(())
 }
 
 /// The lead columns' values for CSV: a sighting's columns hold one value per sighting,
@@ -257,7 +508,8 @@ const JSON_BOOLEANS: [&str; 1] = ["task_password_supplied"];
 fn write_json<W: Write>(out: &mut W, d: &Detection) -> io::Result<()> {
     out.write_all(b"{")?;
     write_sighting_keys(out, &d.sighting)?;
-    for (name, value) in LEAD_COLUMNS[6..].iter().zip(&lead_values(d)[6..]) {
+    let own = [&d.dest, &d.user, &d.process_name, &d.process];
+    for (name, value) in LEAD_COLUMNS[6..].iter().zip(own) {
         out.write_all(b",")?;
         write_json_key_str(out, name, value)?;
     }
@@ -353,90 +605,126 @@ fn table_headers(reasons: bool) -> Vec<&'static str> {
     headers
 }
 
-/// One detection's table rows, as printed (escaped with [`visible`], cut to width).
-/// EVENT names the sensor (`1 Microsoft-Windows-Sysmon/Operational #EventRecordID`)
-/// and SOURCE the whole path and record number; a detection seen by more sensors gets
-/// one more row per sighting, with only its TIME, EVENT and SOURCE.
-fn table_rows(d: &Detection, reasons: bool) -> Vec<Vec<String>> {
-    let cell = |v: &str| cut_end(&visible(v), TABLE_CELL_WIDTH);
-    let field = |name: &str| {
-        let v = d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default();
-        cell(&v)
-    };
-    let mut rows = Vec::new();
-    for (i, s) in d.sightings().enumerate() {
-        let first = i == 0;
-        let main = |v: String| if first { v } else { String::new() };
-        let target = matches!(d.field("detection_side"), Some(Value::One(v)) if v == "target");
-        let mut row = vec![
-            cell(&s.time),
-            main(cell(&d.dest)),
-            main(cell(&d.user)),
-            main(if target {
-                // The target side was the remote host; its caller, when known.
-                match field_text(d, "src").as_str() {
-                    "" => cell("(target)"),
-                    src => cell(&format!("(target) from {src}")),
-                }
-            } else {
-                field("remote_host")
-            }),
-        ];
-        if reasons {
-            row.push(main(field("detection_reason")));
-        }
-        row.push(cell(&event_cell(s)));
-        row.push(cut_start(
-            &visible(&format!("{}:{}", s.source, s.record)),
-            TABLE_SOURCE_WIDTH,
-        ));
-        let process: Cow<'_, str> = if target {
-            // No process on this side: what was registered and what it runs.
-            Cow::Owned(format!(
-                "{}: {} -> {}",
-                field_text(d, "detection_name"),
-                field_text(d, "task_name"),
-                field_text(d, "task_action")
-            ))
+/// A field's text (multivalues joined), empty when absent; borrowed when it is one
+/// value.
+fn field_text<'d>(d: &'d Detection, name: &str) -> Cow<'d, str> {
+    match d.field(name) {
+        Some(Value::One(s)) => Cow::Borrowed(s),
+        Some(v) => Cow::Owned(v.joined(MV_SEP)),
+        None => Cow::Borrowed(""),
+    }
+}
+
+/// A table cell in [`Row::text`]: where it is, and its width in characters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    start: usize,
+    end: usize,
+    chars: usize,
+}
+
+/// The most cells a table row has (with `--verdicts`).
+const MAX_COLUMNS: usize = 8;
+
+/// One table row as printed: its cells one after another in one string (one
+/// allocation per row, reused, where a `Vec<String>` of cells took nine).
+#[derive(Debug, Default)]
+struct Row {
+    text: String,
+    cells: [Cell; MAX_COLUMNS],
+    len: usize,
+}
+
+impl Row {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.len = 0;
+    }
+
+    fn cells(&self) -> impl ExactSizeIterator<Item = Cell> + '_ {
+        self.cells.iter().take(self.len).copied()
+    }
+
+    /// The text of one of this row's cells.
+    fn text(&self, cell: Cell) -> &str {
+        self.text.get(cell.start..cell.end).unwrap_or_default()
+    }
+
+    /// Adds `value` as a cell: escaped ([`visible`]), cut to `max` characters ending
+    /// with `…` (as [`cut_end`]).
+    fn cell(&mut self, value: &str, max: usize) {
+        let start = self.text.len();
+        push_cut_end(&mut self.text, &visible(value), max);
+        self.close(start);
+    }
+
+    /// Adds `value` as a cell: escaped, cut to its last `max` characters starting
+    /// with `…` (as [`cut_start`]).
+    fn cell_end(&mut self, value: &str, max: usize) {
+        let start = self.text.len();
+        push_cut_start(&mut self.text, &visible(value), max);
+        self.close(start);
+    }
+
+    fn close(&mut self, start: usize) {
+        let text = self.text.get(start..).unwrap_or_default();
+        let chars = if text.is_ascii() {
+            text.len()
         } else {
-            Cow::Borrowed(&d.process)
+            text.chars().count()
         };
-        row.push(main(cut_end(&visible(&process), TABLE_PROCESS_WIDTH)));
-        rows.push(row);
-    }
-    rows
-}
-
-/// A field's text (multivalues joined), empty when absent.
-fn field_text(d: &Detection, name: &str) -> String {
-    d.field(name).map(|v| v.joined(MV_SEP)).unwrap_or_default()
-}
-
-/// One table line: cells padded to `widths`, two spaces apart, no trailing blanks.
-fn write_table_line<W: Write>(out: &mut W, row: &[String], widths: &[usize]) -> io::Result<()> {
-    let mut s = String::new();
-    for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-        s.push_str(cell);
-        if i + 1 < row.len() {
-            let pad = w.saturating_sub(cell.chars().count()) + 2;
-            s.extend(std::iter::repeat_n(' ', pad));
+        if let Some(cell) = self.cells.get_mut(self.len) {
+            *cell = Cell {
+                start,
+                end: self.text.len(),
+                chars,
+            };
+            self.len += 1;
         }
     }
-    writeln!(out, "{}", s.trim_end())
 }
 
-/// The table's EVENT cell: event ID, channel, `#` and the event's own record ID, each
-/// when the record has it (`4688 Security #1208317`).
-fn event_cell(s: &Sighting) -> String {
-    let mut parts: Vec<String> = [&s.event_id, &s.channel]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .collect();
-    if !s.event_record_id.is_empty() {
-        parts.push(format!("#{}", s.event_record_id));
+/// One table line: cells (text, width in characters) padded to `widths`, two spaces
+/// apart, no trailing blanks; `line` is the buffer it is built in.
+fn write_table_line<'a, W: Write>(
+    out: &mut W,
+    line: &mut String,
+    cells: impl ExactSizeIterator<Item = (&'a str, usize)>,
+    widths: &[usize],
+) -> io::Result<()> {
+    line.clear();
+    let n = cells.len();
+    for (i, ((cell, chars), w)) in cells.zip(widths).enumerate() {
+        line.push_str(cell);
+        if i + 1 < n {
+            let pad = w.saturating_sub(chars) + 2;
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
     }
-    parts.join(" ")
+    let kept = line.trim_end().len();
+    line.truncate(kept);
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// The table's EVENT cell, added to `out`: event ID, channel, `#` and the event's own
+/// record ID, each when the record has it (`4688 Security #1208317`).
+fn event_cell(out: &mut String, s: &Sighting) {
+    for part in [&s.event_id, &s.channel] {
+        if !part.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(part);
+        }
+    }
+    if !s.event_record_id.is_empty() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('#');
+        out.push_str(&s.event_record_id);
+    }
 }
 
 /// Whether `c` must not reach a terminal as it is: a control character (C0, DEL, C1:
@@ -463,8 +751,12 @@ fn needs_escape(c: char) -> bool {
 /// is unchanged (a backslash too: Windows paths are full of them, so the escaping
 /// is for people, not reversible; JSON output is the exact one).
 pub(crate) fn visible(s: &str) -> Cow<'_, str> {
-    // Printable ASCII, nearly every cell, needs no escape: one look per byte.
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(needs_escape) {
+    // Printable ASCII, nearly every cell, needs no escape: one look per byte, without
+    // an early exit, so that the compiler tests many bytes at once.
+    let printable_ascii = s
+        .bytes()
+        .fold(true, |all, b| all & (0x20..0x7f).contains(&b));
+    if printable_ascii || !s.chars().any(needs_escape) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -502,32 +794,53 @@ pub(crate) fn formula_guard(cell: String) -> String {
 }
 
 /// `s` cut to `max` characters, ending with `…` when cut.
+#[cfg(test)]
 fn cut_end(s: &str, max: usize) -> String {
-    if s.is_ascii() {
+    let mut out = String::new();
+    push_cut_end(&mut out, s, max);
+    out
+}
+
+/// Adds `s` cut to `max` characters (at least 1), ending with `…` when cut.
+fn push_cut_end(out: &mut String, s: &str, max: usize) {
+    let cut = if s.is_ascii() {
         // One byte per character: cut by length.
-        return match s.get(..max.saturating_sub(1)).filter(|_| s.len() > max) {
-            Some(head) => format!("{head}…"),
-            None => s.to_owned(),
-        };
-    }
-    if s.chars().count() <= max {
-        s.to_owned()
+        (s.len() > max).then(|| max.saturating_sub(1))
     } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
+        s.char_indices()
+            .nth(max)
+            .and_then(|_| s.char_indices().nth(max.saturating_sub(1)))
+            .map(|(at, _)| at)
+    };
+    match cut.and_then(|at| s.get(..at)) {
+        Some(head) => {
+            out.push_str(head);
+            out.push('…');
+        }
+        None => out.push_str(s),
     }
 }
 
 /// `s` cut to its last `max` characters, starting with `…` when cut.
+#[cfg(test)]
 fn cut_start(s: &str, max: usize) -> String {
-    let n = s.chars().count();
-    if n <= max {
-        s.to_owned()
+    let mut out = String::new();
+    push_cut_start(&mut out, s, max);
+    out
+}
+
+/// Adds `s` cut to its last `max` characters (at least 1), starting with `…` when cut.
+fn push_cut_start(out: &mut String, s: &str, max: usize) {
+    let n = if s.is_ascii() {
+        s.len()
     } else {
-        let mut t = String::from("…");
-        t.extend(s.chars().skip(n - (max - 1)));
-        t
+        s.chars().count()
+    };
+    if n <= max {
+        out.push_str(s);
+    } else {
+        out.push('…');
+        out.extend(s.chars().skip(n - (max - 1)));
     }
 }
 
@@ -792,6 +1105,167 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert_eq!(visible("héllo ＝"), "héllo ＝");
+    }
+
+    fn sighting(source: &str, record: u64, event_id: &str, time: &str) -> Sighting {
+        Sighting {
+            source: source.into(),
+            record,
+            event_id: event_id.into(),
+            channel: if event_id == "1" {
+                "Microsoft-Windows-Sysmon/Operational"
+            } else {
+                "Security"
+            }
+            .into(),
+            event_record_id: String::new(),
+            time: time.into(),
+        }
+    }
+
+    fn one(s: &str) -> Value {
+        Value::One(s.into())
+    }
+
+    /// The table as `--verdicts` prints it: a detection seen by two sensors (its second
+    /// row has only TIME, EVENT and SOURCE), cells escaped and cut to width by
+    /// characters (non-ASCII too), a target-side detection (its caller and task), no
+    /// trailing blanks, columns as wide as their widest cell.
+    #[test]
+    fn table_rows_are_escaped_cut_padded_and_one_per_sighting() {
+        let process = format!("schtasks /create /s H\u{1b}[2K /tn ü {}", "é".repeat(90));
+        let source = Detection {
+            sighting: sighting(&format!("/{}/a.xml", "d".repeat(300)), 7, "1", "t1"),
+            dest: "WS\u{202e}5".into(),
+            user: "u\tser".into(),
+            process_name: "schtasks.exe".into(),
+            process,
+            fields: vec![
+                ("detection_reason", one("remote_create")),
+                ("remote_host", one("H\u{1b}[2K")),
+                ("detection_side", one("source")),
+            ],
+            also_seen: vec![sighting("b.xml", 9, "4688", "t2")],
+        };
+        let target = Detection {
+            sighting: sighting("c.xml", 3, "4698", "t3"),
+            dest: "WS6".into(),
+            user: String::new(),
+            process_name: String::new(),
+            process: String::new(),
+            fields: vec![
+                ("detection_name", one("Remote Task")),
+                ("detection_reason", one("rpc")),
+                ("task_name", one("\\T")),
+                ("task_action", one("x.exe")),
+                ("detection_side", one("target")),
+                ("src", one("10.0.0.5")),
+            ],
+            also_seen: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let grouper = SightingGrouper::new(Duration::ZERO);
+        let linker = Linker::new(Duration::ZERO, schtasksremote::replay::HostMatch::Short);
+        let mut printer = Printer::new(OutputFormat::Table, &mut out, true, true, grouper, linker);
+        printer.detections(vec![source, target]).expect("printed");
+        printer.finish().expect("finished");
+        drop(printer);
+        let cut_process = format!(
+            "schtasks /create /s H\\u{{1b}}[2K /tn ü {}…",
+            "é".repeat(52)
+        );
+        let cut_source = format!("…{}/a.xml:7", "d".repeat(291));
+        // Each column as wide as its widest cell (in characters), two spaces apart.
+        let line = |cells: [&str; 8]| {
+            let widths = [4, 11, 6, 22, 13, 38, 300, 0];
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            padded.join("  ").trim_end().to_owned()
+        };
+        let expected = [
+            line([
+                "TIME",
+                "DEST",
+                "USER",
+                "REMOTE HOST",
+                "REASON",
+                "EVENT",
+                "SOURCE",
+                "PROCESS",
+            ]),
+            line([
+                "t1",
+                "WS\\u{202e}5",
+                "u\\tser",
+                "H\\u{1b}[2K",
+                "remote_create",
+                "1 Microsoft-Windows-Sysmon/Operational",
+                &cut_source,
+                &cut_process,
+            ]),
+            line(["t2", "", "", "", "", "4688 Security", "b.xml:9", ""]),
+            line([
+                "t3",
+                "WS6",
+                "",
+                "(target) from 10.0.0.5",
+                "rpc",
+                "4698 Security",
+                "c.xml:3",
+                "Remote Task: \\T -> x.exe",
+            ]),
+        ];
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        assert!(text.ends_with("x.exe\n"));
+    }
+
+    /// The detections held to the end of a scan are printed on two threads
+    /// ([`Printer::print_on_two_threads`]): the same bytes as one thread, in every
+    /// format, across table blocks, rows of two sightings and CSV's header.
+    #[test]
+    fn the_last_detections_on_two_threads_print_as_on_one() {
+        let detections: Vec<Detection> = (0..2500)
+            .map(|i| Detection {
+                // No readable time: never grouped, but held by the grouper to the end.
+                sighting: sighting("a.xml", i, "1", "soon"),
+                dest: format!("WS{}", "é".repeat(i as usize % 7)),
+                user: String::new(),
+                process_name: "schtasks.exe".into(),
+                process: format!("schtasks /create /s H{i} /tn =t"),
+                fields: vec![
+                    ("detection_reason", one("remote_create")),
+                    ("remote_host", one(&format!("H{i}"))),
+                    ("detection_side", one("source")),
+                ],
+                also_seen: (0..i % 3)
+                    .map(|j| sighting("b.xml", j, "4688", "later"))
+                    .collect(),
+            })
+            .collect();
+        for format in [OutputFormat::Table, OutputFormat::Csv, OutputFormat::Json] {
+            let print = |window: Duration| {
+                let mut out = Vec::new();
+                let grouper = SightingGrouper::new(window);
+                let linker = Linker::new(Duration::ZERO, schtasksremote::replay::HostMatch::Short);
+                let mut printer = Printer::new(format, &mut out, true, true, grouper, linker);
+                for batch in detections.chunks(64) {
+                    printer.detections(batch.to_vec()).expect("printed");
+                }
+                printer.finish().expect("finished");
+                drop(printer);
+                out
+            };
+            // Window 0: each printed as it comes, on this thread. 2 s: all held to
+            // the end, then printed on two threads.
+            let one = print(Duration::ZERO);
+            let two = print(Duration::from_secs(2));
+            assert!(one.len() > 100_000, "{format:?}");
+            assert!(one == two, "{format:?}");
+        }
     }
 
     #[test]

@@ -72,9 +72,10 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
     /// The size of the pieces a large file is cut into when threads are left over: a
-    /// regular, uncompressed EVTX, XML or JSON-lines file larger than this is split.
-    /// Bytes, or with a unit: K, M, G, T (powers of 1024). Below a few MB the pieces'
-    /// own costs outweigh what they save.
+    /// regular, uncompressed EVTX, XML or JSON-lines file larger than this is split
+    /// (its last pieces smaller, down to an eighth of this, so that the threads end
+    /// together). Bytes, or with a unit: K, M, G, T (powers of 1024). Below a few MB
+    /// the pieces' own costs outweigh what they save.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
     pub piece_size: u64,
     /// Follow symbolic links met while walking a folder (links named on the command line

@@ -53,14 +53,18 @@ impl HostMatch {
     /// The comparison key of a host name under this rule.
     pub fn key(self, name: &str) -> String {
         let name = name.trim().trim_start_matches('\\').trim_end_matches('.');
-        let name = name.to_ascii_lowercase();
-        match self {
-            // An IP address is kept whole: its first "label" is not a host.
+        let name = match self {
+            // An IP address is kept whole: its first "label" is not a host. (Whether
+            // it is one does not depend on case: IPv6 takes hex digits in either.)
             HostMatch::Short if name.parse::<std::net::IpAddr>().is_err() => {
-                name.split('.').next().unwrap_or_default().to_owned()
+                name.split('.').next().unwrap_or_default()
             }
             _ => name,
-        }
+        };
+        // One copy, lowercased in place (this runs for every detection that may link).
+        let mut key = name.to_owned();
+        key.make_ascii_lowercase();
+        key
     }
 }
 
@@ -98,6 +102,23 @@ enum Side {
     Target,
 }
 
+impl Side {
+    /// Its place in [`Linker::by_target`].
+    fn index(self) -> usize {
+        match self {
+            Side::Source => 0,
+            Side::Target => 1,
+        }
+    }
+
+    fn other(self) -> Side {
+        match self {
+            Side::Source => Side::Target,
+            Side::Target => Side::Source,
+        }
+    }
+}
+
 fn text<'a>(d: &'a Detection, name: &str) -> &'a str {
     match d.field(name) {
         Some(Value::One(s)) => s,
@@ -133,10 +154,11 @@ pub struct Linker {
     hosts: HostMatch,
     held: VecDeque<Option<Held>>,
     first_seq: u64,
-    /// Held sequence numbers by (side, target key), each list in increasing order: the
-    /// oldest held detection is the front of its list, so releasing it is O(1) (a
-    /// search of the list per release made 17,700 detections of one target quadratic).
-    by_target: HashMap<(bool, String), VecDeque<u64>>,
+    /// Held sequence numbers by side ([`Side::index`]), then by target key, each list
+    /// in increasing order: the oldest held detection is the front of its list, so
+    /// releasing it is O(1) (a search of the list per release made 17,700 detections
+    /// of one target quadratic). Looked up by `&str`: no key is copied but a new one.
+    by_target: [HashMap<String, VecDeque<u64>>; 2],
     /// Learned addresses: address → host keys.
     addresses: HashMap<String, BTreeSet<String>>,
     edges: BTreeMap<(String, String), Edge>,
@@ -152,7 +174,7 @@ impl Linker {
             hosts,
             held: VecDeque::new(),
             first_seq: 0,
-            by_target: HashMap::new(),
+            by_target: [HashMap::new(), HashMap::new()],
             addresses: HashMap::new(),
             edges: BTreeMap::new(),
             released_early: 0,
@@ -190,10 +212,13 @@ impl Linker {
         }
         let at = parse_time(&detection.sighting.time);
         let seq = self.first_seq + self.held.len() as u64;
-        self.by_target
-            .entry((side == Side::Source, target_key.clone()))
-            .or_default()
-            .push_back(seq);
+        let lists = &mut self.by_target[side.index()];
+        match lists.get_mut(&target_key) {
+            Some(list) => list.push_back(seq),
+            None => {
+                lists.insert(target_key.clone(), VecDeque::from([seq]));
+            }
+        }
         self.held.push_back(Some(Held {
             detection,
             at,
@@ -224,11 +249,14 @@ impl Linker {
         let Some(at) = me.at else {
             return;
         };
-        let key = (me.side == Side::Target, me.target_key.clone());
         let side = me.side;
         let my_seq = self.first_seq + index as u64;
-        let candidates = self.by_target.get(&key).cloned().unwrap_or_default();
-        for other_seq in candidates.into_iter().filter(|&s| s > my_seq) {
+        // The other side's held detections of this target, after this one.
+        let candidates: Vec<u64> = match self.by_target[side.other().index()].get(&me.target_key) {
+            Some(list) => list.iter().copied().filter(|&s| s > my_seq).collect(),
+            None => return,
+        };
+        for other_seq in candidates {
             let Some(other) = other_seq
                 .checked_sub(self.first_seq)
                 .and_then(|i| usize::try_from(i).ok())
@@ -287,13 +315,13 @@ impl Linker {
     fn pop_front(&mut self) -> Option<Option<Held>> {
         let front = self.held.pop_front()?;
         if let Some(h) = &front {
-            let key = (h.side == Side::Source, h.target_key.clone());
-            if let Some(seqs) = self.by_target.get_mut(&key) {
+            let lists = &mut self.by_target[h.side.index()];
+            if let Some(seqs) = lists.get_mut(&h.target_key) {
                 if seqs.front() == Some(&self.first_seq) {
                     seqs.pop_front();
                 }
                 if seqs.is_empty() {
-                    self.by_target.remove(&key);
+                    lists.remove(&h.target_key);
                 }
             }
         }
@@ -330,7 +358,7 @@ impl Linker {
                 out.push(h.detection);
             }
         }
-        self.by_target.clear();
+        self.by_target.iter_mut().for_each(HashMap::clear);
         out
     }
 
@@ -479,6 +507,18 @@ mod tests {
             edges[0].target_seen
         );
         assert_eq!(edges[0].last_ms - edges[0].first_ms, 73);
+    }
+
+    #[test]
+    fn host_keys_are_lowercase_and_short_keys_keep_addresses_whole() {
+        let short = HostMatch::Short;
+        assert_eq!(short.key(" \\\\WS6.Corp.Local. "), "ws6");
+        assert_eq!(short.key("WS6"), "ws6");
+        assert_eq!(short.key("10.0.4.21"), "10.0.4.21");
+        // IPv6 in capitals is still an address: kept whole, lowercased.
+        assert_eq!(short.key("FE80::1:AB"), "fe80::1:ab");
+        assert_eq!(HostMatch::Exact.key("WS6.Corp.Local."), "ws6.corp.local");
+        assert_eq!(short.key(""), "");
     }
 
     #[test]

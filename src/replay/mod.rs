@@ -126,7 +126,9 @@ pub struct ScanOptions {
     /// [`ScanOptions::full_path`].
     pub piece_threads: usize,
     /// The size of a piece of a split file, in bytes ([`DEFAULT_PIECE_BYTES`]); a file
-    /// is split only when it is larger. Tests set it tiny so that small files split.
+    /// is split only when it is larger. Its last pieces are smaller, down to an eighth
+    /// of this, so that the threads end together. Tests set it tiny so that small files
+    /// split.
     pub piece_bytes: u64,
 }
 

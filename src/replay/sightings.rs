@@ -68,11 +68,20 @@ impl Sighting {
 
 struct Pending {
     detection: Detection,
+    /// Where it is indexed, when it can take another sighting (it has a time and every
+    /// sighting names its sensor).
+    group: Option<Group>,
+}
+
+/// A waiting detection's place in [`SightingGrouper::by_key`], computed once when it
+/// arrives (the printer's thread runs this for every detection: each key and sensor
+/// built again cost an allocation).
+struct Group {
     /// Milliseconds since the Unix epoch of its first sighting.
-    at: Option<i64>,
-    /// The sensors that saw it, sorted, when it can take another sighting (it has a
-    /// time and every sighting names its sensor): its group in the index.
-    sensors: Option<Sensors>,
+    at: i64,
+    key: Key,
+    /// The sensors that saw it, sorted.
+    sensors: Sensors,
 }
 
 /// A sensor: event ID and channel, lowercased ([`Sighting::sensor`]).
@@ -81,11 +90,23 @@ type Sensor = (String, String);
 /// The sensors that saw a waiting detection, sorted, without repeats.
 type Sensors = Vec<Sensor>;
 
-/// A detection's grouping key: its host, lowercased, and its command line.
-type Key = (String, String);
+/// A detection's grouping key: its host, lowercased, and its command line, in one
+/// string: the host's length in bytes, `:`, the host, the command line (the length
+/// keeps `a` + `bc` apart from `ab` + `c`).
+type Key = String;
 
 fn key_of(d: &Detection) -> Key {
-    (d.dest.to_ascii_lowercase(), d.process.clone())
+    let len = d.dest.len().to_string();
+    let mut key = String::with_capacity(len.len() + 1 + d.dest.len() + d.process.len());
+    key.push_str(&len);
+    key.push(':');
+    let host = key.len();
+    key.push_str(&d.dest);
+    if let Some(host) = key.get_mut(host..) {
+        host.make_ascii_lowercase();
+    }
+    key.push_str(&d.process);
+    key
 }
 
 /// Groups the sightings of one process creation; see the module documentation.
@@ -137,30 +158,33 @@ impl SightingGrouper {
         if self.window_ms == 0 || target_side {
             return vec![detection];
         }
-        let at = parse_time(&detection.sighting.time);
-        let key = key_of(&detection);
-        let sensor = detection.sighting.sensor();
-        if let (Some(at), Some(sensor)) = (at, &sensor) {
-            if let Some(seq) = self.oldest_without(&key, sensor, at) {
-                self.add_sighting(&key, seq, sensor, detection.sighting);
-                return Vec::new();
+        let group = match (
+            parse_time(&detection.sighting.time),
+            detection.sighting.sensor(),
+        ) {
+            (Some(at), Some(sensor)) => {
+                let key = key_of(&detection);
+                if let Some(seq) = self.oldest_without(&key, &sensor, at) {
+                    self.add_sighting(seq, sensor, detection.sighting);
+                    return Vec::new();
+                }
+                let group = Group {
+                    at,
+                    key,
+                    sensors: vec![sensor],
+                };
+                let seq = self.first_seq + self.pending.len() as u64;
+                self.index(&group, seq);
+                Some(group)
             }
-        }
-        let seq = self.first_seq + self.pending.len() as u64;
-        let sensors = at.and(sensor).map(|s| vec![s]);
-        if let (Some(at), Some(sensors)) = (at, &sensors) {
-            self.index(key, sensors.clone(), at, seq);
-        }
-        self.pending.push_back(Pending {
-            detection,
-            at,
-            sensors,
-        });
+            _ => None,
+        };
+        self.pending.push_back(Pending { detection, group });
         let mut released = Vec::new();
         while self.pending.len() > MAX_PENDING {
             if let Some(p) = self.pending.pop_front() {
-                if let (Some(at), Some(sensors)) = (p.at, &p.sensors) {
-                    self.unindex(&key_of(&p.detection), sensors, at, self.first_seq);
+                if let Some(group) = &p.group {
+                    self.unindex(group, self.first_seq);
                 }
                 self.first_seq += 1;
                 released.push(p.detection);
@@ -171,7 +195,7 @@ impl SightingGrouper {
 
     /// The number of the oldest waiting detection of `key` within the window of `at`
     /// that no sighting by `sensor` has joined yet.
-    fn oldest_without(&self, key: &Key, sensor: &Sensor, at: i64) -> Option<u64> {
+    fn oldest_without(&self, key: &str, sensor: &Sensor, at: i64) -> Option<u64> {
         let window = i64::try_from(self.window_ms).unwrap_or(i64::MAX);
         let near = (at.saturating_sub(window), 0)..=(at.saturating_add(window), u64::MAX);
         self.by_key
@@ -184,7 +208,7 @@ impl SightingGrouper {
 
     /// Adds `sighting` (by `sensor`) to waiting detection `seq`, which moves to the group
     /// of its new set of sensors.
-    fn add_sighting(&mut self, key: &Key, seq: u64, sensor: &Sensor, sighting: Sighting) {
+    fn add_sighting(&mut self, seq: u64, sensor: Sensor, sighting: Sighting) {
         let Some(i) = seq
             .checked_sub(self.first_seq)
             .and_then(|i| usize::try_from(i).ok())
@@ -196,39 +220,50 @@ impl SightingGrouper {
         };
         p.detection.also_seen.push(sighting);
         self.merged += 1;
-        let (Some(at), Some(old)) = (p.at, p.sensors.take()) else {
+        let Some(mut group) = p.group.take() else {
             return;
         };
-        let mut new = old.clone();
-        if let Err(place) = new.binary_search(sensor) {
-            new.insert(place, sensor.clone());
+        self.unindex(&group, seq);
+        if let Err(place) = group.sensors.binary_search(&sensor) {
+            group.sensors.insert(place, sensor);
         }
-        p.sensors = Some(new.clone());
-        self.unindex(key, &old, at, seq);
-        self.index(key.clone(), new, at, seq);
+        self.index(&group, seq);
+        if let Some(p) = self.pending.get_mut(i) {
+            p.group = Some(group);
+        }
     }
 
-    fn index(&mut self, key: Key, sensors: Sensors, at: i64, seq: u64) {
-        self.by_key
-            .entry(key)
-            .or_default()
-            .entry(sensors)
-            .or_default()
-            .insert((at, seq));
+    /// Lists waiting detection `seq` under its group; the key and sensors are copied
+    /// only for a group not met yet.
+    fn index(&mut self, group: &Group, seq: u64) {
+        let add = |groups: &mut HashMap<Sensors, BTreeSet<(i64, u64)>>| {
+            if let Some(waiting) = groups.get_mut(&group.sensors) {
+                waiting.insert((group.at, seq));
+            } else {
+                groups.insert(group.sensors.clone(), BTreeSet::from([(group.at, seq)]));
+            }
+        };
+        if let Some(groups) = self.by_key.get_mut(&group.key) {
+            add(groups);
+        } else {
+            let mut groups = HashMap::new();
+            add(&mut groups);
+            self.by_key.insert(group.key.clone(), groups);
+        }
     }
 
-    fn unindex(&mut self, key: &Key, sensors: &Sensors, at: i64, seq: u64) {
-        let Some(groups) = self.by_key.get_mut(key) else {
+    fn unindex(&mut self, group: &Group, seq: u64) {
+        let Some(groups) = self.by_key.get_mut(&group.key) else {
             return;
         };
-        if let Some(waiting) = groups.get_mut(sensors) {
-            waiting.remove(&(at, seq));
+        if let Some(waiting) = groups.get_mut(&group.sensors) {
+            waiting.remove(&(group.at, seq));
             if waiting.is_empty() {
-                groups.remove(sensors);
+                groups.remove(&group.sensors);
             }
         }
         if groups.is_empty() {
-            self.by_key.remove(key);
+            self.by_key.remove(&group.key);
         }
     }
 
@@ -262,12 +297,13 @@ pub fn parse_time(s: &str) -> Option<i64> {
         });
     }
     let b = s.as_bytes();
+    // At most 4 digits: read by hand (`str::parse` cost more than the rest of this
+    // function, which runs twice per detection on the printer's thread).
     let num = |from: usize, len: usize| -> Option<i64> {
         let part = s.get(from..from + len)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())
-            .flatten()
+        part.bytes().try_fold(0, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
     };
     if b.get(2) == Some(&b'/') {
         // MM/DD/YYYY hh:mm:ss AM
@@ -289,8 +325,14 @@ pub fn parse_time(s: &str) -> Option<i64> {
     let mut ms = 0;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        let first3: String = frac.chars().take(digits.min(3)).collect();
-        ms = format!("{first3:0<3}").parse().ok()?;
+        // The first three digits, the missing ones read as 0 (`.5` is 500 ms): no
+        // allocation, as this runs on the printer's thread for every detection.
+        ms = frac
+            .bytes()
+            .take(digits.min(3))
+            .chain(std::iter::repeat(b'0'))
+            .take(3)
+            .fold(0, |ms, d| ms * 10 + i64::from(d - b'0'));
         rest = frac.get(digits..)?;
     }
     let offset_min = match rest.as_bytes().first() {
@@ -422,6 +464,29 @@ mod tests {
         assert!(g.finish().is_empty());
     }
 
+    /// The key is one string (host, then command line): the host's length keeps a
+    /// host that ends where another's command line begins apart, and the host is
+    /// compared in any case, the command line exactly.
+    #[test]
+    fn the_key_tells_host_and_command_line_apart() {
+        let t = "2020-12-19T07:00:22.190Z";
+        let with = |dest: &str, process: &str, event_id: &str| {
+            let mut d = detection(dest, event_id, t);
+            d.process = process.into();
+            d
+        };
+        let mut g = SightingGrouper::new(DEFAULT_WINDOW);
+        assert!(g.push(with("ws5", "1schtasks /s h", "1")).is_empty());
+        assert!(g.push(with("ws51", "schtasks /s h", "4688")).is_empty());
+        assert!(g.push(with("ws5", "1SCHTASKS /s h", "4688")).is_empty());
+        assert_eq!(g.merged(), 0);
+        assert!(g.push(with("WS5", "1schtasks /s h", "4688")).is_empty());
+        assert_eq!(g.merged(), 1);
+        let out = g.finish();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].also_seen.len(), 1);
+    }
+
     #[test]
     fn records_without_a_sensor_or_a_readable_time_are_never_grouped() {
         let mut g = SightingGrouper::new(DEFAULT_WINDOW);
@@ -450,6 +515,10 @@ mod tests {
             Some(t - 190 + 12 * 3_600_000)
         );
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        // Fewer than three digits of a second: the missing ones are zeros.
+        assert_eq!(parse_time("2020-12-19T07:00:22.5Z"), Some(t - 190 + 500));
+        assert_eq!(parse_time("2020-12-19T07:00:22.05Z"), Some(t - 190 + 50));
+        assert_eq!(parse_time("2020-12-19T07:00:22.Z"), Some(t - 190));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time(""), None);
     }
