@@ -218,9 +218,21 @@ fn parse<'a>(
     }
 }
 
-/// The message of a record the crate cannot build or render.
+/// The message of a record the crate cannot build or render, with the crate's causes
+/// (its top error names the record only; what is wrong, and where in the chunk, is in
+/// its sources).
 fn unreadable(chunk: u64, offset: u64, e: &evtx::err::EvtxError) -> String {
-    format!("EVTX record unreadable (chunk {chunk} at byte {offset}): {e}")
+    let mut message = format!("EVTX record unreadable (chunk {chunk} at byte {offset}): {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !message.ends_with(&cause_text) {
+            message.push_str(": ");
+            message.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// The full path: every record of the chunk rendered to XML and read by the
@@ -683,6 +695,13 @@ mod tests {
                 n > MAX_ERRORS_PER_CHUNK,
                 "{n} records: {:?}",
                 full.problems
+            );
+            // Each bad record's problem carries the crate's cause: what byte, and where in
+            // the chunk (the top error names the record only).
+            let first = full.problems.first().map(|p| p.message.as_str());
+            assert!(
+                first.is_some_and(|m| m.contains("invalid byte `0xff`") && m.contains("Offset 0x")),
+                "{first:?}"
             );
         }
     }
