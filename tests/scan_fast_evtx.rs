@@ -17,22 +17,27 @@ use schtasksremote::replay::{scan_reader, InputReport, ScanOptions};
 const HEADER: usize = 4096;
 const CHUNK: usize = 65536;
 
-fn scan(bytes: &[u8], full_path: bool, strict: bool) -> InputReport {
+fn scan(bytes: &[u8], full_path: bool, strict: bool, every_verdict: bool) -> InputReport {
     let options = ScanOptions {
         full_path,
         strict,
+        every_verdict,
         ..ScanOptions::default()
     };
     scan_reader("t.evtx", bytes, &options)
 }
 
 /// The one comparison: the whole report (sources' counts, detections and their fields,
-/// problems and their locations, first unjudged, addresses learned), both ways.
+/// problems and their locations, first unjudged, addresses learned), both ways; and
+/// with `--verdicts`, every process creation the judge asks a verdict of (whose image
+/// may be schtasks.exe), detection or not.
 fn assert_same(bytes: &[u8], what: &str) -> InputReport {
-    let full = scan(bytes, true, true);
-    assert_eq!(scan(bytes, false, true), full, "{what}, --strict");
-    let full = scan(bytes, true, false);
-    assert_eq!(scan(bytes, false, false), full, "{what}");
+    let full = scan(bytes, true, true, false);
+    assert_eq!(scan(bytes, false, true, false), full, "{what}, --strict");
+    let full = scan(bytes, true, false, true);
+    assert_eq!(scan(bytes, false, false, true), full, "{what}, --verdicts");
+    let full = scan(bytes, true, false, false);
+    assert_eq!(scan(bytes, false, false, false), full, "{what}");
     full
 }
 
@@ -75,34 +80,51 @@ fn records(chunk: &[u8]) -> Vec<Vec<Value>> {
     let mut out = Vec::new();
     let mut at = 0x200;
     while chunk.get(at..at + 4) == Some(b"**\0\0") {
-        let size = u32_at(at + 4);
-        let mut p = at + 24;
-        assert_eq!(&chunk[p..p + 5], &[0x0f, 1, 1, 0, 0x0c], "record at {at}");
-        p += 6 + 4;
-        let def = u32_at(p);
-        p += 4;
-        if p == def {
-            p += 24 + u32_at(p + 20);
-        }
-        let count = u32_at(p);
-        p += 4;
-        let mut value_at = p + 4 * count;
-        let mut values = Vec::new();
-        for i in 0..count {
-            let d = p + 4 * i;
-            let size = u16::from_le_bytes([chunk[d], chunk[d + 1]]) as usize;
-            values.push(Value {
-                descriptor: d,
-                size,
-                ty: chunk[d + 2],
-                at: value_at,
-            });
-            value_at += size;
-        }
-        out.push(values);
-        at += size;
+        out.push(instance_values(chunk, at + 24));
+        at += u32_at(at + 4);
     }
     out
+}
+
+/// The values of the template instance (after its fragment header) at `p` in a chunk.
+fn instance_values(chunk: &[u8], mut p: usize) -> Vec<Value> {
+    let u32_at = |at: usize| u32::from_le_bytes(chunk[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(
+        &chunk[p..p + 5],
+        &[0x0f, 1, 1, 0, 0x0c],
+        "an instance at {p}"
+    );
+    p += 6 + 4;
+    let def = u32_at(p);
+    p += 4;
+    if p == def {
+        p += 24 + u32_at(p + 20);
+    }
+    let count = u32_at(p);
+    p += 4;
+    let mut value_at = p + 4 * count;
+    let mut values = Vec::new();
+    for i in 0..count {
+        let d = p + 4 * i;
+        let size = u16::from_le_bytes([chunk[d], chunk[d + 1]]) as usize;
+        values.push(Value {
+            descriptor: d,
+            size,
+            ty: chunk[d + 2],
+            at: value_at,
+        });
+        value_at += size;
+    }
+    values
+}
+
+/// The values of a record's `<EventData>` (its BinXML value's instance).
+fn event_data(chunk: &[u8], values: &[Value]) -> Vec<Value> {
+    values
+        .iter()
+        .filter(|v| v.ty == 0x21)
+        .flat_map(|v| instance_values(chunk, v.at))
+        .collect()
 }
 
 // The samples' records are Sysmon's: value 3 is the EventID (UInt16), 14 the provider's
@@ -379,6 +401,79 @@ fn records_whose_definition_the_crate_cannot_read_fail_alike() {
     assert!(report.counts.bad_records >= 2, "{:?}", report.counts);
 }
 
+/// Texts at the edges of what a process creation's values may be for the fast path to
+/// count it like an exemplar: image names in case games, with trailing junk or
+/// controls, the word's ends and pieces, blanks of each kind, NULs, markup, non-ASCII.
+const EDGE_TEXTS: &[&str] = &[
+    r"C:\Windows\System32\schtasks.exe",
+    "SCHTASKS.EXE",
+    "schtasks.exe\"  ",
+    "schtasks.exe\t",
+    "schtasks.exe\r",
+    "schtasks.exe\u{1}",
+    "schtasks.exe&",
+    "cmd\u{0}schtasks.exe",
+    "schtasks.exe\u{0}x",
+    "x.exe",
+    ".exe",
+    "exe",
+    "xe",
+    "e",
+    "E",
+    "tasks.exe",
+    "s.exe",
+    "sch",
+    "schtasks",
+    "ſchtasks.exe",
+    "schtasks.exé",
+    "",
+    " ",
+    "\t",
+    "\r\n",
+    "\"",
+    " \" ",
+    "\u{c}",
+    "a<b",
+    "  /s host",
+    "0xe",
+];
+
+/// Overwrites a UTF-16 string value in place with `text`, padded with `pad` (or cut) to
+/// its size.
+fn set_padded(chunk: &mut [u8], value: Value, text: &str, pad: char) {
+    let mut units: Vec<u16> = text.encode_utf16().collect();
+    units.resize(value.size / 2, pad as u16);
+    for (i, u) in units.iter().enumerate() {
+        chunk[value.at + 2 * i..value.at + 2 * i + 2].copy_from_slice(&u.to_le_bytes());
+    }
+}
+
+#[test]
+fn process_creations_with_values_at_the_edges_read_the_same() {
+    // Every text of EDGE_TEXTS in each string value of the Sysmon 1 records (the
+    // fast path counts a process creation like an exemplar of its shape only when no
+    // value can end a field in `schtasks.exe`, and blanks are alike).
+    let (header, chunks) = samples();
+    let most = chunks
+        .iter()
+        .flat_map(|c| records(c).into_iter().map(|r| event_data(c, &r).len()))
+        .max()
+        .unwrap();
+    for (t, text) in EDGE_TEXTS.iter().enumerate() {
+        for pad in [' ', '\0'] {
+            let c = changed(&chunks, |n, c, v| {
+                let data = event_data(c, v);
+                let strings: Vec<Value> = data.into_iter().filter(|x| x.ty == 0x01).collect();
+                // One value a record, a different one in the next record.
+                if let Some(&s) = strings.get((n + t) % most.max(1)) {
+                    set_padded(c, s, text, pad);
+                }
+            });
+            assert_same(&file(&header, &c), &format!("{text:?} padded with {pad:?}"));
+        }
+    }
+}
+
 proptest! {
     // 48 cases by default; PROPTEST_CASES=N for a longer hunt.
     #![proptest_config(ProptestConfig {
@@ -406,5 +501,44 @@ proptest! {
             chunks[chunk][at] ^= byte | 1;
         }
         assert_same(&file(&header, &chunks), "damaged");
+    }
+
+    /// Random texts (of the letters that spell `schtasks.exe`, junk, blanks, NUL, a
+    /// control, non-ASCII) in the `<EventData>` strings of random records, some made
+    /// Sysmon 1 records: process creations counted like an exemplar, or not, alike.
+    #[test]
+    fn process_creation_values_read_the_same(
+        edits in proptest::collection::vec(
+            (0usize..75, 0usize..32, "[schtaSK.xE \t\"\r\n\u{0}\u{1}é/]{0,14}", 0usize..3),
+            1..12,
+        ),
+        made_process in proptest::collection::vec(0usize..75, 0..4),
+    ) {
+        let (header, chunks) = remote_samples();
+        let mut n = 0;
+        let chunks: Vec<Vec<u8>> = chunks
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                for values in records(&c) {
+                    if made_process.contains(&n) {
+                        set_event_id(&mut c, &values, 1);
+                    }
+                    let strings: Vec<Value> = event_data(&c, &values)
+                        .into_iter()
+                        .filter(|x| x.ty == 0x01)
+                        .collect();
+                    for (record, which, text, pad) in &edits {
+                        if *record == n && !strings.is_empty() {
+                            let pad = [' ', '\0', 'e'][*pad];
+                            set_padded(&mut c, strings[which % strings.len()], text, pad);
+                        }
+                    }
+                    n += 1;
+                }
+                c
+            })
+            .collect();
+        assert_same(&file(&header, &chunks), "edited values");
     }
 }

@@ -6,9 +6,13 @@
 //! The fast path (issue 14, the default; [`ScanOptions::full_path`] turns it off) does
 //! not render a record whose `<System>` part, read from its template and values
 //! ([`skip`]), says the XML reader would stop there: another event, or a connection that
-//! cannot name schtasks. It is counted as the full path counts it. Runs of such records
-//! are not even built by the crate: they are folded into one record it builds at almost
-//! no cost ([`collapse`]). A chunk's outcomes are held until the chunk is done
+//! cannot name schtasks. It is counted as the full path counts it. Nor is a process
+//! creation none of whose values can end a field in `schtasks.exe`, when a record of
+//! the same shape (definitions, value types, which values are empty or blank) was
+//! rendered and read before, in this chunk or an earlier one of the file: the judge
+//! counts it as it counted that exemplar ([`skip::Verdict::Count`], the judge's rules in
+//! [`super::PlanCache::tally`]). Runs of such records are not even built by the crate:
+//! they are folded into one record it builds at almost no cost ([`collapse`]). A chunk's outcomes are held until the chunk is done
 //! (`FastPass`), so that a chunk the fast path cannot vouch for is read again in full
 //! (its bytes as they were) before anything of it is reported.
 //!
@@ -25,7 +29,7 @@ use evtx::{EvtxChunk, EvtxChunkData, EvtxFileHeader, ParserSettings};
 use crate::cim::EventKind;
 
 use super::fields::Fields;
-use super::{Location, SourceScan, Stopped};
+use super::{Location, PlanCache, SourceScan, Stopped};
 
 mod collapse;
 mod skip;
@@ -305,6 +309,9 @@ fn rendered_badly(event_record_id: u64, msg: &str) -> String {
 enum Outcome {
     /// Its `<System>` says another event: not rendered.
     Other,
+    /// A process creation counted as its shape's exemplar was
+    /// ([`skip::Verdict::Count`]): not rendered.
+    Counted(u16),
     /// Rendered: its XML is `FastPass::xml[range]`.
     Xml {
         event_record_id: u64,
@@ -314,6 +321,15 @@ enum Outcome {
     Unreadable(String),
     /// Not a record: the chunk's records after this are skipped ([`rest_skipped`]).
     RestSkipped(String),
+}
+
+/// The outcome of a record that is not rendered ([`skip::Verdict::unrendered`]).
+fn unrendered(verdict: skip::Verdict) -> Option<Outcome> {
+    match verdict {
+        skip::Verdict::Skip => Some(Outcome::Other),
+        skip::Verdict::Count(i) => Some(Outcome::Counted(i)),
+        skip::Verdict::Render | skip::Verdict::Exemplar(_) => None,
+    }
 }
 
 /// The fast path over one chunk: records whose `<System>` says another event are not
@@ -330,6 +346,10 @@ struct FastPass {
     /// Runs of skipped records folded before the crate builds them ([`collapse`]).
     folding: collapse::Folding,
     steps: Vec<collapse::Step>,
+    /// How the judge counts the exemplars ([`skip::Verdict::Exemplar`]): their fields
+    /// and plans, read here as the judge reads them.
+    exemplar: Fields,
+    plans: PlanCache,
 }
 
 impl FastPass {
@@ -380,15 +400,23 @@ impl FastPass {
             .iter()
             .any(|s| matches!(s, collapse::Step::Folded { .. }));
         let mut records = chunk.iter();
+        let mut folded = 0;
         for step in steps {
             let Some(record) = records.next() else {
                 return false;
             };
             let outcome = match (*step, record) {
                 (collapse::Step::Folded { records, id }, Ok(r)) if r.event_record_id == id => {
-                    for _ in 0..records {
-                        self.outcomes.push(Outcome::Other);
+                    let run = usize::try_from(records).unwrap_or(usize::MAX);
+                    let verdicts = self.folding.folded().get(folded..).unwrap_or_default();
+                    let verdicts = verdicts.iter().take(run);
+                    for verdict in verdicts {
+                        self.outcomes.push(match verdict {
+                            skip::Verdict::Count(i) => Outcome::Counted(*i),
+                            _ => Outcome::Other,
+                        });
                     }
+                    folded = folded.saturating_add(run);
                     continue;
                 }
                 (collapse::Step::Folded { .. }, _) => return false,
@@ -400,41 +428,70 @@ impl FastPass {
                     Outcome::Unreadable(unreadable(this_chunk, offset, &e))
                 }
                 (collapse::Step::Kept { verdict, bound }, Ok(r)) => {
-                    if verdict == skip::Verdict::Skip {
-                        self.outcomes.push(Outcome::Other);
+                    if let Some(outcome) = unrendered(verdict) {
+                        self.outcomes.push(outcome);
                         continue;
                     }
-                    match self.render(r, bound, this_chunk, offset) {
+                    match self.render(r, verdict, bound, this_chunk, offset) {
                         Outcome::Unreadable(_) if folds => return false,
                         outcome => outcome,
                     }
                 }
             };
-            let unreadable = matches!(outcome, Outcome::Unreadable(_));
-            self.outcomes.push(outcome);
-            if unreadable {
-                errors += 1;
-                if errors >= MAX_ERRORS_PER_CHUNK {
-                    if records.next().is_some() {
-                        let rest = rest_skipped(this_chunk, offset);
-                        self.outcomes.push(Outcome::RestSkipped(rest));
-                    }
-                    return true;
-                }
+            let more = || records.next().is_some();
+            if !self.hold(outcome, &mut errors, more, this_chunk, offset) {
+                return self.all_counted();
             }
         }
-        records.next().is_none()
+        records.next().is_none() && self.all_counted()
     }
 
-    /// Renders a record [`skip::ChunkSkips`] did not skip, as the full path does.
+    /// Holds a record's outcome; `false` when the chunk's reading ends with it, its
+    /// [`MAX_ERRORS_PER_CHUNK`]th unreadable record (then a problem says whether
+    /// records were left: `more()`, which takes the next record).
+    fn hold(
+        &mut self,
+        outcome: Outcome,
+        errors: &mut u32,
+        more: impl FnOnce() -> bool,
+        this_chunk: u64,
+        offset: u64,
+    ) -> bool {
+        let unreadable = matches!(outcome, Outcome::Unreadable(_));
+        self.outcomes.push(outcome);
+        if !unreadable {
+            return true;
+        }
+        *errors += 1;
+        if *errors < MAX_ERRORS_PER_CHUNK {
+            return true;
+        }
+        if more() {
+            let rest = rest_skipped(this_chunk, offset);
+            self.outcomes.push(Outcome::RestSkipped(rest));
+        }
+        false
+    }
+
+    /// Whether every record counted like an exemplar has one the judge counts.
+    fn all_counted(&self) -> bool {
+        self.outcomes.iter().all(|o| match o {
+            Outcome::Counted(i) => self.skips.tally_of(*i).is_some(),
+            _ => true,
+        })
+    }
+
+    /// Renders a record [`skip::ChunkSkips`] did not skip, as the full path does; of
+    /// an exemplar, tells it how the judge counts it.
     fn render(
         &mut self,
         r: evtx::EvtxRecord<'_>,
+        verdict: skip::Verdict,
         bound: u64,
         this_chunk: u64,
         offset: u64,
     ) -> Outcome {
-        match r.into_xml_bytes() {
+        let outcome = match r.into_xml_bytes() {
             Ok(x) => {
                 self.skips.rendered(bound, x.data.len());
                 let start = self.xml.len();
@@ -448,7 +505,24 @@ impl FastPass {
                 self.skips.unsure();
                 Outcome::Unreadable(unreadable(this_chunk, offset, &e))
             }
+        };
+        if let skip::Verdict::Exemplar(i) = verdict {
+            let tally = match &outcome {
+                Outcome::Xml { range, .. } => {
+                    let xml = self.xml.get(range.clone()).unwrap_or_default();
+                    // As the full path reads it ([`judge_xml`]).
+                    match super::xml::read_record(xml, &mut self.exemplar, true, false) {
+                        Ok(EventKind::ProcessCreation) => {
+                            self.plans.tally(EventKind::ProcessCreation, &self.exemplar)
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            self.skips.tallied(i, tally);
         }
+        outcome
     }
 
     /// Reads the chunk's records; `false` when the chunk must be read in full instead.
@@ -467,27 +541,19 @@ impl FastPass {
                 }
                 Ok(r) => {
                     let (verdict, bound) = self.skips.record(data, r.binxml_offset, r.binxml_size);
-                    if verdict == skip::Verdict::Skip {
-                        self.outcomes.push(Outcome::Other);
+                    if let Some(outcome) = unrendered(verdict) {
+                        self.outcomes.push(outcome);
                         continue;
                     }
-                    self.render(r, bound, this_chunk, offset)
+                    self.render(r, verdict, bound, this_chunk, offset)
                 }
             };
-            let unreadable = matches!(outcome, Outcome::Unreadable(_));
-            self.outcomes.push(outcome);
-            if unreadable {
-                errors += 1;
-                if errors >= MAX_ERRORS_PER_CHUNK {
-                    if records.next().is_some() {
-                        let rest = rest_skipped(this_chunk, offset);
-                        self.outcomes.push(Outcome::RestSkipped(rest));
-                    }
-                    break;
-                }
+            let more = || records.next().is_some();
+            if !self.hold(outcome, &mut errors, more, this_chunk, offset) {
+                break;
             }
         }
-        !self.skips.must_redo()
+        !self.skips.must_redo() && self.all_counted()
     }
 
     /// Reports the chunk's records, in order, as the full path does.
@@ -510,6 +576,12 @@ impl FastPass {
             };
             match outcome {
                 Outcome::Other => scan.judge_as(EventKind::Other, fields, n)?,
+                Outcome::Counted(i) => match self.skips.tally_of(i) {
+                    Some(tally) => scan.count(tally, n)?,
+                    // Not reached: a pass with such a record is read in full
+                    // ([`FastPass::all_counted`]).
+                    None => scan.bad_record(here, "EVTX record not counted (a bug)")?,
+                },
                 Outcome::Xml {
                     event_record_id,
                     range,
@@ -742,6 +814,36 @@ mod tests {
             folded * 2 > records as u64,
             "{folded} of {records} records folded"
         );
+    }
+
+    #[test]
+    fn process_creations_are_counted_as_their_exemplar_is_without_being_rendered() {
+        // Each record counted like an exemplar gets, rendered and read on its own,
+        // the same count from the judge's rules as the exemplar; the samples' Sysmon 1
+        // records repeat their shapes, so some are counted.
+        let (_, chunks) = sample_chunks();
+        let settings = Arc::new(ParserSettings::default().num_threads(1).indent(false));
+        let (mut counted, mut plans, mut fields) = (0, PlanCache::default(), Fields::default());
+        for original in &chunks {
+            let mut data = EvtxChunkData::new(original.clone(), false).unwrap();
+            let mut pass = FastPass::default();
+            assert_eq!(pass.folded(&mut data, &settings, 0, 0), Some(true));
+            let mut whole = EvtxChunkData::new(original.clone(), false).unwrap();
+            let mut chunk = whole.parse(Arc::clone(&settings)).unwrap();
+            for (outcome, record) in pass.outcomes.iter().zip(chunk.iter()) {
+                let Outcome::Counted(shape) = outcome else {
+                    continue;
+                };
+                let xml = record.unwrap().into_xml_bytes().unwrap().data;
+                let kind = crate::replay::xml::read_record(&xml, &mut fields, true, false);
+                assert_eq!(kind, Ok(EventKind::ProcessCreation));
+                let tally = plans.tally(EventKind::ProcessCreation, &fields);
+                assert!(tally.is_some());
+                assert_eq!(pass.skips.tally_of(*shape), tally);
+                counted += 1;
+            }
+        }
+        assert!(counted >= 10, "{counted} process creations counted");
     }
 
     #[test]

@@ -744,11 +744,46 @@ const MAX_PLANS: usize = 64;
 /// A source's records mostly share one layout (a CSV header, one event type's XML or
 /// JSON), so a plan is built once per layout instead of once per record.
 #[derive(Debug, Default)]
-struct PlanCache {
+pub(crate) struct PlanCache {
     entries: Vec<(Vec<String>, FieldPlan, TargetPlan)>,
 }
 
+/// How the judge counts a record it asks no verdict of ([`PlanCache::tally`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tally {
+    /// Counted as another event: its plan settles it as another event.
+    Other,
+    /// Counted as a process event; `Some`: also as an event not judged, for what it
+    /// lacks.
+    Process(Option<Missing>),
+}
+
+impl Tally {
+    /// [`PlanCache::tally`] with the record's plan given.
+    fn of(plan: &FieldPlan, kind: EventKind, fields: &Fields) -> Option<Tally> {
+        if plan.settle(kind) != EventKind::ProcessCreation {
+            return Some(Tally::Other);
+        }
+        let bytes = |i| fields.value(i).map(str::as_bytes);
+        if let Some(missing) = plan.missing(bytes) {
+            return Some(Tally::Process(Some(missing)));
+        }
+        (!plan.may_name_schtasks(bytes)).then_some(Tally::Process(None))
+    }
+}
+
 impl PlanCache {
+    /// How [`SourceScan::judge_as`] counts a record of `kind` (neither another event
+    /// nor a target-side one) with `fields`, when it asks no verdict of it: its plan
+    /// settles it as another event, or it lacks what a verdict needs
+    /// ([`FieldPlan::missing`]), or no image column can name schtasks.exe
+    /// ([`FieldPlan::may_name_schtasks`]). `None`: the judge would map and analyse it
+    /// (or it has no plan). The one place these rules are written: the judge follows
+    /// them, and the EVTX fast path counts records like an exemplar by them.
+    pub(crate) fn tally(&mut self, kind: EventKind, fields: &Fields) -> Option<Tally> {
+        Tally::of(self.plan(fields)?.0, kind, fields)
+    }
+
     /// The process plan and the target side's plan for this layout.
     fn plan(&mut self, fields: &Fields) -> Option<(&FieldPlan, &TargetPlan)> {
         let same = |names: &Vec<String>| {
@@ -928,10 +963,26 @@ impl<'a> SourceScan<'a> {
         missing: Option<Missing>,
         record: u64,
     ) -> Result<(), Stopped> {
-        self.stats.process_events += 1;
-        match missing {
-            Some(missing) => self.unjudged(record, missing),
-            None => Ok(()),
+        self.count(Tally::Process(missing), record)
+    }
+
+    /// Counts a record as the judge counts one it asks no verdict of
+    /// ([`PlanCache::tally`]); the EVTX fast path counts a process creation that
+    /// cannot name schtasks.exe like its exemplar this way. `Err` when the scan must
+    /// stop (`--strict`).
+    pub(crate) fn count(&mut self, tally: Tally, record: u64) -> Result<(), Stopped> {
+        match tally {
+            Tally::Other => {
+                self.stats.other_events += 1;
+                Ok(())
+            }
+            Tally::Process(missing) => {
+                self.stats.process_events += 1;
+                match missing {
+                    Some(missing) => self.unjudged(record, missing),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -983,22 +1034,22 @@ impl<'a> SourceScan<'a> {
         let Some((plan, _)) = self.plans.plan(fields) else {
             return Ok(());
         };
-        let get = |i| fields.value(i);
-        if plan.settle(kind) != EventKind::ProcessCreation {
-            self.stats.other_events += count;
-            return Ok(());
-        }
-        self.stats.process_events += count;
-        let bytes = |i| fields.value(i).map(str::as_bytes);
-        if let Some(missing) = plan.missing(bytes) {
-            if again {
+        match Tally::of(plan, kind, fields) {
+            Some(Tally::Other) => {
+                self.stats.other_events += count;
                 return Ok(());
             }
-            return self.unjudged(record, missing);
+            Some(Tally::Process(missing)) => {
+                self.stats.process_events += count;
+                return match missing {
+                    Some(missing) if !again => self.unjudged(record, missing),
+                    _ => Ok(()),
+                };
+            }
+            None => {}
         }
-        if !plan.may_name_schtasks(bytes) {
-            return Ok(());
-        }
+        self.stats.process_events += count;
+        let get = |i| fields.value(i);
         let mapped = plan.map(get);
         let Some(analysis) = detection::analyze_detection(
             &mapped.as_event(),

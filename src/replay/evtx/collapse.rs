@@ -1,5 +1,7 @@
 //! Records the crate need not even build (issue 14): runs of records that
-//! [`ChunkSkips`] skips are folded, in the chunk's buffer, into one record the crate
+//! [`ChunkSkips`] skips or counts without rendering ([`Verdict::unrendered`]: other
+//! events, process creations counted like an exemplar) are folded, in the chunk's
+//! buffer, into one record the crate
 //! builds at almost no cost, so that only the chunk's other records are built,
 //! rendered and read, exactly as on the full path.
 //!
@@ -69,7 +71,8 @@ pub(super) enum Step {
     /// A record of the original chunk, as [`ChunkSkips::record`] decided it, with the
     /// output bound it was charged.
     Kept { verdict: Verdict, bound: u64 },
-    /// `records` skipped records folded into one, which the crate gives with the
+    /// `records` unrendered records folded into one (their verdicts are
+    /// [`Folding::folded`]), which the crate gives with the
     /// last one's ID.
     Folded { records: u64, id: u64 },
 }
@@ -115,6 +118,8 @@ pub(super) struct Folding {
     folds: Vec<(usize, usize)>,
     /// The bytes the folds replaced: where, how many, and what they were.
     saved: Vec<(usize, usize, [u8; 12])>,
+    /// The verdicts of the folded records, in order ([`Folding::folded`]).
+    folded: Vec<Verdict>,
 }
 
 impl Folding {
@@ -136,6 +141,7 @@ impl Folding {
         self.built.clear();
         self.folds.clear();
         self.saved.clear();
+        self.folded.clear();
         skips.reset();
         let planned = self.plan(data, free_space_offset, last_id, skips, steps);
         if !planned || !self.edit(data, skips) {
@@ -144,6 +150,13 @@ impl Folding {
             return false;
         }
         true
+    }
+
+    /// The verdicts of the records folded by the last [`Folding::fold`], in order
+    /// ([`Verdict::Skip`] or [`Verdict::Count`]): a [`Step::Folded`] of `records`
+    /// stands for the next `records` of them.
+    pub(super) fn folded(&self) -> &[Verdict] {
+        &self.folded
     }
 
     /// Puts back the bytes [`Folding::fold`] replaced.
@@ -175,7 +188,7 @@ impl Folding {
                 return false;
             }
             let used = skips.last_definitions();
-            let folds = verdict == Verdict::Skip
+            let folds = verdict.unrendered()
                 && used.iter().all(|d| self.built.contains(d))
                 && skips.last_ansi_is_ascii(data);
             if !folds {
@@ -187,6 +200,7 @@ impl Folding {
                 steps.push(Step::Kept { verdict, bound });
                 continue;
             }
+            self.folded.push(verdict);
             match (steps.last_mut(), self.folds.last_mut()) {
                 (Some(Step::Folded { records, id }), Some((_, last))) => {
                     *records += 1;
