@@ -1549,69 +1549,35 @@ mod definitions {
 
     #[test]
     fn definitions_whose_field_names_or_literal_text_could_change_a_count_are_marked() {
-        let def = |after: &dyn Fn(&mut Def)| {
-            let data = event_then(|_| {}, |d| after(d));
+        // `<EventData><Data Name=NAME>%5TEXT</Data></EventData>` after `<System>`; no
+        // NAME: `Name=%4`.
+        let def = |name: Option<&str>, text: &str| {
+            let data = event_then(
+                |_| {},
+                |d| {
+                    d.open("EventData", false, NO_DEPENDENCY).close_start();
+                    d.open("Data", true, NO_DEPENDENCY).attribute("Name");
+                    match name {
+                        Some(name) => d.text(name),
+                        None => d.value(4),
+                    };
+                    d.close_start().value(5);
+                    if !text.is_empty() {
+                        d.text(text);
+                    }
+                    d.end().end();
+                },
+            );
             definition(&data, 0, true, &mut Names::default(), &mut Vec::new()).unwrap()
         };
-        let data = |d: &mut Def, name: &dyn Fn(&mut Def), text: &dyn Fn(&mut Def)| {
-            d.open("EventData", false, NO_DEPENDENCY).close_start();
-            d.open("Data", true, NO_DEPENDENCY).attribute("Name");
-            name(d);
-            d.close_start();
-            text(d);
-            d.end().end();
-        };
-        // A literal name and a value: as Sysmon and Security write them.
-        let plain = def(&|d| {
-            data(
-                d,
-                &|d| {
-                    d.text("Image");
-                },
-                &|d| {
-                    d.value(5);
-                },
-            )
-        });
+        // A literal name and a value, as Sysmon and Security write them (`<Provider
+        // Name=%0>` in `<System>` is a value, not a field's name).
+        let plain = def(Some("Image"), "");
         assert!(!plain.names_from_values && !plain.may_end_word);
-        // `<Provider Name=%0>` in <System> (above) is a value, not a field's name.
-        let named = def(&|d| {
-            data(
-                d,
-                &|d| {
-                    d.value(4);
-                },
-                &|d| {
-                    d.value(5);
-                },
-            )
-        });
-        assert!(named.names_from_values);
+        assert!(def(None, "").names_from_values);
         // A value then the literal end of the word: the value could spell its start.
-        let ends = def(&|d| {
-            data(
-                d,
-                &|d| {
-                    d.text("Image");
-                },
-                &|d| {
-                    d.value(5).text(".EXE");
-                },
-            )
-        });
-        assert!(ends.may_end_word);
-        let other = def(&|d| {
-            data(
-                d,
-                &|d| {
-                    d.text("Image");
-                },
-                &|d| {
-                    d.value(5).text(".exe x");
-                },
-            )
-        });
-        assert!(!other.may_end_word);
+        assert!(def(Some("Image"), ".EXE").may_end_word);
+        assert!(!def(Some("Image"), ".exe x").may_end_word);
     }
 
     #[test]
