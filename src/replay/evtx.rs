@@ -410,12 +410,9 @@ impl FastPass {
                     let run = usize::try_from(records).unwrap_or(usize::MAX);
                     let verdicts = self.folding.folded().get(folded..).unwrap_or_default();
                     let verdicts = verdicts.iter().take(run);
-                    for verdict in verdicts {
-                        self.outcomes.push(match verdict {
-                            skip::Verdict::Count(i) => Outcome::Counted(*i),
-                            _ => Outcome::Other,
-                        });
-                    }
+                    // Folded records are unrendered ones (skipped or counted).
+                    self.outcomes
+                        .extend(verdicts.filter_map(|&verdict| unrendered(verdict)));
                     folded = folded.saturating_add(run);
                     continue;
                 }

@@ -952,24 +952,11 @@ impl<'a> SourceScan<'a> {
         self.judge_kind(kind, fields, record, false)
     }
 
-    /// Counts a process creation that a reader has shown cannot name schtasks.exe in
-    /// any value its plan reads an image name from (the XML fast path, issue 14), as
-    /// [`SourceScan::judge_as`] would count it: a process event, and, when it lacks
-    /// what a verdict needs (`missing`, from the plan's
-    /// [`FieldPlan::missing`]), an event not judged. `Err` when the scan must stop
-    /// (`--strict`).
-    pub(crate) fn count_process_creation(
-        &mut self,
-        missing: Option<Missing>,
-        record: u64,
-    ) -> Result<(), Stopped> {
-        self.count(Tally::Process(missing), record)
-    }
-
     /// Counts a record as the judge counts one it asks no verdict of
-    /// ([`PlanCache::tally`]); the EVTX fast path counts a process creation that
-    /// cannot name schtasks.exe like its exemplar this way. `Err` when the scan must
-    /// stop (`--strict`).
+    /// ([`PlanCache::tally`]), for a reader that has shown the judge would ask none:
+    /// the XML fast path's process creation that cannot name schtasks.exe in any value
+    /// its plan reads an image name from (`Tally::Process`), the EVTX fast path's one
+    /// counted like its exemplar. `Err` when the scan must stop (`--strict`).
     pub(crate) fn count(&mut self, tally: Tally, record: u64) -> Result<(), Stopped> {
         match tally {
             Tally::Other => {
@@ -1034,19 +1021,13 @@ impl<'a> SourceScan<'a> {
         let Some((plan, _)) = self.plans.plan(fields) else {
             return Ok(());
         };
-        match Tally::of(plan, kind, fields) {
-            Some(Tally::Other) => {
-                self.stats.other_events += count;
-                return Ok(());
-            }
-            Some(Tally::Process(missing)) => {
-                self.stats.process_events += count;
-                return match missing {
-                    Some(missing) if !again => self.unjudged(record, missing),
-                    _ => Ok(()),
-                };
-            }
-            None => {}
+        if let Some(tally) = Tally::of(plan, kind, fields) {
+            // Another reading of a record is not counted again.
+            return if again {
+                Ok(())
+            } else {
+                self.count(tally, record)
+            };
         }
         self.stats.process_events += count;
         let get = |i| fields.value(i);

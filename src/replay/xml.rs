@@ -25,7 +25,7 @@ mod fast;
 
 use super::fields::{count_other, judge_every_reading, Fields};
 use super::lines::Piece;
-use super::{lossy, Location, SourceScan, Stopped};
+use super::{lossy, Location, SourceScan, Stopped, Tally};
 use crate::cim::EventKind;
 
 /// The window grows to hold one record; a record larger than this is reported and skipped.
@@ -550,7 +550,7 @@ fn scan_framed<R: Read>(
                 let n = scan.next_record()?;
                 match reading {
                     fast::Reading::Unread => count_other(&mut fields, scan, n)?,
-                    fast::Reading::Counted(missing) => scan.count_process_creation(missing, n)?,
+                    fast::Reading::Counted(missing) => scan.count(Tally::Process(missing), n)?,
                     fast::Reading::Fields(kind) => {
                         // The fields the full path reads, without quick-xml.
                         scan.judge_as(kind, &fields, n)?;
@@ -678,7 +678,7 @@ impl Rendered {
         match read.map(|(_, _, reading)| reading) {
             Some(fast::Reading::Unread) => return count_other(fields, scan, n).map(Ok),
             Some(fast::Reading::Counted(missing)) => {
-                return scan.count_process_creation(missing, n).map(Ok)
+                return scan.count(Tally::Process(missing), n).map(Ok)
             }
             Some(fast::Reading::Fields(kind)) => return scan.judge_as(kind, fields, n).map(Ok),
             Some(fast::Reading::Whole) | None => {}

@@ -911,16 +911,14 @@ pub(super) struct ChunkSkips {
     /// Whether the definitions of the record being decided may render with
     /// `schtasks` or an `&` in them.
     may_name: bool,
-    /// The record's string values, at any depth (type, offset, size): read only for a
-    /// connection.
-    strings: Vec<(u8, usize, usize)>,
     fields: Fields,
     /// The definitions (offsets) the record being decided uses, at any depth.
     used: Vec<u32>,
     /// Whether the record being decided could be bounded (a plain instance).
     sure: bool,
     /// The record's values at every depth, in the crate's reading order (type,
-    /// offset, size): read only for a process creation's shape.
+    /// offset, size): read only for a process creation's shape, a connection's
+    /// strings and whether its ANSI strings are ASCII.
     all: Vec<(u8, usize, usize)>,
     /// Whether a definition the record uses names a field by a value, or has literal
     /// text a field may end in `schtasks.exe` at.
@@ -1009,7 +1007,6 @@ impl ChunkSkips {
     /// output bound charged for it (for [`ChunkSkips::rendered`]).
     pub(super) fn record(&mut self, data: &[u8], offset: u64, size: u32) -> (Verdict, u64) {
         self.values.clear();
-        self.strings.clear();
         self.used.clear();
         self.used_defs.clear();
         self.all.clear();
@@ -1214,11 +1211,13 @@ impl ChunkSkips {
     /// text, or its string values.
     fn may_name(&self, data: &[u8]) -> bool {
         self.may_name
-            || self.strings.iter().any(|&(t, at, len)| {
-                data.get(at..at + len).is_none_or(|b| match t {
-                    ty::STRING => utf16_may_name(b),
-                    _ => ansi_may_name(b),
-                })
+            || self.all.iter().any(|&(t, at, len)| {
+                let text = data.get(at..at + len);
+                match t {
+                    ty::STRING => text.is_none_or(utf16_may_name),
+                    ty::ANSI_STRING => text.is_none_or(ansi_may_name),
+                    _ => false,
+                }
             })
     }
 
@@ -1238,7 +1237,7 @@ impl ChunkSkips {
     /// code page the crate may decode it with reads without error (evtx 0.15.1
     /// `decode_ansi_value`; a byte another code page cannot map is an error there).
     pub(super) fn last_ansi_is_ascii(&self, data: &[u8]) -> bool {
-        self.strings
+        self.all
             .iter()
             .filter(|&&(t, _, _)| t == ty::ANSI_STRING)
             .all(|&(_, at, len)| data.get(at..at + len).is_some_and(|b| b.is_ascii()))
@@ -1336,9 +1335,6 @@ impl ChunkSkips {
                 output = output.saturating_add(o);
             } else if plain_value(t, bytes) {
                 scalar_bytes += len as u64;
-                if matches!(t, ty::STRING | ty::ANSI_STRING) {
-                    self.strings.push((t, at, len));
-                }
             } else {
                 return None;
             }

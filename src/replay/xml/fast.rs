@@ -1797,7 +1797,7 @@ pub(super) enum Reading {
     /// ([`crate::replay::fields::count_other`]).
     Unread,
     /// A process creation that cannot name schtasks.exe ([`Fast::missing`]): counted,
-    /// as not judged when it lacks this ([`crate::replay::SourceScan::count_process_creation`]).
+    /// as not judged when it lacks this ([`crate::replay::SourceScan::count`]).
     Counted(Option<Missing>),
     /// Its fields are read: to be judged as this kind.
     Fields(EventKind),
