@@ -5,6 +5,10 @@
 //! files on all cores (the same bytes split into one file per core, one thread per
 //! file, as `scan --threads N` does). Inputs are written to a temporary folder.
 //!
+//! A fourth input, for issue 14's side-by-side table only: the EVTX chunks made a
+//! Sysmon-shaped log (in 9 copies of 10, process creations made process accesses:
+//! 3.7 % process creations, as in a real Sysmon log; [`sysmon_mix`]).
+//!
 //! Two more renderings of the XmlWinEventLog records: the same bytes in UTF-16LE (with a
 //! BOM, as PowerShell 5.1 writes them), and classic WinEventLog text made from each
 //! record's `<System>` fields and `<EventData>` (one `Name: value` line per `<Data>`).
@@ -183,6 +187,50 @@ fn evtx_chunks() -> (Vec<u8>, Vec<u8>, u64) {
         chunks.extend_from_slice(&file[4096..]);
     }
     (header, chunks, 75)
+}
+
+/// A Sysmon-shaped log made of the samples' chunks (issue 14): ten copies of them, in
+/// nine of which every record whose EventID value (the outer template instance's
+/// fourth) is 1 says 10 (a process access): 3.7 % process creations, the rest Sysmon
+/// 3, 10, 11, 12 and 13, as in a real Sysmon log. `benches/README.md` has the same
+/// construction in Python, for inputs made by hand.
+fn sysmon_mix(chunks: &[u8]) -> Vec<u8> {
+    let u32_at = |c: &[u8], at: usize| u32::from_le_bytes(c[at..at + 4].try_into().unwrap());
+    let u16_at = |c: &[u8], at: usize| u16::from_le_bytes(c[at..at + 2].try_into().unwrap());
+    let mut other = chunks.to_vec();
+    let mut changed = 0;
+    for chunk in other.chunks_mut(65536) {
+        let mut at = 0x200;
+        while chunk.get(at..at + 4) == Some(b"**\0\0") {
+            // Record header (24), fragment header (4), instance token, a byte and the
+            // template ID (6), then the definition's offset: the definition follows
+            // when it is stored here.
+            let mut p = at + 34;
+            let definition = u32_at(chunk, p) as usize;
+            p += 4;
+            if p == definition {
+                p += 24 + u32_at(chunk, p + 20) as usize;
+            }
+            let count = u32_at(chunk, p) as usize;
+            p += 4;
+            let mut value = p + 4 * count;
+            for i in 0..count.min(4) {
+                if i == 3 && u16_at(chunk, value) == 1 {
+                    chunk[value..value + 2].copy_from_slice(&10u16.to_le_bytes());
+                    changed += 1;
+                }
+                value += usize::from(u16_at(chunk, p + 4 * i));
+            }
+            at += u32_at(chunk, at + 4) as usize;
+        }
+    }
+    // The samples hold 28 process creations (Sysmon 1).
+    assert_eq!(changed, 28, "Sysmon 1 records made process accesses");
+    let mut out = chunks.to_vec();
+    for _ in 0..9 {
+        out.extend_from_slice(&other);
+    }
+    out
 }
 
 fn jsonl_unit() -> Unit {
@@ -643,6 +691,7 @@ fn main() {
     let classic = classic_unit(&xml);
     let json = jsonl_unit();
     let (evtx_header, evtx_chunks, evtx_records) = evtx_chunks();
+    let mix = sysmon_mix(&evtx_chunks);
     // (name, file header, repeated unit, records and detections per unit, whether a
     // baseline binary from before issue 10 reads it)
     type Case<'a> = (&'a str, &'a [u8], &'a [u8], u64, u64, bool);
@@ -737,7 +786,9 @@ fn main() {
             ("JSON lines (NXLog)", &[], &json.bytes, false),
             ("EVTX", &evtx_header, &evtx_chunks, true),
         ];
-        side_by_side(&ours_binary, dir.path(), &big_cases, total, 5);
+        let mut side_cases = big_cases.to_vec();
+        side_cases.push(("EVTX, Sysmon-shaped mix", &evtx_header, &mix, true));
+        side_by_side(&ours_binary, dir.path(), &side_cases, total, 5);
         // A size that does not parse stops the bench: a typo must not measure 1 GB
         // while the reader believes another size was asked.
         let big = std::env::var("SCAN_BENCH_BIG_MB").map_or(1024, |v| {

@@ -29,12 +29,15 @@
 //! - a folded record's values are plain scalars of the size their type has, inside
 //!   the record ([`ChunkSkips::record`]), ANSI strings ASCII: the crate reads such
 //!   values without error (evtx 0.15.1 `BinXmlValue::deserialize_value_type_cursor_in`);
-//! - every definition a folded record uses was used by a record before it that is
-//!   built: the crate parses a definition once per pass, by offset, so one it cannot
-//!   parse fails that earlier record, and one it parsed is what the folded record
-//!   would have got. A built record that fails, while a run is folded, sends the
-//!   chunk to the full path (its bytes put back first), as does any surprise in what
-//!   the crate gives;
+//! - the crate is known to parse every definition a folded record uses: it was used
+//!   by a record before it that is built (the crate parses a definition once per
+//!   pass, by offset, so one it cannot parse fails that earlier record, and one it
+//!   parsed is what the folded record would have got), or one of the same content
+//!   was parsed in an earlier chunk of the scan, whose records the crate all built
+//!   without error ([`ChunkSkips::last_definitions_known`]; then a chunk whose
+//!   records are all unrendered is given to the crate as one record per run). A
+//!   built record that fails, while a run is folded, sends the chunk to the full
+//!   path (its bytes put back first), as does any surprise in what the crate gives;
 //! - the whole chunk's bound stays within the crate's chunk budget
 //!   ([`ChunkSkips::within_budget`]), so no record is refused for what others spent.
 //!
@@ -108,6 +111,92 @@ fn live_records(
     Some(())
 }
 
+/// The chunk header's 64 string table offsets start here (MS-EVEN6 §2.2.3).
+const STRING_TABLE: usize = 128;
+
+/// Whether the crate reads the chunk's string table without error: evtx 0.15.1
+/// `StringCache::populate`, which `EvtxChunkData::parse` runs before any record is read
+/// (its error makes the whole chunk unreadable). Each of the 64 offsets that is not 0
+/// starts a chain of names; at each: the next name's offset (4 bytes, 0 for none), a
+/// hash (2), a character count (2), the characters, and 2 bytes more (the NUL), all
+/// inside the chunk, the characters up to the first NUL UTF-16 with no lone surrogate.
+/// A chain ends at offset 0 or at a name read before. `seen`: scratch, one bit per
+/// chunk offset, left all clear; `read`: scratch.
+fn strings_read(data: &[u8], seen: &mut Vec<u64>, read: &mut Vec<usize>) -> bool {
+    if seen.len() <= data.len() / 64 {
+        seen.resize(data.len() / 64 + 1, 0);
+    }
+    read.clear();
+    let bit = |at: usize| (at / 64, 1u64 << (at % 64));
+    let is_seen = |seen: &[u64], at: usize| {
+        let (word, mask) = bit(at);
+        seen.get(word).is_some_and(|w| w & mask != 0)
+    };
+    let u32_at = |at: usize| {
+        data.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    let table = (0..64).map(|i| u32_at(STRING_TABLE + 4 * i));
+    let mut ok = true;
+    'table: for first in table {
+        let Some(mut at) = first.map(|o| o as usize) else {
+            ok = false;
+            break;
+        };
+        if at == 0 {
+            continue;
+        }
+        loop {
+            let (Some(next), Some(count)) = (
+                u32_at(at),
+                data.get(at + 6..at + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u16::from_le_bytes),
+            ) else {
+                ok = false;
+                break 'table;
+            };
+            let chars = at + 8;
+            let end = chars + 2 * usize::from(count);
+            let Some(text) = data.get(chars..end).filter(|_| end + 2 <= data.len()) else {
+                ok = false;
+                break 'table;
+            };
+            let units = text
+                .as_chunks::<2>()
+                .0
+                .iter()
+                .map(|&u| u16::from_le_bytes(u))
+                .take_while(|&u| u != 0);
+            if char::decode_utf16(units).any(|c| c.is_err()) {
+                ok = false;
+                break 'table;
+            }
+            let (word, mask) = bit(at);
+            if let Some(w) = seen.get_mut(word) {
+                *w |= mask;
+                read.push(word);
+            }
+            let next = next as usize;
+            if next == 0 || is_seen(seen, next) {
+                break;
+            }
+            if next > data.len() {
+                ok = false;
+                break 'table;
+            }
+            at = next;
+        }
+    }
+    for &word in read.iter() {
+        if let Some(w) = seen.get_mut(word) {
+            *w = 0;
+        }
+    }
+    ok
+}
+
 /// The folding of one chunk pass: its scratch, kept between chunks.
 #[derive(Default)]
 pub(super) struct Folding {
@@ -120,6 +209,9 @@ pub(super) struct Folding {
     saved: Vec<(usize, usize, [u8; 12])>,
     /// The verdicts of the folded records, in order ([`Folding::folded`]).
     folded: Vec<Verdict>,
+    /// Scratch of [`strings_read`].
+    seen: Vec<u64>,
+    read: Vec<usize>,
 }
 
 impl Folding {
@@ -150,6 +242,19 @@ impl Folding {
             return false;
         }
         true
+    }
+
+    /// Whether the crate reads the string table of the chunk `data` without error
+    /// ([`strings_read`]): then a chunk whose records are all folded need not be
+    /// given to the crate at all.
+    pub(super) fn strings_read(&mut self, data: &[u8]) -> bool {
+        strings_read(data, &mut self.seen, &mut self.read)
+    }
+
+    /// The definitions (offsets) used by the records the crate builds in the pass
+    /// last planned ([`ChunkSkips::prove`] keeps them once all were built).
+    pub(super) fn built(&self) -> &[u32] {
+        &self.built
     }
 
     /// The verdicts of the records folded by the last [`Folding::fold`], in order
@@ -187,12 +292,11 @@ impl Folding {
             if !skips.last_sure() {
                 return false;
             }
-            let used = skips.last_definitions();
             let folds = verdict.unrendered()
-                && used.iter().all(|d| self.built.contains(d))
-                && skips.last_ansi_is_ascii(data);
+                && skips.last_ansi_is_ascii(data)
+                && skips.last_definitions_known(&self.built);
             if !folds {
-                for &d in used {
+                for &d in skips.last_definitions() {
                     if !self.built.contains(&d) {
                         self.built.push(d);
                     }
@@ -278,5 +382,143 @@ impl Folding {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A zeroed 64 KiB chunk with a valid header magic (the crate checks nothing
+    /// else of the header without checksums) and the given string table `entries`:
+    /// (offset, next offset, character count, UTF-16 units), written in order (a
+    /// later one may overwrite an earlier one), and table `heads`.
+    fn chunk(heads: &[u32], entries: &[(u32, u32, u16, Vec<u16>)]) -> Vec<u8> {
+        let mut data = vec![0u8; super::super::CHUNK_SIZE];
+        data[..8].copy_from_slice(b"ElfChnk\0");
+        for (i, head) in heads.iter().take(64).enumerate() {
+            let at = STRING_TABLE + 4 * i;
+            data[at..at + 4].copy_from_slice(&head.to_le_bytes());
+        }
+        for (at, next, count, units) in entries {
+            let mut bytes = next.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&[0, 0]);
+            bytes.extend_from_slice(&count.to_le_bytes());
+            bytes.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+            let at = *at as usize;
+            let n = bytes.len().min(data.len().saturating_sub(at));
+            if let Some(to) = data.get_mut(at..at + n) {
+                to.copy_from_slice(&bytes[..n]);
+            }
+        }
+        data
+    }
+
+    /// What the crate says of the chunk's string table: its parse reads nothing else.
+    fn crate_reads(data: Vec<u8>) -> bool {
+        let settings = std::sync::Arc::new(evtx::ParserSettings::default().num_threads(1));
+        let mut chunk = evtx::EvtxChunkData::new(data, false).expect("a valid chunk header");
+        chunk.parse(settings).is_ok()
+    }
+
+    fn ours(data: &[u8]) -> bool {
+        strings_read(data, &mut Vec::new(), &mut Vec::new())
+    }
+
+    #[test]
+    fn string_tables_the_crate_reads_or_refuses_are_read_or_refused_alike() {
+        let name = |s: &str| s.encode_utf16().chain([0]).collect::<Vec<u16>>();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("no names", chunk(&[], &[])),
+            (
+                "a chain of two",
+                chunk(
+                    &[600],
+                    &[(600, 700, 4, name("Data")), (700, 0, 4, name("Name"))],
+                ),
+            ),
+            (
+                "a name linking to itself",
+                chunk(&[600], &[(600, 600, 1, name("A"))]),
+            ),
+            (
+                "two names linking to each other",
+                chunk(
+                    &[600],
+                    &[(600, 700, 1, name("A")), (700, 600, 1, name("B"))],
+                ),
+            ),
+            ("a head past the chunk", chunk(&[70_000], &[])),
+            ("a head at the chunk's end", chunk(&[65_536], &[])),
+            ("a name cut by the chunk's end", chunk(&[65_530], &[])),
+            (
+                "a name whose NUL is past the end",
+                chunk(&[65_520], &[(65_520, 0, 4, name("Dat"))]),
+            ),
+            (
+                "a link past the chunk",
+                chunk(&[600], &[(600, 90_000, 1, name("A"))]),
+            ),
+            (
+                "a lone high surrogate",
+                chunk(&[600], &[(600, 0, 2, vec![0x41, 0xd800, 0])]),
+            ),
+            (
+                "a lone low surrogate",
+                chunk(&[600], &[(600, 0, 1, vec![0xdc00, 0])]),
+            ),
+            (
+                "a surrogate pair",
+                chunk(&[600], &[(600, 0, 2, vec![0xd83d, 0xde00, 0])]),
+            ),
+            (
+                "a lone surrogate after a NUL",
+                chunk(&[600], &[(600, 0, 3, vec![0x41, 0, 0xd800, 0])]),
+            ),
+            ("no characters", chunk(&[600], &[(600, 0, 0, vec![0])])),
+        ];
+        for (what, data) in cases {
+            assert_eq!(ours(&data), crate_reads(data.clone()), "{what}");
+        }
+    }
+
+    fn unit() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            Just(0u16),
+            Just(0x41),
+            Just(0xd800),
+            Just(0xdc00),
+            any::<u16>()
+        ]
+    }
+
+    fn offset() -> impl Strategy<Value = u32> {
+        prop_oneof![Just(0u32), 600u32..640, (65_500u32..65_545), any::<u32>(),]
+    }
+
+    /// Where a name is written: not over the chunk header.
+    fn place() -> impl Strategy<Value = u32> {
+        prop_oneof![600u32..640, 65_500u32..65_545, 512u32..65_536]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
+            ..ProptestConfig::default()
+        })]
+        /// Generated string tables: heads and links at, near and past the chunk's
+        /// end, overlapping names, counts past the end, NULs and surrogates.
+        #[test]
+        fn generated_string_tables_are_read_or_refused_as_the_crate_does(
+            heads in proptest::collection::vec(offset(), 0..6),
+            entries in proptest::collection::vec(
+                (place(), offset(), 0u16..12, proptest::collection::vec(unit(), 0..12)),
+                0..8,
+            ),
+        ) {
+            let data = chunk(&heads, &entries);
+            prop_assert_eq!(ours(&data), crate_reads(data.clone()));
+        }
     }
 }

@@ -6,9 +6,12 @@
 //! template instance whose values are all plain scalars, its template definition a
 //! plain element tree (no nested instance, no CDATA, no entity or character reference,
 //! no processing instruction). Its `<System>` fields are rebuilt from the definition
-//! (cached per chunk and definition offset) and the instance's values, only for the
-//! fields that name an event type, and classified by the one classifier every reader
-//! uses ([`Fields::event_kind`], that is [`crate::cim::classify_event`]). Any other
+//! and the instance's values, only for the fields that name an event type, and
+//! classified by the one classifier every reader uses ([`Fields::event_kind`], that is
+//! [`crate::cim::classify_event`]). A definition is parsed once per scan by its
+//! content ([`content`]: its body with the names it refers to, the same in every
+//! chunk that holds it), and a kind is classified once per scan by its definition's
+//! content and the raw bytes of the values it reads. Any other
 //! shape, or a value this module cannot render byte for byte as the crate does (not
 //! printable ASCII, a NULL, an element that depends on a value), is not judged here:
 //! the record is rendered and read in full.
@@ -84,9 +87,6 @@ mod ty {
 
 /// The DependencyId of an element that depends on no value.
 const NO_DEPENDENCY: u16 = 0xffff;
-/// Kinds remembered per chunk pass, by definition and classifying texts (a chunk holds
-/// a few hundred records at most, of a few event IDs).
-const MAX_KINDS: usize = 64;
 /// BinXML values in values followed when bounding a record (real records nest one:
 /// their `<EventData>`).
 const MAX_NESTING: usize = 3;
@@ -169,52 +169,89 @@ struct Definition {
     /// then the values before it could spell the word's start, so its records are
     /// never counted like an exemplar.
     may_end_word: bool,
-    /// Where the definition's body is in the chunk, and its name references: where
-    /// each starts and ends (an offset in the chunk, and the name itself when stored
-    /// there), and the name's offset: a range of the pass's list of them. The body with each name reference replaced by the name's
-    /// length and text is its content ([`Definition::content`]).
-    body: std::ops::Range<usize>,
-    name_refs: std::ops::Range<usize>,
-    /// This definition's number among the contents met in the scan, once asked
-    /// ([`ChunkSkips::shape_key`]).
-    id: Option<u32>,
     /// Whether a substitution feeds a `Name` attribute outside `<System>` (a
     /// `<Data Name=>` names a field by it): the record's field names then depend on
     /// its values, so it is never counted like an exemplar ([`Verdict::Count`]).
     names_from_values: bool,
 }
 
-/// A name reference in a definition: where it starts and ends in the chunk (an offset,
-/// and the name itself when stored there), and the name's offset.
-type NameRef = (usize, usize, u32);
-
-/// The [`NameRef`] read from `data[at..after]`.
-fn name_ref_at(data: &[u8], at: usize, after: usize) -> NameRef {
-    let offset = data
-        .get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes);
-    (at, after, offset)
-}
-
-impl Definition {
-    /// The definition's bytes with each name reference (an offset in the chunk, and
-    /// the name itself when stored there) replaced by the name's length and text, into
-    /// `out`: the same in every chunk that holds the same definition, wherever it and
-    /// its names are. `data`: the chunk; `refs` and `names`: the pass's.
-    fn content(&self, data: &[u8], refs: &[NameRef], names: &Names, out: &mut Vec<u8>) {
-        out.clear();
-        let mut copied = self.body.start;
-        for (at, after, offset) in refs.get(self.name_refs.clone()).unwrap_or_default() {
-            let name = names.get(offset).and_then(|n| n.as_ref());
-            let name = name.map_or("", |(n, _)| n);
-            out.extend_from_slice(data.get(copied..*at).unwrap_or_default());
-            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            copied = *after;
-        }
-        out.extend_from_slice(data.get(copied..self.body.end).unwrap_or_default());
+/// A definition's content, into `out`: its body (the bytes after its 24-byte header)
+/// with each name reference (an offset in the chunk, and the name itself when stored
+/// right there) replaced by the name (its character count and UTF-16 characters). It
+/// is the same in every chunk that holds the definition, wherever it and its names
+/// are, and it is all that parsing the definition reads, here ([`definition`]) and in
+/// the crate. The offsets of the names are added to `names`. `None` (`out` partly
+/// filled) when the body is not a token stream [`definition`] could accept, within
+/// the body's bounds, or a name cannot be read.
+fn content(data: &[u8], offset: u32, out: &mut Vec<u8>, names: &mut Vec<u32>) -> Option<()> {
+    out.clear();
+    let start = (offset as usize).checked_add(DEFINITION_HEADER)?;
+    let size = Cursor {
+        data,
+        pos: start.checked_sub(4)?,
     }
+    .u32()? as usize;
+    let end = start.checked_add(size)?;
+    let mut c = Cursor {
+        data: data.get(..end)?,
+        pos: start,
+    };
+    let mut copied = start;
+    // A name reference at the cursor: the name in place of it (and of the name
+    // stored after it).
+    let mut name = |c: &mut Cursor<'_>, out: &mut Vec<u8>| -> Option<()> {
+        let at = c.pos;
+        let name_offset = c.u32()?;
+        if c.pos == name_offset as usize {
+            c.bytes(6)?;
+            let len = c.u16()?;
+            c.bytes(usize::from(len) * 2 + 2)?;
+        }
+        let mut n = Cursor {
+            data,
+            pos: (name_offset as usize).checked_add(6)?,
+        };
+        let len = n.u16()?;
+        let text = n.bytes(usize::from(len) * 2)?;
+        out.extend_from_slice(c.data.get(copied..at)?);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(text);
+        copied = c.pos;
+        names.push(name_offset);
+        Some(())
+    };
+    while c.pos < end {
+        let t = c.u8()?;
+        match t & !token::MORE {
+            token::EOF => break,
+            token::FRAGMENT_HEADER if t == token::FRAGMENT_HEADER => {
+                c.bytes(3)?;
+            }
+            token::OPEN_START_ELEMENT => {
+                c.bytes(6)?;
+                name(&mut c, out)?;
+                if t & token::MORE != 0 {
+                    c.u32()?;
+                }
+            }
+            token::ATTRIBUTE => name(&mut c, out)?,
+            token::CLOSE_START_ELEMENT if t == token::CLOSE_START_ELEMENT => {}
+            token::CLOSE_EMPTY_ELEMENT | token::END_ELEMENT if t & token::MORE == 0 => {}
+            token::VALUE => {
+                if c.u8()? != ty::STRING {
+                    return None;
+                }
+                let len = c.u16()?;
+                c.bytes(usize::from(len) * 2)?;
+            }
+            token::NORMAL_SUBSTITUTION | token::OPTIONAL_SUBSTITUTION if t & token::MORE == 0 => {
+                c.bytes(3)?;
+            }
+            _ => return None,
+        }
+    }
+    out.extend_from_slice(data.get(copied..end)?);
+    Some(())
 }
 
 /// Whether `name` is read by the event classifier: a name of one of the fields
@@ -368,14 +405,7 @@ enum At {
 
 /// Parses the template definition at `offset` of the chunk: `None` when it is not a
 /// plain element tree this module can follow.
-fn definition(
-    data: &[u8],
-    offset: u32,
-    outer: bool,
-    names: &mut Names,
-    refs: &mut Vec<NameRef>,
-) -> Option<Definition> {
-    let first_ref = refs.len();
+fn definition(data: &[u8], offset: u32, outer: bool, names: &mut Names) -> Option<Definition> {
     let mut c = Cursor {
         data,
         pos: offset as usize,
@@ -397,9 +427,6 @@ fn definition(
         system_values: Vec::new(),
         names_from_values: false,
         may_end_word: false,
-        body: (offset as usize).checked_add(DEFINITION_HEADER)?..end,
-        name_refs: first_ref..first_ref,
-        id: None,
     };
     // Whether the attribute being read is a `Name` (any prefix).
     let mut in_name = false;
@@ -420,9 +447,7 @@ fn definition(
             token::OPEN_START_ELEMENT => {
                 let dependency = c.u16()?;
                 c.u32()?;
-                let name_ref = c.pos;
                 let (name, may_name) = read_name(&mut c, names)?;
-                refs.push(name_ref_at(data, name_ref, c.pos));
                 def.may_name |= may_name;
                 if t & token::MORE != 0 {
                     c.u32()?;
@@ -462,9 +487,7 @@ fn definition(
                 in_name = false;
             }
             token::ATTRIBUTE => {
-                let name_ref = c.pos;
                 let (name, may_name) = read_name(&mut c, names)?;
-                refs.push(name_ref_at(data, name_ref, c.pos));
                 in_name = name
                     .strip_suffix("Name")
                     .is_some_and(|p| p.is_empty() || p.ends_with(':'));
@@ -578,7 +601,6 @@ fn definition(
         return None;
     }
     def.max_uses = uses.into_iter().max().unwrap_or(0);
-    def.name_refs = first_ref..refs.len();
     Some(def)
 }
 
@@ -754,8 +776,11 @@ impl Verdict {
 
 /// Shapes remembered per chunk pass ([`Verdict::Exemplar`]).
 const MAX_SHAPES: usize = 64;
-/// Definitions and shapes remembered across chunks (a real log has a few dozen).
+/// Definitions and shapes remembered across chunks (a real log has a few dozen), and
+/// the bytes of the definitions' contents kept (a real log's are a few KiB each):
+/// past either, they are forgotten, between chunks.
 const MAX_CONTENTS: usize = 4096;
+const MAX_CONTENT_BYTES: usize = 16 << 20;
 /// The word a value must not help spell for its record to be counted like an
 /// exemplar (what [`crate::detection::may_name_schtasks`] looks for at the end of an
 /// image value).
@@ -883,14 +908,25 @@ fn value_class(ty: u8, bytes: &[u8]) -> Option<u8> {
     }
 }
 
+/// A plain definition met in a chunk pass.
+struct Met {
+    def: Rc<Definition>,
+    /// Its content's number in the scan ([`content`]).
+    id: u32,
+    /// Whether the crate parsed that content in an earlier pass ([`ChunkSkips::prove`]).
+    proven: bool,
+}
+
 /// The skip decisions and the budget bound of one pass over one chunk.
 #[derive(Default)]
 pub(super) struct ChunkSkips {
     /// Definitions met in this chunk pass: offset, whether read as a record's outer
-    /// template (with `<System>`), and the definition (`None`: not plain).
-    definitions: Vec<(u32, bool, Option<Definition>)>,
-    /// The names read in this chunk pass.
+    /// template (with `<System>`), and what it is (`None`: not plain).
+    definitions: Vec<(u32, bool, Option<Met>)>,
+    /// The names read in this chunk pass: by the definitions parsed here, and the
+    /// offsets of those the definitions met refer to ([`content`]).
     names: Names,
+    name_offsets: Vec<u32>,
     /// The outer definition of the record being decided (an index in `definitions`).
     outer: usize,
     /// Bounds of what the pass spends in the crate, over every record so far.
@@ -901,11 +937,12 @@ pub(super) struct ChunkSkips {
     /// Tests only: vouch for no chunk ([`ChunkSkips::tight`]).
     tight: bool,
     values: Vec<(u8, usize, usize)>,
-    /// The key of the record being decided (its outer definition and the raw bytes
-    /// of the values its classifying fields read), and the kinds of the keys met in
-    /// this pass (at most [`MAX_KINDS`]; `None`: a text this module cannot render).
+    /// The key of the record being decided (its outer definition's content number
+    /// and the raw bytes of the values its classifying fields read), and the kinds of
+    /// the keys met in the scan (`None`: a text this module cannot render), forgotten
+    /// with the contents.
     raw_key: Vec<u8>,
-    kinds: Vec<(Vec<u8>, Option<EventKind>)>,
+    kinds: std::collections::HashMap<Vec<u8>, Option<EventKind>, ahash::RandomState>,
     /// One classifying field's rendered text (scratch).
     key: String,
     /// Whether the definitions of the record being decided may render with
@@ -933,14 +970,26 @@ pub(super) struct ChunkSkips {
     used_defs: Vec<usize>,
     /// A definition's content (scratch).
     content: Vec<u8>,
-    /// The name references of this pass's definitions ([`Definition::name_refs`]).
-    refs: Vec<NameRef>,
     /// Kept across chunks (a log's chunks hold the same few definitions): each
-    /// definition's content ([`Definition::content`]) and its number, and how the
-    /// judge counted the exemplar of each shape keyed by those numbers. Emptied
-    /// together, between chunks, past [`MAX_CONTENTS`].
-    contents: std::collections::HashMap<Vec<u8>, u32>,
-    tallies: std::collections::HashMap<Vec<u8>, Tally>,
+    /// definition's [`content`] and its number, the definition parsed from it (as a
+    /// record's outer template or not; `None`: not plain), and how the judge counted
+    /// the exemplar of each shape keyed by those numbers. Emptied together, between
+    /// chunks, past [`MAX_CONTENTS`].
+    contents: std::collections::HashMap<Vec<u8>, u32, ahash::RandomState>,
+    content_bytes: usize,
+    parsed: Vec<Parsed>,
+    tallies: std::collections::HashMap<Vec<u8>, Tally, ahash::RandomState>,
+}
+
+/// What is known of one content ([`content`]) in the scan: the definition parsed from
+/// it as a record's outer template and as a nested one (`None`: not parsed yet;
+/// `Some(None)`: not plain), and whether the crate parsed it without error in an
+/// earlier pass ([`ChunkSkips::prove`]).
+#[derive(Default)]
+struct Parsed {
+    outer: Option<Option<Rc<Definition>>>,
+    nested: Option<Option<Rc<Definition>>>,
+    proven: bool,
 }
 
 impl ChunkSkips {
@@ -948,12 +997,18 @@ impl ChunkSkips {
     pub(super) fn reset(&mut self) {
         self.definitions.clear();
         self.names.clear();
-        self.kinds.clear();
+        self.name_offsets.clear();
         self.shapes.clear();
-        self.refs.clear();
-        if self.contents.len() > MAX_CONTENTS || self.tallies.len() > MAX_CONTENTS {
+        if self.contents.len() > MAX_CONTENTS
+            || self.tallies.len() > MAX_CONTENTS
+            || self.kinds.len() > MAX_CONTENTS
+            || self.content_bytes > MAX_CONTENT_BYTES
+        {
             self.contents.clear();
+            self.content_bytes = 0;
+            self.parsed.clear();
             self.tallies.clear();
+            self.kinds.clear();
         }
         self.nodes = 0;
         self.output = 0;
@@ -1027,7 +1082,7 @@ impl ChunkSkips {
         if !self.within_budget() {
             return (Verdict::Render, output);
         }
-        let Some((_, _, Some(def))) = self.definitions.get(self.outer) else {
+        let Some((_, _, Some(Met { def, id, .. }))) = self.definitions.get(self.outer) else {
             return (Verdict::Render, output);
         };
         let elements_in_system = def.system_values.iter().any(|&i| {
@@ -1038,13 +1093,12 @@ impl ChunkSkips {
         if elements_in_system {
             return (Verdict::Render, output);
         }
-        // The key of the kind in this pass: the definition and the raw bytes of the
-        // values its classifying fields read (or that a field is left out). The same
-        // key renders the same texts, so it classifies the same, or fails to render
-        // the same: the texts are rendered only for a key not met yet.
+        // The key of the kind in the scan: the definition's content and the raw bytes
+        // of the values its classifying fields read (or that a field is left out).
+        // The same key renders the same texts, so it classifies the same, or fails to
+        // render the same: the texts are rendered only for a key not met yet.
         self.raw_key.clear();
-        self.raw_key
-            .extend_from_slice(&(self.outer as u64).to_le_bytes());
+        self.raw_key.extend_from_slice(&id.to_le_bytes());
         for field in &def.fields {
             self.raw_key.push(1);
             if field.left_out(&self.values) {
@@ -1068,19 +1122,11 @@ impl ChunkSkips {
                 }
             }
         }
-        let known = self
-            .kinds
-            .iter()
-            .find(|(k, _)| *k == self.raw_key)
-            .map(|(_, kind)| *kind);
-        let kind = match known {
-            Some(kind) => kind,
+        let kind = match self.kinds.get(&self.raw_key) {
+            Some(&kind) => kind,
             None => {
                 let kind = classify(def, &self.values, data, &mut self.key, &mut self.fields);
-                if self.kinds.len() >= MAX_KINDS {
-                    self.kinds.clear();
-                }
-                self.kinds.push((self.raw_key.clone(), kind));
+                self.kinds.insert(self.raw_key.clone(), kind);
                 kind
             }
         };
@@ -1156,7 +1202,7 @@ impl ChunkSkips {
         self.shape.clear();
         for i in 0..self.used_defs.len() {
             let d = *self.used_defs.get(i)?;
-            let id = self.definition_id(data, d)?;
+            let id = self.definition_id(d)?;
             self.shape.extend_from_slice(&id.to_le_bytes());
         }
         for &(t, at, len) in &self.all {
@@ -1168,23 +1214,53 @@ impl ChunkSkips {
     }
 
     /// The number of the `d`th definition of this pass among the contents met in the
-    /// scan ([`Definition::content`]).
-    fn definition_id(&mut self, data: &[u8], d: usize) -> Option<u32> {
-        let def = self.definitions.get_mut(d)?.2.as_mut()?;
-        if let Some(id) = def.id {
-            return Some(id);
-        }
-        def.content(data, &self.refs, &self.names, &mut self.content);
-        let id = match self.contents.get(&self.content) {
-            Some(&id) => id,
-            None => {
-                let id = u32::try_from(self.contents.len()).ok()?;
-                self.contents.insert(self.content.clone(), id);
-                id
+    /// scan ([`content`]).
+    fn definition_id(&self, d: usize) -> Option<u32> {
+        self.definitions.get(d)?.2.as_ref().map(|met| met.id)
+    }
+
+    /// Whether the crate is known to parse every definition the record last decided
+    /// uses: its offset is in `built` (definitions of this pass that a record the
+    /// crate builds before it uses), or its content was proven in an earlier pass
+    /// ([`ChunkSkips::prove`]).
+    ///
+    /// Why a content stands for the definition in any chunk: the crate (evtx 0.15.1,
+    /// `IrTemplateCache::get_or_parse_template_direct`) parses a definition from its
+    /// body alone, reading each name reference as the name at that offset (from the
+    /// chunk's string cache, or read in place: the same bytes either way), and skipping
+    /// a name stored inline; two definitions of one content ([`Definition::content`]:
+    /// the body with each reference replaced by its name) are the same tokens with the
+    /// same names, so the crate parses both or neither.
+    pub(super) fn last_definitions_known(&self, built: &[u32]) -> bool {
+        for i in 0..self.used.len() {
+            let (Some(&offset), Some(&d)) = (self.used.get(i), self.used_defs.get(i)) else {
+                return false;
+            };
+            if built.contains(&offset) {
+                continue;
             }
-        };
-        def.id = Some(id);
-        Some(id)
+            let met = self.definitions.get(d).and_then(|(_, _, met)| met.as_ref());
+            if !met.is_some_and(|met| met.proven) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Keeps, for the passes after this one, that the crate parsed the definitions at
+    /// `offsets` (of this pass) without error: it built, without error, records that
+    /// use them.
+    pub(super) fn prove(&mut self, offsets: &[u32]) {
+        for &offset in offsets {
+            let plain = self
+                .definitions
+                .iter()
+                .position(|(o, _, def)| *o == offset && def.is_some());
+            let id = plain.and_then(|d| self.definition_id(d));
+            if let Some(known) = id.and_then(|id| self.parsed.get_mut(id as usize)) {
+                known.proven = true;
+            }
+        }
     }
 
     /// How the judge counted the exemplar of shape `i` ([`Verdict::Exemplar`]):
@@ -1262,7 +1338,7 @@ impl ChunkSkips {
             let o = o as usize;
             o..o.saturating_add(DEFINITION_HEADER + size_at(o + 20, 4))
         });
-        let names = self.names.keys().map(move |&o| {
+        let names = self.name_offsets.iter().map(move |&o| {
             let o = o as usize;
             o..o.saturating_add(8 + 2 * size_at(o + 6, 2) + 2)
         });
@@ -1279,12 +1355,45 @@ impl ChunkSkips {
         {
             Some(i) => i,
             None => {
-                let def = definition(data, offset, outer, &mut self.names, &mut self.refs);
+                let def = self.parse(data, offset, outer);
                 self.definitions.push((offset, outer, def));
                 self.definitions.len() - 1
             }
         };
         self.definitions.get(i)?.2.as_ref().map(|_| i)
+    }
+
+    /// The definition at `offset`, parsed once per content and kind in the scan
+    /// ([`content`]: the same content parses the same), with its content's number.
+    fn parse(&mut self, data: &[u8], offset: u32, outer: bool) -> Option<Met> {
+        content(data, offset, &mut self.content, &mut self.name_offsets)?;
+        let id = match self.contents.get(&self.content) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.contents.len()).ok()?;
+                self.contents.insert(self.content.clone(), id);
+                self.content_bytes = self.content_bytes.saturating_add(self.content.len());
+                self.parsed.push(Parsed::default());
+                id
+            }
+        };
+        let known = self.parsed.get_mut(id as usize)?;
+        let slot = if outer {
+            &mut known.outer
+        } else {
+            &mut known.nested
+        };
+        let def = match slot {
+            Some(def) => def.clone(),
+            None => slot
+                .insert(definition(data, offset, outer, &mut self.names).map(Rc::new))
+                .clone(),
+        };
+        Some(Met {
+            def: def?,
+            id,
+            proven: known.proven,
+        })
     }
 
     /// Bounds what the crate can spend building and rendering the template instance
@@ -1310,7 +1419,7 @@ impl ChunkSkips {
         }
         self.used_defs.push(def);
         let (tokens, def_output, uses) = {
-            let d = self.definitions.get(def)?.2.as_ref()?;
+            let d = &self.definitions.get(def)?.2.as_ref()?.def;
             self.may_name |= d.may_name;
             self.named_by_value |= d.names_from_values || d.may_end_word;
             (d.tokens, d.output, d.max_uses.max(1))
@@ -1564,7 +1673,7 @@ mod definitions {
                     d.end().end();
                 },
             );
-            definition(&data, 0, true, &mut Names::default(), &mut Vec::new()).unwrap()
+            definition(&data, 0, true, &mut Names::default()).unwrap()
         };
         // A literal name and a value, as Sysmon and Security write them (`<Provider
         // Name=%0>` in `<System>` is a value, not a field's name).
@@ -1579,24 +1688,33 @@ mod definitions {
     #[test]
     fn a_definition_has_one_content_wherever_it_and_its_names_are_in_the_chunk() {
         let data = event(|_| {});
-        let mut names = Names::default();
-        let mut refs = Vec::new();
-        let def = definition(&data, 0, true, &mut names, &mut refs).unwrap();
-        let mut content = Vec::new();
-        def.content(&data, &refs, &names, &mut content);
-        // The same definition 100 bytes further on, its names (stored in it) too.
+        let (mut content1, mut names1) = (Vec::new(), Vec::new());
+        content(&data, 0, &mut content1, &mut names1).unwrap();
+        // The same definition 100 bytes further on, its names (stored in it, right
+        // after their references: `Def::name`) too.
         let mut moved = vec![0u8; 100];
         moved.extend_from_slice(&data);
-        let shift = |at: usize| u32::try_from(at + 100).unwrap().to_le_bytes();
-        for &(at, _, offset) in &refs {
-            moved[100 + at..104 + at].copy_from_slice(&shift(offset as usize));
+        for &name in &names1 {
+            let at = 100 + name as usize - 4;
+            moved[at..at + 4].copy_from_slice(&(name + 100).to_le_bytes());
         }
-        let (mut names2, mut refs2) = (Names::default(), Vec::new());
-        let def2 = definition(&moved, 100, true, &mut names2, &mut refs2).unwrap();
-        let mut content2 = Vec::new();
-        def2.content(&moved, &refs2, &names2, &mut content2);
-        assert_eq!(content, content2);
-        assert!(content.windows(6).any(|w| w == b"System"));
+        let (mut content2, mut names2) = (Vec::new(), Vec::new());
+        content(&moved, 100, &mut content2, &mut names2).unwrap();
+        assert_eq!(content1, content2);
+        assert_eq!(names2, names1.iter().map(|n| n + 100).collect::<Vec<_>>());
+        let system: Vec<u8> = "System".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert!(content1.windows(12).any(|w| w == system));
+        // Parsed once in the scan: the second chunk's definition is the first's.
+        let mut skips = ChunkSkips::default();
+        let first = skips.parse(&data, 0, true).unwrap();
+        skips.reset();
+        let second = skips.parse(&moved, 100, true).unwrap();
+        assert!(Rc::ptr_eq(&first.def, &second.def) && first.id == second.id);
+        // Another name is another content.
+        let mut other = data.clone();
+        other[names1[0] as usize + 8] ^= 1;
+        content(&other, 0, &mut content2, &mut names2).unwrap();
+        assert_ne!(content1, content2);
     }
 
     #[test]
@@ -1612,7 +1730,7 @@ mod definitions {
                 .value(3)
                 .end();
         });
-        let def = definition(&data, 0, true, &mut Names::default(), &mut Vec::new()).unwrap();
+        let def = definition(&data, 0, true, &mut Names::default()).unwrap();
         assert_eq!(
             fields(&def),
             [
@@ -1664,14 +1782,7 @@ mod definitions {
         ];
         for (what, system) in cases {
             assert!(
-                definition(
-                    &event(system),
-                    0,
-                    true,
-                    &mut Names::default(),
-                    &mut Vec::new()
-                )
-                .is_none(),
+                definition(&event(system), 0, true, &mut Names::default(),).is_none(),
                 "{what}"
             );
         }
