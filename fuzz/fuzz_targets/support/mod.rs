@@ -86,8 +86,10 @@ pub fn split_replies(mut stream: &[u8]) -> Vec<(serde_json::Value, Vec<u8>)> {
 
 /// EVTX (issue 14): `data` laid over a real chunk (EVTX-ATTACK-SAMPLES
 /// rundll32_cmd_schtask.evtx, its file header and first chunk, read at build time from
-/// ../shared): the first 2 bytes pick where in the records area, the rest is XORed
-/// there; the fast path (records skipped before rendering) gives the full path's report.
+/// ../shared), after the same chunk undamaged (whose definitions the crate parses, so
+/// that they vouch for the damaged copy's by content): the first 2 bytes pick where
+/// from the chunk's string table on, the rest is XORed there; the fast path (records
+/// skipped before rendering) gives the full path's report.
 pub fn evtx_fast_same_as_full(data: &[u8]) {
     static SAMPLE: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -96,8 +98,9 @@ pub fn evtx_fast_same_as_full(data: &[u8]) {
     let Some((at, rest)) = data.split_first_chunk::<2>() else {
         return;
     };
-    let mut file = SAMPLE.to_vec();
-    let at = 4096 + 0x200 + usize::from(u16::from_le_bytes(*at)) % (65536 - 0x200);
+    let mut file = SAMPLE.get(..4096 + 65536).unwrap_or(SAMPLE).to_vec();
+    file.extend_from_within(4096..);
+    let at = 4096 + 65536 + 128 + usize::from(u16::from_le_bytes(*at)) % (65536 - 128);
     for (i, b) in rest.iter().enumerate() {
         if let Some(x) = file.get_mut(at + i) {
             *x ^= b;
