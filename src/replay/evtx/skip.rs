@@ -182,7 +182,9 @@ struct Definition {
 /// are, and it is all that parsing the definition reads, here ([`definition`]) and in
 /// the crate. The offsets of the names are added to `names`. `None` (`out` partly
 /// filled) when the body is not a token stream [`definition`] could accept, within
-/// the body's bounds, or a name cannot be read.
+/// the body's bounds, a name cannot be read, or the content would pass
+/// [`MAX_CONTENT_LEN`] (names referred to many times can make it far larger than the
+/// body).
 fn content(data: &[u8], offset: u32, out: &mut Vec<u8>, names: &mut Vec<u32>) -> Option<()> {
     out.clear();
     let start = (offset as usize).checked_add(DEFINITION_HEADER)?;
@@ -216,6 +218,9 @@ fn content(data: &[u8], offset: u32, out: &mut Vec<u8>, names: &mut Vec<u32>) ->
         out.extend_from_slice(c.data.get(copied..at)?);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(text);
+        if out.len() > MAX_CONTENT_LEN {
+            return None;
+        }
         copied = c.pos;
         names.push(name_offset);
         Some(())
@@ -776,11 +781,67 @@ impl Verdict {
 
 /// Shapes remembered per chunk pass ([`Verdict::Exemplar`]).
 const MAX_SHAPES: usize = 64;
-/// Definitions and shapes remembered across chunks (a real log has a few dozen), and
-/// the bytes of the definitions' contents kept (a real log's are a few KiB each):
-/// past either, they are forgotten, between chunks.
+/// Definitions, shapes and kinds remembered across chunks (a real log has a few dozen
+/// of each), and the bytes of their keys (a real log's definitions are a few KiB
+/// each): a crafted chunk, whose names can make a definition's content far larger
+/// than its body, must not make memory grow with the input ([`Memo`]).
 const MAX_CONTENTS: usize = 4096;
 const MAX_CONTENT_BYTES: usize = 16 << 20;
+/// The largest content of one definition (a real one is a few KiB; one whose content
+/// is larger is not plain).
+const MAX_CONTENT_LEN: usize = 1 << 20;
+
+/// A map from byte keys to what was learned of them, kept across chunks and bounded
+/// in entries and key bytes ([`MAX_CONTENTS`], [`MAX_CONTENT_BYTES`]). Its keys are
+/// hashed with `ahash` (random keys per process: a crafted file cannot force
+/// collisions).
+struct Memo<V> {
+    map: std::collections::HashMap<Vec<u8>, V, ahash::RandomState>,
+    bytes: usize,
+}
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo {
+            map: std::collections::HashMap::default(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<V> Memo<V> {
+    fn get(&self, key: &[u8]) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    /// Whether `key` fits: one more entry of its length stays within the bounds.
+    fn fits(&self, key: &[u8]) -> bool {
+        self.map.len() < MAX_CONTENTS && self.bytes.saturating_add(key.len()) <= MAX_CONTENT_BYTES
+    }
+
+    /// Inserts `key`, first forgetting everything if it would not fit (for a memo whose
+    /// entries only save work: forgetting them changes no result).
+    fn insert_forgetting(&mut self, key: &[u8], value: V) {
+        if !self.fits(key) {
+            self.clear();
+        }
+        self.insert(key, value);
+    }
+
+    fn insert(&mut self, key: &[u8], value: V) {
+        self.bytes = self.bytes.saturating_add(key.len());
+        self.map.insert(key.to_vec(), value);
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+}
 /// The word a value must not help spell for its record to be counted like an
 /// exemplar (what [`crate::detection::may_name_schtasks`] looks for at the end of an
 /// image value).
@@ -942,7 +1003,7 @@ pub(super) struct ChunkSkips {
     /// the keys met in the scan (`None`: a text this module cannot render), forgotten
     /// with the contents.
     raw_key: Vec<u8>,
-    kinds: std::collections::HashMap<Vec<u8>, Option<EventKind>, ahash::RandomState>,
+    kinds: Memo<Option<EventKind>>,
     /// One classifying field's rendered text (scratch).
     key: String,
     /// Whether the definitions of the record being decided may render with
@@ -975,10 +1036,12 @@ pub(super) struct ChunkSkips {
     /// record's outer template or not; `None`: not plain), and how the judge counted
     /// the exemplar of each shape keyed by those numbers. Emptied together, between
     /// chunks, past [`MAX_CONTENTS`].
-    contents: std::collections::HashMap<Vec<u8>, u32, ahash::RandomState>,
-    content_bytes: usize,
+    contents: Memo<u32>,
+    /// Whether a content was refused in this pass for want of room: `contents` is
+    /// emptied before the next.
+    contents_full: bool,
     parsed: Vec<Parsed>,
-    tallies: std::collections::HashMap<Vec<u8>, Tally, ahash::RandomState>,
+    tallies: Memo<Tally>,
 }
 
 /// What is known of one content ([`content`]) in the scan: the definition parsed from
@@ -999,13 +1062,11 @@ impl ChunkSkips {
         self.names.clear();
         self.name_offsets.clear();
         self.shapes.clear();
-        if self.contents.len() > MAX_CONTENTS
-            || self.tallies.len() > MAX_CONTENTS
-            || self.kinds.len() > MAX_CONTENTS
-            || self.content_bytes > MAX_CONTENT_BYTES
-        {
+        // The contents' numbers are in the keys of tallies and kinds: all go together,
+        // between chunks (never while a pass holds numbers).
+        if self.contents_full {
             self.contents.clear();
-            self.content_bytes = 0;
+            self.contents_full = false;
             self.parsed.clear();
             self.tallies.clear();
             self.kinds.clear();
@@ -1126,7 +1187,7 @@ impl ChunkSkips {
             Some(&kind) => kind,
             None => {
                 let kind = classify(def, &self.values, data, &mut self.key, &mut self.fields);
-                self.kinds.insert(self.raw_key.clone(), kind);
+                self.kinds.insert_forgetting(&self.raw_key, kind);
                 kind
             }
         };
@@ -1269,7 +1330,7 @@ impl ChunkSkips {
         if let Some((key, t)) = self.shapes.get_mut(usize::from(i)) {
             *t = Some(tally);
             if let Some(tally) = tally {
-                self.tallies.insert(key.clone(), tally);
+                self.tallies.insert_forgetting(key, tally);
             }
         }
     }
@@ -1369,10 +1430,14 @@ impl ChunkSkips {
         content(data, offset, &mut self.content, &mut self.name_offsets)?;
         let id = match self.contents.get(&self.content) {
             Some(&id) => id,
+            // No room left in this pass: not read here (its records are rendered).
+            None if !self.contents.fits(&self.content) => {
+                self.contents_full = true;
+                return None;
+            }
             None => {
                 let id = u32::try_from(self.contents.len()).ok()?;
-                self.contents.insert(self.content.clone(), id);
-                self.content_bytes = self.content_bytes.saturating_add(self.content.len());
+                self.contents.insert(&self.content, id);
                 self.parsed.push(Parsed::default());
                 id
             }
@@ -1683,6 +1748,41 @@ mod definitions {
         // A value then the literal end of the word: the value could spell its start.
         assert!(def(Some("Image"), ".EXE").may_end_word);
         assert!(!def(Some("Image"), ".exe x").may_end_word);
+    }
+
+    #[test]
+    fn a_content_far_larger_than_its_body_is_refused_and_the_scans_contents_stay_bounded() {
+        // A 30,000-character name at offset 0, then a definition whose 40 attributes
+        // all refer to it: a 200-byte body whose content would be 2.4 MB.
+        let mut data = vec![0u8; 8];
+        data[6..8].copy_from_slice(&30_000u16.to_le_bytes());
+        data.extend("a".repeat(30_000).encode_utf16().flat_map(u16::to_le_bytes));
+        data.extend_from_slice(&[0, 0]);
+        let at = data.len();
+        data.extend_from_slice(&[0; DEFINITION_HEADER]);
+        for _ in 0..40 {
+            data.push(token::ATTRIBUTE);
+            data.extend_from_slice(&0u32.to_le_bytes());
+        }
+        data[at + 20..at + 24].copy_from_slice(&200u32.to_le_bytes());
+        let (mut out, mut names) = (Vec::new(), Vec::new());
+        assert!(content(&data, at as u32, &mut out, &mut names).is_none());
+        assert!(out.len() <= MAX_CONTENT_LEN + 60_002);
+        // A scan whose contents fill their room refuses new ones until the next pass,
+        // which starts with none.
+        let event = event(|_| {});
+        let mut skips = ChunkSkips::default();
+        skips.contents.bytes = MAX_CONTENT_BYTES;
+        assert!(skips.parse(&event, 0, true).is_none());
+        skips.reset();
+        assert_eq!((skips.contents.len(), skips.contents.bytes), (0, 0));
+        assert!(skips.parse(&event, 0, true).is_some());
+        // A memo that only saves work forgets all to make room.
+        let mut kinds: Memo<u8> = Memo::default();
+        for i in 0..=MAX_CONTENTS {
+            kinds.insert_forgetting(&(i as u32).to_le_bytes(), 0);
+        }
+        assert_eq!(kinds.len(), 1);
     }
 
     #[test]
