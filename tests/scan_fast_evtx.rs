@@ -409,6 +409,59 @@ fn records_whose_definition_the_crate_cannot_read_fail_alike() {
     assert_eq!(after.counts.bad_records, report.counts.bad_records);
 }
 
+#[test]
+fn a_name_whose_nul_is_past_the_chunk_fails_alike_after_its_definition_was_proven() {
+    // Found by review (issue 14): the crate reads the 2 bytes of a name's NUL, and a
+    // definition known by content from an earlier chunk must not vouch for one whose
+    // name ends at the chunk's last byte. In each sample chunk, the references to the
+    // name `Data` that are not where it is stored are pointed at a copy of it whose
+    // characters end at byte 65536 (in the chunks whose end is unused, zeroed slack).
+    // Every record made a process access (Sysmon 10), so that every record of a chunk
+    // folds: such a chunk is not given to the crate at all.
+    let (header, mut chunks) = remote_samples();
+    for c in &mut chunks {
+        for values in records(c) {
+            set_event_id(c, &values, 10);
+        }
+    }
+    let data = utf16("Data");
+    let mut moved = Vec::new();
+    let mut refs = 0;
+    for c in &chunks {
+        let mut c = c.clone();
+        let copy = CHUNK - 16;
+        let free = u32::from_le_bytes(c[48..52].try_into().unwrap()) as usize;
+        if free > copy || c[copy..].iter().any(|&b| b != 0) {
+            // No slack at the chunk's end: left as it is.
+            moved.push(c);
+            continue;
+        }
+        // The stored name: its reference (its own offset + 4), next, hash, count 4.
+        let stored = (0x200..c.len() - 20)
+            .find(|&p| {
+                c[p + 8..p + 16] == data[..]
+                    && c[p + 6..p + 8] == [4, 0]
+                    && c[p - 4..p] == (p as u32).to_le_bytes()
+            })
+            .expect("the name Data stored in the chunk");
+        c.copy_within(stored..stored + 16, copy);
+        let from = (stored as u32).to_le_bytes();
+        for p in 0x200..copy - 4 {
+            if p != stored - 4 && c[p..p + 4] == from {
+                c[p..p + 4].copy_from_slice(&(copy as u32).to_le_bytes());
+                refs += 1;
+            }
+        }
+        moved.push(c);
+    }
+    assert!(refs > 0, "references to Data were moved");
+    let alone = assert_same(&file(&header, &moved), "Data's NUL past the chunk");
+    assert!(alone.counts.bad_records > 0, "{:?}", alone.counts);
+    let both: Vec<Vec<u8>> = chunks.iter().chain(&moved).cloned().collect();
+    let after = assert_same(&file(&header, &both), "after the same chunks whole");
+    assert_eq!(after.counts.bad_records, alone.counts.bad_records);
+}
+
 /// Texts at the edges of what a process creation's values may be for the fast path to
 /// count it like an exemplar: image names in case games, with trailing junk or
 /// controls, the word's ends and pieces, blanks of each kind, NULs, markup, non-ASCII.

@@ -397,7 +397,9 @@ impl FastPass {
         self.steps = steps;
         if read && !self.skips.must_redo() {
             // Every record the crate built, it built without error: the definitions
-            // they use parse, here and wherever their content is met again.
+            // they use parse, here and wherever their content is met again. (A record
+            // it could not render withholds the proof too: more than needed, never
+            // less.)
             let clean = self
                 .outcomes
                 .iter()

@@ -34,12 +34,18 @@
 //!   pass, by offset, so one it cannot parse fails that earlier record, and one it
 //!   parsed is what the folded record would have got), or one of the same content
 //!   was parsed in an earlier chunk of the scan, whose records the crate all built
-//!   without error ([`ChunkSkips::last_definitions_known`]; then a chunk whose
-//!   records are all unrendered is given to the crate as one record per run). A
-//!   built record that fails, while a run is folded, sends the chunk to the full
-//!   path (its bytes put back first), as does any surprise in what the crate gives;
+//!   without error ([`ChunkSkips::last_definitions_known`]). A built record that
+//!   fails, while a run is folded, sends the chunk to the full path (its bytes put
+//!   back first), as does any surprise in what the crate gives;
 //! - the whole chunk's bound stays within the crate's chunk budget
 //!   ([`ChunkSkips::within_budget`]), so no record is refused for what others spent.
+//!
+//! A chunk whose records all fold is not given to the crate at all: nothing is left
+//! for it to vouch for. There, nothing checks at run time what is trusted elsewhere:
+//! that [`live_records`] is the crate's walk, that every definition is known to parse,
+//! and that [`strings_read`] reads the string table as the crate does (each is
+//! compared with the crate by `tests/scan_fast_evtx.rs`, this module's tests and the
+//! `fast_path` fuzz target).
 //!
 //! When the records cannot all be decided (a header the crate's walk would stop or
 //! resync at, an instance that is not plain), nothing is folded and the chunk is read
@@ -212,6 +218,9 @@ pub(super) struct Folding {
     /// Scratch of [`strings_read`].
     seen: Vec<u64>,
     read: Vec<usize>,
+    /// The byte ranges the pass reads definitions and names from (scratch of
+    /// [`Folding::edit`]).
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl Folding {
@@ -323,6 +332,29 @@ impl Folding {
         skips.within_budget()
     }
 
+    /// [`ChunkSkips::read_ranges`] into `self.ranges`, sorted by start and merged
+    /// where they overlap or touch (so their ends rise too).
+    fn merge_ranges(&mut self, skips: &ChunkSkips, data: &[u8]) {
+        self.ranges.extend(skips.read_ranges(data));
+        self.ranges.sort_unstable_by_key(|r| r.start);
+        let mut merged: usize = 0;
+        for i in 0..self.ranges.len() {
+            let Some(r) = self.ranges.get(i).cloned() else {
+                break;
+            };
+            match merged.checked_sub(1).and_then(|m| self.ranges.get_mut(m)) {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => {
+                    if let Some(slot) = self.ranges.get_mut(merged) {
+                        *slot = r;
+                    }
+                    merged += 1;
+                }
+            }
+        }
+        self.ranges.truncate(merged);
+    }
+
     /// Edits `data` for the planned folds (none: nothing to do); `false` (nothing
     /// edited) if an edit would touch a byte some record's definitions or names are
     /// read from.
@@ -352,10 +384,23 @@ impl Folding {
             }
             edits.push((a.start, run, b.id, values_at - 4));
         }
+        // The ranges read: few in a real chunk, checked one by one; in a crafted one
+        // (one per name reference: thousands), sorted and merged once, so that each
+        // edit is checked by a binary search.
+        let linear = edits.len().saturating_mul(skips.read_range_count()) <= 4096;
+        self.ranges.clear();
+        if !linear {
+            self.merge_ranges(skips, data);
+        }
+        let ranges = &self.ranges;
         let touched = |at: usize, n: usize| {
-            skips
-                .read_ranges(data)
-                .any(|r| r.start < at + n && at < r.end)
+            if linear {
+                return skips
+                    .read_ranges(data)
+                    .any(|r| r.start < at + n && at < r.end);
+            }
+            let first_after = ranges.partition_point(|r| r.end <= at);
+            ranges.get(first_after).is_some_and(|r| r.start < at + n)
         };
         if edits
             .iter()

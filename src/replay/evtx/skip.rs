@@ -180,12 +180,19 @@ struct Definition {
 /// right there) replaced by the name (its character count and UTF-16 characters). It
 /// is the same in every chunk that holds the definition, wherever it and its names
 /// are, and it is all that parsing the definition reads, here ([`definition`]) and in
-/// the crate. The offsets of the names are added to `names`. `None` (`out` partly
-/// filled) when the body is not a token stream [`definition`] could accept, within
-/// the body's bounds, a name cannot be read, or the content would pass
-/// [`MAX_CONTENT_LEN`] (names referred to many times can make it far larger than the
-/// body).
-fn content(data: &[u8], offset: u32, out: &mut Vec<u8>, names: &mut Vec<u32>) -> Option<()> {
+/// the crate (which also reads the 2 bytes of each name's NUL: they must be in the
+/// chunk). The offsets of the names are added to `names`. `None` (`out` partly filled)
+/// when the body is not a token stream [`definition`] could accept, within the body's
+/// bounds, a name cannot be read, or the content would pass `limit` bytes (names
+/// referred to many times can make it far larger than the body: the pass's
+/// [`MAX_PASS_CONTENT`]).
+fn content(
+    data: &[u8],
+    offset: u32,
+    limit: usize,
+    out: &mut Vec<u8>,
+    names: &mut Vec<u32>,
+) -> Option<()> {
     out.clear();
     let start = (offset as usize).checked_add(DEFINITION_HEADER)?;
     let size = Cursor {
@@ -215,10 +222,12 @@ fn content(data: &[u8], offset: u32, out: &mut Vec<u8>, names: &mut Vec<u32>) ->
         };
         let len = n.u16()?;
         let text = n.bytes(usize::from(len) * 2)?;
+        // The crate reads the NUL after the characters too: it must be in the chunk.
+        n.bytes(2)?;
         out.extend_from_slice(c.data.get(copied..at)?);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(text);
-        if out.len() > MAX_CONTENT_LEN {
+        if out.len() > limit {
             return None;
         }
         copied = c.pos;
@@ -228,7 +237,8 @@ fn content(data: &[u8], offset: u32, out: &mut Vec<u8>, names: &mut Vec<u32>) ->
     while c.pos < end {
         let t = c.u8()?;
         match t & !token::MORE {
-            token::EOF => break,
+            // The crate refuses an EOF token with the "more" flag.
+            token::EOF if t == token::EOF => break,
             token::FRAGMENT_HEADER if t == token::FRAGMENT_HEADER => {
                 c.bytes(3)?;
             }
@@ -297,7 +307,8 @@ impl<'a> Cursor<'a> {
 }
 
 /// A name in the chunk's string table at `offset` (next offset, hash, character count,
-/// UTF-16 characters): `None` unless it is a plain XML name (ASCII letters, digits,
+/// UTF-16 characters, and the 2 bytes of a NUL, which the crate reads too): `None`
+/// unless it is a plain XML name (ASCII letters, digits,
 /// `_`, `-`, `.`, `:`; not starting with a digit, `-` or `.`), which renders and parses
 /// as itself.
 fn name_at(data: &[u8], offset: u32) -> Option<String> {
@@ -308,6 +319,7 @@ fn name_at(data: &[u8], offset: u32) -> Option<String> {
     c.bytes(6)?;
     let len = c.u16()?;
     let name = exact_text(c.bytes(usize::from(len) * 2)?)?;
+    c.bytes(2)?;
     let first = name.bytes().next()?;
     let plain = name
         .bytes()
@@ -445,7 +457,7 @@ fn definition(data: &[u8], offset: u32, outer: bool, names: &mut Names) -> Optio
         let t = c.u8()?;
         def.tokens += 1;
         match t & !token::MORE {
-            token::EOF => break,
+            token::EOF if t == token::EOF => break,
             token::FRAGMENT_HEADER if t == token::FRAGMENT_HEADER => {
                 c.bytes(3)?;
             }
@@ -787,9 +799,11 @@ const MAX_SHAPES: usize = 64;
 /// than its body, must not make memory grow with the input ([`Memo`]).
 const MAX_CONTENTS: usize = 4096;
 const MAX_CONTENT_BYTES: usize = 16 << 20;
-/// The largest content of one definition (a real one is a few KiB; one whose content
-/// is larger is not plain).
-const MAX_CONTENT_LEN: usize = 1 << 20;
+/// The most bytes of definitions' contents one chunk pass builds (a real chunk's are
+/// a few tens of KiB): a crafted chunk's names, referred to many times, cannot make
+/// the pass copy and hash much more than the chunk holds. A definition past it is not
+/// plain (its records are rendered).
+const MAX_PASS_CONTENT: usize = 1 << 20;
 
 /// A map from byte keys to what was learned of them, kept across chunks and bounded
 /// in entries and key bytes ([`MAX_CONTENTS`], [`MAX_CONTENT_BYTES`]). Its keys are
@@ -1040,6 +1054,8 @@ pub(super) struct ChunkSkips {
     /// Whether a content was refused in this pass for want of room: `contents` is
     /// emptied before the next.
     contents_full: bool,
+    /// The bytes of contents built in this pass ([`MAX_PASS_CONTENT`]).
+    pass_content: usize,
     parsed: Vec<Parsed>,
     tallies: Memo<Tally>,
 }
@@ -1061,6 +1077,7 @@ impl ChunkSkips {
         self.definitions.clear();
         self.names.clear();
         self.name_offsets.clear();
+        self.pass_content = 0;
         self.shapes.clear();
         // The contents' numbers are in the keys of tallies and kinds: all go together,
         // between chunks (never while a pass holds numbers).
@@ -1160,10 +1177,12 @@ impl ChunkSkips {
         // render the same: the texts are rendered only for a key not met yet.
         self.raw_key.clear();
         self.raw_key.extend_from_slice(&id.to_le_bytes());
+        // Markers no value type uses (a plain type is below 0x80), so that keys are
+        // prefix-free.
         for field in &def.fields {
-            self.raw_key.push(1);
+            self.raw_key.push(0xf1);
             if field.left_out(&self.values) {
-                self.raw_key.push(2);
+                self.raw_key.push(0xf2);
                 continue;
             }
             for piece in &field.value {
@@ -1179,7 +1198,7 @@ impl ChunkSkips {
                             .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
                         self.raw_key.extend_from_slice(bytes);
                     }
-                    None => self.raw_key.push(3),
+                    None => self.raw_key.push(0xf3),
                 }
             }
         }
@@ -1288,10 +1307,13 @@ impl ChunkSkips {
     /// Why a content stands for the definition in any chunk: the crate (evtx 0.15.1,
     /// `IrTemplateCache::get_or_parse_template_direct`) parses a definition from its
     /// body alone, reading each name reference as the name at that offset (from the
-    /// chunk's string cache, or read in place: the same bytes either way), and skipping
-    /// a name stored inline; two definitions of one content ([`Definition::content`]:
-    /// the body with each reference replaced by its name) are the same tokens with the
-    /// same names, so the crate parses both or neither.
+    /// chunk's string cache, or read in place: the same bytes either way, and the 2
+    /// bytes of its NUL, which [`content`] requires in the chunk), and skipping a name
+    /// stored inline; two definitions of one [`content`] (the body with each reference
+    /// replaced by its name) are the same tokens with the same names, so the crate
+    /// parses both or neither. (The definition's 24-byte header adds only the body's
+    /// size; its GUID is read only for the crate's `wevt_templates` feature, which is
+    /// not built.)
     pub(super) fn last_definitions_known(&self, built: &[u32]) -> bool {
         for i in 0..self.used.len() {
             let (Some(&offset), Some(&d)) = (self.used.get(i), self.used_defs.get(i)) else {
@@ -1380,6 +1402,13 @@ impl ChunkSkips {
             .all(|&(_, at, len)| data.get(at..at + len).is_some_and(|b| b.is_ascii()))
     }
 
+    /// How many ranges [`ChunkSkips::read_ranges`] gives.
+    pub(super) fn read_range_count(&self) -> usize {
+        self.definitions
+            .len()
+            .saturating_add(self.name_offsets.len())
+    }
+
     /// The byte ranges of the chunk that this pass read definitions and names from:
     /// each definition (its 24-byte header and body) and each name (next offset,
     /// hash, length, characters and the NUL after them). The crate reads these same
@@ -1427,7 +1456,16 @@ impl ChunkSkips {
     /// The definition at `offset`, parsed once per content and kind in the scan
     /// ([`content`]: the same content parses the same), with its content's number.
     fn parse(&mut self, data: &[u8], offset: u32, outer: bool) -> Option<Met> {
-        content(data, offset, &mut self.content, &mut self.name_offsets)?;
+        let limit = MAX_PASS_CONTENT.saturating_sub(self.pass_content);
+        let built = content(
+            data,
+            offset,
+            limit,
+            &mut self.content,
+            &mut self.name_offsets,
+        );
+        self.pass_content = self.pass_content.saturating_add(self.content.len());
+        built?;
         let id = match self.contents.get(&self.content) {
             Some(&id) => id,
             // No room left in this pass: not read here (its records are rendered).
@@ -1751,7 +1789,7 @@ mod definitions {
     }
 
     #[test]
-    fn a_content_far_larger_than_its_body_is_refused_and_the_scans_contents_stay_bounded() {
+    fn contents_far_larger_than_their_bodies_are_refused_and_the_scans_contents_stay_bounded() {
         // A 30,000-character name at offset 0, then a definition whose 40 attributes
         // all refer to it: a 200-byte body whose content would be 2.4 MB.
         let mut data = vec![0u8; 8];
@@ -1766,8 +1804,15 @@ mod definitions {
         }
         data[at + 20..at + 24].copy_from_slice(&200u32.to_le_bytes());
         let (mut out, mut names) = (Vec::new(), Vec::new());
-        assert!(content(&data, at as u32, &mut out, &mut names).is_none());
-        assert!(out.len() <= MAX_CONTENT_LEN + 60_002);
+        assert!(content(&data, at as u32, MAX_PASS_CONTENT, &mut out, &mut names).is_none());
+        assert!(out.len() <= MAX_PASS_CONTENT + 60_002);
+        assert!(content(&data, at as u32, usize::MAX, &mut out, &mut names).is_some());
+        // A pass that built its room of contents refuses the next one.
+        let mut skips = ChunkSkips::default();
+        assert!(skips.parse(&data, at as u32, true).is_none());
+        assert!(skips.parse(&event(|_| {}), 0, true).is_none());
+        skips.reset();
+        assert!(skips.parse(&event(|_| {}), 0, true).is_some());
         // A scan whose contents fill their room refuses new ones until the next pass,
         // which starts with none.
         let event = event(|_| {});
@@ -1789,7 +1834,7 @@ mod definitions {
     fn a_definition_has_one_content_wherever_it_and_its_names_are_in_the_chunk() {
         let data = event(|_| {});
         let (mut content1, mut names1) = (Vec::new(), Vec::new());
-        content(&data, 0, &mut content1, &mut names1).unwrap();
+        content(&data, 0, usize::MAX, &mut content1, &mut names1).unwrap();
         // The same definition 100 bytes further on, its names (stored in it, right
         // after their references: `Def::name`) too.
         let mut moved = vec![0u8; 100];
@@ -1799,7 +1844,7 @@ mod definitions {
             moved[at..at + 4].copy_from_slice(&(name + 100).to_le_bytes());
         }
         let (mut content2, mut names2) = (Vec::new(), Vec::new());
-        content(&moved, 100, &mut content2, &mut names2).unwrap();
+        content(&moved, 100, usize::MAX, &mut content2, &mut names2).unwrap();
         assert_eq!(content1, content2);
         assert_eq!(names2, names1.iter().map(|n| n + 100).collect::<Vec<_>>());
         let system: Vec<u8> = "System".encode_utf16().flat_map(u16::to_le_bytes).collect();
@@ -1813,7 +1858,7 @@ mod definitions {
         // Another name is another content.
         let mut other = data.clone();
         other[names1[0] as usize + 8] ^= 1;
-        content(&other, 0, &mut content2, &mut names2).unwrap();
+        content(&other, 0, usize::MAX, &mut content2, &mut names2).unwrap();
         assert_ne!(content1, content2);
     }
 
