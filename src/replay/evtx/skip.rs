@@ -1018,6 +1018,9 @@ pub(super) struct ChunkSkips {
     /// with the contents.
     raw_key: Vec<u8>,
     kinds: Memo<Option<EventKind>>,
+    /// The last record's key and kind (forgotten with the contents).
+    last_key: Vec<u8>,
+    last_kind: Option<Option<EventKind>>,
     /// One classifying field's rendered text (scratch).
     key: String,
     /// Whether the definitions of the record being decided may render with
@@ -1032,6 +1035,8 @@ pub(super) struct ChunkSkips {
     /// offset, size): read only for a process creation's shape, a connection's
     /// strings and whether its ANSI strings are ASCII.
     all: Vec<(u8, usize, usize)>,
+    /// Whether one of them is an ANSI string.
+    ansi: bool,
     /// Whether a definition the record uses names a field by a value, or has literal
     /// text a field may end in `schtasks.exe` at.
     named_by_value: bool,
@@ -1087,6 +1092,7 @@ impl ChunkSkips {
             self.parsed.clear();
             self.tallies.clear();
             self.kinds.clear();
+            self.last_kind = None;
         }
         self.nodes = 0;
         self.output = 0;
@@ -1143,6 +1149,7 @@ impl ChunkSkips {
         self.used.clear();
         self.used_defs.clear();
         self.all.clear();
+        self.ansi = false;
         self.may_name = false;
         self.named_by_value = false;
         self.sure = false;
@@ -1202,14 +1209,20 @@ impl ChunkSkips {
                 }
             }
         }
-        let kind = match self.kinds.get(&self.raw_key) {
-            Some(&kind) => kind,
-            None => {
-                let kind = classify(def, &self.values, data, &mut self.key, &mut self.fields);
-                self.kinds.insert_forgetting(&self.raw_key, kind);
-                kind
-            }
+        // Records of one kind come in runs: the last key is compared first.
+        let kind = match self.last_kind {
+            Some(kind) if self.last_key == self.raw_key => kind,
+            _ => match self.kinds.get(&self.raw_key) {
+                Some(&kind) => kind,
+                None => {
+                    let kind = classify(def, &self.values, data, &mut self.key, &mut self.fields);
+                    self.kinds.insert_forgetting(&self.raw_key, kind);
+                    kind
+                }
+            },
         };
+        self.last_kind = Some(kind);
+        std::mem::swap(&mut self.last_key, &mut self.raw_key);
         let Some(kind) = kind else {
             return (Verdict::Render, output);
         };
@@ -1396,10 +1409,12 @@ impl ChunkSkips {
     /// code page the crate may decode it with reads without error (evtx 0.15.1
     /// `decode_ansi_value`; a byte another code page cannot map is an error there).
     pub(super) fn last_ansi_is_ascii(&self, data: &[u8]) -> bool {
-        self.all
-            .iter()
-            .filter(|&&(t, _, _)| t == ty::ANSI_STRING)
-            .all(|&(_, at, len)| data.get(at..at + len).is_some_and(|b| b.is_ascii()))
+        !self.ansi
+            || self
+                .all
+                .iter()
+                .filter(|&&(t, _, _)| t == ty::ANSI_STRING)
+                .all(|&(_, at, len)| data.get(at..at + len).is_some_and(|b| b.is_ascii()))
     }
 
     /// How many ranges [`ChunkSkips::read_ranges`] gives.
@@ -1541,6 +1556,7 @@ impl ChunkSkips {
             }
             let bytes = data.get(at..end)?;
             self.all.push((t, at, len));
+            self.ansi |= t == ty::ANSI_STRING;
             if t == ty::BIN_XML {
                 let (n, o) = self.instance_bound(data, at as u64, len as u32, depth + 1)?;
                 nodes = nodes.saturating_add(n);
