@@ -9,8 +9,9 @@
 //! [`MAX_WAITING`] task events (the oldest given up first, judged without a logon).
 //! Pure state: no I/O; the caller turns what comes out into detections.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
+use super::KeyMap;
 use crate::detection::task::{NetworkLogon, RpcCaller, TaskEvent, TaskEventId};
 
 /// At most this many network logons are remembered per source.
@@ -99,7 +100,7 @@ fn key(host: &str, logon_id: &str) -> Key {
 
 /// Pairs task events with network logons; see the module documentation.
 pub struct Correlator<T> {
-    logons: HashMap<Key, OwnedLogon>,
+    logons: KeyMap<Key, OwnedLogon>,
     logon_order: VecDeque<Key>,
     /// Waiting task events, oldest first (`None` once a logon took it); the front one is
     /// number `first_seq`.
@@ -107,7 +108,7 @@ pub struct Correlator<T> {
     first_seq: u64,
     /// The numbers of the waiting events by key, so that a logon (a log may hold
     /// millions) finds its events in constant time, not by a walk over the waiting ones.
-    by_key: HashMap<Key, Vec<u64>>,
+    by_key: KeyMap<Key, Vec<u64>>,
     /// Logons forgotten and task events given up because a bound was reached.
     pub overflowed: u64,
 }
@@ -115,11 +116,11 @@ pub struct Correlator<T> {
 impl<T> Default for Correlator<T> {
     fn default() -> Self {
         Correlator {
-            logons: HashMap::new(),
+            logons: KeyMap::default(),
             logon_order: VecDeque::new(),
             waiting: VecDeque::new(),
             first_seq: 0,
-            by_key: HashMap::new(),
+            by_key: KeyMap::default(),
             overflowed: 0,
         }
     }

@@ -24,11 +24,11 @@
 //! that the oldest is released with the links it has, and [`Linker::released_early`]
 //! counts them (the summary says so). Every other detection passes through at once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::sightings::parse_time;
-use super::{Detection, Value};
+use super::{Detection, KeyMap, Value};
 
 /// The default link window (see the module doc).
 pub const DEFAULT_LINK_WINDOW: Duration = Duration::from_secs(300);
@@ -158,9 +158,9 @@ pub struct Linker {
     /// in increasing order: the oldest held detection is the front of its list, so
     /// releasing it is O(1) (a search of the list per release made 17,700 detections
     /// of one target quadratic). Looked up by `&str`: no key is copied but a new one.
-    by_target: [HashMap<String, VecDeque<u64>>; 2],
+    by_target: [KeyMap<String, VecDeque<u64>>; 2],
     /// Learned addresses: address → host keys.
-    addresses: HashMap<String, BTreeSet<String>>,
+    addresses: KeyMap<String, BTreeSet<String>>,
     edges: BTreeMap<(String, String), Edge>,
     released_early: u64,
     linked_pairs: u64,
@@ -174,8 +174,8 @@ impl Linker {
             hosts,
             held: VecDeque::new(),
             first_seq: 0,
-            by_target: [HashMap::new(), HashMap::new()],
-            addresses: HashMap::new(),
+            by_target: [KeyMap::default(), KeyMap::default()],
+            addresses: KeyMap::default(),
             edges: BTreeMap::new(),
             released_early: 0,
             linked_pairs: 0,
@@ -358,7 +358,7 @@ impl Linker {
                 out.push(h.detection);
             }
         }
-        self.by_target.iter_mut().for_each(HashMap::clear);
+        self.by_target.iter_mut().for_each(KeyMap::clear);
         out
     }
 

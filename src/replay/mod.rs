@@ -63,6 +63,12 @@ pub use sniff::{Format, SNIFF_LEN};
 pub use split::{pieces, DEFAULT_PIECE_BYTES, PIECE_QUEUE};
 pub use xml::MAX_RECORD;
 
+/// The hash maps whose keys come from the files (hosts, command lines, logon IDs):
+/// `ahash` with keys random per process, like std's SipHash (a crafted file cannot
+/// force collisions), at a fraction of its cost per key (issue 14: the printer's
+/// grouping and linking hashed each detection's keys several times).
+type KeyMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+
 use crate::cim::{
     self, CimField, EventField, EventKind, FieldPlan, Missing, TargetField, TargetPlan,
 };

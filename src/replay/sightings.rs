@@ -22,10 +22,10 @@
 //! that are not grouped. It is a separate step after the scan, so a caller that links
 //! detections (both ends of a remote creation) can reuse it.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use super::Detection;
+use super::{Detection, KeyMap};
 
 /// The default window: sightings at most this far apart are grouped (issue 12 item 7:
 /// "within a couple of seconds").
@@ -133,7 +133,7 @@ pub struct SightingGrouper {
     /// every waiting detection of the key made a push cost up to 4,096 steps: 200,000
     /// detections of one host and command line a second apart took 74 s, a dataset
     /// repeated with its times unchanged 0.7 s per 300 MB.)
-    by_key: HashMap<Key, HashMap<Sensors, BTreeSet<(i64, u64)>>>,
+    by_key: KeyMap<Key, KeyMap<Sensors, BTreeSet<(i64, u64)>>>,
     merged: u64,
 }
 
@@ -144,7 +144,7 @@ impl SightingGrouper {
             window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
             pending: VecDeque::new(),
             first_seq: 0,
-            by_key: HashMap::new(),
+            by_key: KeyMap::default(),
             merged: 0,
         }
     }
@@ -236,7 +236,7 @@ impl SightingGrouper {
     /// Lists waiting detection `seq` under its group; the key and sensors are copied
     /// only for a group not met yet.
     fn index(&mut self, group: &Group, seq: u64) {
-        let add = |groups: &mut HashMap<Sensors, BTreeSet<(i64, u64)>>| {
+        let add = |groups: &mut KeyMap<Sensors, BTreeSet<(i64, u64)>>| {
             if let Some(waiting) = groups.get_mut(&group.sensors) {
                 waiting.insert((group.at, seq));
             } else {
@@ -246,7 +246,7 @@ impl SightingGrouper {
         if let Some(groups) = self.by_key.get_mut(&group.key) {
             add(groups);
         } else {
-            let mut groups = HashMap::new();
+            let mut groups = KeyMap::default();
             add(&mut groups);
             self.by_key.insert(group.key.clone(), groups);
         }

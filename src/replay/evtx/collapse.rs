@@ -54,7 +54,7 @@
 
 use evtx::EvtxRecordHeader;
 
-use super::skip::{instance, ChunkSkips, Verdict};
+use super::skip::{instance, ChunkSkips, Cursor, Verdict};
 
 /// The chunk header's size: the first record starts here.
 const CHUNK_HEADER: usize = 512;
@@ -138,15 +138,20 @@ fn strings_read(data: &[u8], seen: &mut Vec<u64>, read: &mut Vec<usize>) -> bool
         let (word, mask) = bit(at);
         seen.get(word).is_some_and(|w| w & mask != 0)
     };
-    let u32_at = |at: usize| {
-        data.get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
+    // A name: the next one's offset and the characters.
+    let name_at = |at: usize| {
+        let mut c = Cursor::at(data, at);
+        let next = c.u32()?;
+        c.bytes(2)?;
+        let count = c.u16()?;
+        let text = c.bytes(2 * usize::from(count))?;
+        c.bytes(2)?;
+        Some((next, text))
     };
-    let table = (0..64).map(|i| u32_at(STRING_TABLE + 4 * i));
+    let mut table = Cursor::at(data, STRING_TABLE);
     let mut ok = true;
-    'table: for first in table {
-        let Some(mut at) = first.map(|o| o as usize) else {
+    'table: for _ in 0..64 {
+        let Some(mut at) = table.u32().map(|o| o as usize) else {
             ok = false;
             break;
         };
@@ -154,18 +159,7 @@ fn strings_read(data: &[u8], seen: &mut Vec<u64>, read: &mut Vec<usize>) -> bool
             continue;
         }
         loop {
-            let (Some(next), Some(count)) = (
-                u32_at(at),
-                data.get(at + 6..at + 8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u16::from_le_bytes),
-            ) else {
-                ok = false;
-                break 'table;
-            };
-            let chars = at + 8;
-            let end = chars + 2 * usize::from(count);
-            let Some(text) = data.get(chars..end).filter(|_| end + 2 <= data.len()) else {
+            let Some((next, text)) = name_at(at) else {
                 ok = false;
                 break 'table;
             };

@@ -278,28 +278,32 @@ fn classifies(name: &str) -> bool {
 }
 
 /// A little-endian reader over the chunk, bounds-checked: `None` past the end.
-struct Cursor<'a> {
+pub(super) struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
+    /// A reader of `data` from byte `pos`.
+    pub(super) fn at(data: &'a [u8], pos: usize) -> Self {
+        Cursor { data, pos }
+    }
     fn u8(&mut self) -> Option<u8> {
         let b = *self.data.get(self.pos)?;
         self.pos += 1;
         Some(b)
     }
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(super) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let b = self.data.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;
         Some(b)
     }
-    fn u16(&mut self) -> Option<u16> {
+    pub(super) fn u16(&mut self) -> Option<u16> {
         self.bytes(2)
             .and_then(|b| b.try_into().ok())
             .map(u16::from_le_bytes)
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(super) fn u32(&mut self) -> Option<u32> {
         self.bytes(4)
             .and_then(|b| b.try_into().ok())
             .map(u32::from_le_bytes)

@@ -38,7 +38,7 @@
 //! its values being the same ([`Template::read_like_last`]); the `<Data>` texts end at
 //! the `<` of one mask pass over the part ([`lt_masks`]).
 
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
 use memchr::memmem;
 
@@ -355,28 +355,14 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// How many bytes `a` and `b` share at their start: SSE2, 16 at a time, where it has
-/// them.
+/// them ([`equal_blocks`]).
 #[inline]
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
-    let mut at = 0;
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    {
-        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
-        while let (Some(x), Some(y)) = (a.get(at..at + 16), b.get(at..at + 16)) {
-            // SAFETY: SSE2 is part of the build configuration (the cfg above); `x` and
-            // `y` are 16 bytes, the load's width, and the loads need no alignment.
-            let equal = unsafe {
-                let x = _mm_loadu_si128(x.as_ptr().cast::<__m128i>());
-                let y = _mm_loadu_si128(y.as_ptr().cast::<__m128i>());
-                _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32
-            };
-            if equal != 0xffff {
-                return at + (!equal).trailing_zeros() as usize;
-            }
-            at += 16;
-        }
-    }
+    let at = match equal_blocks(a, b) {
+        ControlFlow::Break(differs_at) => return differs_at,
+        ControlFlow::Continue(at) => at,
+    };
     at + a
         .get(at..n)
         .unwrap_or_default()
@@ -384,6 +370,37 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
         .zip(b.get(at..n).unwrap_or_default())
         .take_while(|(x, y)| x == y)
         .count()
+}
+
+/// The whole 16-byte blocks `a` and `b` share at their start: `Break(i)` at the first
+/// byte that differs in a block both have, `Continue(n)` when their first `n` bytes
+/// are equal and one has no whole block after them (the rest is compared byte by byte).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn equal_blocks(a: &[u8], b: &[u8]) -> ControlFlow<usize, usize> {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
+    let mut at = 0;
+    while let (Some(x), Some(y)) = (a.get(at..at + 16), b.get(at..at + 16)) {
+        // SAFETY: SSE2 is part of the build configuration (the cfg above); `x` and `y`
+        // are 16 bytes, the load's width, and the loads need no alignment.
+        let equal = unsafe {
+            let x = _mm_loadu_si128(x.as_ptr().cast::<__m128i>());
+            let y = _mm_loadu_si128(y.as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32
+        };
+        if equal != 0xffff {
+            return ControlFlow::Break(at + (!equal).trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    ControlFlow::Continue(at)
+}
+
+/// [`equal_blocks`] without SSE2: everything is compared byte by byte.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn equal_blocks(_a: &[u8], _b: &[u8]) -> ControlFlow<usize, usize> {
+    ControlFlow::Continue(0)
 }
 
 /// Whether `a` and `b`, of one length from `W` to `2 * W`, are equal: a load of `W`
