@@ -26,17 +26,22 @@
 //! built for the bench).
 //!
 //! Issue 14, "scan at the speed of reading the bytes", side by side in the same run
-//! (bench mode only; `SCAN_BENCH_SIDE=0` skips it):
-//! - one thread, CPU seconds of each child (median of 5): `scan --threads 1 FILE`,
-//!   the same with `--full-path` (the reference), `grep -c -i schtasks FILE` (stdout to
-//!   a file: with stdout on /dev/null GNU grep stops at the first match) and, for EVTX,
+//! (bench mode only; `SCAN_BENCH_SIDE=0` skips it). The contenders run interleaved,
+//! round by round (round 1: each contender once, in order; round 2: each again; …), so
+//! that the shared machine's drifting speed falls on a round's runs alike. A
+//! contender's columns are its median run; a ratio is the median over rounds of the
+//! ratio taken within each round (paired ratios), not the ratio of two medians:
+//! - one thread, CPU seconds of each child, 9 rounds of `scan --threads 1 FILE`, the
+//!   same with `--full-path` (the reference), `grep -c -i schtasks FILE` (stdout to a
+//!   file: with stdout on /dev/null GNU grep stops at the first match) and, for EVTX,
 //!   the evtx crate's `evtx_dump -t 1 -o xml FILE` (`SCAN_BENCH_EVTX_DUMP`, else the one
 //!   `benches/setup.sh` installs, the version our Cargo.lock uses, else `PATH`'s), and
-//!   the crate's public record iterator alone (in this process, nothing rendered: the
-//!   least any reader built on that API can spend, since it builds every record before
-//!   a caller can skip one);
+//!   the crate's public record iterator alone (in this process, after the round's
+//!   children, nothing rendered: the least any reader built on that API can spend,
+//!   since it builds every record before a caller can skip one);
 //! - one large file (`SCAN_BENCH_BIG_MB`, default 1024) scanned with `--threads 1` and
-//!   `--threads 2`: wall seconds (median of 3), the speed-up, peak RSS.
+//!   `--threads 2`, 3 rounds: wall seconds (the median run by wall time, whose CPU
+//!   seconds and peak RSS are shown), the speed-up (paired), peak RSS.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -317,29 +322,23 @@ fn cpu_seconds_of(who: libc::c_int) -> f64 {
 
 /// The floor of any reader built on the evtx crate's public API: its record iterator
 /// (`EvtxChunk::iter`, which builds every record's content before a caller sees it)
-/// run over `file` with nothing rendered, one thread, in this process. Returns the
-/// thread's CPU seconds (median of `rounds`) and the records it yielded.
-fn evtx_iterator_alone(file: &Path, rounds: usize) -> (f64, u64) {
-    let mut runs: Vec<(f64, u64)> = (0..rounds)
-        .map(|_| {
-            let settings = std::sync::Arc::new(evtx::ParserSettings::default().num_threads(1));
-            let start = cpu_seconds_of(libc::RUSAGE_THREAD);
-            let mut parser = evtx::EvtxParser::from_path(file)
-                .expect("bench EVTX opens")
-                .with_configuration((*settings).clone());
-            let mut records = 0u64;
-            for chunk in parser.chunks() {
-                let Ok(mut data) = chunk else { continue };
-                let Ok(mut chunk) = data.parse(settings.clone()) else {
-                    continue;
-                };
-                records += chunk.iter().filter(Result::is_ok).count() as u64;
-            }
-            (cpu_seconds_of(libc::RUSAGE_THREAD) - start, records)
-        })
-        .collect();
-    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    runs.swap_remove(runs.len() / 2)
+/// run once over `file` with nothing rendered, one thread, in this process. Returns the
+/// thread's CPU seconds and the records it yielded.
+fn evtx_iterator_alone(file: &Path) -> (f64, u64) {
+    let settings = std::sync::Arc::new(evtx::ParserSettings::default().num_threads(1));
+    let start = cpu_seconds_of(libc::RUSAGE_THREAD);
+    let mut parser = evtx::EvtxParser::from_path(file)
+        .expect("bench EVTX opens")
+        .with_configuration((*settings).clone());
+    let mut records = 0u64;
+    for chunk in parser.chunks() {
+        let Ok(mut data) = chunk else { continue };
+        let Ok(mut chunk) = data.parse(settings.clone()) else {
+            continue;
+        };
+        records += chunk.iter().filter(Result::is_ok).count() as u64;
+    }
+    (cpu_seconds_of(libc::RUSAGE_THREAD) - start, records)
 }
 
 /// A number before `word` in the scan summary (`…: 83 records, 34 process events, …`).
@@ -508,20 +507,57 @@ fn run_child(command: &mut Command, stdout: &Path) -> Child {
     }
 }
 
-/// The median of `rounds` runs of `make()`'s command, by CPU time (by wall time with
-/// `by_wall`).
-fn median_child(
+/// Issue 14's tables: `rounds` rounds, each running every contender once, in order
+/// (round 1: each contender, round 2: each again, …), so that a drift in the shared
+/// machine's speed falls on a round's runs alike and a ratio taken within a round
+/// cancels it; after a round's children, `in_process` (a contender run in this
+/// process). Returns each contender's runs: `runs[contender][round]`.
+fn interleaved(
     rounds: usize,
-    by_wall: bool,
     stdout: &Path,
-    mut make: impl FnMut() -> Command,
-) -> Child {
-    let mut runs: Vec<Child> = (0..rounds)
-        .map(|_| run_child(&mut make(), stdout))
-        .collect();
-    let key = |c: &Child| if by_wall { c.wall.as_secs_f64() } else { c.cpu };
-    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
-    runs.swap_remove(runs.len() / 2)
+    contenders: &[&dyn Fn() -> Command],
+    mut in_process: impl FnMut(),
+) -> Vec<Vec<Child>> {
+    let mut runs: Vec<Vec<Child>> = contenders.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (make, runs) in contenders.iter().zip(&mut runs) {
+            runs.push(run_child(&mut make(), stdout));
+        }
+        in_process();
+    }
+    runs
+}
+
+/// The median of `values` (of an even count, the upper middle one; the rounds are
+/// odd).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The median of `runs` by `key` (CPU or wall seconds).
+fn median_run(runs: &[Child], key: impl Fn(&Child) -> f64) -> &Child {
+    let mut sorted: Vec<&Child> = runs.iter().collect();
+    sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    sorted[sorted.len() / 2]
+}
+
+/// The median over rounds of `numerator ÷ denominator` taken within each round (the
+/// denominator at least `floor`): paired ratios.
+fn paired_ratio(numerators: &[f64], denominators: &[f64], floor: f64) -> f64 {
+    assert_eq!(numerators.len(), denominators.len(), "one pair per round");
+    median(
+        numerators
+            .iter()
+            .zip(denominators)
+            .map(|(n, d)| n / d.max(floor))
+            .collect(),
+    )
+}
+
+/// Each run's CPU seconds.
+fn cpus(runs: &[Child]) -> Vec<f64> {
+    runs.iter().map(|c| c.cpu).collect()
 }
 
 /// `evtx_dump`: `SCAN_BENCH_EVTX_DUMP`, else the one `benches/setup.sh` installs, else
@@ -551,8 +587,10 @@ fn evtx_dump() -> PathBuf {
 /// A file of one case: (name, file header, repeated unit, whether it is EVTX).
 type BigCase<'a> = (&'a str, &'a [u8], &'a [u8], bool);
 
-/// Issue 14's table: ours (fast and full path) vs `grep -c -i schtasks` vs `evtx_dump`,
-/// one thread, CPU seconds (median of `rounds`), the same file for each.
+/// Issue 14's table: ours (fast and full path) vs `grep -c -i schtasks` vs `evtx_dump`
+/// vs the evtx crate's record iterator alone, one thread, the same file for each, in
+/// `rounds` interleaved rounds ([`interleaved`]). A contender's columns are its median
+/// run by CPU seconds; a ratio is the median over rounds of the ratio within a round.
 fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, rounds: usize) {
     let dump = evtx_dump();
     let sink = dir.join("stdout");
@@ -573,59 +611,69 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
             c.arg(file);
             c
         };
-        let fast = median_child(rounds, false, &sink, || scan(false));
-        let full = median_child(rounds, false, &sink, || scan(true));
-        let grep = median_child(rounds, false, &sink, || {
+        let fast = || scan(false);
+        let full = || scan(true);
+        let grep = || {
             let mut c = Command::new("grep");
             c.args(["-c", "-i", "schtasks"]).arg(file);
             c
+        };
+        let dumped = || {
+            let mut c = Command::new(&dump);
+            c.args(["-t", "1", "-o", "xml"]).arg(file);
+            c
+        };
+        let mut contenders: Vec<&dyn Fn() -> Command> = vec![&fast, &full, &grep];
+        if is_evtx {
+            contenders.push(&dumped);
+        }
+        // (CPU seconds, records) of each round's iterator run, for EVTX.
+        let mut iterated: Vec<(f64, u64)> = Vec::new();
+        let runs = interleaved(rounds, &sink, &contenders, || {
+            if is_evtx {
+                iterated.push(evtx_iterator_alone(file));
+            }
         });
-        let dumped = is_evtx.then(|| {
-            median_child(rounds, false, &sink, || {
-                let mut c = Command::new(&dump);
-                c.args(["-t", "1", "-o", "xml"]).arg(file);
-                c
-            })
-        });
-        let iterated = is_evtx.then(|| evtx_iterator_alone(file, rounds));
-        if let Some((_, records)) = iterated {
+        let [fast_runs, full_runs, grep_runs] = [&runs[0], &runs[1], &runs[2]];
+        let dump_runs = runs.get(3);
+        for (fast, full) in fast_runs.iter().zip(full_runs) {
+            // Both paths read the same records and find the same detections.
+            for word in ["records", "detection"] {
+                assert_eq!(
+                    summary_count(&fast.stderr, word),
+                    summary_count(&full.stderr, word),
+                    "{name}: {} / {}",
+                    fast.stderr,
+                    full.stderr
+                );
+            }
+        }
+        for ((_, records), fast) in iterated.iter().zip(fast_runs) {
             assert_eq!(
-                records,
+                *records,
                 summary_count(&fast.stderr, "records"),
                 "{name}: {}",
                 fast.stderr
             );
         }
-        // Both paths read the same records and find the same detections.
-        for word in ["records", "detection"] {
-            assert_eq!(
-                summary_count(&fast.stderr, word),
-                summary_count(&full.stderr, word),
-                "{name}: {} / {}",
-                fast.stderr,
-                full.stderr
-            );
-        }
-        let cpu = fast.cpu.max(0.005);
-        let dump_cpu = |d: &Child| format!("{:.3}", d.cpu);
-        let dump_ratio = |d: &Child| format!("{:.2}", d.cpu / cpu);
-        let floor = |(cpu, _): (f64, u64)| format!("{cpu:.3}");
-        let ceiling = |d: &Child| {
-            iterated.map_or("—".into(), |(c, _)| {
-                format!("{:.2}", d.cpu / c.max(0.005))
-            })
-        };
+        let by_cpu = |c: &Child| c.cpu;
+        let fast = median_run(fast_runs, by_cpu);
+        let full = median_run(full_runs, by_cpu);
+        let grep = median_run(grep_runs, by_cpu);
+        let iterator_cpus: Vec<f64> = iterated.iter().map(|&(cpu, _)| cpu).collect();
+        let or_dash =
+            |v: Option<f64>, places: usize| v.map_or("—".into(), |v| format!("{v:.places$}"));
         println!(
             "| {name} | {mb:.1} | {:.3} | {:.3} | {:.3} | {} | {} | {:.2} | {} | {} | {:.0} | {:.1} |",
             fast.cpu,
             full.cpu,
             grep.cpu,
-            dumped.as_ref().map_or("—".into(), dump_cpu),
-            iterated.map_or("—".into(), floor),
-            fast.cpu / grep.cpu.max(0.005),
-            dumped.as_ref().map_or("—".into(), dump_ratio),
-            dumped.as_ref().map_or("—".into(), ceiling),
-            mb / cpu,
+            or_dash(dump_runs.map(|d| median_run(d, by_cpu).cpu), 3),
+            or_dash(is_evtx.then(|| median(iterator_cpus.clone())), 3),
+            paired_ratio(&cpus(fast_runs), &cpus(grep_runs), 0.005),
+            or_dash(dump_runs.map(|d| paired_ratio(&cpus(d), &cpus(fast_runs), 0.005)), 2),
+            or_dash(dump_runs.map(|d| paired_ratio(&cpus(d), &iterator_cpus, 0.005)), 2),
+            mb / fast.cpu.max(0.005),
             fast.max_rss_kib as f64 / 1024.0,
         );
         for p in paths {
@@ -634,8 +682,10 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
     }
 }
 
-/// Issue 14's one-file table: one large file, `--threads 1` vs `--threads 2`, wall time
-/// (median of `rounds`).
+/// Issue 14's one-file table: one large file, `--threads 1` vs `--threads 2`, in
+/// `rounds` interleaved rounds ([`interleaved`]). Each thread count's columns are its
+/// median run by wall time; the speed-up is the median over rounds of the ratio
+/// within a round.
 fn one_file_on_every_core(binary: &Path, dir: &Path, cases: &[BigCase], big: usize, rounds: usize) {
     let sink = dir.join("stdout");
     println!();
@@ -646,27 +696,31 @@ fn one_file_on_every_core(binary: &Path, dir: &Path, cases: &[BigCase], big: usi
         let (paths, _) = write_files(dir, &format!("big-{slug}"), head, unit, big, 1);
         let file = &paths[0];
         let mb = fs::metadata(file).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
-        let run = |threads: &str| {
-            median_child(rounds, true, &sink, || {
-                let mut c = Command::new(binary);
-                c.args(["scan", "--threads", threads]).arg(file);
-                c
-            })
+        let scan = |threads: &str| {
+            let mut c = Command::new(binary);
+            c.args(["scan", "--threads", threads]).arg(file);
+            c
         };
-        let one = run("1");
-        let two = run("2");
-        for word in ["records", "detection"] {
-            assert_eq!(
-                summary_count(&one.stderr, word),
-                summary_count(&two.stderr, word),
-                "{name}"
-            );
+        let runs = interleaved(rounds, &sink, &[&|| scan("1"), &|| scan("2")], || {});
+        let [one_runs, two_runs] = [&runs[0], &runs[1]];
+        for (one, two) in one_runs.iter().zip(two_runs) {
+            for word in ["records", "detection"] {
+                assert_eq!(
+                    summary_count(&one.stderr, word),
+                    summary_count(&two.stderr, word),
+                    "{name}"
+                );
+            }
         }
+        let by_wall = |c: &Child| c.wall.as_secs_f64();
+        let walls = |runs: &[Child]| runs.iter().map(by_wall).collect::<Vec<f64>>();
+        let one = median_run(one_runs, by_wall);
+        let two = median_run(two_runs, by_wall);
         println!(
             "| {name} | {mb:.0} | {:.2} | {:.2} | {:.2}× | {:.2} / {:.2} | {:.1} / {:.1} |",
             one.wall.as_secs_f64(),
             two.wall.as_secs_f64(),
-            one.wall.as_secs_f64() / two.wall.as_secs_f64().max(0.001),
+            paired_ratio(&walls(one_runs), &walls(two_runs), 0.001),
             one.cpu,
             two.cpu,
             one.max_rss_kib as f64 / 1024.0,
@@ -788,7 +842,9 @@ fn main() {
         ];
         let mut side_cases = big_cases.to_vec();
         side_cases.push(("EVTX, Sysmon-shaped mix", &evtx_header, &mix, true));
-        side_by_side(&ours_binary, dir.path(), &side_cases, total, 5);
+        // Interleaved rounds (see `interleaved`): 9 for the side-by-side table (a run
+        // takes a second or less), 3 for the one large file.
+        side_by_side(&ours_binary, dir.path(), &side_cases, total, 9);
         // A size that does not parse stops the bench: a typo must not measure 1 GB
         // while the reader believes another size was asked.
         let big = std::env::var("SCAN_BENCH_BIG_MB").map_or(1024, |v| {
