@@ -41,6 +41,21 @@ fn assert_same(bytes: &[u8], what: &str) -> InputReport {
     full
 }
 
+/// [`assert_same`]'s comparison without options, of `bytes` read on a thread whose
+/// fast path read `before` just before (issue 14: what it learns is kept for the next
+/// file the thread reads, so this one starts with `before`'s definitions, kinds and
+/// shapes known).
+fn assert_same_after(before: &[u8], bytes: &[u8], what: &str) {
+    scan(before, false, false, false);
+    // The full path neither uses nor changes what the fast path learned.
+    let full = scan(bytes, true, false, false);
+    assert_eq!(
+        scan(bytes, false, false, false),
+        full,
+        "{what}, after another file"
+    );
+}
+
 /// The three samples' file header and chunks.
 fn samples() -> (Vec<u8>, Vec<Vec<u8>>) {
     let (mut header, mut chunks) = (Vec::new(), Vec::new());
@@ -216,6 +231,56 @@ fn the_samples_read_the_same_with_every_process_creation_counted() {
     let report = assert_same(&bytes, "the samples");
     assert_eq!(report.records(), 75);
     assert_eq!(report.sources[0].process_events, 28);
+}
+
+/// Issue 14: a thread keeps what its fast path learned (definitions by content and
+/// whether the crate parses them, kinds, how the judge counts each shape) for the next
+/// file it reads. Files that share the samples' definitions and change what they
+/// decide (event IDs, providers, connections naming schtasks, a damaged chunk), read
+/// one after another on one thread, each as the full path reads it.
+#[test]
+fn files_read_one_after_another_read_the_same_with_what_the_fast_path_learned_kept() {
+    let (header, chunks) = samples();
+    let mut inputs = vec![("the samples".to_owned(), file(&header, &chunks))];
+    for id in [1u16, 3, 4688, 4698, 11] {
+        let c = changed(&chunks, |n, c, v| {
+            if n % 2 == 0 {
+                set_event_id(c, v, id);
+            }
+        });
+        inputs.push((format!("every other EventID {id}"), file(&header, &c)));
+    }
+    let c = changed(&chunks, |n, c, v| {
+        if n % 3 == 0 {
+            set_string(c, v[PROVIDER], "MICROSOFT-WINDOWS-SYSMON");
+        }
+    });
+    inputs.push(("a provider upper-cased".to_owned(), file(&header, &c)));
+    let c = changed(&chunks, |n, c, v| {
+        set_event_id(c, v, 3);
+        if let Some(&s) = v.iter().find(|x| x.ty == 0x01 && x.size >= 16) {
+            if n % 2 == 0 {
+                set_string(c, s, "C:\\Windows\\System32\\SchTasks.exe");
+            }
+        }
+    });
+    inputs.push(("connections".to_owned(), file(&header, &c)));
+    let mut damaged = chunks.clone();
+    for (chunk, at) in [(0, 0x260), (1, 0x300), (2, 0x1234)] {
+        damaged[chunk][at] ^= 0x5a;
+    }
+    inputs.push(("damaged".to_owned(), file(&header, &damaged)));
+    // The samples again, last: every definition and shape known before the file starts.
+    inputs.push(("the samples again".to_owned(), file(&header, &chunks)));
+    // A thread of its own, so that nothing before this test taught it.
+    std::thread::spawn(move || {
+        for (what, bytes) in &inputs {
+            let full = scan(bytes, true, false, false);
+            assert_eq!(scan(bytes, false, false, false), full, "{what}");
+        }
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]
@@ -564,9 +629,11 @@ proptest! {
             chunks[chunk][at] ^= byte | 1;
         }
         assert_same(&file(&header, &chunks), "damaged");
-        // After the chunks undamaged, whose definitions the crate parsed.
+        // After the chunks undamaged, whose definitions the crate parsed: in the same
+        // file, and in a file read before.
         let both: Vec<Vec<u8>> = clean.iter().chain(&chunks).cloned().collect();
         assert_same(&file(&header, &both), "damaged after undamaged");
+        assert_same_after(&file(&header, &clean), &file(&header, &chunks), "damaged");
     }
 
     /// Random texts (of the letters that spell `schtasks.exe`, junk, blanks, NUL, a
@@ -605,6 +672,9 @@ proptest! {
                 c
             })
             .collect();
-        assert_same(&file(&header, &chunks), "edited values");
+        let edited = file(&header, &chunks);
+        assert_same(&edited, "edited values");
+        let (_, clean) = remote_samples();
+        assert_same_after(&file(&header, &clean), &edited, "edited values");
     }
 }

@@ -9,12 +9,14 @@
 //! cannot name schtasks. It is counted as the full path counts it. Nor is a process
 //! creation none of whose values can end a field in `schtasks.exe`, when a record of
 //! the same shape (definitions, value types, which values are empty or blank) was
-//! rendered and read before, in this chunk or an earlier one of the file: the judge
-//! counts it as it counted that exemplar ([`skip::Verdict::Count`], the judge's rules in
+//! rendered and read before, in this chunk or an earlier one (of the file, or of a file
+//! or piece the same thread read before: `LEARNED`): the judge counts it as it counted
+//! that exemplar ([`skip::Verdict::Count`], the judge's rules in
 //! [`super::PlanCache::tally`]). Runs of such records are not even built by the crate:
-//! they are folded into one record it builds at almost no cost ([`collapse`]). A chunk's outcomes are held until the chunk is done
-//! (`FastPass`), so that a chunk the fast path cannot vouch for is read again in full
-//! (its bytes as they were) before anything of it is reported.
+//! they are folded into one record it builds at almost no cost ([`collapse`]). A
+//! chunk's outcomes are held until the chunk is done (`FastPass`), so that a chunk the
+//! fast path cannot vouch for is read again in full (its bytes as they were) before
+//! anything of it is reported.
 //!
 //! [`ScanOptions::full_path`]: super::ScanOptions::full_path
 //!
@@ -104,8 +106,35 @@ pub(crate) fn scan_chunks<R: Read>(
     count: u64,
     scan: &mut SourceScan<'_>,
 ) -> Result<(), Stopped> {
-    scan_chunks_with(reader, first, count, scan, &mut FastPass::default())
+    let judged = (scan.options.config.clone(), scan.options.every_verdict);
+    let mut pass = LEARNED
+        .with(|learned| learned.borrow_mut().take())
+        .filter(|(by, _)| *by == judged)
+        .map(|(_, pass)| pass)
+        .unwrap_or_default();
+    let read = scan_chunks_with(reader, first, count, scan, &mut pass);
+    LEARNED.with(|learned| *learned.borrow_mut() = Some((judged, pass)));
+    read
 }
+
+thread_local! {
+    /// What the fast path learned on this thread (definitions by content and whether
+    /// the crate parses them, the kinds of records by their classifying values, how
+    /// the judge counts each shape of process creation), kept from one file or piece
+    /// to the next one the thread reads (issue 14): the files of a collection, and
+    /// the pieces of a split file, hold the same few templates, and each would learn
+    /// them again (a cold start cost a Sysmon-shaped log cut into 1 MiB files half as
+    /// much again as the same chunks in one file). Exact for the reason it is exact
+    /// across a file's chunks: all of it is keyed by content, never by where in which
+    /// file it was met, and a chunk pass starts afresh ([`skip::ChunkSkips::reset`]).
+    /// Kept with the judge's settings it was learned under, and used again only under
+    /// the same ones; bounded as it is within one file.
+    static LEARNED: std::cell::RefCell<Option<(JudgedBy, FastPass)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The settings of a scan that the judge's counts may depend on.
+type JudgedBy = (crate::detection::DetectorConfig, bool);
 
 /// [`scan_chunks`] with the fast path's state given (tests give one that never vouches
 /// for a chunk).
@@ -869,6 +898,47 @@ mod tests {
             }
         }
         assert!(counted >= 10, "{counted} process creations counted");
+    }
+
+    #[test]
+    fn a_thread_keeps_what_the_fast_path_learned_for_its_next_file_under_the_same_settings() {
+        // A thread of its own: its thread-locals start empty.
+        std::thread::spawn(|| {
+            let (header, chunks) = sample_chunks();
+            let mut file = header.clone();
+            file.extend(chunks.iter().flatten());
+            let known = || {
+                LEARNED.with(|learned| {
+                    learned
+                        .borrow()
+                        .as_ref()
+                        .map_or(0, |(_, pass)| pass.skips.contents_known())
+                })
+            };
+            let scan_with = |options: &ScanOptions, input: &[u8]| {
+                let mut report = InputReport::default();
+                let mut scan = SourceScan::new("t", Format::Evtx, options, &mut report);
+                super::scan(input, &mut scan).unwrap();
+                scan.finish();
+            };
+            assert_eq!(known(), 0);
+            let options = ScanOptions::default();
+            scan_with(&options, &file);
+            let learned = known();
+            assert!(learned > 0, "the samples' definitions are kept");
+            // A file with no chunk learns nothing and forgets nothing...
+            scan_with(&options, &header);
+            assert_eq!(known(), learned);
+            // ...unless the judge's settings differ: then it starts afresh.
+            let verdicts = ScanOptions {
+                every_verdict: true,
+                ..ScanOptions::default()
+            };
+            scan_with(&verdicts, &header);
+            assert_eq!(known(), 0);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

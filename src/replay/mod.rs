@@ -743,15 +743,45 @@ pub fn scan_reader_as<R: Read>(
     report
 }
 
-/// At most this many field plans are kept per source (one per set of field names).
+/// At most this many field plans are kept (one per set of field names).
 const MAX_PLANS: usize = 64;
 
 /// Field plans by the list of names they were built for, most recently used first.
 /// A source's records mostly share one layout (a CSV header, one event type's XML or
-/// JSON), so a plan is built once per layout instead of once per record.
+/// JSON), so a plan is built once per layout instead of once per record; and the files
+/// of a collection share their layouts, so a thread keeps its plans from one source to
+/// the next ([`PlanCache::kept`], [`PlanCache::keep`]; issue 14: building a plan costs
+/// about as much as reading a hundred records, and a collection cut into 1 MiB XML files
+/// built its plans again in each). A plan depends on the names alone (the one mapping
+/// in [`cim`]), not on the file or the scan's settings.
 #[derive(Debug, Default)]
 pub(crate) struct PlanCache {
     entries: Vec<(Vec<String>, FieldPlan, TargetPlan)>,
+}
+
+thread_local! {
+    /// The plans the last source read on this thread built ([`PlanCache::keep`]).
+    static KEPT_PLANS: std::cell::RefCell<PlanCache> =
+        std::cell::RefCell::new(PlanCache::default());
+}
+
+impl PlanCache {
+    /// The plans kept on this thread (empty on a fresh thread, or while another source
+    /// of this thread holds them).
+    fn kept() -> PlanCache {
+        KEPT_PLANS.with(|kept| std::mem::take(&mut *kept.borrow_mut()))
+    }
+
+    /// Keeps these plans for the next source this thread reads.
+    fn keep(self) {
+        KEPT_PLANS.with(|kept| *kept.borrow_mut() = self);
+    }
+
+    /// How many plans are kept on this thread now (tests).
+    #[cfg(test)]
+    pub(crate) fn kept_count() -> usize {
+        KEPT_PLANS.with(|kept| kept.borrow().entries.len())
+    }
 }
 
 /// How the judge counts a record it asks no verdict of ([`PlanCache::tally`]).
@@ -847,7 +877,7 @@ impl<'a> SourceScan<'a> {
                 detections: 0,
                 truncated_records: 0,
             },
-            plans: PlanCache::default(),
+            plans: PlanCache::kept(),
             correlator: Correlator::default(),
             log: None,
         }
@@ -1200,6 +1230,7 @@ impl<'a> SourceScan<'a> {
         for p in self.correlator.finish() {
             self.emit_task(p);
         }
+        std::mem::take(&mut self.plans).keep();
         self.report.add_source(self.stats);
     }
 }

@@ -113,12 +113,34 @@ struct Framer {
     count_bytes: bool,
 }
 
+thread_local! {
+    /// The window of the last XML stream this thread read, for its next one: a fresh
+    /// window is 1 MiB to zero (and fault in), which a collection of small files paid
+    /// once per file (issue 14). Only what a stream reads into it is ever looked at.
+    static SPARE_WINDOW: std::cell::RefCell<Vec<u8>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for Framer {
+    fn drop(&mut self) {
+        // A window grown for a huge record is let go: memory stays flat.
+        if self.buf.len() <= 2 * READ_SIZE {
+            let buf = std::mem::take(&mut self.buf);
+            SPARE_WINDOW.with(|spare| *spare.borrow_mut() = buf);
+        }
+    }
+}
+
 impl Framer {
     /// A framer over a stream whose first byte is byte `start` of the input, framing
     /// the records that start before `limit`.
     fn new(start: u64, limit: u64) -> Self {
+        let mut buf = SPARE_WINDOW.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+        if buf.len() < READ_SIZE {
+            buf = vec![0; READ_SIZE];
+        }
         Framer {
-            buf: vec![0; READ_SIZE],
+            buf,
             base: start,
             len: 0,
             pos: start,
@@ -961,6 +983,36 @@ mod tests {
     use super::*;
 
     const SYSMON: &[u8] = br#"<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Sysmon' Guid='{5770385f}'/><EventID>1</EventID><TimeCreated SystemTime='2020-12-19T07:00:22.191Z'/><Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>WS5</Computer></System><EventData><Data Name='Image'>C:\Windows\System32\schtasks.exe</Data><Data Name="CommandLine">schtasks /create /tn &quot;a b&quot; /S WS6 &amp; echo&#33;</Data><Data Name='Empty'/></EventData></Event>"#;
+
+    #[test]
+    fn a_stream_read_after_a_longer_one_reads_as_on_a_fresh_thread() {
+        // A thread keeps its window and its field plans from one stream to the next
+        // (issue 14): what the first leaves in them changes nothing of the second.
+        use crate::replay::{scan_reader, ScanOptions};
+        let scan = |bytes: &[u8]| scan_reader("b.xml", bytes, &ScanOptions::default());
+        let long = SYSMON.repeat(6000);
+        assert!(long.len() > 2 * READ_SIZE);
+        let other = String::from_utf8_lossy(SYSMON)
+            .replace("<EventID>1<", "<EventID>4688<")
+            .replace("/S WS6", "/S WS7")
+            .into_bytes();
+        // Ends inside a record: the reader meets the end of what it read in the window.
+        let mut short = [other.as_slice(), SYSMON, other.as_slice()].concat();
+        short.truncate(short.len() - 40);
+        let on_a_fresh_thread = {
+            let short = short.clone();
+            std::thread::spawn(move || scan(&short)).join().unwrap()
+        };
+        let after_the_long_one = std::thread::spawn(move || {
+            scan(&long);
+            assert!(crate::replay::PlanCache::kept_count() > 0, "plans kept");
+            scan(&short)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after_the_long_one, on_a_fresh_thread);
+        assert_eq!(on_a_fresh_thread.records(), 3);
+    }
 
     #[test]
     fn reads_system_and_event_data_with_either_quote_style() {

@@ -1103,6 +1103,12 @@ impl ChunkSkips {
         self.skipped = 0;
     }
 
+    /// How many definitions' contents the scan knows (tests).
+    #[cfg(test)]
+    pub(super) fn contents_known(&self) -> usize {
+        self.contents.len()
+    }
+
     /// Whether a record was skipped in this pass.
     pub(super) fn skipped_any(&self) -> bool {
         self.skipped > 0
