@@ -39,6 +39,10 @@
 //!   the crate's public record iterator alone (in this process, after the round's
 //!   children, nothing rendered: the least any reader built on that API can spend,
 //!   since it builds every record before a caller can skip one);
+//! - the same bytes as one file and as a collection of 1 MiB files, as a triage's
+//!   folder of logs (a file would start cold but for what the thread keeps from the
+//!   files before it: templates, layouts, field plans), `scan --threads 1` on each and
+//!   `grep -c -i -r schtasks` on the folder, CPU seconds, 5 rounds;
 //! - one large file (`SCAN_BENCH_BIG_MB`, default 1024) scanned with `--threads 1` and
 //!   `--threads 2`, 3 rounds: wall seconds (the median run by wall time, whose CPU
 //!   seconds and peak RSS are shown), the speed-up (paired), peak RSS.
@@ -682,6 +686,72 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
     }
 }
 
+/// Issue 14's collection table: the side-by-side table's records as one file and as a
+/// collection of 1 MiB files (a triage's folder of logs), one thread, `scan --threads 1` on each and `grep -c -i -r schtasks` on the folder, in
+/// `rounds` interleaved rounds ([`interleaved`]); CPU columns are medians, ratios
+/// medians of the ratios within a round. Both scans must count the same records and
+/// detections.
+fn collection(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, rounds: usize) {
+    let sink = dir.join("stdout");
+    println!();
+    println!("| input | MB | files | scan, one file CPU s | scan, the files CPU s | files ÷ one file | grep -c -i -r schtasks, the files CPU s | scan ÷ grep, the files |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &(name, head, unit, _) in cases {
+        let slug: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        let folder = dir.join(format!("collection-{slug}"));
+        fs::create_dir_all(&folder).expect("collection folder");
+        let count = (total >> 20).max(1);
+        let (files, units) = write_files(&folder, "log", head, unit, total, count);
+        // The same records in one file.
+        let same = units as usize * unit.len();
+        let (one, _) = write_files(dir, &format!("one-{slug}"), head, unit, same, 1);
+        let mb = files
+            .iter()
+            .map(|f| fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .sum::<u64>() as f64
+            / 1e6;
+        let scan = |path: &Path| {
+            let mut c = Command::new(binary);
+            c.args(["scan", "--threads", "1"]).arg(path);
+            c
+        };
+        let grep = || {
+            let mut c = Command::new("grep");
+            c.args(["-c", "-i", "-r", "schtasks"]).arg(&folder);
+            c
+        };
+        let runs = interleaved(
+            rounds,
+            &sink,
+            &[&|| scan(&one[0]), &|| scan(&folder), &grep],
+            || {},
+        );
+        let [single, many, grepped] = [&runs[0], &runs[1], &runs[2]];
+        for (a, b) in single.iter().zip(many) {
+            for word in ["records", "detection"] {
+                assert_eq!(
+                    summary_count(&a.stderr, word),
+                    summary_count(&b.stderr, word),
+                    "{name}: {} / {}",
+                    a.stderr,
+                    b.stderr
+                );
+            }
+        }
+        let cpu = |runs: &[Child]| median(cpus(runs));
+        println!(
+            "| {name} | {mb:.1} | {count} | {:.3} | {:.3} | {:.2} | {:.3} | {:.2} |",
+            cpu(single),
+            cpu(many),
+            paired_ratio(&cpus(many), &cpus(single), 0.005),
+            cpu(grepped),
+            paired_ratio(&cpus(many), &cpus(grepped), 0.005),
+        );
+        let _ = fs::remove_file(&one[0]);
+        let _ = fs::remove_dir_all(&folder);
+    }
+}
+
 /// Issue 14's one-file table: one large file, `--threads 1` vs `--threads 2`, in
 /// `rounds` interleaved rounds ([`interleaved`]). Each thread count's columns are its
 /// median run by wall time; the speed-up is the median over rounds of the ratio
@@ -845,6 +915,7 @@ fn main() {
         // Interleaved rounds (see `interleaved`): 9 for the side-by-side table (a run
         // takes a second or less), 3 for the one large file.
         side_by_side(&ours_binary, dir.path(), &side_cases, total, 9);
+        collection(&ours_binary, dir.path(), &side_cases, total, 5);
         // A size that does not parse stops the bench: a typo must not measure 1 GB
         // while the reader believes another size was asked.
         let big = std::env::var("SCAN_BENCH_BIG_MB").map_or(1024, |v| {

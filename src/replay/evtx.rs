@@ -127,13 +127,16 @@ thread_local! {
     /// much again as the same chunks in one file). Exact for the reason it is exact
     /// across a file's chunks: all of it is keyed by content, never by where in which
     /// file it was met, and a chunk pass starts afresh ([`skip::ChunkSkips::reset`]).
-    /// Kept with the judge's settings it was learned under, and used again only under
-    /// the same ones; bounded as it is within one file.
+    /// Kept with the settings it was learned under, and used again only under the same
+    /// ones (what the judge counts depends on neither today; this keeps it so if that
+    /// changes). Bounded as it is within one file, and held until the thread ends (a
+    /// scan's worker threads end with it).
     static LEARNED: std::cell::RefCell<Option<(JudgedBy, FastPass)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// The settings of a scan that the judge's counts may depend on.
+/// The settings a scan judges with: what the fast path learned is used again only
+/// under the same ones.
 type JudgedBy = (crate::detection::DetectorConfig, bool);
 
 /// [`scan_chunks`] with the fast path's state given (tests give one that never vouches
@@ -379,6 +382,9 @@ struct FastPass {
     /// and plans, read here as the judge reads them.
     exemplar: Fields,
     plans: PlanCache,
+    /// Records rendered by the crate (tests: what was learned before spares renders).
+    #[cfg(test)]
+    renders: u64,
 }
 
 impl FastPass {
@@ -545,6 +551,10 @@ impl FastPass {
         this_chunk: u64,
         offset: u64,
     ) -> Outcome {
+        #[cfg(test)]
+        {
+            self.renders += 1;
+        }
         let outcome = match r.into_xml_bytes() {
             Ok(x) => {
                 self.skips.rendered(bound, x.data.len());
@@ -921,11 +931,26 @@ mod tests {
                 super::scan(input, &mut scan).unwrap();
                 scan.finish();
             };
+            let renders = || {
+                LEARNED.with(|learned| {
+                    learned
+                        .borrow()
+                        .as_ref()
+                        .map_or(0, |(_, pass)| pass.renders)
+                })
+            };
             assert_eq!(known(), 0);
             let options = ScanOptions::default();
             scan_with(&options, &file);
             let learned = known();
             assert!(learned > 0, "the samples' definitions are kept");
+            // The same records again: what the first file taught spares renders (the
+            // exemplars of its shapes; chunks whose definitions it proved).
+            let first = renders();
+            scan_with(&options, &file);
+            let second = renders() - first;
+            assert!(second < first, "{second} renders after {first}");
+            assert_eq!(known(), learned);
             // A file with no chunk learns nothing and forgets nothing...
             scan_with(&options, &header);
             assert_eq!(known(), learned);

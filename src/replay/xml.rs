@@ -990,6 +990,7 @@ mod tests {
         // (issue 14): what the first leaves in them changes nothing of the second.
         use crate::replay::{scan_reader, ScanOptions};
         let scan = |bytes: &[u8]| scan_reader("b.xml", bytes, &ScanOptions::default());
+        // Longer than a window: it is filled to its end and slid.
         let long = SYSMON.repeat(6000);
         assert!(long.len() > 2 * READ_SIZE);
         let other = String::from_utf8_lossy(SYSMON)
@@ -1006,6 +1007,8 @@ mod tests {
         let after_the_long_one = std::thread::spawn(move || {
             scan(&long);
             assert!(crate::replay::PlanCache::kept_count() > 0, "plans kept");
+            let spare = SPARE_WINDOW.with(|spare| spare.borrow().len());
+            assert!(spare >= READ_SIZE, "the window is kept: {spare} bytes");
             scan(&short)
         })
         .join()
