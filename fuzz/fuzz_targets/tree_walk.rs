@@ -210,7 +210,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!through_link(&root, path), "{path:?}: a link was followed");
             } else {
                 use std::os::unix::fs::MetadataExt;
-                assert!(seen.insert((meta.dev(), meta.ino())), "{path:?} listed twice");
+                assert!(
+                    seen.insert((meta.dev(), meta.ino())),
+                    "{path:?} listed twice"
+                );
             }
         }
         assert!(pre.problems.len() <= MAX_PROBLEMS_KEPT);
@@ -228,7 +231,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(c.detections, report.detections.len() as u64);
             // The cap holds: what was read after decompression stays near it (each
             // member's sniffed head may pass it by one read).
-            assert!(report.bytes <= (64 << 10) + 64 * 8192 + meta_len(input), "{report:?}");
+            assert!(
+                report.bytes <= (64 << 10) + 64 * 8192 + meta_len(input),
+                "{report:?}"
+            );
         }
     }
 });

@@ -55,7 +55,10 @@ pub fn fast_same_as_full(data: &[u8], format: Option<Format>) {
     let fast = scan(&mut &data[..], false);
     assert_eq!(fast, full, "the fast path differs from the full path");
     let trickled = scan(&mut Trickle { data, at: 0 }, false);
-    assert_eq!(trickled, full, "the fast path depends on how the input was read");
+    assert_eq!(
+        trickled, full,
+        "the fast path depends on how the input was read"
+    );
 }
 
 /// Splits a reply stream into (metadata, body), checking the framing exactly as splunkd
@@ -155,5 +158,8 @@ pub fn split_same_as_full(data: &[u8]) {
     };
     let full = scan(true, u64::MAX);
     let split = scan(false, u64::from(*size) + 1);
-    assert_eq!(split, full, "the split file's report differs from the full path's");
+    assert_eq!(
+        split, full,
+        "the split file's report differs from the full path's"
+    );
 }
