@@ -686,30 +686,51 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
     }
 }
 
-/// Issue 14's collection table: the side-by-side table's records as one file and as a
-/// collection of 1 MiB files (a triage's folder of logs), one thread, `scan --threads 1` on each and `grep -c -i -r schtasks` on the folder, in
-/// `rounds` interleaved rounds ([`interleaved`]); CPU columns are medians, ratios
-/// medians of the ratios within a round. Both scans must count the same records and
-/// detections.
+/// Issue 14's collection table: the side-by-side table's file, and the same bytes cut
+/// into files of about 1 MiB (a triage's folder of logs) at record boundaries (EVTX:
+/// 16 chunks after a copy of the file header; XML: before a `<Event`; JSON lines: after
+/// a line), one thread: `scan --threads 1` on each and `grep -c -i -r schtasks` on the
+/// folder, in `rounds` interleaved rounds ([`interleaved`]); CPU columns are medians,
+/// ratios medians of the ratios within a round. Both scans must count the same records
+/// and detections.
 fn collection(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, rounds: usize) {
+    const PIECE: usize = 1 << 20;
     let sink = dir.join("stdout");
     println!();
     println!("| input | MB | files | scan, one file CPU s | scan, the files CPU s | files ÷ one file | grep -c -i -r schtasks, the files CPU s | scan ÷ grep, the files |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for &(name, head, unit, _) in cases {
+    for &(name, head, unit, is_evtx) in cases {
         let slug: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        let (one, _) = write_files(dir, &format!("one-{slug}"), head, unit, total, 1);
+        let bytes = fs::read(&one[0]).expect("read back");
         let folder = dir.join(format!("collection-{slug}"));
         fs::create_dir_all(&folder).expect("collection folder");
-        let count = (total >> 20).max(1);
-        let (files, units) = write_files(&folder, "log", head, unit, total, count);
-        // The same records in one file.
-        let same = units as usize * unit.len();
-        let (one, _) = write_files(dir, &format!("one-{slug}"), head, unit, same, 1);
-        let mb = files
-            .iter()
-            .map(|f| fs::metadata(f).map(|m| m.len()).unwrap_or(0))
-            .sum::<u64>() as f64
-            / 1e6;
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        if is_evtx {
+            let (header, chunks) = bytes.split_at(head.len());
+            for run in chunks.chunks(16 * 65536) {
+                pieces.push([header, run].concat());
+            }
+        } else {
+            // XmlWinEventLog records start with `<Event`; JSON lines are lines.
+            let xml = unit.first() == Some(&b'<');
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let from = PIECE.min(rest.len());
+                let cut = if xml {
+                    memchr::memmem::find(&rest[from..], b"<Event")
+                } else {
+                    memchr::memchr(b'\n', &rest[from..]).map(|i| i + 1)
+                }
+                .map_or(rest.len(), |i| from + i);
+                pieces.push(rest[..cut].to_vec());
+                rest = &rest[cut..];
+            }
+        }
+        for (i, piece) in pieces.iter().enumerate() {
+            fs::write(folder.join(format!("log-{i:04}")), piece).expect("collection file");
+        }
+        let mb = bytes.len() as f64 / 1e6;
         let scan = |path: &Path| {
             let mut c = Command::new(binary);
             c.args(["scan", "--threads", "1"]).arg(path);
@@ -740,7 +761,8 @@ fn collection(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, rounds
         }
         let cpu = |runs: &[Child]| median(cpus(runs));
         println!(
-            "| {name} | {mb:.1} | {count} | {:.3} | {:.3} | {:.2} | {:.3} | {:.2} |",
+            "| {name} | {mb:.1} | {} | {:.3} | {:.3} | {:.2} | {:.3} | {:.2} |",
+            pieces.len(),
             cpu(single),
             cpu(many),
             paired_ratio(&cpus(many), &cpus(single), 0.005),
