@@ -688,7 +688,7 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
 
 /// Issue 14's collection table: the side-by-side table's file, and the same bytes cut
 /// into files of about 1 MiB (a triage's folder of logs) at record boundaries (EVTX:
-/// 16 chunks after a copy of the file header; XML: before a `<Event`; JSON lines: after
+/// 16 chunks after a copy of the file header; XML: before a `<Event `; JSON lines: after
 /// a line), one thread: `scan --threads 1` on each and `grep -c -i -r schtasks` on the
 /// folder, in `rounds` interleaved rounds ([`interleaved`]); CPU columns are medians,
 /// ratios medians of the ratios within a round. Both scans must count the same records
@@ -712,13 +712,14 @@ fn collection(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, rounds
                 pieces.push([header, run].concat());
             }
         } else {
-            // XmlWinEventLog records start with `<Event`; JSON lines are lines.
+            // XmlWinEventLog records start with `<Event ` (not `<EventData>`, `<EventID>`);
+            // JSON lines are lines.
             let xml = unit.first() == Some(&b'<');
             let mut rest = &bytes[..];
             while !rest.is_empty() {
                 let from = PIECE.min(rest.len());
                 let cut = if xml {
-                    memchr::memmem::find(&rest[from..], b"<Event")
+                    memchr::memmem::find(&rest[from..], b"<Event ")
                 } else {
                     memchr::memchr(b'\n', &rest[from..]).map(|i| i + 1)
                 }
