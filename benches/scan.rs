@@ -41,7 +41,8 @@
 //!   since it builds every record before a caller can skip one);
 //! - the same bytes as one file and as a collection of 1 MiB files, as a triage's
 //!   folder of logs (a file would start cold but for what the thread keeps from the
-//!   files before it: templates, layouts, field plans), `scan --threads 1` on each and
+//!   files before it: EVTX definitions, proofs, kinds and shapes, field plans, the XML
+//!   window), `scan --threads 1` on each and
 //!   `grep -c -i -r schtasks` on the folder, CPU seconds, 5 rounds;
 //! - one large file (`SCAN_BENCH_BIG_MB`, default 1024) scanned with `--threads 1` and
 //!   `--threads 2`, 3 rounds: wall seconds (the median run by wall time, whose CPU

@@ -99,7 +99,10 @@ pub(crate) fn read_header<R: Read>(
 /// [`read_header`]). Problems name chunks by their number in the file and bytes by their
 /// offset in the file, as the whole-file [`scan`] does; records are numbered by
 /// [`SourceScan::next_record`] (from 1 in a fresh `SourceScan`). A last chunk cut short
-/// is reported and its whole records read, as at the end of a whole file.
+/// is reported and its whole records read, as at the end of a whole file. The
+/// whole-file [`scan`] reads its chunks through it too. The fast path starts with what
+/// this thread learned from the files and pieces it read before (`LEARNED`, unless
+/// the scan judges with other settings) and leaves what it learned there.
 pub(crate) fn scan_chunks<R: Read>(
     reader: R,
     first: u64,
@@ -120,7 +123,8 @@ pub(crate) fn scan_chunks<R: Read>(
 thread_local! {
     /// What the fast path learned on this thread (definitions by content and whether
     /// the crate parses them, the kinds of records by their classifying values, how
-    /// the judge counts each shape of process creation), kept from one file or piece
+    /// the judge counts each shape of process creation, the exemplars' field plans and
+    /// the state of the XML reader of rendered records), kept from one file or piece
     /// to the next one the thread reads (issue 14): the files of a collection, and
     /// the pieces of a split file, hold the same few templates, and each would learn
     /// them again (a cold start cost a Sysmon-shaped log cut into 1 MiB files half as
@@ -128,8 +132,8 @@ thread_local! {
     /// across a file's chunks: all of it is keyed by content, never by where in which
     /// file it was met, and a chunk pass starts afresh ([`skip::ChunkSkips::reset`]).
     /// Kept with the settings it was learned under, and used again only under the same
-    /// ones (what the judge counts depends on neither today; this keeps it so if that
-    /// changes). Bounded as it is within one file, and held until the thread ends (a
+    /// ones (today the counts depend on neither the configuration nor `--verdicts`; the
+    /// key keeps them exact if that changes). Bounded as it is within one file, and held until the thread ends (a
     /// scan's worker threads end with it).
     static LEARNED: std::cell::RefCell<Option<(JudgedBy, FastPass)>> =
         const { std::cell::RefCell::new(None) };
