@@ -560,6 +560,21 @@ fn paired_ratio(numerators: &[f64], denominators: &[f64], floor: f64) -> f64 {
     )
 }
 
+/// Round by round, both contenders' summaries count the same records and detections.
+fn assert_same_counts(a: &[Child], b: &[Child], name: &str) {
+    for (a, b) in a.iter().zip(b) {
+        for word in ["records", "detection"] {
+            assert_eq!(
+                summary_count(&a.stderr, word),
+                summary_count(&b.stderr, word),
+                "{name}: {} / {}",
+                a.stderr,
+                b.stderr
+            );
+        }
+    }
+}
+
 /// Each run's CPU seconds.
 fn cpus(runs: &[Child]) -> Vec<f64> {
     runs.iter().map(|c| c.cpu).collect()
@@ -641,18 +656,8 @@ fn side_by_side(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, roun
         });
         let [fast_runs, full_runs, grep_runs] = [&runs[0], &runs[1], &runs[2]];
         let dump_runs = runs.get(3);
-        for (fast, full) in fast_runs.iter().zip(full_runs) {
-            // Both paths read the same records and find the same detections.
-            for word in ["records", "detection"] {
-                assert_eq!(
-                    summary_count(&fast.stderr, word),
-                    summary_count(&full.stderr, word),
-                    "{name}: {} / {}",
-                    fast.stderr,
-                    full.stderr
-                );
-            }
-        }
+        // Both paths read the same records and find the same detections.
+        assert_same_counts(fast_runs, full_runs, name);
         for ((_, records), fast) in iterated.iter().zip(fast_runs) {
             assert_eq!(
                 *records,
@@ -750,17 +755,7 @@ fn collection(binary: &Path, dir: &Path, cases: &[BigCase], total: usize, rounds
             || {},
         );
         let [single, many, grepped] = [&runs[0], &runs[1], &runs[2]];
-        for (a, b) in single.iter().zip(many) {
-            for word in ["records", "detection"] {
-                assert_eq!(
-                    summary_count(&a.stderr, word),
-                    summary_count(&b.stderr, word),
-                    "{name}: {} / {}",
-                    a.stderr,
-                    b.stderr
-                );
-            }
-        }
+        assert_same_counts(single, many, name);
         let cpu = |runs: &[Child]| median(cpus(runs));
         println!(
             "| {name} | {mb:.1} | {} | {:.3} | {:.3} | {:.2} | {:.3} | {:.2} |",
@@ -797,15 +792,7 @@ fn one_file_on_every_core(binary: &Path, dir: &Path, cases: &[BigCase], big: usi
         };
         let runs = interleaved(rounds, &sink, &[&|| scan("1"), &|| scan("2")], || {});
         let [one_runs, two_runs] = [&runs[0], &runs[1]];
-        for (one, two) in one_runs.iter().zip(two_runs) {
-            for word in ["records", "detection"] {
-                assert_eq!(
-                    summary_count(&one.stderr, word),
-                    summary_count(&two.stderr, word),
-                    "{name}"
-                );
-            }
-        }
+        assert_same_counts(one_runs, two_runs, name);
         let by_wall = |c: &Child| c.wall.as_secs_f64();
         let walls = |runs: &[Child]| runs.iter().map(by_wall).collect::<Vec<f64>>();
         let one = median_run(one_runs, by_wall);
