@@ -54,7 +54,7 @@
 
 use evtx::EvtxRecordHeader;
 
-use super::skip::{instance, ChunkSkips, Cursor, Verdict};
+use super::skip::{instance, name_entry, ChunkSkips, Cursor, Verdict};
 
 /// The chunk header's size: the first record starts here.
 const CHUNK_HEADER: usize = 512;
@@ -138,16 +138,6 @@ fn strings_read(data: &[u8], seen: &mut Vec<u64>, read: &mut Vec<usize>) -> bool
         let (word, mask) = bit(at);
         seen.get(word).is_some_and(|w| w & mask != 0)
     };
-    // A name: the next one's offset and the characters.
-    let name_at = |at: usize| {
-        let mut c = Cursor::at(data, at);
-        let next = c.u32()?;
-        c.bytes(2)?;
-        let count = c.u16()?;
-        let text = c.bytes(2 * usize::from(count))?;
-        c.bytes(2)?;
-        Some((next, text))
-    };
     let mut table = Cursor::at(data, STRING_TABLE);
     let mut ok = true;
     'table: for _ in 0..64 {
@@ -159,7 +149,7 @@ fn strings_read(data: &[u8], seen: &mut Vec<u64>, read: &mut Vec<usize>) -> bool
             continue;
         }
         loop {
-            let Some((next, text)) = name_at(at) else {
+            let Some((next, text)) = name_entry(data, at) else {
                 ok = false;
                 break 'table;
             };

@@ -212,18 +212,12 @@ fn content(
         let at = c.pos;
         let name_offset = c.u32()?;
         if c.pos == name_offset as usize {
-            c.bytes(6)?;
-            let len = c.u16()?;
-            c.bytes(usize::from(len) * 2 + 2)?;
+            // Stored in place, inside the body.
+            let (_, chars) = name_entry(c.data, c.pos)?;
+            c.bytes(8 + chars.len() + 2)?;
         }
-        let mut n = Cursor {
-            data,
-            pos: (name_offset as usize).checked_add(6)?,
-        };
-        let len = n.u16()?;
-        let text = n.bytes(usize::from(len) * 2)?;
-        // The crate reads the NUL after the characters too: it must be in the chunk.
-        n.bytes(2)?;
+        let (_, text) = name_entry(data, name_offset as usize)?;
+        let len = u16::try_from(text.len() / 2).ok()?;
         out.extend_from_slice(c.data.get(copied..at)?);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(text);
@@ -293,12 +287,12 @@ impl<'a> Cursor<'a> {
         self.pos += 1;
         Some(b)
     }
-    pub(super) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let b = self.data.get(self.pos..self.pos.checked_add(n)?)?;
         self.pos += n;
         Some(b)
     }
-    pub(super) fn u16(&mut self) -> Option<u16> {
+    fn u16(&mut self) -> Option<u16> {
         self.bytes(2)
             .and_then(|b| b.try_into().ok())
             .map(u16::from_le_bytes)
@@ -310,20 +304,27 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// A name in the chunk's string table at `offset` (next offset, hash, character count,
-/// UTF-16 characters, and the 2 bytes of a NUL, which the crate reads too): `None`
-/// unless it is a plain XML name (ASCII letters, digits,
-/// `_`, `-`, `.`, `:`; not starting with a digit, `-` or `.`), which renders and parses
-/// as itself.
-fn name_at(data: &[u8], offset: u32) -> Option<String> {
-    let mut c = Cursor {
-        data,
-        pos: offset as usize,
-    };
-    c.bytes(6)?;
-    let len = c.u16()?;
-    let name = exact_text(c.bytes(usize::from(len) * 2)?)?;
+/// The name stored at `offset` (MS-EVEN6 §2.2.4: the next name's offset, 4 bytes; a
+/// hash, 2; a character count, 2; the UTF-16 characters; and the 2 bytes of a NUL, which
+/// the crate reads too): the next offset and the characters. `None` unless all of it
+/// is in `data`. The one reading of a name's layout, for the string table
+/// ([`super::collapse`]), the names a definition refers to ([`content`]) and those it
+/// stores in place.
+pub(super) fn name_entry(data: &[u8], offset: usize) -> Option<(u32, &[u8])> {
+    let mut c = Cursor::at(data, offset);
+    let next = c.u32()?;
     c.bytes(2)?;
+    let count = c.u16()?;
+    let chars = c.bytes(usize::from(count) * 2)?;
+    c.bytes(2)?;
+    Some((next, chars))
+}
+
+/// A name in the chunk's string table at `offset` ([`name_entry`]): `None` unless it
+/// is a plain XML name (ASCII letters, digits, `_`, `-`, `.`, `:`; not starting with a
+/// digit, `-` or `.`), which renders and parses as itself.
+fn name_at(data: &[u8], offset: u32) -> Option<String> {
+    let name = exact_text(name_entry(data, offset as usize)?.1)?;
     let first = name.bytes().next()?;
     let plain = name
         .bytes()
