@@ -133,8 +133,8 @@ thread_local! {
     /// file it was met, and a chunk pass starts afresh ([`skip::ChunkSkips::reset`]).
     /// Kept with the settings it was learned under, and used again only under the same
     /// ones (today the counts depend on neither the configuration nor `--verdicts`; the
-    /// key keeps them exact if that changes). Bounded as it is within one file, and held until the thread ends (a
-    /// scan's worker threads end with it).
+    /// key keeps them exact if that changes). Bounded as it is within one file, and held
+    /// until the thread ends (a scan's worker threads end with it).
     static LEARNED: std::cell::RefCell<Option<(JudgedBy, FastPass)>> =
         const { std::cell::RefCell::new(None) };
 }

@@ -1230,8 +1230,14 @@ impl<'a> SourceScan<'a> {
         for p in self.correlator.finish() {
             self.emit_task(p);
         }
-        std::mem::take(&mut self.plans).keep();
+        self.keep_plans();
         self.report.add_source(self.stats);
+    }
+
+    /// Leaves this source's field plans for the next source the thread reads
+    /// ([`PlanCache::keep`]); a piece of a split file, which is not finished, too.
+    fn keep_plans(&mut self) {
+        std::mem::take(&mut self.plans).keep();
     }
 }
 

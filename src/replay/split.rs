@@ -359,8 +359,7 @@ fn scan_piece(
     let mut scan = SourceScan::new(name, format, options, &mut report);
     scan.log = Some(log);
     let ended = read_piece(path, format, range, &mut scan).unwrap_or_default();
-    // The piece's plans, for the next piece this thread reads.
-    std::mem::take(&mut scan.plans).keep();
+    scan.keep_plans();
     let stats = scan.stats;
     Piece {
         stats,
