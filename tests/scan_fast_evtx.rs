@@ -273,14 +273,12 @@ fn files_read_one_after_another_read_the_same_with_what_the_fast_path_learned_ke
     // The samples again, last: every definition and shape known before the file starts.
     inputs.push(("the samples again".to_owned(), file(&header, &chunks)));
     // A thread of its own, so that nothing before this test taught it.
-    std::thread::spawn(move || {
+    on_a_fresh_thread(move || {
         for (what, bytes) in &inputs {
             let full = scan(bytes, true, false, false);
             assert_eq!(scan(bytes, false, false, false), full, "{what}");
         }
-    })
-    .join()
-    .unwrap();
+    });
 }
 
 #[test]
