@@ -5,9 +5,10 @@
 //! files on all cores (the same bytes split into one file per core, one thread per
 //! file, as `scan --threads N` does). Inputs are written to a temporary folder.
 //!
-//! A fourth input, for issue 14's side-by-side table only: the EVTX chunks made a
-//! Sysmon-shaped log (in 9 copies of 10, process creations made process accesses:
-//! 3.7 % process creations, as in a real Sysmon log; [`sysmon_mix`]).
+//! Two more inputs, for issue 14's side-by-side and collection tables only: the EVTX
+//! chunks made a Sysmon-shaped log (in 9 copies of 10, process creations made process
+//! accesses: 3.7 % process creations, as in a real Sysmon log; [`sysmon_mix`]), and that
+//! log's records rendered to XmlWinEventLog as the XML unit's are ([`rendered`]).
 //!
 //! Two more renderings of the XmlWinEventLog records: the same bytes in UTF-16LE (with a
 //! BOM, as PowerShell 5.1 writes them), and classic WinEventLog text made from each
@@ -72,21 +73,33 @@ struct Unit {
     detections: u64,
 }
 
+/// Every record of an EVTX file rendered by the evtx crate to single-line XML (no
+/// declaration), one record per line, as a forwarder's XmlWinEventLog; with the count.
+fn rendered(evtx_file: Vec<u8>) -> (Vec<u8>, u64) {
+    let mut bytes = Vec::new();
+    let mut records = 0;
+    let settings = evtx::ParserSettings::default().indent(false);
+    let mut parser = evtx::EvtxParser::from_buffer(evtx_file)
+        .expect("EVTX opens")
+        .with_configuration(settings);
+    for r in parser.records() {
+        let xml = r.expect("EVTX record renders").data;
+        let xml = xml.trim_start_matches("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+        bytes.extend_from_slice(xml.trim().as_bytes());
+        bytes.push(b'\n');
+        records += 1;
+    }
+    (bytes, records)
+}
+
 fn xml_unit() -> Unit {
     let mut bytes = Vec::new();
     let mut records = 0;
     for rel in EVTX {
-        let settings = evtx::ParserSettings::default().indent(false);
-        let mut parser = evtx::EvtxParser::from_path(Path::new(DATASETS).join(rel))
-            .expect("EVTX sample opens")
-            .with_configuration(settings);
-        for r in parser.records() {
-            let xml = r.expect("EVTX sample record renders").data;
-            let xml = xml.trim_start_matches("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
-            bytes.extend_from_slice(xml.trim().as_bytes());
-            bytes.push(b'\n');
-            records += 1;
-        }
+        let file = fs::read(Path::new(DATASETS).join(rel)).expect("EVTX sample");
+        let (xml, n) = rendered(file);
+        bytes.extend_from_slice(&xml);
+        records += n;
     }
     let sample = fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -923,6 +936,18 @@ fn main() {
         ];
         let mut side_cases = big_cases.to_vec();
         side_cases.push(("EVTX, Sysmon-shaped mix", &evtx_header, &mix, true));
+        // The same Sysmon-shaped log as a forwarder's XmlWinEventLog: the XML unit is a
+        // hard mix (41 % process creations, most of them schtasks); a Sysmon log is not.
+        let (mix_xml, mix_records) = rendered([&evtx_header[..], &mix[..]].concat());
+        assert_eq!(
+            mix_records,
+            10 * evtx_records,
+            "every record of the mix rendered"
+        );
+        side_cases.insert(
+            1,
+            ("XmlWinEventLog, Sysmon-shaped mix", &[], &mix_xml, false),
+        );
         // Interleaved rounds (see `interleaved`): 9 for the side-by-side table (a run
         // takes a second or less), 3 for the one large file.
         side_by_side(&ours_binary, dir.path(), &side_cases, total, 9);

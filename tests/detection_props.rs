@@ -149,7 +149,7 @@ proptest! {
             .chain(args.iter().map(|a| quote(a)))
             .collect::<Vec<_>>()
             .join(" ");
-        let got: Vec<String> = split(&line).into_iter().skip(1).map(|a| a.value).collect();
+        let got: Vec<String> = split(&line).into_iter().skip(1).map(|a| a.value.into_owned()).collect();
         prop_assert_eq!(got, args);
     }
 

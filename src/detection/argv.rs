@@ -16,13 +16,17 @@
 //! Every argument keeps the byte span it came from, so a value (a password) can be
 //! masked in the original string without re-quoting anything.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
-/// One argument as Windows hands it to the program.
+/// One argument as Windows hands it to the program, borrowed from the command line it
+/// was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arg {
-    /// The argument after quote and escape processing.
-    pub value: String,
+pub struct Arg<'a> {
+    /// The argument after quote and escape processing: the command line's own bytes when
+    /// the argument has no `"` (most have none: `scan` judges every schtasks run of a
+    /// collection, so no allocation for them, issue 14), a copy otherwise.
+    pub value: Cow<'a, str>,
     /// The bytes of the original command line this argument was read from
     /// (quotes and backslashes included, surrounding whitespace excluded).
     pub span: Range<usize>,
@@ -78,12 +82,12 @@ pub fn image_name(program: &str) -> String {
 /// ```
 /// use schtasksremote::detection::argv::split;
 /// let args = split(r#""C:\Windows\schtasks.exe" /cr"ea"te "/s" HOST2 /tr "a b\"c""#);
-/// let values: Vec<&str> = args.iter().map(|a| a.value.as_str()).collect();
+/// let values: Vec<&str> = args.iter().map(|a| &*a.value).collect();
 /// assert_eq!(values, [r"C:\Windows\schtasks.exe", "/create", "/s", "HOST2", "/tr", r#"a b"c"#]);
 /// assert!(args[1].quoted);
 /// assert_eq!(args[3].span, 41..46);
 /// ```
-pub fn split(line: &str) -> Vec<Arg> {
+pub fn split(line: &str) -> Vec<Arg<'_>> {
     let bytes = line.as_bytes();
     // At most one argument per blank, plus argv[0]: one allocation for the list.
     let mut args = Vec::with_capacity(bytes.iter().filter(|&&b| is_blank(b)).count() + 1);
@@ -105,7 +109,7 @@ pub fn split(line: &str) -> Vec<Arg> {
         (line.get(..end).unwrap_or_default(), end, false)
     };
     args.push(Arg {
-        value: value.to_owned(),
+        value: Cow::Borrowed(value),
         span: 0..end,
         quoted,
     });
@@ -122,7 +126,7 @@ pub fn split(line: &str) -> Vec<Arg> {
             .map_or(bytes.len(), |n| i + n);
         if bytes.get(end) != Some(&b'"') {
             args.push(Arg {
-                value: line.get(start..end).unwrap_or_default().to_owned(),
+                value: Cow::Borrowed(line.get(start..end).unwrap_or_default()),
                 span: start..end,
                 quoted: false,
             });
@@ -174,7 +178,7 @@ pub fn split(line: &str) -> Vec<Arg> {
             }
         }
         args.push(Arg {
-            value: owned(buf),
+            value: Cow::Owned(owned(buf)),
             span: start..i,
             quoted,
         });
@@ -188,7 +192,10 @@ mod tests {
     use super::split;
 
     fn values(line: &str) -> Vec<String> {
-        split(line).into_iter().map(|a| a.value).collect()
+        split(line)
+            .into_iter()
+            .map(|a| a.value.into_owned())
+            .collect()
     }
 
     #[test]

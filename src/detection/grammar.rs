@@ -200,10 +200,11 @@ pub enum Role {
     Stray,
 }
 
-/// A parsed schtasks command line.
+/// A parsed schtasks command line, borrowing from the command line its arguments were
+/// split from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parse {
-    pub args: Vec<Arg>,
+pub struct Parse<'a> {
+    pub args: Vec<Arg<'a>>,
     pub roles: Vec<Role>,
     pub switches: Vec<SwitchUse>,
     /// The first operation switch.
@@ -212,9 +213,9 @@ pub struct Parse {
     pub evasions: Vec<Evasion>,
 }
 
-impl Parse {
+impl<'a> Parse<'a> {
     /// Parses the arguments of a schtasks command line (`args[0]` is the program).
-    pub fn new(args: Vec<Arg>) -> Parse {
+    pub fn new(args: Vec<Arg<'a>>) -> Parse<'a> {
         let mut roles = vec![Role::Stray; args.len()];
         let mut switches: Vec<SwitchUse> = Vec::with_capacity(args.len() / 2 + 1);
         let mut operation = None;
@@ -302,7 +303,7 @@ impl Parse {
     /// The value of the first use of `switch`; `None` when absent or without value.
     pub fn value(&self, switch: Switch) -> Option<&str> {
         let v = self.first(switch)?.value?;
-        self.args.get(v).map(|a| a.value.as_str())
+        self.args.get(v).map(|a| &*a.value)
     }
 
     /// The argv indices of every `/p` and `/rp` value: what must never be shown.
@@ -319,7 +320,7 @@ mod tests {
     use super::*;
     use crate::detection::argv::split;
 
-    fn parse(line: &str) -> Parse {
+    fn parse(line: &str) -> Parse<'_> {
         Parse::new(split(line))
     }
 

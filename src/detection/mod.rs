@@ -771,12 +771,10 @@ type Judged = (Reason, Option<String>, Option<String>);
 /// The verdict on a parsed command line, with the `/s` value as written. `/create` is
 /// always judged (ESCU); `/change` and `/run` only when `operations` holds them, by the
 /// same target and locality rules; every other operation is `not_create`.
-fn judge(parse: &Parse, dest: &str, operations: Operations) -> Judged {
-    let target = parse.first(Switch::S).map(|s| {
-        s.value
-            .and_then(|v| parse.args.get(v))
-            .map(|a| a.value.as_str())
-    });
+fn judge(parse: &Parse<'_>, dest: &str, operations: Operations) -> Judged {
+    let target = parse
+        .first(Switch::S)
+        .map(|s| s.value.and_then(|v| parse.args.get(v)).map(|a| &*a.value));
     let host = target.flatten();
     let normalized = host.map(locality::normalize);
     let judged = parse
@@ -814,7 +812,7 @@ fn display_name<'a>(event: &ProcessEvent<'a>) -> &'a str {
 fn build(
     event: &ProcessEvent<'_>,
     config: &DetectorConfig,
-    parse: Parse,
+    parse: Parse<'_>,
     judged: Judged,
 ) -> Analysis {
     let (reason, host, normalized) = judged;
@@ -848,7 +846,7 @@ fn build(
             if secrets.contains(&i) {
                 risk::MASK.to_owned()
             } else {
-                a.value
+                a.value.into_owned()
             }
         })
         .collect();

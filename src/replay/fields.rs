@@ -349,4 +349,41 @@ mod tests {
         assert_eq!(f.names().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(f.get("b"), Some("42"));
     }
+
+    /// Every layout of up to three names from `a`, `b`, `ab` and `` read one after
+    /// another through one `Fields`, as a reader does (its scratch kept from the record
+    /// before): the repeated names are found exactly.
+    #[test]
+    fn repeats_are_found_whatever_layout_came_before() {
+        let names = ["a", "b", "ab", ""];
+        let mut layouts: Vec<Vec<&str>> = vec![vec![]];
+        for len in 1..=3u32 {
+            for n in 0..names.len().pow(len) {
+                let layout = (0..len)
+                    .map(|i| names[n / names.len().pow(i) % names.len()])
+                    .collect();
+                layouts.push(layout);
+            }
+        }
+        let mut f = Fields::default();
+        // Each layout after every other, and after itself.
+        for first in &layouts {
+            for second in &layouts {
+                for layout in [first, second, second] {
+                    f.clear();
+                    for name in layout {
+                        f.push(name, "v");
+                    }
+                    let mut sorted = layout.clone();
+                    sorted.sort_unstable();
+                    let repeats = sorted.windows(2).any(|w| w[0] == w[1]);
+                    assert_eq!(
+                        !f.repeated_groups().is_empty(),
+                        repeats,
+                        "{layout:?} after {first:?}"
+                    );
+                }
+            }
+        }
+    }
 }
