@@ -9,6 +9,12 @@ use schtasksremote::{command, detection};
 
 mod cli;
 
+/// musl's allocator maps and unmaps memory for each chunk-sized allocation; dlmalloc
+/// keeps it (see `Cargo.toml`).
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "schtasksremote",
