@@ -9,11 +9,11 @@ use schtasksremote::{command, detection};
 
 mod cli;
 
-/// musl's allocator maps and unmaps memory for each chunk-sized allocation; dlmalloc
-/// keeps it (see `Cargo.toml`).
+/// The static Linux builds: dlmalloc, and the kernel's pages for large blocks
+/// (`cli::alloc`).
 #[cfg(all(target_os = "linux", target_env = "musl"))]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: cli::alloc::StaticAlloc = cli::alloc::StaticAlloc;
 
 #[derive(Debug, Parser)]
 #[command(
