@@ -21,8 +21,9 @@
 //! and takes from them without the lock; it takes blocks from the heap, and gives them
 //! back, [`BATCH`] at a time under one lock (a worker allocates what the printer
 //! frees, so one side's cache is always empty and the other's full). A block cached by
-//! a thread that ends is not given back (at most 520 KiB a thread; `scan`'s threads end
-//! with it).
+//! a thread that ends is not given back: at most 520 KiB a thread, for the threads a
+//! process starts (`scan`'s workers and printer, a split file's piece threads, the
+//! printer's helper; the search command starts none); each lasts as long as its work.
 //!
 //! The rule depends on the layout alone, so `dealloc` and `realloc` always know which
 //! side a block came from, and a small block's class (what it was allocated as).
@@ -48,14 +49,14 @@ fn refill(c: usize) -> *mut u8 {
     let layout = class_layout(c);
     let mut heap = heap();
     // SAFETY: a valid layout; the blocks are this thread's until freed.
-    let block = unsafe { heap.0.malloc(layout.size(), layout.align()) };
+    let block = unsafe { heap.malloc(layout.size(), layout.align()) };
     for _ in 0..BATCH {
         // SAFETY: as above.
-        let more = unsafe { heap.0.malloc(layout.size(), layout.align()) };
+        let more = unsafe { heap.malloc(layout.size(), layout.align()) };
         if more.is_null() || !keep(c, more) {
             if !more.is_null() {
                 // SAFETY: just allocated with this layout.
-                unsafe { heap.0.free(more, layout.size(), layout.align()) };
+                unsafe { heap.free(more, layout.size(), layout.align()) };
             }
             break;
         }
@@ -69,11 +70,11 @@ fn flush(c: usize, block: *mut u8) {
     let layout = class_layout(c);
     let mut heap = heap();
     // SAFETY: `block` and the cached blocks were allocated as class `c` and are free.
-    unsafe { heap.0.free(block, layout.size(), layout.align()) };
+    unsafe { heap.free(block, layout.size(), layout.align()) };
     for _ in 0..BATCH {
         match cached(c) {
             // SAFETY: as above.
-            Some(b) => unsafe { heap.0.free(b, layout.size(), layout.align()) },
+            Some(b) => unsafe { heap.free(b, layout.size(), layout.align()) },
             None => break,
         }
     }
@@ -84,18 +85,10 @@ fn flush(c: usize, block: *mut u8) {
 pub struct StaticAlloc;
 
 /// The process's one dlmalloc, behind one lock (taken once per batch of small blocks).
-static HEAP: Mutex<Heap> = Mutex::new(Heap(dlmalloc::Dlmalloc::new()));
-
-/// dlmalloc holds raw pointers to the memory it manages; it is used under [`HEAP`]'s
-/// lock only.
-struct Heap(dlmalloc::Dlmalloc);
-
-// SAFETY: every use of the heap is under the mutex's lock; the memory it manages
-// belongs to the process, not to a thread.
-unsafe impl Send for Heap {}
+static HEAP: Mutex<dlmalloc::Dlmalloc> = Mutex::new(dlmalloc::Dlmalloc::new());
 
 /// The heap, locked (a panic cannot happen while it is held: poisoning is ignored).
-fn heap() -> MutexGuard<'static, Heap> {
+fn heap() -> MutexGuard<'static, dlmalloc::Dlmalloc> {
     HEAP.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -195,7 +188,7 @@ unsafe impl GlobalAlloc for StaticAlloc {
         if direct(layout) {
             map(layout.size())
         } else {
-            heap().0.malloc(layout.size(), layout.align())
+            heap().malloc(layout.size(), layout.align())
         }
     }
 
@@ -211,7 +204,7 @@ unsafe impl GlobalAlloc for StaticAlloc {
             // Anonymous pages are zeroed by the kernel.
             map(layout.size())
         } else {
-            heap().0.calloc(layout.size(), layout.align())
+            heap().calloc(layout.size(), layout.align())
         }
     }
 
@@ -223,7 +216,7 @@ unsafe impl GlobalAlloc for StaticAlloc {
         } else if direct(layout) {
             libc::munmap(ptr.cast(), layout.size());
         } else {
-            heap().0.free(ptr, layout.size(), layout.align())
+            heap().free(ptr, layout.size(), layout.align())
         }
     }
 
@@ -237,9 +230,7 @@ unsafe impl GlobalAlloc for StaticAlloc {
             return self.moved(ptr, layout, new);
         }
         match (direct(layout), direct(new)) {
-            (false, false) => heap()
-                .0
-                .realloc(ptr, layout.size(), layout.align(), new_size),
+            (false, false) => heap().realloc(ptr, layout.size(), layout.align(), new_size),
             (true, true) => {
                 let p = libc::mremap(ptr.cast(), layout.size(), new_size, libc::MREMAP_MAYMOVE);
                 if p == libc::MAP_FAILED {
@@ -325,27 +316,41 @@ mod tests {
 
     /// Threads allocate, fill, check and free blocks of every size up to 4 KiB, and
     /// hand a third of them to another thread to free (as scan's workers hand their
-    /// detections to the printer): no block is given twice, none loses its bytes.
+    /// detections to the printer): no block is handed out while it is live (a set of
+    /// the live blocks' addresses, shared by all threads), and each keeps the tag its
+    /// owner wrote.
     #[test]
     fn threads_allocating_and_freeing_each_others_blocks_keep_their_bytes() {
-        struct Block(*mut u8, Layout);
+        use std::collections::HashSet;
+        use std::sync::{Arc, Mutex};
+        struct Block(*mut u8, Layout, u8);
         // SAFETY: a block is owned by one thread at a time, handed over whole.
         unsafe impl Send for Block {}
-        let (give, take) = std::sync::mpsc::channel::<Block>();
-        let freer = std::thread::spawn(move || {
-            for Block(p, layout) in take {
+        let live_set = Arc::new(Mutex::new(HashSet::<usize>::new()));
+        // Checks a block's bytes, forgets it and frees it.
+        let free = {
+            let live_set = Arc::clone(&live_set);
+            move |Block(p, layout, tag): Block| {
                 let bytes = unsafe { std::slice::from_raw_parts(p, layout.size()) };
-                let tag = bytes.first().copied();
                 assert!(
-                    bytes.iter().all(|&b| Some(b) == tag),
-                    "a handed block kept its bytes"
+                    bytes.iter().all(|&b| b == tag),
+                    "a block kept its owner's bytes"
+                );
+                assert!(
+                    live_set.lock().expect("set").remove(&(p as usize)),
+                    "freed once"
                 );
                 unsafe { StaticAlloc.dealloc(p, layout) };
             }
-        });
+        };
+        let (give, take) = std::sync::mpsc::channel::<Block>();
+        let freer = {
+            let free = free.clone();
+            std::thread::spawn(move || take.into_iter().for_each(free))
+        };
         let workers: Vec<_> = (0..4u8)
             .map(|t| {
-                let give = give.clone();
+                let (give, free, live_set) = (give.clone(), free.clone(), Arc::clone(&live_set));
                 std::thread::spawn(move || {
                     let mut live: Vec<Block> = Vec::new();
                     for i in 0..20_000usize {
@@ -354,23 +359,19 @@ mod tests {
                         let tag = (i as u8) ^ t;
                         let p = unsafe { StaticAlloc.alloc(layout) };
                         assert!(!p.is_null());
+                        let new = live_set.lock().expect("set").insert(p as usize);
+                        assert!(new, "a block handed out while live");
                         unsafe { std::ptr::write_bytes(p, tag, size) };
-                        live.push(Block(p, layout));
+                        live.push(Block(p, layout, tag));
                         if i % 3 == 0 {
                             if let Some(b) = live.pop() {
                                 give.send(b).expect("the freer runs");
                             }
                         } else if i % 2 == 0 && live.len() > 8 {
-                            let Block(p, layout) = live.swap_remove(i % live.len());
-                            let bytes = unsafe { std::slice::from_raw_parts(p, layout.size()) };
-                            let first = bytes[0];
-                            assert!(bytes.iter().all(|&b| b == first), "a block kept its bytes");
-                            unsafe { StaticAlloc.dealloc(p, layout) };
+                            free(live.swap_remove(i % live.len()));
                         }
                     }
-                    for Block(p, layout) in live {
-                        unsafe { StaticAlloc.dealloc(p, layout) };
-                    }
+                    live.into_iter().for_each(free);
                 })
             })
             .collect();
@@ -379,6 +380,10 @@ mod tests {
             w.join().expect("a worker");
         }
         freer.join().expect("the freer");
+        assert!(
+            live_set.lock().expect("set").is_empty(),
+            "every block freed"
+        );
     }
 
     #[test]
