@@ -1,8 +1,9 @@
 //! What `read(2)` of a cached file costs by where the buffer it fills starts in its page
 //! (issue 14, eighth round): 64 KiB reads, as the EVTX reader reads its chunks, of a
 //! 64 MiB file (written to a temporary folder and read once first, so it is in the page
-//! cache), into a buffer that starts 0, 8, 16, … bytes past a page boundary. The fastest
-//! of 5 passes for each offset, wall time (the copy is the kernel's, in this thread).
+//! cache), into a buffer that starts 0 to 96 bytes past a page boundary in steps of 8,
+//! and 2048, 4064, 4072 and 4088 bytes past it. The fastest of 5 passes for each
+//! offset, wall time (the copy is the kernel's, in this thread).
 //!
 //! `cargo bench --bench read_offset` prints the table in `benches/README.md`. Run as a
 //! test (`cargo test --all-targets`) it reads a 1 MiB file once per offset, and checks

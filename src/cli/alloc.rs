@@ -1,11 +1,12 @@
 //! The static Linux builds' allocator (the Splunk app's `bin/` binaries, musl): dlmalloc
-//! for everything under 1 MiB, the kernel's own pages (`mmap`/`munmap`) from 1 MiB up.
+//! for blocks under 1 MiB (and larger ones aligned past a page), the kernel's own pages
+//! (`mmap`/`munmap`) for the others.
 //!
 //! Why: musl's allocator gives memory back to the kernel as soon as it is freed, and
 //! takes it again, zeroed page by page, for the next allocation of the size. The
 //! evtx crate allocates per chunk, so the static build's EVTX scan spent twice the CPU
 //! time of the glibc build on the same file (4,345 `mmap` and 4,315 `munmap` calls per
-//! 100 MB, `strace -c`). dlmalloc (Doug Lea's allocator, in pure Rust: no C compiler
+//! 100 MB, `strace -f -c`). dlmalloc (Doug Lea's allocator, in pure Rust: no C compiler
 //! for the aarch64 cross build) keeps freed memory for the next allocation. Alone, it
 //! also kept the search command's 14 MiB chunk buffers after their chunk, and the
 //! command's peak memory moved with the chunks' sizes and order (19 to 25 MiB where musl
@@ -15,11 +16,12 @@
 //!
 //! dlmalloc has one lock for the whole process, and `scan --threads N` allocates from
 //! N workers and the printer at once: two threads on one 1 GB XmlWinEventLog file
-//! spent 1.4 times the CPU of one (contended locks), against 1.1 for the glibc build.
+//! spent 1.41 times the CPU of one (contended locks), against 1.19 for the glibc build
+//! (1.16 with this cache; `benches/README.md`, eighth round).
 //! So each thread keeps a few freed small blocks of each size (a cache in the manner
 //! of glibc's tcache: [`CLASSES`] sizes of 16 bytes up to 1 KiB, [`DEPTH`] blocks each)
 //! and takes from them without the lock; it takes blocks from the heap, and gives them
-//! back, [`BATCH`] at a time under one lock (a worker allocates what the printer
+//! back, [`BATCH`] + 1 at a time under one lock (a worker allocates what the printer
 //! frees, so one side's cache is always empty and the other's full). A block cached by
 //! a thread that ends is not given back: at most 520 KiB a thread, for the threads a
 //! process starts (`scan`'s workers and printer, a split file's piece threads, the
@@ -84,7 +86,8 @@ fn flush(c: usize, block: *mut u8) {
 /// thread. See the module doc.
 pub struct StaticAlloc;
 
-/// The process's one dlmalloc, behind one lock (taken once per batch of small blocks).
+/// The process's one dlmalloc, behind one lock: taken once per batch of small blocks,
+/// and for each block of more than 1 KiB (or aligned past 16 bytes) it serves.
 static HEAP: Mutex<dlmalloc::Dlmalloc> = Mutex::new(dlmalloc::Dlmalloc::new());
 
 /// The heap, locked (a panic cannot happen while it is held: poisoning is ignored).

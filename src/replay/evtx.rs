@@ -258,11 +258,11 @@ fn parse<'a>(
 }
 
 /// The one buffer a reader reads its chunks into, page-aligned (issue 14). The kernel
-/// copies a file's bytes into it: on the project's AMD EPYC VM that copy took 5 to 6
+/// copies a file's bytes into it: on the project's AMD EPYC VM that copy took 4 to 6
 /// times as long when the buffer started 8 to 24 bytes past a page boundary (the
 /// source, the page cache, is page-aligned; chunks start at page boundaries of the
-/// file): `cargo bench --bench read_offset`, 64 KiB reads of a cached file, about
-/// 5.5 ms per 64 MiB at 0 or 32 bytes, 27 to 36 ms at 8, 16 or 24. Where an allocator
+/// file): `cargo bench --bench read_offset`, 64 KiB reads of a cached file, 5.4 to
+/// 6.3 ms per 64 MiB at 0 and from 32 bytes on, 26.5 to 35.7 ms at 8, 16 or 24. Where an allocator
 /// put a chunk's buffer was luck (glibc's happened to be safe; dlmalloc's, at 16
 /// bytes, made the kernel's copy a third of the static build's EVTX scan). One buffer
 /// for every chunk also spares a zeroed 64 KiB per chunk the crate reads.
